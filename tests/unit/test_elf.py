@@ -1,0 +1,208 @@
+"""xbuild.elf on real binaries, built here with the host and cross compilers."""
+
+import json
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from xbuild.elf import ElfError, ElfInfo, glibc_tuple, is_elf, read_elf
+
+# compiler -> the Debian package that provides it (named in the skip message)
+PACKAGES = {
+    "gcc": "gcc",
+    "arm-linux-gnueabihf-gcc": "gcc-arm-linux-gnueabihf",
+    "arm-linux-gnueabi-gcc": "gcc-arm-linux-gnueabi",
+    "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
+}
+
+# getrandom() came with glibc 2.25, so the binary needs at least GLIBC_2.25
+SOURCE = r"""
+#include <stdio.h>
+#include <sys/random.h>
+int main(void) {
+    unsigned char b[4];
+    if (getrandom(b, sizeof b, 0) < 0) return 1;
+    printf("%d\n", b[0]);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory):
+    """build(name, compiler, *flags) -> path of the compiled SOURCE (cached per session)."""
+    out = tmp_path_factory.mktemp("elf")
+    src = out / "hello.c"
+    src.write_text(SOURCE)
+    built = {}
+
+    def _build(name, compiler, *flags):
+        if shutil.which(compiler) is None:
+            pytest.skip(f"{compiler} not found: apt-get install {PACKAGES[compiler]}")
+        if name not in built:
+            subprocess.run([compiler, *flags, "-o", str(out / name), str(src)],
+                           check=True, capture_output=True)
+            built[name] = out / name
+        return built[name]
+
+    return _build
+
+
+def e_type(path):
+    """The raw e_type of a little-endian ELF file."""
+    return struct.unpack_from("<H", path.read_bytes(), 16)[0]
+
+
+def test_glibc_tuple_compares_numerically():
+    assert glibc_tuple("2.34") == (2, 34)
+    assert glibc_tuple("GLIBC_2.2.5") == (2, 2, 5)
+    assert glibc_tuple("2.34") > glibc_tuple("2.4")
+    assert glibc_tuple("2.2.5") < glibc_tuple("2.3")
+
+
+def test_x86_64_pie_executable(build):
+    path = build("x86", "gcc", "-pie", "-fPIE")
+    info = read_elf(path)
+    assert (info.machine, info.bits, info.endian) == ("x86-64", 64, "little")
+    assert e_type(path) == 3  # ET_DYN: a PIE, told from a library by its PT_INTERP
+    assert info.kind == "executable"
+    assert info.interpreter == "/lib64/ld-linux-x86-64.so.2"
+    assert info.static is False
+    assert info.float_abi is None and info.arm_arch is None
+    assert glibc_tuple(info.glibc) >= (2, 25)
+    assert is_elf(path)
+
+
+def test_static_executable(build):
+    info = read_elf(build("x86-static", "gcc", "-static"))
+    assert info.static is True
+    assert info.interpreter is None
+    assert info.kind == "executable"
+    assert info.glibc is None  # no .gnu.version_r: nothing is resolved at run time
+
+
+def test_shared_object(build):
+    path = build("libhello.so", "gcc", "-shared", "-fPIC")
+    info = read_elf(path)
+    assert e_type(path) == 3
+    assert info.kind == "shared-object"
+    assert info.interpreter is None
+    assert info.static is False
+    assert glibc_tuple(info.glibc) >= (2, 25)
+
+
+def test_relocatable_object(build):
+    info = read_elf(build("hello.o", "gcc", "-c"))
+    assert info.kind == "relocatable"
+    assert info.machine == "x86-64"
+    assert info.interpreter is None
+
+
+def test_armhf_executable(build):
+    info = read_elf(build("armhf", "arm-linux-gnueabihf-gcc"))
+    assert (info.machine, info.bits, info.endian) == ("ARM", 32, "little")
+    assert info.float_abi == "hard"
+    assert info.arm_arch == "v7"  # Debian armhf's default: -march=armv7-a
+    assert info.interpreter == "/lib/ld-linux-armhf.so.3"
+    assert info.kind == "executable"
+    assert glibc_tuple(info.glibc) >= (2, 25)
+
+
+def test_armhf_cortex_a53(build):
+    info = read_elf(build("armhf-a53", "arm-linux-gnueabihf-gcc",
+                          "-mcpu=cortex-a53", "-mfpu=neon-fp-armv8"))
+    assert info.arm_arch == "v8-A"
+    assert info.float_abi == "hard"
+
+
+def test_armhf_object_float_abi_from_attributes(build):
+    # object files have no float-ABI e_flags; .ARM.attributes Tag_ABI_VFP_args says "hard"
+    path = build("armhf.o", "arm-linux-gnueabihf-gcc", "-c")
+    flags = struct.unpack_from("<I", path.read_bytes(), 36)[0]
+    assert flags & 0x600 == 0
+    info = read_elf(path)
+    assert info.kind == "relocatable"
+    assert info.float_abi == "hard"
+    assert info.arm_arch == "v7"
+
+
+def test_armel_object_float_abi_defaults_to_soft(build):
+    info = read_elf(build("armel.o", "arm-linux-gnueabi-gcc", "-c"))
+    assert info.float_abi == "soft"  # no Tag_ABI_VFP_args: its default, base (soft) AAPCS
+    assert info.arm_arch == "v5TE"   # Debian armel's default
+
+
+def test_armel_armv6_softfp(build):
+    info = read_elf(build("armel-v6", "arm-linux-gnueabi-gcc",
+                          "-march=armv6", "-mfpu=vfp", "-mfloat-abi=softfp", "-marm"))
+    assert (info.machine, info.bits) == ("ARM", 32)
+    assert info.float_abi == "soft"  # softfp uses VFP inside, but passes floats in core registers
+    assert info.arm_arch == "v6"
+    assert info.interpreter == "/lib/ld-linux.so.3"
+
+
+def test_armel_armv6kz(build):
+    info = read_elf(build("armel-v6kz", "arm-linux-gnueabi-gcc",
+                          "-march=armv6kz", "-mfpu=vfp", "-mfloat-abi=softfp", "-marm"))
+    assert info.arm_arch == "v6KZ"
+    assert info.float_abi == "soft"
+
+
+def test_aarch64_executable(build):
+    info = read_elf(build("arm64", "aarch64-linux-gnu-gcc"))
+    assert (info.machine, info.bits, info.endian) == ("AArch64", 64, "little")
+    assert info.float_abi is None and info.arm_arch is None
+    assert info.interpreter == "/lib/ld-linux-aarch64.so.1"
+    assert glibc_tuple(info.glibc) >= (2, 25)
+
+
+def test_to_json_is_plain(build):
+    info = read_elf(build("armhf", "arm-linux-gnueabihf-gcc"))
+    data = json.loads(json.dumps(info.to_json()))
+    assert data["machine"] == "ARM" and data["float_abi"] == "hard" and data["static"] is False
+    assert ElfInfo(**data) == info
+
+
+def test_big_endian_header(tmp_path):
+    # no big-endian cross compiler on the host: a bare ELF64 header for ppc64 (no tables)
+    ident = b"\x7fELF" + bytes([2, 2, 1]) + bytes(9)
+    header = ident + struct.pack(">HHIQQQIHHHHHH", 2, 21, 1, 0, 0, 0, 0, 64, 56, 0, 64, 0, 0)
+    path = tmp_path / "ppc64"
+    path.write_bytes(header)
+    info = read_elf(path)
+    assert (info.machine, info.bits, info.endian, info.kind) == ("PowerPC64", 64, "big",
+                                                                 "executable")
+    assert info.static is True and info.glibc is None
+
+
+def test_not_elf(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert read_elf(script) is None
+    assert read_elf(empty) is None
+    assert not is_elf(script)
+    assert not is_elf(tmp_path)  # a directory
+
+
+@pytest.mark.parametrize("keep", [10, 40, 200])
+def test_truncated_elf_raises(build, tmp_path, keep):
+    whole = build("x86", "gcc", "-pie", "-fPIE").read_bytes()
+    cut = tmp_path / "cut"
+    cut.write_bytes(whole[:keep])
+    assert is_elf(cut)
+    with pytest.raises(ElfError):
+        read_elf(cut)
+    assert issubclass(ElfError, ValueError)
+
+
+def test_section_table_past_end_raises(build, tmp_path):
+    data = bytearray(build("x86", "gcc", "-pie", "-fPIE").read_bytes())
+    struct.pack_into("<Q", data, 40, len(data) + 4096)  # e_shoff beyond the file
+    bad = tmp_path / "bad"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ElfError):
+        read_elf(bad)

@@ -1,0 +1,53 @@
+"""The shell script a build container runs: the recipe's steps, then collection into /xbuild/stage.
+
+Steps are the project's own shell (untrusted, but inside the sandbox). Lines starting with
+`::xbuild` are progress markers for the terminal, not build output."""
+
+from __future__ import annotations
+
+import shlex
+
+from xbuild.toolchain import ROOT
+
+STAGE = f"{ROOT}/stage"
+
+_COLLECT = r"""
+cd "$XBUILD_SRC"
+echo "::xbuild collect"
+mkdir -p "$XBUILD_OUT" {stage}/files {stage}/meta
+# Globs from xbuild.toml `artifacts`, relative to the project root (one per line in the file).
+shopt -s globstar nullglob dotglob
+IFS=$'\n'
+for pattern in $(cat {root}/artifacts.txt); do
+  for f in $pattern; do cp -a --parents "$f" {stage}/files/; done
+done
+unset IFS
+# No install step and no listed artifacts: take the executables and shared libraries the build
+# made (files newer than the stamp written before the first step).
+if [ "$XBUILD_COLLECT_NEW_ELF" = 1 ] && [ -z "$(ls -A "$XBUILD_OUT")" ] && [ -z "$(ls -A {stage}/files)" ]; then
+  find . -type f -newer {root}/stamp ! -name '*.o' ! -name '*.a' -print0 | sort -z |
+  while IFS= read -r -d '' f; do
+    if file -b "$f" | grep -qE '^ELF .*(executable|shared object)'; then cp -a --parents "$f" {stage}/files/; fi
+  done
+fi
+{{
+  echo "cc: $($CC --version | head -n1)"
+  echo "binutils: $(${{AR}} --version | head -n1)"
+  echo "libc: $(ldd --version 2>/dev/null | head -n1)"
+  echo "make: $(make --version | head -n1)"
+  echo "cmake: $(cmake --version | head -n1)"
+  echo "meson: $(meson --version)"
+}} > {stage}/meta/toolchain.txt 2>/dev/null || true
+"""
+
+
+def render(steps: tuple[str, ...], collect_new_elf: bool) -> str:
+    lines = ["#!/bin/bash", "set -euo pipefail", f'export XBUILD_SRC={ROOT}/src',
+             f"export XBUILD_COLLECT_NEW_ELF={int(collect_new_elf)}",
+             f'touch {ROOT}/stamp', 'sleep 0.01', 'cd "$XBUILD_SRC"']
+    for n, step in enumerate(steps, 1):
+        # Each step runs in a subshell from the project root, as written in the recipe/xbuild.toml.
+        lines.append(f"echo {shlex.quote(f'::xbuild step {n}/{len(steps)}: {step}')}")
+        lines += ["(", 'cd "$XBUILD_SRC"', step, ")"]
+    lines.append(_COLLECT.format(stage=STAGE, root=ROOT))
+    return "\n".join(lines) + "\n"

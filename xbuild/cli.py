@@ -1,0 +1,83 @@
+"""The command line. `xbuild --target rpi3 project/` builds (build is the default command); the
+other words are subcommands. Only `main` turns errors into exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from xbuild import __version__
+from xbuild.errors import XBuildError
+
+
+class DefaultGroup(click.Group):
+    """A group whose unnamed invocation runs `build`: `xbuild --target rpi3 project/`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["build", *args]
+        elif not args:
+            args = ["build"]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                 "max_content_width": 100})
+@click.version_option(__version__, prog_name="xbuild")
+def cli():
+    """Cross-compile a project for a board, in a sandboxed container, and prove the result fits.
+
+    \b
+      xbuild --target rpi3 project/                  build (the default command)
+      xbuild run --target rpi3 ART.tar.gz -- bin/app run an artifact under qemu
+      xbuild targets                                 the boards
+      xbuild doctor                                  what is wrong with this machine
+    """
+
+
+def _register() -> None:
+    from xbuild.commands import build, run, system
+    cli.add_command(build.build)
+    cli.add_command(run.run)
+    for cmd in system.COMMANDS:
+        cli.add_command(cmd)
+
+
+_register()
+
+
+def report(exc: XBuildError) -> None:
+    err = lambda s="": click.echo(s, err=True)  # noqa: E731
+    err(click.style("error: ", fg="red", bold=True) + exc.message)
+    if exc.detail:
+        err("\n".join("  | " + line for line in exc.detail.splitlines()))
+    if exc.hint:
+        err(click.style("hint: ", fg="yellow", bold=True) + exc.hint)
+
+
+def main(argv=None) -> None:
+    debug = os.environ.get("XBUILD_DEBUG") not in (None, "", "0")
+    try:
+        code = cli.main(args=argv, prog_name="xbuild", standalone_mode=False)
+    except XBuildError as exc:
+        report(exc)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug in xbuild, not the user's mistake
+        if debug:
+            traceback.print_exc()
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("this is a bug in xbuild; XBUILD_DEBUG=1 shows the traceback", err=True)
+        sys.exit(1)
+    sys.exit(code or 0)

@@ -1,0 +1,20 @@
+"""One module per command group; heavy imports happen inside the commands so --help stays fast."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def option(*decls, env: str, help: str, **kwargs):
+    """A click option that also reads XBUILD_* from the environment and says so in its help."""
+    return click.option(*decls, envvar=env, show_envvar=True, help=help, **kwargs)
+
+
+json_option = option("--json", "as_json", is_flag=True, env="XBUILD_JSON",
+                     help="Print one JSON object on stdout (progress still goes to stderr).")
+
+
+def emit_json(obj: dict) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True))

@@ -1,0 +1,46 @@
+"""`xbuild [build] --target T PROJECT`."""
+
+from __future__ import annotations
+
+import click
+
+from xbuild.commands import emit_json, json_option, option
+from xbuild.errors import XBuildError
+
+
+@click.command()
+@option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for (`xbuild targets`).")
+@click.argument("project", type=click.Path(), default=".", required=False)
+@option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
+        env="XBUILD_MODE", help="cross: Debian cross toolchain at native speed; emulate: the whole "
+                                "build in a target-arch root under qemu.")
+@option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
+        help="Output directory [default: PROJECT/xbuild-out/TARGET].")
+@option("-j", "--jobs", type=click.IntRange(1), env="XBUILD_JOBS", help="Parallel jobs [default: CPUs].")
+@option("--timeout", type=click.IntRange(1), env="XBUILD_TIMEOUT",
+        help="Kill the build after this many seconds [default: 3600, or xbuild.toml's].")
+@option("--memory", default="4g", show_default=True, env="XBUILD_MEMORY", help="Memory limit of the build container.")
+@option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
+@json_option
+def build(target, project, mode, out, jobs, timeout, memory, verbose, as_json):
+    """Build PROJECT (default: the current directory) for a board."""
+    from xbuild import spec as specs
+    from xbuild.pipeline import run_build
+    from xbuild.progress import Progress
+
+    try:
+        spec = specs.resolve(project, target, mode=mode, out=out, jobs=jobs, timeout=timeout,
+                             memory=memory)
+        result = run_build(spec, Progress(verbose=verbose))
+    except XBuildError as exc:
+        if as_json:
+            emit_json({"status": "error", "target": target, "mode": mode, **exc.to_json()})
+        raise
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(f"built {spec.name} for {spec.target.name} ({spec.mode}, {spec.recipe.name}) "
+               f"in {result.duration:.1f}s")
+    for a in result.artifacts:
+        click.echo(f"  {a.path}  {a.size} bytes  sha256:{a.sha256[:16]}")
+    click.echo(f"  manifest: {result.manifest}\n  log: {result.log}")

@@ -1,0 +1,130 @@
+"""The machine and its parts: `targets`, `doctor`, `binfmt status|install`, `images ls|build|prune`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from xbuild.commands import emit_json, json_option, option
+
+
+@click.command()
+@json_option
+def targets(as_json):
+    """The boards, one line each."""
+    from xbuild.targets import all_targets
+    boards = list(all_targets().values())
+    if as_json:
+        emit_json({"targets": [t.summary() | {"description": t.description} for t in boards]})
+        return
+    for t in boards:
+        cpu = t.qemu_cpu or "-"
+        click.echo(f"{t.name:12} {t.debian_arch:8} {t.platform:15} {cpu:11} {t.description}")
+        if t.notes:
+            click.echo(f"{'':12} {t.notes}")
+
+
+@click.command()
+@json_option
+def doctor(as_json):
+    """Check the engine, binfmt handlers (and their F flag), qemu, debootstrap and disk."""
+    from xbuild.doctor import checks
+    results = checks()
+    bad = [c for c in results if not c.ok]
+    if as_json:
+        emit_json({"ok": not bad, "checks": [c.to_json() for c in results]})
+    else:
+        for c in results:
+            mark = click.style("ok  ", fg="green") if c.ok else click.style("FAIL", fg="red")
+            click.echo(f"{mark} {c.name:24} {c.detail}")
+            if not c.ok and c.hint:
+                click.echo(f"     {'':24} fix: {c.hint}")
+    sys.exit(1 if bad else 0)
+
+
+@click.group()
+def binfmt():
+    """The qemu-user-static handlers in binfmt_misc."""
+
+
+def _qemu_arches() -> list[str]:
+    from xbuild.targets import all_targets
+    return sorted({t.qemu_arch for t in all_targets().values() if t.needs_qemu})
+
+
+@binfmt.command("status")
+@json_option
+def binfmt_status(as_json):
+    """Show each handler the targets need, with its flags."""
+    from xbuild import binfmt as bf
+    handlers = [bf.handler(a) for a in _qemu_arches()]
+    if as_json:
+        emit_json({"mounted": bf.mounted(), "handlers": [h.to_json() for h in handlers]})
+    else:
+        click.echo(f"binfmt_misc: {'mounted' if bf.mounted() else 'NOT mounted'}")
+        for h in handlers:
+            state = "ok" if h.ok else h.problem()
+            click.echo(f"  qemu-{h.arch:10} flags={h.flags or '-':4} {state}  {h.interpreter}")
+    sys.exit(0 if bf.mounted() and all(h.ok for h in handlers) else 1)
+
+
+@binfmt.command("install")
+def binfmt_install():
+    """Register the missing handlers with the F flag (root)."""
+    from xbuild import binfmt as bf
+    done = bf.install(_qemu_arches())
+    click.echo("\n".join(done) if done else "all handlers already registered with F")
+
+
+@click.group()
+def images():
+    """The per-target builder images."""
+
+
+@images.command("ls")
+@json_option
+def images_ls(as_json):
+    """List xbuild's images."""
+    from xbuild.images import listing
+    imgs = listing()
+    if as_json:
+        emit_json({"images": imgs})
+        return
+    for i in imgs:
+        click.echo(f"{(i['tags'] or ['<none>'])[0]:60} {i['kind']:8} {i['platform']:16} "
+                   f"{i['size'] / 1e6:8.0f} MB")
+
+
+@images.command("build")
+@option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
+        help="Board(s) whose images to build (repeat the option for several).")
+@option("--mode", type=click.Choice(["cross", "emulate", "all"]), default="cross", show_default=True,
+        env="XBUILD_MODE", help="Which builder to make.")
+@option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream apt's output.")
+def images_build(target_names, mode, verbose):
+    """Build (or confirm) the builder and runtime images for targets."""
+    from xbuild import images as im
+    from xbuild import targets as tg
+    from xbuild.progress import Progress
+    progress = Progress(verbose=verbose)
+    for name in target_names:
+        target = tg.get(name)
+        for m in (["cross", "emulate"] if mode == "all" else [mode]):
+            progress.phase("image", f"{target.name} builder ({m})")
+            img = im.builder(target, m, progress.line)
+            click.echo(f"{target.name} {m}: {img.tag} ({'built' if img.built else 'up to date'})")
+        rt = im.runtime(target, progress.line)
+        click.echo(f"{target.name} runtime: {rt.tag} ({'built' if rt.built else 'up to date'})")
+    progress.done()
+
+
+@images.command("prune")
+def images_prune():
+    """Remove xbuild's images (those in use by a container are kept)."""
+    from xbuild.images import prune
+    removed = prune()
+    click.echo("\n".join(f"removed {t}" for t in removed) or "nothing to remove")
+
+
+COMMANDS = [targets, doctor, binfmt, images]

@@ -1,0 +1,88 @@
+"""Every failure a user can meet, each with its own exit code and a hint that says what to do.
+
+Only `xbuild.cli.main` turns these into exit codes; everything else just raises.
+Errors are split by whose fault they are: `UserError` (the project, the command line, the config)
+and `ServiceError` (the machine: engine, binfmt, images)."""
+
+from __future__ import annotations
+
+
+class XBuildError(Exception):
+    exit_code = 1
+    hint: str | None = None
+
+    def __init__(self, message: str, hint: str | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+        self.detail = detail  # extra lines shown before the hint (e.g. a log tail)
+
+    def to_json(self) -> dict:
+        return {"error": type(self).__name__, "message": self.message, "hint": self.hint,
+                "exit_code": self.exit_code}
+
+
+class UserError(XBuildError):
+    """The user's input is wrong; retrying the same command will fail the same way."""
+
+
+class ServiceError(XBuildError):
+    """The machine or a service is not ready; fixing the machine fixes the build."""
+
+
+# --- the user's side -------------------------------------------------------------------------
+class UnknownTarget(UserError):
+    exit_code = 3
+
+
+class BadProjectPath(UserError):
+    exit_code = 4
+
+
+class NoRecipe(UserError):
+    exit_code = 5
+
+
+class ConfigError(UserError):
+    exit_code = 6
+
+
+class BuildFailed(UserError):
+    exit_code = 7
+
+
+class AbiMismatch(UserError):
+    exit_code = 10
+
+
+class NoArtifacts(UserError):
+    exit_code = 11
+
+
+class BuildTimeout(UserError):
+    exit_code = 13
+
+
+class BadArtifact(UserError):
+    exit_code = 14
+
+
+# --- the machine's side ----------------------------------------------------------------------
+class EngineUnavailable(ServiceError):
+    exit_code = 8
+    hint = ("start the Docker engine: `dockerd &` (no init system) or `systemctl start docker`; "
+            "`xbuild doctor` checks everything")
+
+
+class BinfmtMissing(ServiceError):
+    exit_code = 9
+    hint = "register the qemu handlers: `xbuild binfmt install` (as root)"
+
+
+class ImageBuildFailed(ServiceError):
+    exit_code = 12
+
+
+class StoreError(ServiceError):
+    exit_code = 15

@@ -1,0 +1,174 @@
+"""Builder and runtime images, built locally and tagged by a hash of everything that defines them,
+so an image is reused until its definition changes.
+
+  xbuild/base:<suite>-<arch>-<hash>        debootstrap'd Debian, right platform label (rootfs.py)
+  xbuild/builder:<suite>-<arch>-<mode>-<hash>  base + toolchains: cross = host-arch base with Debian's
+                                             cross toolchain; emulate = target-arch base, native gcc
+  xbuild/deps:<...>-<hash>                 builder + the project's declared -dev packages
+
+Targets that share a Debian architecture share images: the board's tuning is applied at build
+time by the compiler shims (toolchain.py), so rpi2, rpi3 and beaglebone reuse one armhf image."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from xbuild import BUILD_LOGIC_VERSION, rootfs
+from xbuild.engine import client
+from xbuild.errors import ConfigError, ImageBuildFailed
+from xbuild.targets import Target, host_arch
+
+LABEL = "org.xbuild.kind"
+BUILD_USER = "1000:1000"
+# What every builder has, whatever the recipe: the image is shared by all recipes.
+TOOLS = ["build-essential", "make", "cmake", "ninja-build", "meson", "autoconf", "automake",
+         "libtool", "pkgconf", "file", "ca-certificates"]
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?\Z")
+_PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64/v8"}
+
+
+@dataclass(frozen=True)
+class Image:
+    tag: str
+    id: str
+    built: bool  # built now (False: reused)
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps([BUILD_LOGIC_VERSION, *parts], sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _existing(tag: str):
+    from docker.errors import ImageNotFound
+    try:
+        return client().images.get(tag)
+    except ImageNotFound:
+        return None
+
+
+def base(arch: str, suite: str, platform: str, log) -> Image:
+    key = _digest("base", arch, suite, platform, rootfs.MIRROR)
+    tag = f"xbuild/base:{suite}-{arch}-{key}"
+    if (img := _existing(tag)) is not None:
+        return Image(tag, img.id, False)
+    with tempfile.TemporaryDirectory(prefix="xbuild-rootfs-") as tmp:
+        root, archive = Path(tmp, "rootfs"), Path(tmp, "image.tar")
+        rootfs.debootstrap(arch, suite, root, log)
+        rootfs.image_archive(root, archive, tag=tag, platform=platform,
+                             labels={LABEL: "base", "org.xbuild.key": key})
+        shutil.rmtree(root)
+        log(f"loading {tag}")
+        with archive.open("rb") as f:
+            client().images.load(f)
+    return Image(tag, client().images.get(tag).id, True)
+
+
+def runtime(target: Target, log) -> Image:
+    """A fresh target-arch Debian: where `xbuild run` unpacks and runs an artifact."""
+    return base(target.debian_arch, target.suite, target.platform, log)
+
+
+def _dockerfile(parent: str, run: str) -> str:
+    return (f"FROM {parent}\nENV DEBIAN_FRONTEND=noninteractive\n"
+            f"RUN {run} && apt-get clean && rm -rf /var/lib/apt/lists/*\n")
+
+
+def _apt(packages: list[str], add_arch: str | None = None) -> str:
+    add = f"dpkg --add-architecture {add_arch} && " if add_arch else ""
+    return (f"{add}apt-get update -q && apt-get install -y -q --no-install-recommends "
+            + " ".join(packages))
+
+
+def _build(parent: Image, tag: str, dockerfile: str, platform: str, labels: dict, log) -> Image:
+    from docker.errors import APIError, BuildError
+    if (img := _existing(tag)) is not None:
+        return Image(tag, img.id, False)
+    log(f"building {tag} (first time for this definition: this takes a few minutes)")
+    tail: list[str] = []
+    try:
+        # The low-level API streams the build output, so the user sees apt's progress as it happens.
+        for chunk in client().api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
+                                        forcerm=True, labels=labels, decode=True, platform=platform):
+            if "stream" in chunk and (line := chunk["stream"].rstrip()):
+                tail = (tail + [line])[-30:]
+                log(line)
+            if "error" in chunk:
+                raise BuildError(chunk["error"], tail)
+    except (BuildError, APIError) as exc:
+        raise ImageBuildFailed(f"building image {tag} failed: {str(exc).strip()}",
+                               detail="\n".join(tail),
+                               hint="check that containers reach the Debian mirror, and the "
+                                    "package names") from None
+    return Image(tag, client().images.get(tag).id, True)
+
+
+def builder(target: Target, mode: str, log) -> Image:
+    arch = target.debian_arch
+    if mode == "cross":
+        host = host_arch()
+        parent = base(host, target.suite, _PLATFORMS.get(host, "linux/" + host), log)
+        tools = TOOLS + [f"crossbuild-essential-{arch}", f"libc6-dev:{arch}"]
+        run = _apt(tools, add_arch=arch)
+        platform = _PLATFORMS.get(host, "linux/" + host)
+    else:
+        parent = runtime(target, log)
+        run = _apt(TOOLS)
+        platform = target.platform
+    run += " && useradd --create-home --uid 1000 --user-group builder"
+    dockerfile = _dockerfile(parent.tag, run)
+    key = _digest("builder", dockerfile, parent.id)
+    tag = f"xbuild/builder:{target.suite}-{arch}-{mode}-{key}"
+    return _build(parent, tag, dockerfile, platform,
+                  {LABEL: "builder", "org.xbuild.arch": arch, "org.xbuild.mode": mode}, log)
+
+
+def with_packages(builder_image: Image, target: Target, mode: str, packages: tuple[str, ...], log) -> Image:
+    """The builder plus the project's declared packages; cross mode installs them for the target
+    architecture through multiarch (libssl-dev -> libssl-dev:armhf)."""
+    if not packages:
+        return builder_image
+    for p in packages:
+        if not _PACKAGE.match(p):
+            raise ConfigError(f"xbuild.toml: {p!r} is not a Debian package name",
+                              hint='packages are Debian names such as "zlib1g-dev"')
+    arch = target.debian_arch
+    names = sorted(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages)
+    dockerfile = _dockerfile(builder_image.tag, _apt(names))
+    key = _digest("deps", dockerfile, builder_image.id)
+    tag = f"xbuild/deps:{target.suite}-{arch}-{mode}-{key}"
+    platform = target.platform if mode == "emulate" else _PLATFORMS.get(host_arch(), "linux/amd64")
+    return _build(builder_image, tag, dockerfile, platform, {LABEL: "deps", "org.xbuild.arch": arch,
+                                                             "org.xbuild.mode": mode}, log)
+
+
+def listing() -> list[dict]:
+    out = []
+    for img in client().images.list(filters={"label": LABEL}):
+        attrs = img.attrs
+        out.append({"tags": img.tags, "id": img.id, "kind": img.labels.get(LABEL),
+                    "platform": "/".join(filter(None, (attrs.get("Os"), attrs.get("Architecture"),
+                                                        attrs.get("Variant")))),
+                    "size": attrs.get("Size", 0)})
+    return sorted(out, key=lambda i: (i["tags"] or [""])[0])
+
+
+def prune(keep_latest: bool = False) -> list[str]:
+    """Remove xbuild images (dependents first); return the tags removed."""
+    from docker.errors import APIError
+    removed = []
+    order = {"deps": 0, "builder": 1, "base": 2}
+    for img in sorted(listing(), key=lambda i: order.get(i["kind"], 3)):
+        for tag in img["tags"] or [img["id"]]:
+            try:
+                client().images.remove(tag, noprune=False)
+                removed.append(tag)
+            except APIError:
+                pass  # in use by a container: leave it
+    return removed

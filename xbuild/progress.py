@@ -1,0 +1,51 @@
+"""Progress on stderr: a live status line on a terminal, plain phase lines elsewhere (CI logs).
+stdout is kept for results (and for the single JSON object under --json)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, stream=None, verbose: bool = False, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.verbose, self.quiet = verbose, quiet
+        self.start = self.phase_start = time.monotonic()
+        self.phase_name = ""
+        self.detail = ""
+
+    def _elapsed(self) -> str:
+        return f"{time.monotonic() - self.start:5.1f}s"
+
+    def phase(self, name: str, detail: str = "") -> None:
+        self.phase_name, self.detail = name, detail
+        if self.quiet:
+            return
+        self._clear()
+        print(f"[xbuild {self._elapsed()}] {name}{': ' + detail if detail else ''}", file=self.stream,
+              flush=True)
+
+    def line(self, text: str) -> None:
+        """A line of tool output (apt, the compiler, ...)."""
+        if text.startswith("::xbuild "):
+            self.phase("build", text.removeprefix("::xbuild "))
+            return
+        if self.quiet:
+            return
+        if self.verbose:
+            print(text, file=self.stream, flush=True)
+        elif self.tty:
+            width = shutil.get_terminal_size((100, 20)).columns
+            status = f"  {self._elapsed()} {self.phase_name} | {text.strip()}"
+            self.stream.write("\r\033[K" + status[: width - 1])
+            self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+
+    def done(self) -> None:
+        self._clear()

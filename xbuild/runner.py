@@ -1,0 +1,49 @@
+"""`xbuild run`: unpack an artifact into a fresh target container and run a program from it under
+qemu, as the board's CPU (QEMU_CPU), with the program's exit code passed through."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import uuid
+from pathlib import Path
+
+from xbuild import binfmt, images
+from xbuild.archive import safe_members
+from xbuild.errors import BadArtifact
+from xbuild.sandbox import Container, Limits
+from xbuild.targets import Target
+from xbuild.toolchain import PREFIX
+
+
+def _artifact_tar(path: Path) -> bytes:
+    """The artifact as an uncompressed tar, checked for unsafe entries before it goes anywhere."""
+    if not path.is_file():
+        raise BadArtifact(f"artifact {str(path)!r} does not exist",
+                          hint="give the .tar.gz from the build's output directory")
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            list(safe_members(tar, str(path)))
+    except (OSError, EOFError, tarfile.TarError, gzip.BadGzipFile) as exc:
+        raise BadArtifact(f"{path}: not a readable artifact archive ({exc})") from None
+    return data
+
+
+def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout: int = 600,
+                 cpu: str | None = None, ports: dict | None = None, log=lambda line: None,
+                 out=print, err=print) -> int:
+    payload = _artifact_tar(artifact)
+    if target.needs_qemu:
+        binfmt.require(target.qemu_arch, f"running {target.name} code")
+    image = images.runtime(target, log)
+    env = {"PATH": f"{PREFIX}/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "LD_LIBRARY_PATH": f"{PREFIX}/lib", **target.run_env}
+    if cpu:
+        env["QEMU_CPU"] = cpu
+    limits = Limits(timeout=timeout, memory="2g", network=bool(ports))
+    with Container(image.id, command, name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env,
+                   limits=limits, workdir=PREFIX, ports=ports) as box:
+        box.put(PREFIX, payload)
+        return box.run(out, on_err=err)

@@ -1,0 +1,95 @@
+"""BuildSpec: everything that decides one build, resolved from the command line (or the API, or
+the nightly schedule) plus the project's files. Frozen and serialisable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from xbuild import config, recipes, targets
+from xbuild.config import ProjectConfig
+from xbuild.errors import BadProjectPath, ConfigError
+from xbuild.recipes import Recipe
+from xbuild.sandbox import Limits
+from xbuild.targets import Target
+
+MODES = ("cross", "emulate")
+OUT_DIRNAME = "xbuild-out"
+# 1980-01-01: when a project is not a git checkout and SOURCE_DATE_EPOCH is unset, a fixed epoch
+# keeps two builds of the same sources identical.
+DEFAULT_EPOCH = 315532800
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    project: Path
+    name: str
+    target: Target
+    mode: str
+    recipe: Recipe
+    config: ProjectConfig
+    out: Path
+    jobs: int
+    limits: Limits
+    source_date_epoch: int
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return self.config.steps if self.config.steps is not None else self.recipe.steps
+
+    def options(self) -> dict:
+        """The build options as recorded in the manifest (and part of the cache key)."""
+        return {"target": self.target.name, "mode": self.mode, "recipe": self.recipe.name,
+                "steps": list(self.steps), "config": self.config.to_json(), "jobs": self.jobs,
+                "source_date_epoch": self.source_date_epoch}
+
+
+def _epoch(project: Path) -> int:
+    if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    try:
+        out = subprocess.run(["git", "-C", str(project), "log", "-1", "--format=%ct"],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip().isdigit():
+            return int(out.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return DEFAULT_EPOCH
+
+
+def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
+            jobs: int | None = None, timeout: int | None = None, memory: str = "4g") -> BuildSpec:
+    target = targets.get(target_name)  # first: an unknown target is the likeliest typo
+    path = Path(project).expanduser()
+    if not path.exists():
+        raise BadProjectPath(f"project path {str(project)!r} does not exist",
+                             hint="give the directory that holds the project's Makefile, "
+                                  "CMakeLists.txt, configure or xbuild.toml")
+    if not path.is_dir():
+        raise BadProjectPath(f"project path {str(project)!r} is not a directory",
+                             hint="give the project's directory, not a file in it")
+    path = path.resolve()
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}", hint=f"modes: {', '.join(MODES)}")
+    cfg = config.load(path).for_target((target.name, *target.aliases))
+    if cfg.recipe:
+        recipe = recipes.get(cfg.recipe)
+    elif cfg.steps is not None and not any(r.matches(path) for r in recipes.all_recipes().values()):
+        recipe = recipes.get("script")
+    else:
+        recipe = recipes.detect(path)
+    if recipe.name == "script" and cfg.steps is None and not (path / "xbuild.sh").is_file():
+        raise ConfigError(f"{path / config.FILENAME}: the script recipe needs steps",
+                          hint='add [build] steps = ["make all", "..."] or an xbuild.sh')
+    for pattern in cfg.artifacts:
+        if pattern.startswith("/") or ".." in Path(pattern).parts:
+            raise ConfigError(f"{path / config.FILENAME}: artifact pattern {pattern!r} leaves the "
+                              "project tree", hint="artifact globs are relative to the project root")
+    return BuildSpec(
+        project=path, name=path.name, target=target, mode=mode, recipe=recipe, config=cfg,
+        out=Path(out).resolve() if out else path / OUT_DIRNAME / target.name,
+        jobs=jobs or os.cpu_count() or 2,
+        limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
+        source_date_epoch=_epoch(path))
