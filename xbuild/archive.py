@@ -32,6 +32,7 @@ def tar_tree(root: Path, *, mtime: int, uid: int = 0, gid: int = 0, prefix: str 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         parts = [p for p in prefix.split("/") if p]
+        prefix = "".join(p + "/" for p in parts)  # "a/b", "/a/b/" and "a/b/" all mean a/b/
         for n in range(1, len(parts) + 1):  # the prefix's directories, owned like the content
             info = tarfile.TarInfo("/".join(parts[:n]))
             info.type, info.mode, info.mtime, info.uid, info.gid = tarfile.DIRTYPE, 0o755, mtime, uid, gid
@@ -74,37 +75,48 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _check_member(m: tarfile.TarInfo, where: str) -> None:
+    p = PurePosixPath(m.name)
+    if p.is_absolute() or ".." in p.parts:
+        raise BadArtifact(f"{where}: unsafe path {m.name!r} in archive")
+    if m.islnk() or m.issym():
+        target = PurePosixPath(m.linkname)
+        resolved = target if m.islnk() else p.parent / target
+        if target.is_absolute() or ".." in PurePosixPath(os.path.normpath(resolved)).parts:
+            raise BadArtifact(f"{where}: link {m.name!r} points out of the tree ({m.linkname!r})")
+    elif not (m.isfile() or m.isdir()):
+        raise BadArtifact(f"{where}: {m.name!r} is a device or special file")
+
+
 def safe_members(tar: tarfile.TarFile, where: str):
     """Refuse absolute paths, `..`, links that leave the tree and device files."""
     for m in tar.getmembers():
-        p = PurePosixPath(m.name)
-        if p.is_absolute() or ".." in p.parts:
-            raise BadArtifact(f"{where}: unsafe path {m.name!r} in archive")
-        if m.islnk() or m.issym():
-            target = PurePosixPath(m.linkname)
-            resolved = target if m.islnk() else p.parent / target
-            if target.is_absolute() or ".." in PurePosixPath(os.path.normpath(resolved)).parts:
-                raise BadArtifact(f"{where}: link {m.name!r} points out of the tree ({m.linkname!r})")
-        elif not (m.isfile() or m.isdir()):
-            raise BadArtifact(f"{where}: {m.name!r} is a device or special file")
+        _check_member(m, where)
         yield m
 
 
 def extract(tar_bytes_or_file, dest: Path, where: str, strip: str = "") -> None:
     """Safely extract a tar (bytes, or a path to .tar/.tar.gz) into dest, dropping a leading dir."""
-    opener = (tarfile.open(fileobj=io.BytesIO(tar_bytes_or_file))
-              if isinstance(tar_bytes_or_file, (bytes, bytearray)) else tarfile.open(tar_bytes_or_file))
-    try:
+    try:  # opening is inside: a file that is not an archive (or is missing) is a BadArtifact too
+        opener = (tarfile.open(fileobj=io.BytesIO(tar_bytes_or_file))
+                  if isinstance(tar_bytes_or_file, (bytes, bytearray)) else tarfile.open(tar_bytes_or_file))
         with opener as tar:
             members = []
-            for m in safe_members(tar, where):
+            for m in tar.getmembers():
                 if strip:
                     if m.name.rstrip("/") == strip.rstrip("/"):
                         continue
                     m.name = m.name.removeprefix(strip.rstrip("/") + "/")
                     if m.islnk():
                         m.linkname = m.linkname.removeprefix(strip.rstrip("/") + "/")
+                # checked under the name it is extracted as: "stage/x -> ../y" is inside the tree,
+                # "x -> ../y" is not
+                _check_member(m, where)
                 members.append(m)
-            tar.extractall(dest, members=members, filter="tar")
+            # "data" also resolves each link against what is already on disk, which catches a
+            # chain (x/up -> .., x/out -> up/..) that no check of one name at a time can see.
+            tar.extractall(dest, members=members, filter="data")
+    except tarfile.FilterError as exc:
+        raise BadArtifact(f"{where}: unsafe entry in archive ({exc})") from None
     except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
         raise BadArtifact(f"{where}: not a readable archive ({exc})") from None

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from xbuild.errors import BinfmtMissing
 
-BINFMT = Path("/proc/sys/fs/binfmt_misc")
+# XBUILD_BINFMT_DIR: another binfmt_misc mount (tests point it at an empty directory).
+BINFMT = Path(os.environ.get("XBUILD_BINFMT_DIR") or "/proc/sys/fs/binfmt_misc")
 DEBIAN_FORMATS = Path("/usr/share/binfmts")  # qemu-user-static's format files
 
 

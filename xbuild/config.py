@@ -32,44 +32,59 @@ class ProjectConfig:
 _KEYS = {f.name for f in fields(ProjectConfig)}
 
 
-def _line_of(text: str, key: str) -> str:
-    for n, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
-            return f" (line {n})"
+def _line_of(text: str, key: str, table: tuple[str, ...] = ()) -> str:
+    """ " (line N)" of `key = ...` (or of a `[key]` header), looked for first in the table `table`
+    (e.g. ("target", "rpi0")), so that a key set in both [build] and [target.X] is found where it
+    is wrong; "" when it cannot be found (an inline table, a dotted key)."""
+    lines = text.splitlines()
+    start = 0
+    if table:
+        header = r"\s*\.\s*".join(rf"""["']?{re.escape(t)}["']?""" for t in table)
+        start = next((n for n, line in enumerate(lines) if re.match(rf"\s*\[\s*{header}\s*\]", line)), 0)
+    for first in (start, 0):
+        for n, line in enumerate(lines[first:], first + 1):
+            if re.match(rf"""\s*["']?{re.escape(key)}["']?\s*=""", line) or \
+                    re.match(rf"\s*\[\s*{re.escape(key)}\s*[\].]", line):
+                return f" (line {n})"
     return ""
 
 
-def _check_strings(value, key, where, text) -> tuple[str, ...]:
+def _check_strings(value, key, where, text, table=()) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key!r}{_line_of(text, key)} must be a list of strings",
+        raise ConfigError(f"{where}: {key!r}{_line_of(text, key, table)} must be a list of strings",
                           hint=f'for example: {key} = ["..."]')
     return tuple(value)
 
 
-def _settings(table: dict, where: str, text: str) -> dict:
+def _settings(table, where: str, text: str, path: tuple[str, ...]) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}{_line_of(text, path[-1], path[:-1])} must be a table",
+                          hint="xbuild.toml has [build] and [target.<name>] tables")
     out: dict = {}
     for key, value in table.items():
+        line = _line_of(text, key, path)
         if key not in _KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{_line_of(text, key)}",
+            raise ConfigError(f"{where}: unknown key {key!r}{line}",
                               hint=f"known keys: {', '.join(sorted(_KEYS))}")
         if key == "recipe":
             if not isinstance(value, str):
-                raise ConfigError(f"{where}: 'recipe'{_line_of(text, key)} must be a string")
+                raise ConfigError(f"{where}: 'recipe'{line} must be a string")
             out[key] = value
         elif key == "timeout":
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{where}: 'timeout'{_line_of(text, key)} must be a positive "
+            # bool is an int in Python: `timeout = true` must not become a 1-second limit
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{where}: 'timeout'{line} must be a positive "
                                   "number of seconds")
             out[key] = value
         elif key == "env":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                raise ConfigError(f"{where}: 'env'{_line_of(text, key)} must be a table of strings",
+                raise ConfigError(f"{where}: 'env'{line} must be a table of strings",
                                   hint='for example: env = { FOO = "1" }')
             out[key] = tuple(sorted(value.items()))
         else:
-            out[key] = _check_strings(value, key, where, text)
+            out[key] = _check_strings(value, key, where, text, path)
             if key == "pass_env" and (bad := [v for v in value if not _ENV_NAME.match(v)]):
-                raise ConfigError(f"{where}: 'pass_env'{_line_of(text, key)}: {bad[0]!r} is not "
+                raise ConfigError(f"{where}: 'pass_env'{line}: {bad[0]!r} is not "
                                   "a variable name")
     return out
 
@@ -102,7 +117,11 @@ def load(project: Path) -> ProjectFile:
     if unknown:
         raise ConfigError(f"{path}: unknown table [{unknown[0]}]{_line_of(text, unknown[0])}",
                           hint="xbuild.toml has [build] and [target.<name>] tables")
-    base = _settings(data.get("build", {}), f"{path} [build]", text)
-    per_target = {name: _settings(table, f"{path} [target.{name}]", text)
-                  for name, table in data.get("target", {}).items()}
+    base = _settings(data.get("build", {}), f"{path} [build]", text, ("build",))
+    tables = data.get("target", {})
+    if not isinstance(tables, dict):  # `target = 3`
+        raise ConfigError(f"{path}: 'target'{_line_of(text, 'target')} must be [target.<name>] tables",
+                          hint='for example: [target.rpi0] steps = ["make STATIC=1"]')
+    per_target = {name: _settings(table, f"{path} [target.{name}]", text, ("target", name))
+                  for name, table in tables.items()}
     return ProjectFile(base, per_target)

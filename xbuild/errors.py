@@ -34,6 +34,7 @@ class ServiceError(XBuildError):
 # --- the user's side -------------------------------------------------------------------------
 class UnknownTarget(UserError):
     exit_code = 3
+    hint = "`xbuild targets` lists the boards"
 
 
 class BadProjectPath(UserError):
@@ -42,10 +43,12 @@ class BadProjectPath(UserError):
 
 class NoRecipe(UserError):
     exit_code = 5
+    hint = 'add an xbuild.toml with [build] recipe = "..." or steps = ["..."]'
 
 
 class ConfigError(UserError):
     exit_code = 6
+    hint = "see the xbuild.toml section of the README"
 
 
 class BuildFailed(UserError):
@@ -62,10 +65,12 @@ class NoArtifacts(UserError):
 
 class BuildTimeout(UserError):
     exit_code = 13
+    hint = "raise the limit with --timeout (XBUILD_TIMEOUT) or `timeout` in xbuild.toml"
 
 
 class BadArtifact(UserError):
     exit_code = 14
+    hint = "give the .tar.gz from an xbuild output directory (its SHA256SUMS lists it)"
 
 
 # --- the machine's side ----------------------------------------------------------------------
@@ -82,7 +87,9 @@ class BinfmtMissing(ServiceError):
 
 class ImageBuildFailed(ServiceError):
     exit_code = 12
+    hint = "`xbuild doctor` checks the machine; `xbuild images build -v --target T` shows apt's output"
 
 
 class StoreError(ServiceError):
     exit_code = 15
+    hint = "check XBUILD_STORE, the endpoint (XBUILD_S3_ENDPOINT_URL) and the credentials"

@@ -11,7 +11,10 @@ time by the compiler shims (toolchain.py), so rpi2, rpi3 and beaglebone reuse on
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import io
 import json
 import re
@@ -30,6 +33,7 @@ BUILD_USER = "1000:1000"
 # What every builder has, whatever the recipe: the image is shared by all recipes.
 TOOLS = ["build-essential", "make", "cmake", "ninja-build", "meson", "autoconf", "automake",
          "libtool", "pkgconf", "file", "ca-certificates"]
+LOCKS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xbuild" / "locks"
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?\Z")
 _PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64/v8"}
 
@@ -45,6 +49,16 @@ def _digest(*parts) -> str:
     return hashlib.sha256(json.dumps([BUILD_LOGIC_VERSION, *parts], sort_keys=True).encode()).hexdigest()[:12]
 
 
+@contextlib.contextmanager
+def _building(tag: str):
+    """One builder of an image at a time on this machine (parallel builds, several workers):
+    the second waits, then finds the image made by the first."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    with open(LOCKS / (tag.replace("/", "_").replace(":", "_") + ".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def _existing(tag: str):
     from docker.errors import ImageNotFound
     try:
@@ -58,7 +72,9 @@ def base(arch: str, suite: str, platform: str, log) -> Image:
     tag = f"xbuild/base:{suite}-{arch}-{key}"
     if (img := _existing(tag)) is not None:
         return Image(tag, img.id, False)
-    with tempfile.TemporaryDirectory(prefix="xbuild-rootfs-") as tmp:
+    with _building(tag), tempfile.TemporaryDirectory(prefix="xbuild-rootfs-") as tmp:
+        if (img := _existing(tag)) is not None:
+            return Image(tag, img.id, False)
         root, archive = Path(tmp, "rootfs"), Path(tmp, "image.tar")
         rootfs.debootstrap(arch, suite, root, log)
         rootfs.image_archive(root, archive, tag=tag, platform=platform,
@@ -86,10 +102,17 @@ def _apt(packages: list[str], add_arch: str | None = None) -> str:
             + " ".join(packages))
 
 
-def _build(parent: Image, tag: str, dockerfile: str, platform: str, labels: dict, log) -> Image:
-    from docker.errors import APIError, BuildError
+def _build(tag: str, dockerfile: str, platform: str, labels: dict, log) -> Image:
     if (img := _existing(tag)) is not None:
         return Image(tag, img.id, False)
+    with _building(tag):
+        if (img := _existing(tag)) is not None:
+            return Image(tag, img.id, False)
+        return _docker_build(tag, dockerfile, platform, labels, log)
+
+
+def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log) -> Image:
+    from docker.errors import APIError, BuildError
     log(f"building {tag} (first time for this definition: this takes a few minutes)")
     tail: list[str] = []
     try:
@@ -125,7 +148,7 @@ def builder(target: Target, mode: str, log) -> Image:
     dockerfile = _dockerfile(parent.tag, run)
     key = _digest("builder", dockerfile, parent.id)
     tag = f"xbuild/builder:{target.suite}-{arch}-{mode}-{key}"
-    return _build(parent, tag, dockerfile, platform,
+    return _build(tag, dockerfile, platform,
                   {LABEL: "builder", "org.xbuild.arch": arch, "org.xbuild.mode": mode}, log)
 
 
@@ -144,7 +167,7 @@ def with_packages(builder_image: Image, target: Target, mode: str, packages: tup
     key = _digest("deps", dockerfile, builder_image.id)
     tag = f"xbuild/deps:{target.suite}-{arch}-{mode}-{key}"
     platform = target.platform if mode == "emulate" else _PLATFORMS.get(host_arch(), "linux/amd64")
-    return _build(builder_image, tag, dockerfile, platform, {LABEL: "deps", "org.xbuild.arch": arch,
+    return _build(tag, dockerfile, platform, {LABEL: "deps", "org.xbuild.arch": arch,
                                                              "org.xbuild.mode": mode}, log)
 
 
@@ -159,7 +182,7 @@ def listing() -> list[dict]:
     return sorted(out, key=lambda i: (i["tags"] or [""])[0])
 
 
-def prune(keep_latest: bool = False) -> list[str]:
+def prune() -> list[str]:
     """Remove xbuild images (dependents first); return the tags removed."""
     from docker.errors import APIError
     removed = []

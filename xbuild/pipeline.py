@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xbuild import BUILD_LOGIC_VERSION, __version__, artifacts, buildscript, images, toolchain
+from xbuild import BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, images, toolchain
 from xbuild.archive import extract, tar_tree
 from xbuild.errors import BuildFailed
 from xbuild.progress import Progress
@@ -108,6 +108,8 @@ def run_build(spec: BuildSpec, progress: Progress | None = None) -> BuildResult:
                 log.write(line + "\n")
                 progress.line(line)
 
+            if spec.mode == "emulate" and spec.target.needs_qemu:
+                binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build")
             progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
             image = images.builder(spec.target, spec.mode, on_line)
             image = images.with_packages(image, spec.target, spec.mode, spec.config.packages, on_line)
@@ -123,7 +125,6 @@ def run_build(spec: BuildSpec, progress: Progress | None = None) -> BuildResult:
                 if code != 0:
                     log.flush()
                     raise _build_failed(log_path, failed_log, code)
-                progress.phase("collect")
                 extract(box.get(buildscript.STAGE), work / "stage", "build output", strip="stage")
 
         tree = work / "tree"

@@ -90,11 +90,11 @@ def get(name: str) -> Target:
     targets = all_targets()
     if name in targets:
         return targets[name]
-    for t in targets.values():
-        if name.lower() in (a.lower() for a in t.aliases):
+    for t in targets.values():  # names and aliases alike, in any case: "RPI3", "Pi3"
+        if name.lower() in (n.lower() for n in (t.name, *t.aliases)):
             return t
     names = list(targets) + [a for t in targets.values() for a in t.aliases]
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
     did_you_mean = f"did you mean {' or '.join(close)}? " if close else ""
     raise UnknownTarget(f"unknown target {name!r}",
                         hint=f"{did_you_mean}`xbuild targets` lists the boards")

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Cross vs native vs emulate, side by side in one run, on one real project (Debian's lz4 source:
+a plain Makefile that calls cc/ar itself, libraries + a program).
+
+    .venv/bin/python bench/cross_vs_native.py [--target rpi3] [--repeat 3] [--no-emulate]
+
+Each round builds from a clean copy: natively on the host (make + make install), with
+`xbuild --mode cross` (container start, copy-in and collection included) and, once, with
+`xbuild --mode emulate`. Images are built first and not timed. Prints medians and the ratios; the
+machine is shared and noisy, so only the ratios mean anything."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+PACKAGE, VERSION = "lz4", "1.9.4"
+APT = ["-o", f"Dir::Etc::SourceList={CACHE}/sources.list", "-o", "Dir::Etc::SourceParts=/dev/null",
+       "-o", f"Dir::State::Lists={CACHE}/lists"]
+
+
+def source() -> Path:
+    """The upstream source from the Debian mirror (apt-get source, a deb-src list of our own)."""
+    orig = CACHE / f"{PACKAGE}_{VERSION}.orig.tar.gz"
+    if not orig.exists():
+        (CACHE / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (CACHE / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
+        subprocess.run(["apt-get", *APT, "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", *APT, "source", "--download-only", f"{PACKAGE}={VERSION}-1"],
+                       check=True, cwd=CACHE, stdout=subprocess.DEVNULL)
+    return orig
+
+
+def fresh_tree(orig: Path, into: Path) -> Path:
+    with tarfile.open(orig) as tar:
+        tar.extractall(into, filter="tar")
+    return next(into.iterdir())
+
+
+def timed(cmd: list[str], **kw) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - start
+
+
+def native(tree: Path, jobs: int) -> float:
+    dest = tree.parent / "dest"
+    return timed(["sh", "-c", f"make -j{jobs} && make install DESTDIR={dest} PREFIX=/usr/local"], cwd=tree)
+
+
+def xbuild(tree: Path, target: str, mode: str, jobs: int) -> float:
+    return timed([sys.executable, "-m", "xbuild", "--target", target, str(tree), "--mode", mode,
+                  "--jobs", str(jobs), "--out", str(tree.parent / f"out-{mode}")])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target", default="rpi3")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--no-emulate", action="store_true")
+    args = ap.parse_args()
+
+    orig = source()
+    modes = ["cross"] + ([] if args.no_emulate else ["emulate"])
+    for mode in modes:  # images first, untimed
+        subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", args.target,
+                        "--mode", mode], check=True, stdout=subprocess.DEVNULL)
+    times: dict[str, list[float]] = {"native": [], "cross": [], "emulate": []}
+    for n in range(args.repeat):
+        for kind in ("native", "cross"):  # interleaved, so drift on the shared machine hits both
+            with tempfile.TemporaryDirectory() as tmp:
+                tree = fresh_tree(orig, Path(tmp))
+                t = native(tree, args.jobs) if kind == "native" else xbuild(tree, args.target, "cross", args.jobs)
+                times[kind].append(t)
+                print(f"round {n + 1}: {kind:8} {t:7.2f} s", flush=True)
+    if not args.no_emulate:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = xbuild(fresh_tree(orig, Path(tmp)), args.target, "emulate", args.jobs)
+            times["emulate"].append(t)
+            print(f"once:    emulate  {t:7.2f} s", flush=True)
+
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    print(f"\n{PACKAGE} {VERSION} for {args.target}, -j{args.jobs}, medians of {args.repeat}:")
+    for k, v in med.items():
+        print(f"  {k:8} {v:7.2f} s")
+    print(f"  cross / native  = {med['cross'] / med['native']:.2f}x   (goal: <= 1.3)")
+    if "emulate" in med:
+        print(f"  emulate / cross = {med['emulate'] / med['cross']:.1f}x   (goal: >= 8)")
+
+
+if __name__ == "__main__":
+    main()

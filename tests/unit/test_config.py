@@ -1,0 +1,159 @@
+"""xbuild.config.load: the project's xbuild.toml, strictly checked, with messages naming the key
+and its line."""
+
+from pathlib import Path
+
+import pytest
+
+from xbuild import config
+from xbuild.config import ProjectConfig
+from xbuild.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "xbuild.toml").write_text(text)
+    return tmp_path
+
+
+def load_error(tmp_path: Path, text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as exc:
+        config.load(write(tmp_path, text))
+    assert exc.value.exit_code == 6
+    assert "xbuild.toml" in exc.value.message  # the file is named
+    return exc.value
+
+
+VALID = """\
+[build]
+recipe = "make"
+steps = ["make linux", "make check"]
+artifacts = ["src/app", "lib/*.so*"]
+packages = ["libssl-dev"]
+env = { FOO = "1", BAR = "two words" }
+pass_env = ["MY_TOKEN", "_X1"]
+timeout = 1800
+
+[target.rpi0]
+steps = ["make STATIC=1"]
+env = { LDFLAGS = "-static" }
+"""
+
+
+def test_no_file_is_the_default_config(tmp_path):
+    cfg = config.load(tmp_path).for_target(("rpi3",))
+    assert cfg == ProjectConfig()
+    assert cfg.recipe is None and cfg.steps is None and cfg.timeout is None
+    assert cfg.artifacts == cfg.packages == cfg.env == cfg.pass_env == ()
+
+
+def test_valid_file_round_trip(tmp_path):
+    cfg = config.load(write(tmp_path, VALID)).for_target(("rpi3", "pi3"))
+    assert cfg.recipe == "make"
+    assert cfg.steps == ("make linux", "make check")
+    assert cfg.artifacts == ("src/app", "lib/*.so*")
+    assert cfg.packages == ("libssl-dev",)
+    assert cfg.env == (("BAR", "two words"), ("FOO", "1"))  # a sorted tuple of pairs
+    assert cfg.pass_env == ("MY_TOKEN", "_X1")
+    assert cfg.timeout == 1800
+    assert cfg.to_json() == {
+        "recipe": "make", "steps": ["make linux", "make check"],
+        "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"],
+        "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800}
+    hash(cfg)  # frozen, hashable: part of a cache key
+
+
+def test_target_table_overrides_only_its_keys(tmp_path):
+    pf = config.load(write(tmp_path, VALID))
+    cfg = pf.for_target(("rpi0", "pi0"))
+    assert cfg.steps == ("make STATIC=1",)
+    assert cfg.env == (("LDFLAGS", "-static"),)  # replaced, not merged
+    assert cfg.recipe == "make" and cfg.timeout == 1800 and cfg.packages == ("libssl-dev",)
+
+
+def test_target_table_found_by_alias(tmp_path):
+    pf = config.load(write(tmp_path, '[target.pi0]\nsteps = ["x"]\n'))
+    assert pf.for_target(("rpi0", "pi0")).steps == ("x",)
+    assert pf.for_target(("rpi3", "pi3")).steps is None
+
+
+def test_target_table_by_name_beats_alias(tmp_path):
+    pf = config.load(write(tmp_path, '[target.pi0]\nsteps = ["alias"]\n[target.rpi0]\nsteps = ["name"]\n'))
+    assert pf.for_target(("rpi0", "pi0")).steps == ("name",)
+
+
+def test_empty_steps_list_is_kept_as_empty(tmp_path):
+    cfg = config.load(write(tmp_path, "[build]\nsteps = []\n")).for_target(("rpi3",))
+    assert cfg.steps == ()
+
+
+def test_broken_toml_names_the_line(tmp_path):
+    err = load_error(tmp_path, '[build]\nsteps = ["make"\ntimeout = 3\n')
+    assert "not valid TOML" in err.message
+    assert "line" in err.message
+    assert err.hint
+
+
+def test_unknown_key_names_key_and_line(tmp_path):
+    err = load_error(tmp_path, '[build]\nrecipe = "make"\nstepz = ["make"]\n')
+    assert "'stepz'" in err.message
+    assert "(line 3)" in err.message
+    assert "steps" in err.hint  # the known keys are listed
+
+
+def test_unknown_key_in_target_table_names_key_and_line(tmp_path):
+    err = load_error(tmp_path, '[build]\nsteps = ["make"]\n\n[target.rpi0]\nstep = ["x"]\n')
+    assert "[target.rpi0]" in err.message
+    assert "'step'" in err.message and "(line 5)" in err.message
+
+
+def test_wrong_type_in_target_table_names_the_line_in_that_table(tmp_path):
+    # "steps" is set on line 2 (fine) and line 5 (wrong): the message must point at line 5
+    err = load_error(tmp_path, '[build]\nsteps = ["make"]\n\n[target.rpi0]\nsteps = "make"\n')
+    assert "[target.rpi0]" in err.message
+    assert "'steps'" in err.message and "(line 5)" in err.message
+
+
+def test_unknown_table(tmp_path):
+    err = load_error(tmp_path, '[build]\nsteps = ["make"]\n[builds]\nsteps = ["make"]\n')
+    assert "[builds]" in err.message
+    assert "(line 3)" in err.message
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[build]\nsteps = "make"\n', "steps"),
+    ('[build]\nsteps = ["make", 1]\n', "steps"),
+    ('[build]\nartifacts = "bin/app"\n', "artifacts"),
+    ('[build]\npackages = [1]\n', "packages"),
+    ("[build]\nenv = { A = 1 }\n", "env"),
+    ('[build]\nenv = ["A=1"]\n', "env"),
+    ("[build]\ntimeout = -1\n", "timeout"),
+    ("[build]\ntimeout = 0\n", "timeout"),
+    ('[build]\ntimeout = "60"\n', "timeout"),
+    ("[build]\ntimeout = 1.5\n", "timeout"),
+    ("[build]\ntimeout = true\n", "timeout"),
+    ('[build]\npass_env = ["1BAD"]\n', "pass_env"),
+    ('[build]\npass_env = ["A-B"]\n', "pass_env"),
+    ('[build]\npass_env = "HOME"\n', "pass_env"),
+    ("[build]\nrecipe = 3\n", "recipe"),
+])
+def test_wrong_types_name_the_key_and_line(tmp_path, text, key):
+    err = load_error(tmp_path, text)
+    assert f"'{key}'" in err.message
+    assert "(line 2)" in err.message
+
+
+def test_pass_env_names_the_bad_variable(tmp_path):
+    err = load_error(tmp_path, '[build]\npass_env = ["GOOD", "1BAD"]\n')
+    assert "'1BAD'" in err.message
+
+
+@pytest.mark.parametrize("text", [
+    "build = 3\n",
+    "target = 3\n",
+    "[target]\nrpi0 = 1\n",
+    '[build]\nsteps = ["a"]\n[target]\nrpi0 = "make"\n',
+])
+def test_tables_that_are_not_tables_are_config_errors(tmp_path, text):
+    err = load_error(tmp_path, text)
+    assert "table" in err.message
+    assert "line" in err.message

@@ -1,0 +1,229 @@
+"""xbuild.targets: every board file loads, the boards the README promises exist with the right ABI,
+names and aliases resolve, and a broken board file is refused with a message naming the problem."""
+
+import re
+
+import pytest
+
+from xbuild import datafiles, targets
+from xbuild.errors import ConfigError, UnknownTarget
+
+REQUIRED = ["rpi0", "rpi1", "rpi2", "rpi3", "rpi3-64", "rpi4", "rpi5", "beaglebone", "jetson-nano",
+            "armhf", "arm64", "armel", "i386", "ppc64el", "s390x", "riscv64"]
+
+
+def test_every_target_file_loads():
+    files = datafiles.data_files("targets")
+    loaded = targets.all_targets()
+    assert files, "no targets/*.toml found"
+    assert sorted(loaded) == sorted(f.stem for f in files)
+    for name, t in loaded.items():
+        assert isinstance(t, targets.Target)
+        assert t.name == name
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_required_board_exists(name):
+    t = targets.get(name)
+    assert t.name == name
+    assert t.description
+    assert t.triple and t.debian_arch and t.qemu_arch and t.suite
+    assert re.fullmatch(r"2\.\d+", t.glibc)
+    assert t.abi.glibc_max == t.glibc
+
+
+@pytest.mark.parametrize("name", ["rpi0", "rpi1"])
+def test_armv6_pis_are_armel_soft_float_arm1176(name):
+    t = targets.get(name)
+    assert t.debian_arch == "armel"
+    assert t.triple == "arm-linux-gnueabi"
+    assert t.qemu_cpu == "arm1176"
+    assert t.abi.machine == "ARM"
+    assert t.abi.arm_arch_max == "v6KZ"
+    assert t.abi.float_abi == "soft"
+    assert "-mfloat-abi=softfp" in t.cflags
+    assert not any("hard" in f for f in t.cflags)
+
+
+def test_riscv64_is_trixie():
+    t = targets.get("riscv64")
+    assert t.suite == "trixie"
+    assert t.debian_arch == "riscv64"
+    assert t.abi.bits == 64
+    assert t.qemu_cpu is None  # qemu_cpu = "" in the file means "qemu's default"
+
+
+def test_every_platform_is_linux():
+    for t in targets.all_targets().values():
+        assert t.platform.startswith("linux/"), t.name
+        os_, arch, _variant = t.os_arch_variant
+        assert os_ == "linux" and arch
+
+
+def test_abi_tables_are_consistent():
+    for t in targets.all_targets().values():
+        assert t.abi.bits in (32, 64), t.name
+        assert t.abi.endian in ("little", "big"), t.name
+        if t.abi.machine == "ARM":
+            assert t.abi.float_abi in ("soft", "hard"), t.name
+            assert t.abi.arm_arch_max, t.name
+
+
+def test_aliases_are_unique_and_never_shadow_a_name():
+    all_ = targets.all_targets()
+    seen: dict[str, str] = {}
+    for t in all_.values():
+        for alias in t.aliases:
+            key = alias.lower()
+            assert key not in {n.lower() for n in all_}, f"alias {alias} of {t.name} is a target name"
+            assert key not in seen, f"alias {alias} of {t.name} also belongs to {seen.get(key)}"
+            seen[key] = t.name
+
+
+def test_alias_resolves():
+    assert targets.get("pi3").name == "rpi3"
+    assert targets.get("pi0").name == "rpi0"
+
+
+def test_every_alias_resolves_to_its_target():
+    for t in targets.all_targets().values():
+        for alias in t.aliases:
+            assert targets.get(alias) is t
+
+
+def test_names_and_aliases_are_case_insensitive():
+    assert targets.get("PI3").name == "rpi3"
+    assert targets.get("RPI4").name == "rpi4"
+
+
+def test_unknown_target_suggests_close_names():
+    with pytest.raises(UnknownTarget) as exc:
+        targets.get("rpi9")
+    err = exc.value
+    assert err.exit_code == 3
+    assert "rpi9" in err.message
+    for name in ("rpi3", "rpi4", "rpi5"):
+        assert name in err.hint
+    assert "xbuild targets" in err.hint
+
+
+def test_unknown_target_with_a_dash_suggests_the_name():
+    with pytest.raises(UnknownTarget) as exc:
+        targets.get("rpi-3")
+    assert "rpi3" in exc.value.hint
+
+
+def test_unknown_target_far_from_everything_has_no_suggestion():
+    with pytest.raises(UnknownTarget) as exc:
+        targets.get("zzzzzzzzzz")
+    assert "did you mean" not in exc.value.hint
+    assert "xbuild targets" in exc.value.hint
+
+
+def test_summary_is_json_friendly():
+    s = targets.get("rpi0").summary()
+    assert s["name"] == "rpi0" and s["arch"] == "armel" and s["cpu"] == "arm1176"
+    assert isinstance(s["aliases"], list) and "pi0" in s["aliases"]
+
+
+# --- malformed board files -------------------------------------------------------------------
+
+GOOD = """\
+description = "a test board"
+aliases = ["tb"]
+debian_arch = "armhf"
+triple = "arm-linux-gnueabihf"
+qemu_arch = "arm"
+qemu_cpu = "cortex-a7"
+platform = "linux/arm/v7"
+cflags = ["-mcpu=cortex-a7"]
+suite = "bookworm"
+glibc = "2.36"
+
+[abi]
+machine = "ARM"
+bits = 32
+endian = "little"
+float_abi = "hard"
+arm_arch_max = "v7-A"
+"""
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """DATA_DIR pointed at an empty tmp dir with a targets/ folder; the cache cleared around it."""
+    (tmp_path / "targets").mkdir()
+    targets.all_targets.cache_clear()
+    monkeypatch.setattr(datafiles, "DATA_DIR", tmp_path)
+    yield tmp_path / "targets"
+    monkeypatch.undo()
+    targets.all_targets.cache_clear()
+
+
+def test_tmp_data_dir_with_a_good_file_loads(data_dir):
+    (data_dir / "testboard.toml").write_text(GOOD)
+    loaded = targets.all_targets()
+    assert list(loaded) == ["testboard"]
+    t = loaded["testboard"]
+    assert t.cflags == ("-mcpu=cortex-a7",) and t.aliases == ("tb",)
+    assert t.abi.float_abi == "hard" and t.abi.glibc_max == "2.36"
+    assert targets.get("tb") is t
+
+
+def test_malformed_unknown_key(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD.replace('suite = "bookworm"', 'suite = "bookworm"\nsuit = "x"'))
+    with pytest.raises(ConfigError) as exc:
+        targets.all_targets()
+    assert "'suit'" in exc.value.message
+    assert "bad.toml" in exc.value.message
+    assert "suite" in exc.value.hint  # the known keys are listed
+
+
+def test_malformed_missing_key(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD.replace('triple = "arm-linux-gnueabihf"\n', ""))
+    with pytest.raises(ConfigError, match=r"missing key 'triple'"):
+        targets.all_targets()
+
+
+def test_malformed_missing_abi_table(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD.split("[abi]")[0])
+    with pytest.raises(ConfigError, match=r"missing \[abi\]"):
+        targets.all_targets()
+
+
+def test_malformed_unknown_key_in_abi(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD + 'endianness = "big"\n')
+    with pytest.raises(ConfigError) as exc:
+        targets.all_targets()
+    assert "[abi]" in exc.value.message and "'endianness'" in exc.value.message
+
+
+def test_malformed_missing_key_in_abi(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD.replace("bits = 32\n", ""))
+    with pytest.raises(ConfigError, match=r"\[abi\].*missing key 'bits'"):
+        targets.all_targets()
+
+
+def test_malformed_wrong_type(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD.replace('cflags = ["-mcpu=cortex-a7"]', 'cflags = "-O2"'))
+    with pytest.raises(ConfigError) as exc:
+        targets.all_targets()
+    assert "'cflags'" in exc.value.message and "a list" in exc.value.message
+
+
+def test_malformed_toml_syntax(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD.replace('suite = "bookworm"', "suite = bookworm"))
+    with pytest.raises(ConfigError) as exc:
+        targets.all_targets()
+    assert "not valid TOML" in exc.value.message and "line" in exc.value.message
+
+
+def test_cache_is_restored_after_the_tmp_data_dir(data_dir):
+    (data_dir / "only.toml").write_text(GOOD)
+    assert list(targets.all_targets()) == ["only"]
+
+
+def test_real_targets_are_back():
+    # runs after the fixture tests above: the cache must hold the real boards again
+    assert "rpi3" in targets.all_targets()
+    assert "only" not in targets.all_targets()
