@@ -80,6 +80,9 @@ def _settings(table, where: str, text: str, path: tuple[str, ...]) -> dict:
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise ConfigError(f"{where}: 'env'{line} must be a table of strings",
                                   hint='for example: env = { FOO = "1" }')
+            if bad := [k for k in value if not _ENV_NAME.match(k)]:
+                raise ConfigError(f"{where}: 'env'{_line_of(text, key)}: {bad[0]!r} is not a "
+                                  "variable name")
             out[key] = tuple(sorted(value.items()))
         else:
             out[key] = _check_strings(value, key, where, text, path)

@@ -73,7 +73,12 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
     path = path.resolve()
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}", hint=f"modes: {', '.join(MODES)}")
-    cfg = config.load(path).for_target((target.name, *target.aliases))
+    project_file = config.load(path)
+    known = {n for t in targets.all_targets().values() for n in (t.name, *t.aliases)}
+    if unknown := sorted(set(project_file.per_target) - known):
+        raise ConfigError(f"{path / config.FILENAME}: [target.{unknown[0]}] is not a board",
+                          hint="`xbuild targets` lists the boards and their aliases")
+    cfg = project_file.for_target((target.name, *target.aliases))
     if cfg.recipe:
         recipe = recipes.get(cfg.recipe)
     elif cfg.steps is not None and not any(r.matches(path) for r in recipes.all_recipes().values()):

@@ -25,12 +25,13 @@ from xbuild.errors import XBuildError
 def build(target, project, mode, out, jobs, timeout, memory, verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
-    from xbuild.pipeline import run_build
-    from xbuild.progress import Progress
 
     try:
+        # Resolve first: a user's mistake is reported before the engine libraries even load.
         spec = specs.resolve(project, target, mode=mode, out=out, jobs=jobs, timeout=timeout,
                              memory=memory)
+        from xbuild.pipeline import run_build
+        from xbuild.progress import Progress
         result = run_build(spec, Progress(verbose=verbose))
     except XBuildError as exc:
         if as_json:
