@@ -81,11 +81,14 @@ def _settings(table, where: str, text: str, path: tuple[str, ...]) -> dict:
                 raise ConfigError(f"{where}: 'env'{line} must be a table of strings",
                                   hint='for example: env = { FOO = "1" }')
             if bad := [k for k in value if not _ENV_NAME.match(k)]:
-                raise ConfigError(f"{where}: 'env'{_line_of(text, key)}: {bad[0]!r} is not a "
+                raise ConfigError(f"{where}: 'env'{line}: {bad[0]!r} is not a "
                                   "variable name")
             out[key] = tuple(sorted(value.items()))
         else:
             out[key] = _check_strings(value, key, where, text, path)
+            if key == "steps" and not value:
+                raise ConfigError(f"{where}: 'steps'{line} is empty",
+                                  hint="list at least one shell command, or remove the key")
             if key == "pass_env" and (bad := [v for v in value if not _ENV_NAME.match(v)]):
                 raise ConfigError(f"{where}: 'pass_env'{line}: {bad[0]!r} is not "
                                   "a variable name")
