@@ -81,9 +81,9 @@ def test_target_table_by_name_beats_alias(tmp_path):
     assert pf.for_target(("rpi0", "pi0")).steps == ("name",)
 
 
-def test_empty_steps_list_is_kept_as_empty(tmp_path):
-    cfg = config.load(write(tmp_path, "[build]\nsteps = []\n")).for_target(("rpi3",))
-    assert cfg.steps == ()
+def test_empty_steps_list_is_refused(tmp_path):
+    err = load_error(tmp_path, "[build]\nsteps = []\n")
+    assert "'steps' (line 2) is empty" in err.message
 
 
 def test_broken_toml_names_the_line(tmp_path):
