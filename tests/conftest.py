@@ -83,3 +83,22 @@ class Builds:
 @pytest.fixture(scope="session")
 def builds(engine, tmp_path_factory) -> Builds:
     return Builds(tmp_path_factory.mktemp("builds"))
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """One SeaweedFS for the session (stores use their own buckets)."""
+    from tests.s3server import SeaweedFS
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3, monkeypatch):
+    """The process environment of a client of the test server."""
+    for k, v in s3.env("").items():
+        if k != "XBUILD_STORE":
+            monkeypatch.setenv(k, v)
+    return s3

@@ -35,14 +35,20 @@ fi
   echo "binutils: $(${{AR}} --version | head -n1)"
   echo "libc: $(ldd --version 2>/dev/null | head -n1)"
   echo "make: $(make --version | head -n1)"
-  echo "cmake: $(cmake --version | head -n1)"
-  echo "meson: $(meson --version)"
+  # Only the build system the recipe used: meson --version alone costs a Python start-up.
+  case "$XBUILD_RECIPE" in
+    cmake) echo "cmake: $(cmake --version | head -n1)" ;;
+    meson) echo "meson: $(meson --version)"; echo "ninja: $(ninja --version)" ;;
+    autotools) echo "autoconf: $(autoconf --version | head -n1)" ;;
+  esac
 }} > {stage}/meta/toolchain.txt 2>/dev/null || true
 """
 
 
-def render(steps: tuple[str, ...], collect_new_elf: bool) -> str:
-    lines = ["#!/bin/bash", "set -euo pipefail", f'export XBUILD_SRC={ROOT}/src',
+def render(steps: tuple[str, ...], collect_new_elf: bool, src_dir: str = f"{ROOT}/src",
+           umask: str = "022", recipe: str = "") -> str:
+    lines = ["#!/bin/bash", "set -euo pipefail", f"umask {umask}", f"export XBUILD_SRC={src_dir}",
+             f"export XBUILD_RECIPE={shlex.quote(recipe)}",
              f"export XBUILD_COLLECT_NEW_ELF={int(collect_new_elf)}",
              f'touch {ROOT}/stamp', 'sleep 0.01', 'cd "$XBUILD_SRC"']
     for n, step in enumerate(steps, 1):

@@ -39,8 +39,10 @@ def cli():
 
 
 def _register() -> None:
-    from xbuild.commands import build, run, system
+    from xbuild.commands import artifacts, build, run, system, verify
     cli.add_command(build.build)
+    cli.add_command(verify.verify)
+    cli.add_command(artifacts.artifacts)
     cli.add_command(run.run)
     for cmd in system.COMMANDS:
         cli.add_command(cmd)

@@ -67,28 +67,96 @@ def _existing(tag: str):
         return None
 
 
-def base(arch: str, suite: str, platform: str, log) -> Image:
+@dataclass(frozen=True)
+class ImageDef:
+    """What an image is made of. Its tag is a hash of this definition (a Dockerfile names its
+    parent by tag, and the tag holds the parent's hash), so tags are known without the engine:
+    the cache key of a build uses them."""
+    tag: str
+    kind: str                       # base | builder | deps
+    platform: str
+    labels: tuple[tuple[str, str], ...]
+    dockerfile: str | None = None   # None: a debootstrap'd base
+    parent: "ImageDef | None" = None
+    arch: str = ""
+    suite: str = ""
+
+
+def base_def(arch: str, suite: str, platform: str) -> ImageDef:
     key = _digest("base", arch, suite, platform, rootfs.MIRROR)
-    tag = f"xbuild/base:{suite}-{arch}-{key}"
-    if (img := _existing(tag)) is not None:
-        return Image(tag, img.id, False)
-    with _building(tag), tempfile.TemporaryDirectory(prefix="xbuild-rootfs-") as tmp:
-        if (img := _existing(tag)) is not None:
-            return Image(tag, img.id, False)
+    return ImageDef(f"xbuild/base:{suite}-{arch}-{key}", "base", platform,
+                    ((LABEL, "base"), ("org.xbuild.key", key)), arch=arch, suite=suite)
+
+
+def runtime_def(target: Target) -> ImageDef:
+    """A fresh target-arch Debian: where `xbuild run` unpacks and runs an artifact."""
+    return base_def(target.debian_arch, target.suite, target.platform)
+
+
+def builder_def(target: Target, mode: str, packages: tuple[str, ...] = ()) -> ImageDef:
+    arch = target.debian_arch
+    if mode == "cross":
+        host_platform = _PLATFORMS.get(host_arch(), "linux/" + host_arch())
+        parent = base_def(host_arch(), target.suite, host_platform)
+        run = _apt(TOOLS + [f"crossbuild-essential-{arch}", f"libc6-dev:{arch}"], add_arch=arch)
+    else:
+        parent = runtime_def(target)
+        run = _apt(TOOLS)
+    run += " && useradd --create-home --uid 1000 --user-group builder"
+    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
+    defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
+    if not packages:
+        return defn
+    for p in packages:
+        if not _PACKAGE.match(p):
+            raise ConfigError(f"xbuild.toml: {p!r} is not a Debian package name",
+                              hint='packages are Debian names such as "zlib1g-dev"')
+    # Cross mode installs the target architecture's packages through multiarch (libssl-dev:armhf).
+    names = sorted(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages)
+    labels = ((LABEL, "deps"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
+    return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
+
+
+def _child(parent: ImageDef, kind: str, name: str, run: str, labels) -> ImageDef:
+    dockerfile = _dockerfile(parent.tag, run)
+    return ImageDef(f"xbuild/{kind}:{name}-{_digest(kind, dockerfile)}", kind, parent.platform,
+                    labels, dockerfile, parent)
+
+
+def ensure(defn: ImageDef, log) -> Image:
+    """The image for a definition: reused when present, otherwise built (parents first)."""
+    if (img := _existing(defn.tag)) is not None:
+        return Image(defn.tag, img.id, False)
+    if defn.parent is not None:
+        ensure(defn.parent, log)
+    with _building(defn.tag):
+        if (img := _existing(defn.tag)) is not None:  # made by another process meanwhile
+            return Image(defn.tag, img.id, False)
+        if defn.dockerfile is None:
+            _debootstrap(defn, log)
+        else:
+            _docker_build(defn.tag, defn.dockerfile, defn.platform, dict(defn.labels), log)
+    return Image(defn.tag, client().images.get(defn.tag).id, True)
+
+
+def _debootstrap(defn: ImageDef, log) -> None:
+    with tempfile.TemporaryDirectory(prefix="xbuild-rootfs-") as tmp:
         root, archive = Path(tmp, "rootfs"), Path(tmp, "image.tar")
-        rootfs.debootstrap(arch, suite, root, log)
-        rootfs.image_archive(root, archive, tag=tag, platform=platform,
-                             labels={LABEL: "base", "org.xbuild.key": key})
+        rootfs.debootstrap(defn.arch, defn.suite, root, log)
+        rootfs.image_archive(root, archive, tag=defn.tag, platform=defn.platform,
+                             labels=dict(defn.labels))
         shutil.rmtree(root)
-        log(f"loading {tag}")
+        log(f"loading {defn.tag}")
         with archive.open("rb") as f:
             client().images.load(f)
-    return Image(tag, client().images.get(tag).id, True)
+
+
+def builder(target: Target, mode: str, log, packages: tuple[str, ...] = ()) -> Image:
+    return ensure(builder_def(target, mode, packages), log)
 
 
 def runtime(target: Target, log) -> Image:
-    """A fresh target-arch Debian: where `xbuild run` unpacks and runs an artifact."""
-    return base(target.debian_arch, target.suite, target.platform, log)
+    return ensure(runtime_def(target), log)
 
 
 def _dockerfile(parent: str, run: str) -> str:
@@ -102,16 +170,7 @@ def _apt(packages: list[str], add_arch: str | None = None) -> str:
             + " ".join(packages))
 
 
-def _build(tag: str, dockerfile: str, platform: str, labels: dict, log) -> Image:
-    if (img := _existing(tag)) is not None:
-        return Image(tag, img.id, False)
-    with _building(tag):
-        if (img := _existing(tag)) is not None:
-            return Image(tag, img.id, False)
-        return _docker_build(tag, dockerfile, platform, labels, log)
-
-
-def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log) -> Image:
+def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log) -> None:
     from docker.errors import APIError, BuildError
     log(f"building {tag} (first time for this definition: this takes a few minutes)")
     tail: list[str] = []
@@ -129,46 +188,6 @@ def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log) -
                                detail="\n".join(tail),
                                hint="check that containers reach the Debian mirror, and the "
                                     "package names") from None
-    return Image(tag, client().images.get(tag).id, True)
-
-
-def builder(target: Target, mode: str, log) -> Image:
-    arch = target.debian_arch
-    if mode == "cross":
-        host = host_arch()
-        parent = base(host, target.suite, _PLATFORMS.get(host, "linux/" + host), log)
-        tools = TOOLS + [f"crossbuild-essential-{arch}", f"libc6-dev:{arch}"]
-        run = _apt(tools, add_arch=arch)
-        platform = _PLATFORMS.get(host, "linux/" + host)
-    else:
-        parent = runtime(target, log)
-        run = _apt(TOOLS)
-        platform = target.platform
-    run += " && useradd --create-home --uid 1000 --user-group builder"
-    dockerfile = _dockerfile(parent.tag, run)
-    key = _digest("builder", dockerfile, parent.id)
-    tag = f"xbuild/builder:{target.suite}-{arch}-{mode}-{key}"
-    return _build(tag, dockerfile, platform,
-                  {LABEL: "builder", "org.xbuild.arch": arch, "org.xbuild.mode": mode}, log)
-
-
-def with_packages(builder_image: Image, target: Target, mode: str, packages: tuple[str, ...], log) -> Image:
-    """The builder plus the project's declared packages; cross mode installs them for the target
-    architecture through multiarch (libssl-dev -> libssl-dev:armhf)."""
-    if not packages:
-        return builder_image
-    for p in packages:
-        if not _PACKAGE.match(p):
-            raise ConfigError(f"xbuild.toml: {p!r} is not a Debian package name",
-                              hint='packages are Debian names such as "zlib1g-dev"')
-    arch = target.debian_arch
-    names = sorted(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages)
-    dockerfile = _dockerfile(builder_image.tag, _apt(names))
-    key = _digest("deps", dockerfile, builder_image.id)
-    tag = f"xbuild/deps:{target.suite}-{arch}-{mode}-{key}"
-    platform = target.platform if mode == "emulate" else _PLATFORMS.get(host_arch(), "linux/amd64")
-    return _build(tag, dockerfile, platform, {LABEL: "deps", "org.xbuild.arch": arch,
-                                                             "org.xbuild.mode": mode}, log)
 
 
 def listing() -> list[dict]:

@@ -8,7 +8,6 @@ so a failed build never leaves a half-written output (nor destroys the previous 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,8 +17,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xbuild import BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, images, toolchain
+from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, images,
+                    publish, sources, toolchain)
 from xbuild.archive import extract, tar_tree
+from xbuild.store import configured_url, open_store
 from xbuild.errors import BuildFailed
 from xbuild.progress import Progress
 from xbuild.sandbox import Container
@@ -46,26 +47,14 @@ class BuildResult:
                 "source_hash": self.source_hash, "duration": round(self.duration, 3), **self.extra}
 
 
-def source_payload(spec: BuildSpec) -> tuple[bytes, str]:
-    """The project as a tar for the container (owned by the build user, mtimes fixed) and the
-    hash of its content. xbuild's own output directory and VCS metadata stay out."""
-    out_rel = os.path.relpath(spec.out, spec.project)
-
-    def exclude(rel: str) -> bool:
-        top = rel.split("/", 1)[0]
-        return top in (OUT_DIRNAME, ".git", ".hg", ".svn") or rel == out_rel or rel.startswith(out_rel + "/")
-
-    data = tar_tree(spec.project, mtime=spec.source_date_epoch, uid=1000, gid=1000,
-                    prefix="xbuild/src/", exclude=exclude, clamp=False)
-    return data, hashlib.sha256(data).hexdigest()
-
-
 def _control_files(spec: BuildSpec) -> bytes:
     """/xbuild: shims, toolchain files, the build script, the artifact globs."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         files = toolchain.files(spec.target, spec.mode)
-        files["build.sh"] = buildscript.render(spec.steps, spec.recipe.collect_new_elf)
+        files["build.sh"] = buildscript.render(spec.steps, spec.recipe.collect_new_elf,
+                                               spec.variation.src_dir, spec.variation.umask,
+                                               spec.recipe.name)
         files["artifacts.txt"] = "".join(p + "\n" for p in spec.config.artifacts)
         for rel, text in files.items():
             path = root / rel
@@ -80,6 +69,7 @@ def _control_files(spec: BuildSpec) -> bytes:
 def _environment(spec: BuildSpec) -> dict[str, str]:
     env = toolchain.environment(spec.target, spec.mode, spec.jobs)
     env["SOURCE_DATE_EPOCH"] = str(spec.source_date_epoch)
+    env.update(dict(spec.variation.env))
     env.update(dict(spec.config.env))
     # The caller's environment (and its credentials) stays out, except names the project asks for.
     env.update({k: os.environ[k] for k in spec.config.pass_env if k in os.environ})
@@ -94,9 +84,62 @@ def _toolchain_versions(stage: Path) -> dict:
     return {k: v for k, v in pairs if v.strip()}
 
 
-def run_build(spec: BuildSpec, progress: Progress | None = None) -> BuildResult:
+def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: bool = True,
+              record: bool = True, publish_to: str | None = None,
+              create_bucket: bool = False) -> BuildResult:
+    """Answer from the cache when the same inputs were built before; otherwise build, and record
+    the build in the configured store (the cache). Optionally publish to another store."""
     progress = progress or Progress(quiet=True)
     started = time.monotonic()
+    exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
+    source_hash = sources.tree_hash(spec.project, exclude)
+    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages)
+    key = cache.key(spec, source_hash, image_def.tag)
+    build_id, base = cache.build_id(spec, key), cache.store_base(spec)
+    store = open_store(configured_url(), create=True) if use_cache or record else None
+
+    result = _from_cache(spec, store, base, build_id, key, progress) if use_cache else None
+    if result is None:
+        result = _build(spec, image_def, exclude, source_hash, progress)
+        if record:
+            progress.phase("store", f"recording build {build_id} in {store.url}")
+            publish.publish(store, base, spec.out, _record(spec, build_id, key, result))
+    result.extra.update({"build_id": build_id, "cache_key": key})
+    if publish_to:
+        progress.phase("publish", publish_to)
+        target_store = open_store(publish_to, create=create_bucket)
+        done = publish.publish(target_store, "", spec.out, _record(spec, build_id, key, result),
+                               progress=lambda msg: progress.phase("publish", msg))
+        result.extra["published"] = done.url
+    result.duration = time.monotonic() - started
+    progress.done()
+    return result
+
+
+def _record(spec: BuildSpec, build_id: str, key: str, result: "BuildResult") -> dict:
+    return {"schema": 1, "build_id": build_id, "project": spec.name, "target": spec.target.name,
+            "mode": spec.mode, "recipe": spec.recipe.name, "cache_key": key,
+            "source_tree_sha256": result.source_hash, "image": result.image}
+
+
+def _from_cache(spec, store, base, build_id, key, progress) -> "BuildResult | None":
+    record = publish.read_record(store, base, build_id)
+    if record is None or record.get("cache_key") != key:
+        return None
+    try:
+        publish.fetch(store, base, record, spec.out)
+    except publish.CorruptObject as exc:
+        progress.phase("cache", f"corrupted cache entry, rebuilding: {exc.message}")
+        return None
+    progress.phase("cache", f"hit: build {build_id} from {store.url}")
+    names = {f["name"]: f for f in record["files"]}
+    archives = [artifacts.Artifact(spec.out / n, f["sha256"], f["size"]) for n, f in sorted(names.items())
+                if n.endswith(".tar.gz")]
+    return BuildResult(spec, archives, spec.out / "manifest.json", spec.out / "build.log",
+                       record.get("image", ""), record["source_tree_sha256"], 0.0, {"cache": "hit"})
+
+
+def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Progress) -> BuildResult:
     spec.out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
     failed_log = spec.out.parent / f"{spec.out.name}.failed.log"
@@ -111,15 +154,14 @@ def run_build(spec: BuildSpec, progress: Progress | None = None) -> BuildResult:
             if spec.mode == "emulate" and spec.target.needs_qemu:
                 binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build")
             progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-            image = images.builder(spec.target, spec.mode, on_line)
-            image = images.with_packages(image, spec.target, spec.mode, spec.config.packages, on_line)
+            image = images.ensure(image_def, on_line)
 
-            payload, source_hash = source_payload(spec)
             progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
             name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
             with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
                            env=_environment(spec), limits=spec.limits) as box:
-                box.put("/", payload)
+                box.put("/", sources.payload(spec.project, exclude, spec.source_date_epoch,
+                                             spec.variation.src_dir))
                 box.put("/", _control_files(spec))
                 code = box.run(on_line)
                 if code != 0:
@@ -143,11 +185,10 @@ def run_build(spec: BuildSpec, progress: Progress | None = None) -> BuildResult:
                                    spec.source_date_epoch)
         _swap_in(work / "out", spec.out)
         failed_log.unlink(missing_ok=True)
-        progress.done()
         return BuildResult(
             spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
-            spec.out / "manifest.json", spec.out / "build.log", image.id, source_hash,
-            time.monotonic() - started)
+            spec.out / "manifest.json", spec.out / "build.log", image.id, source_hash, 0.0,
+            {"cache": "miss"})
     except BaseException:
         if (work / "out" / "build.log").exists() and not failed_log.exists():
             shutil.copy(work / "out" / "build.log", failed_log)

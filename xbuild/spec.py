@@ -23,6 +23,14 @@ DEFAULT_EPOCH = 315532800
 
 
 @dataclass(frozen=True)
+class Variation:
+    """What a reproducible build must not depend on; `xbuild verify` changes it between builds."""
+    src_dir: str = "/xbuild/src"
+    umask: str = "022"
+    env: tuple[tuple[str, str], ...] = ()   # e.g. TZ, LC_ALL
+
+
+@dataclass(frozen=True)
 class BuildSpec:
     project: Path
     name: str
@@ -34,6 +42,7 @@ class BuildSpec:
     jobs: int
     limits: Limits
     source_date_epoch: int
+    variation: Variation = Variation()
 
     @property
     def steps(self) -> tuple[str, ...]:

@@ -20,9 +20,16 @@ from xbuild.errors import XBuildError
 @option("--timeout", type=click.IntRange(1), env="XBUILD_TIMEOUT",
         help="Kill the build after this many seconds [default: 3600, or xbuild.toml's].")
 @option("--memory", default="4g", show_default=True, env="XBUILD_MEMORY", help="Memory limit of the build container.")
+@option("--publish", metavar="URL", env="XBUILD_PUBLISH",
+        help="Also publish the build to this store: s3://bucket/project or file:///dir.")
+@option("--create-bucket", is_flag=True, env="XBUILD_CREATE_BUCKET",
+        help="Create the --publish bucket when it does not exist.")
+@option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE",
+        help="Build even when the store (XBUILD_STORE) has this build already.")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
-def build(target, project, mode, out, jobs, timeout, memory, verbose, as_json):
+def build(target, project, mode, out, jobs, timeout, memory, publish, create_bucket, no_cache, verbose,
+          as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
@@ -32,7 +39,8 @@ def build(target, project, mode, out, jobs, timeout, memory, verbose, as_json):
                              memory=memory)
         from xbuild.pipeline import run_build
         from xbuild.progress import Progress
-        result = run_build(spec, Progress(verbose=verbose))
+        result = run_build(spec, Progress(verbose=verbose), use_cache=not no_cache,
+                           publish_to=publish, create_bucket=create_bucket)
     except XBuildError as exc:
         if as_json:
             emit_json({"status": "error", "target": target, "mode": mode, **exc.to_json()})
@@ -40,8 +48,11 @@ def build(target, project, mode, out, jobs, timeout, memory, verbose, as_json):
     if as_json:
         emit_json(result.to_json())
         return
-    click.echo(f"built {spec.name} for {spec.target.name} ({spec.mode}, {spec.recipe.name}) "
-               f"in {result.duration:.1f}s")
+    how = "from the cache" if result.extra.get("cache") == "hit" else "built"
+    click.echo(f"{how}: {spec.name} for {spec.target.name} ({spec.mode}, {spec.recipe.name}) "
+               f"in {result.duration:.1f}s, build {result.extra['build_id']}")
+    if "published" in result.extra:
+        click.echo(f"  published: {result.extra['published']}")
     for a in result.artifacts:
         click.echo(f"  {a.path}  {a.size} bytes  sha256:{a.sha256[:16]}")
     click.echo(f"  manifest: {result.manifest}\n  log: {result.log}")

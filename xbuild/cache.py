@@ -1,0 +1,39 @@
+"""The build cache key: a hash of everything that decides a build's output.
+
+Source content, the resolved target (every ABI fact and tuning flag), the recipe and its steps,
+the project config, the builder image's definition (its tag is a content hash), the reproducibility
+epoch, and xbuild's own build-logic version. Not in it: job count, paths, time, the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+
+from xbuild import BUILD_LOGIC_VERSION
+from xbuild.spec import BuildSpec
+
+
+def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
+    facts = {
+        "xbuild": BUILD_LOGIC_VERSION,
+        "source": source_hash,
+        "target": dataclasses.asdict(spec.target),
+        "mode": spec.mode,
+        "recipe": dataclasses.asdict(spec.recipe),
+        "steps": list(spec.steps),
+        "config": spec.config.to_json(),
+        "image": image_tag,
+        "source_date_epoch": spec.source_date_epoch,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def build_id(spec: BuildSpec, cache_key: str) -> str:
+    return f"{spec.target.name}-{cache_key[:20]}"
+
+
+def store_base(spec: BuildSpec) -> str:
+    """The project's folder in the configured store (a safe single path segment)."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", spec.name).lstrip(".-") or "project"

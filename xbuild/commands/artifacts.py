@@ -1,0 +1,57 @@
+"""`xbuild artifacts ls|get`: what a store holds, and fetching a build with every checksum verified."""
+
+from __future__ import annotations
+
+import click
+
+from xbuild.commands import emit_json, json_option, option
+
+
+@click.group()
+def artifacts():
+    """Builds published to a store (s3://bucket/project, file:///dir)."""
+
+
+@artifacts.command("ls")
+@click.argument("url")
+@option("-t", "--target", env="XBUILD_TARGET", help="Only this board's builds.")
+@json_option
+def artifacts_ls(url, target, as_json):
+    """List the builds published under URL, newest first."""
+    from xbuild import publish
+    from xbuild.store import open_store
+    records = publish.list_builds(open_store(url), "", target)
+    if as_json:
+        emit_json({"url": url, "builds": records})
+        return
+    for r in records:
+        names = ", ".join(f["name"] for f in r["files"] if f["name"].endswith(".tar.gz"))
+        click.echo(f"{r['build_id']:36} {r['target']:12} {r['mode']:8} {r.get('published_at', ''):26} {names}")
+
+
+@artifacts.command("get")
+@click.argument("url")
+@option("-o", "--out", type=click.Path(), required=True, env="XBUILD_OUT_DIR", help="Directory to write the build's files to.")
+@json_option
+def artifacts_get(url, out, as_json):
+    """Fetch URL/<build-id> into --out, verifying every checksum."""
+    from pathlib import Path
+
+    from xbuild import publish
+    from xbuild.errors import StoreError
+    from xbuild.store import open_store
+    store_url, _, build_id = url.rstrip("/").rpartition("/")
+    if "://" not in store_url or not build_id:
+        raise StoreError(f"{url!r} does not name a build", hint="give STORE_URL/<build-id> (see `xbuild artifacts ls`)")
+    from xbuild.store import check_segments
+    check_segments(build_id, "build id")  # before any network: `..` is refused outright
+    store = open_store(store_url)
+    record = publish.read_record(store, "", build_id)
+    if record is None:
+        raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
+    publish.fetch(store, "", record, Path(out))
+    if as_json:
+        emit_json({"status": "ok", "build_id": build_id, "out": str(Path(out).resolve()), "files": record["files"]})
+    else:
+        for f in record["files"]:
+            click.echo(f"{Path(out) / f['name']}  sha256:{f['sha256'][:16]} ok")

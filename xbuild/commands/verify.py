@@ -1,0 +1,38 @@
+"""`xbuild verify --target T PROJECT`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from xbuild.commands import emit_json, json_option, option
+
+
+@click.command()
+@option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for.")
+@click.argument("project", type=click.Path(), default=".", required=False)
+@option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
+        env="XBUILD_MODE", help="Build mode.")
+@json_option
+def verify(target, project, mode, as_json):
+    """Rebuild PROJECT twice from clean (other time, timezone, locale, build path, umask) and
+    compare every file bit for bit. Exits 0 when identical, 16 when anything differs."""
+    from xbuild import spec as specs
+    spec = specs.resolve(project, target, mode=mode)
+    from xbuild.progress import Progress
+    from xbuild.verify import verify as run_verify
+    report = run_verify(spec, Progress())
+    if as_json:
+        emit_json(report)
+    elif report["status"] == "reproducible":
+        click.echo(f"reproducible: {report['files']} file(s) identical in two builds for {target}")
+    else:
+        click.echo(f"NOT reproducible for {target}: {len(report['differences'])} file(s) differ:")
+        for name in report["differences"]:
+            click.echo(f"  {name}")
+        if "diffoscope" in report:
+            click.echo(report["diffoscope"])
+        else:
+            click.echo("(install diffoscope for a detailed report of what differs)")
+    sys.exit(0 if report["status"] == "reproducible" else 16)

@@ -1,0 +1,133 @@
+"""Builds in a store: publishing, listing, fetching, and the cache lookup on top of them.
+
+Layout under a store's base (`s3://bucket/myproj/`, or `<XBUILD_STORE>/<project>/` for the cache):
+
+    objects/sha256/<hex>           every file, content-addressed: a cache hit or an unchanged log
+                                   is stored once however many builds name it
+    <build-id>/manifest.json       the build's record: which objects make it, with checksums
+    latest/<target>                {"build_id": ...}: the newest build for a target
+
+Publishing is atomic for readers: the record is written only after every object it names is
+uploaded and verified, and `latest` moves only after the record. An interrupted publish leaves
+at most unreferenced objects (harmless, reused by the retry); nobody lists a build without its
+record. The build id is derived from the cache key, so publishing the same build twice writes
+the same record: never a duplicate."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from xbuild.archive import sha256_file
+from xbuild.errors import ConfigError, StoreError
+from xbuild.store import Store, check_segments
+
+RECORD = "manifest.json"
+
+
+class CorruptObject(StoreError):
+    """An object's content does not match the checksum its record gives."""
+
+
+def _check(base: str, build_id: str) -> None:
+    check_segments(base, "store path")
+    if len(check_segments(build_id, "build id")) != 1:
+        raise ConfigError(f"build id {build_id!r} must be a single name", hint="see `xbuild artifacts ls`")
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p)
+
+
+def object_key(base: str, sha256: str) -> str:
+    return _join(base, "objects/sha256", sha256)
+
+
+@dataclass(frozen=True)
+class Published:
+    url: str
+    build_id: str
+    record: dict
+
+
+def publish(store: Store, base: str, out: Path, record: dict, progress=None) -> Published:
+    """Upload every file of an output directory, then the record, then move `latest`."""
+    build_id = record["build_id"]
+    _check(base, build_id)
+    files = []
+    for path in sorted(p for p in out.iterdir() if p.is_file()):
+        sha = sha256_file(path)
+        key = object_key(base, sha)
+        if not store.has(key, sha):
+            if progress:
+                progress(f"uploading {path.name} ({path.stat().st_size} bytes)")
+            store.put_file(key, path, sha)
+        files.append({"name": path.name, "sha256": sha, "size": path.stat().st_size,
+                      "object": _join("objects/sha256", sha)})
+    full = {**record, "files": files,
+            "published_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    store.write(_join(base, build_id, RECORD), json.dumps(full, indent=2, sort_keys=True).encode())
+    store.write(_join(base, "latest", record["target"]), json.dumps({"build_id": build_id}).encode())
+    return Published(_join(store.url, base, build_id), build_id, full)
+
+
+def read_record(store: Store, base: str, build_id: str) -> dict | None:
+    _check(base, build_id)
+    data = store.read(_join(base, build_id, RECORD))
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise StoreError(f"{store.url}: the record of build {build_id} is not valid JSON") from None
+
+
+def fetch(store: Store, base: str, record: dict, dest: Path) -> None:
+    """Download a build's files into dest (replaced all at once), verifying every checksum."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.fetch-", dir=dest.parent))
+    try:
+        for f in record["files"]:
+            name = check_segments(f["name"], "file name")[-1]
+            store.get_file(_join(base, f["object"]), tmp / name)
+            if sha256_file(tmp / name) != f["sha256"]:
+                raise CorruptObject(f"{store.url}: {f['name']} of build {record['build_id']} is "
+                                    f"corrupted (sha256 mismatch on {f['object']})",
+                                    hint="rebuild with --no-cache to replace it")
+        _check_sums(tmp)
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            dest.rename(old)
+            tmp.rename(dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_sums(directory: Path) -> None:
+    sums = directory / "SHA256SUMS"
+    if not sums.is_file():
+        return
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        if (directory / name).is_file() and sha256_file(directory / name) != digest:
+            raise CorruptObject(f"{name} does not match SHA256SUMS")
+
+
+def list_builds(store: Store, base: str, target: str | None = None) -> list[dict]:
+    records = []
+    for key in store.list(base):
+        rel = key[len(base):].strip("/") if base else key
+        parts = rel.split("/")
+        if len(parts) == 2 and parts[1] == RECORD:
+            record = read_record(store, base, parts[0])
+            if record and (target is None or record.get("target") == target):
+                records.append(record)
+    return sorted(records, key=lambda r: r.get("published_at", ""), reverse=True)

@@ -1,0 +1,67 @@
+"""Artifact stores: `file://` (the embedded default, under the user's cache directory) and `s3://`
+(any S3-compatible server through boto3). Both offer the same small object interface, so the
+publishing and cache logic above them (xbuild/publish.py) is written once."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Callable, Protocol
+from urllib.parse import urlparse
+
+from xbuild.errors import ConfigError, StoreError
+
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
+
+
+def default_url() -> str:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (cache / "xbuild" / "store").as_uri()
+
+
+def configured_url() -> str:
+    return os.environ.get("XBUILD_STORE") or default_url()
+
+
+def check_segments(path: str, what: str) -> list[str]:
+    """Split a store path, refusing `..`, absolute paths and odd names (they could escape a
+    file store's root, or collide in an S3 bucket)."""
+    if path.startswith("/"):
+        raise ConfigError(f"{what} {path!r} must not be an absolute path")
+    parts = [p for p in path.split("/") if p]
+    for p in parts:
+        if p in (".", "..") or not _SEGMENT.match(p):
+            raise ConfigError(f"{what} {path!r}: {p!r} is not allowed",
+                              hint="use letters, digits, '.', '_', '+' and '-' (no '..')")
+    return parts
+
+
+class Store(Protocol):
+    url: str
+
+    def put_file(self, key: str, path: Path, sha256: str, progress: Callable[[int], None] | None = None) -> None:
+        """Upload, verified by the server (Content-MD5) and checked afterwards."""
+
+    def get_file(self, key: str, dest: Path) -> None: ...
+    def read(self, key: str) -> bytes | None: ...          # None when missing
+    def write(self, key: str, data: bytes) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def has(self, key: str, sha256: str) -> bool: ...      # present with this content
+    def list(self, prefix: str) -> list[str]: ...           # keys under prefix, relative to the store
+    def delete(self, key: str) -> None: ...
+
+
+def open_store(url: str, *, create: bool = False) -> Store:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        from xbuild.store.local import FileStore
+        return FileStore(Path(parsed.path), url)
+    if parsed.scheme == "s3":
+        from xbuild.store.s3 import S3Store
+        bucket, prefix = parsed.netloc, parsed.path.strip("/")
+        if not 3 <= len(bucket) <= 63:
+            raise StoreError(f"{url}: bucket name {bucket!r} must have 3 to 63 characters")
+        return S3Store(bucket, "/".join(check_segments(prefix, "store prefix")), url, create=create)
+    raise StoreError(f"unsupported store URL {url!r}",
+                     hint="use file:///path/to/dir or s3://bucket/prefix (XBUILD_STORE, --publish)")

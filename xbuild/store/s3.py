@@ -1,0 +1,208 @@
+"""S3-compatible storage through boto3 (SeaweedFS, Ceph, MinIO, R2, AWS).
+
+Checksums, chosen on purpose: boto3 >= 1.36 adds CRC32 checksums to every upload by default
+("when_supported"), which several S3-compatible servers reject or ignore. We send Content-MD5
+instead, which every S3 implementation verifies (a mismatch is BadDigest), and compare the ETag
+(the MD5 of the object, or of the part MD5s for multipart) after the upload: the server has the
+bytes we hashed. Retries: botocore's "standard" mode retries throttling, 5xx and connection
+errors with exponential backoff."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from xbuild.errors import StoreError
+
+PART_SIZE = int(os.environ.get("XBUILD_S3_PART_MB", "16")) << 20
+MULTIPART_THRESHOLD = int(os.environ.get("XBUILD_S3_MULTIPART_MB", "64")) << 20
+_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
+               "ExpiredToken", "403"}
+
+
+def _md5(data: bytes) -> tuple[str, str]:
+    digest = hashlib.md5(data, usedforsecurity=False)
+    return base64.b64encode(digest.digest()).decode(), digest.hexdigest()
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str, url: str, *, create: bool = False):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket, self.prefix, self.url = bucket, prefix, url
+        config = Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": int(os.environ.get("XBUILD_S3_MAX_ATTEMPTS", "5")), "mode": "standard"},
+            connect_timeout=5, read_timeout=60,
+            s3={"addressing_style": os.environ.get("XBUILD_S3_ADDRESSING", "path")})
+        # A session of our own: the default session caches the credentials it first resolved.
+        self.client = boto3.session.Session().client(
+            "s3", endpoint_url=os.environ.get("XBUILD_S3_ENDPOINT_URL") or None,
+            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            config=config)
+        self._check_bucket(create)
+
+    # --- errors --------------------------------------------------------------------------------
+    def _error(self, exc, doing: str) -> StoreError:
+        from botocore.exceptions import ClientError, NoCredentialsError
+        if isinstance(exc, NoCredentialsError):
+            return StoreError(f"{self.url}: no AWS credentials found while {doing}",
+                              hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or a profile "
+                                   "(AWS_PROFILE)")
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _AUTH_CODES:
+                return StoreError(f"{self.url}: the server rejected the credentials ({code}) while {doing}",
+                                  hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the "
+                                       "profile) and the bucket policy")
+            if code == "NoSuchBucket":
+                return self._no_bucket()
+            return StoreError(f"{self.url}: {code or 'error'} while {doing}: "
+                              f"{exc.response.get('Error', {}).get('Message', '')}")
+        return StoreError(f"{self.url}: cannot reach the server while {doing}: {type(exc).__name__}",
+                          hint="check XBUILD_S3_ENDPOINT_URL and that the server is up")
+
+    def _no_bucket(self) -> StoreError:
+        return StoreError(f"{self.url}: bucket {self.bucket!r} does not exist",
+                          hint="create it, or pass --create-bucket (XBUILD_CREATE_BUCKET=1)")
+
+    def _call(self, doing: str, fn, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, doing) from None
+
+    def _check_bucket(self, create: bool) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            # A signed listing, not HEAD: some servers answer HEAD without checking the signature,
+            # and wrong credentials must be reported here, before any work is done.
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                status = 404
+            if status == 404 and create:
+                self._call("creating the bucket", self.client.create_bucket)
+            elif status == 404:
+                raise self._no_bucket() from None
+            else:
+                raise self._error(exc, "opening the bucket") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, "opening the bucket") from None
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    # --- objects -------------------------------------------------------------------------------
+    def put_file(self, key, path: Path, sha256, progress=None) -> None:
+        size = path.stat().st_size
+        meta = {"sha256": sha256}
+        if size <= MULTIPART_THRESHOLD:
+            data = path.read_bytes()
+            b64, hexmd5 = _md5(data)
+            resp = self._call(f"uploading {key}", self.client.put_object, Key=self._key(key),
+                              Body=data, ContentMD5=b64, Metadata=meta)
+            expected = hexmd5
+            if progress:
+                progress(size)
+        else:
+            resp, expected = self._multipart(key, path, meta, progress)
+        if resp.get("ETag", "").strip('"') != expected:
+            raise StoreError(f"{self.url}: {key}: the server's checksum does not match what was sent")
+
+    def _multipart(self, key, path, meta, progress):
+        k = self._key(key)
+        upload = self._call(f"starting upload of {key}", self.client.create_multipart_upload,
+                            Key=k, Metadata=meta)["UploadId"]
+        parts, digests = [], []
+        try:
+            with path.open("rb") as f:
+                for number, chunk in enumerate(iter(lambda: f.read(PART_SIZE), b""), 1):
+                    b64, _ = _md5(chunk)
+                    digests.append(base64.b64decode(b64))
+                    resp = self._call(f"uploading {key} part {number}", self.client.upload_part,
+                                      Key=k, UploadId=upload, PartNumber=number, Body=chunk, ContentMD5=b64)
+                    parts.append({"ETag": resp["ETag"], "PartNumber": number})
+                    if progress:
+                        progress(len(chunk))
+            done = self._call(f"completing upload of {key}", self.client.complete_multipart_upload,
+                              Key=k, UploadId=upload, MultipartUpload={"Parts": parts})
+        except BaseException:
+            try:  # leave no parts behind (best effort: the server may be the thing that failed)
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=k, UploadId=upload)
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        return done, f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(parts)}"
+
+    def get_file(self, key, dest: Path) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(dest))
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                raise StoreError(f"{self.url}: object {key} is missing") from None
+            raise self._error(exc, f"downloading {key}") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, f"downloading {key}") from None
+
+    def read(self, key):
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._error(exc, f"reading {key}") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, f"reading {key}") from None
+
+    def write(self, key, data: bytes) -> None:
+        b64, _ = _md5(data)
+        self._call(f"writing {key}", self.client.put_object, Key=self._key(key), Body=data, ContentMD5=b64)
+
+    def exists(self, key) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            raise self._error(exc, f"checking {key}") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, f"checking {key}") from None
+
+    def has(self, key, sha256) -> bool:
+        """Present and uploaded by us with this content (its sha256 in the object's metadata)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            raise self._error(exc, f"checking {key}") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, f"checking {key}") from None
+        return head.get("Metadata", {}).get("sha256") == sha256
+
+    def list(self, prefix):
+        from botocore.exceptions import BotoCoreError, ClientError
+        full = self._key(prefix).rstrip("/") + "/" if prefix or self.prefix else ""
+        keys = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                keys += [o["Key"] for o in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "listing builds") from None
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(k[cut:] for k in keys)
+
+    def delete(self, key) -> None:
+        self._call(f"deleting {key}", self.client.delete_object, Key=self._key(key))

@@ -1,0 +1,46 @@
+"""`xbuild verify`: build twice from clean, changing what a reproducible build must not depend on
+(time, timezone, locale, build path, umask), and compare every file bit for bit."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from xbuild.pipeline import run_build
+from xbuild.progress import Progress
+from xbuild.spec import BuildSpec, Variation
+
+SECOND = Variation(src_dir="/xbuild/verify/elsewhere/src", umask="077",
+                   env=(("TZ", "Pacific/Kiritimati"), ("LC_ALL", "C"), ("LANG", "C")))
+
+
+def _files(out: Path) -> dict[str, str]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = {f"{f['path']}": f["sha256"] for f in manifest["files"]}
+    files.update({f"(archive) {a['name']}": a["sha256"] for a in manifest["artifacts"]})
+    return files
+
+
+def verify(spec: BuildSpec, progress: Progress) -> dict:
+    with tempfile.TemporaryDirectory(prefix="xbuild-verify-") as tmp:
+        outs = []
+        for n, variation in enumerate((Variation(), SECOND), 1):
+            progress.phase("verify", f"build {n}/2 from clean ({variation.src_dir}, umask {variation.umask})")
+            out = Path(tmp, f"build{n}")
+            run_build(dataclasses.replace(spec, out=out, variation=variation), progress,
+                      use_cache=False, record=False)
+            outs.append(out)
+        first, second = (_files(o) for o in outs)
+        differ = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
+        report = {"status": "reproducible" if not differ else "differs", "target": spec.target.name,
+                  "files": len(first), "differences": differ}
+        if differ and shutil.which("diffoscope"):
+            archive = next(a for a in outs[0].glob("*.tar.gz"))
+            proc = subprocess.run(["diffoscope", "--text", "-", str(archive),
+                                   str(outs[1] / archive.name)], capture_output=True, text=True)
+            report["diffoscope"] = proc.stdout[-20000:]
+        return report
