@@ -13,44 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
-import time
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parent / ".cache"
-PACKAGE, VERSION = "lz4", "1.9.4"
-APT = ["-o", f"Dir::Etc::SourceList={CACHE}/sources.list", "-o", "Dir::Etc::SourceParts=/dev/null",
-       "-o", f"Dir::State::Lists={CACHE}/lists"]
-
-
-def source() -> Path:
-    """The upstream source from the Debian mirror (apt-get source, a deb-src list of our own)."""
-    orig = CACHE / f"{PACKAGE}_{VERSION}.orig.tar.gz"
-    if not orig.exists():
-        (CACHE / "lists" / "partial").mkdir(parents=True, exist_ok=True)
-        (CACHE / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
-        subprocess.run(["apt-get", *APT, "update", "-q"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", *APT, "source", "--download-only", f"{PACKAGE}={VERSION}-1"],
-                       check=True, cwd=CACHE, stdout=subprocess.DEVNULL)
-    return orig
-
-
-def fresh_tree(orig: Path, into: Path) -> Path:
-    with tarfile.open(orig) as tar:
-        tar.extractall(into, filter="tar")
-    return next(into.iterdir())
-
-
-def timed(cmd: list[str], **kw) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    return time.perf_counter() - start
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PACKAGE, VERSION, fresh_tree, source, timed  # noqa: E402
 
 def native(tree: Path, jobs: int) -> float:
     dest = tree.parent / "dest"

@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+def pytest_configure(config):
+    # A store of the session's own: no test answers from (or fills) the user's cache.
+    import tempfile
+    os.environ["XBUILD_STORE"] = Path(tempfile.mkdtemp(prefix="xbuild-test-store-")).as_uri()
+
+
 def xbuild(*args, env: dict | None = None, cwd=None, timeout: int = 1800) -> subprocess.CompletedProcess:
     """The real CLI, as a user runs it."""
     full_env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}

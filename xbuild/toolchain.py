@@ -40,7 +40,9 @@ def shims(target: Target, mode: str) -> dict[str, str]:
         # cross: the triple-prefixed Debian cross compiler; emulate: the native one. Absolute paths,
         # because the shim itself is what PATH finds first.
         exe = f"/usr/bin/{t}-{real}" if mode == "cross" else f"/usr/bin/{real}"
-        body = f'exec {exe}{"" if real == "cpp" else tune} "$@"'
+        # The build path must not reach the output (debug info, __FILE__): map it to ".".
+        body = (f'exec {exe}{"" if real == "cpp" else tune} '
+                '-ffile-prefix-map="${XBUILD_SRC:-/xbuild/src}"=. "$@"')
         files[name] = files[f"{t}-{name}"] = _script(body)
     if mode == "cross":
         for tool in _BINUTILS:

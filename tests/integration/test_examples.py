@@ -85,6 +85,8 @@ def test_artifact_layout_and_sums(builds):
 
 def test_build_twice_from_clean_is_identical(builds, tmp_path):
     first = builds.get("cmake-zlib", "rpi3")["artifacts"][0]["sha256"]
-    proc = xbuild("--target", "rpi3", builds.project("cmake-zlib"), "--out", tmp_path / "again", "--json")
+    proc = xbuild("--target", "rpi3", builds.project("cmake-zlib"), "--out", tmp_path / "again", "--json",
+                  "--no-cache")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["artifacts"][0]["sha256"] == first
+    result = json.loads(proc.stdout)
+    assert result["cache"] == "miss" and result["artifacts"][0]["sha256"] == first

@@ -1,0 +1,40 @@
+"""What the benchmarks share: one real project's source (Debian's lz4, fetched once with apt-get
+source into bench/.cache) and a timer."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+PACKAGE, VERSION = "lz4", "1.9.4"
+APT = ["-o", f"Dir::Etc::SourceList={CACHE}/sources.list", "-o", "Dir::Etc::SourceParts=/dev/null",
+       "-o", f"Dir::State::Lists={CACHE}/lists"]
+
+
+def source() -> Path:
+    """The upstream source from the Debian mirror (apt-get source, a deb-src list of our own)."""
+    orig = CACHE / f"{PACKAGE}_{VERSION}.orig.tar.gz"
+    if not orig.exists():
+        (CACHE / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (CACHE / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
+        subprocess.run(["apt-get", *APT, "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", *APT, "source", "--download-only", f"{PACKAGE}={VERSION}-1"],
+                       check=True, cwd=CACHE, stdout=subprocess.DEVNULL)
+    return orig
+
+
+def fresh_tree(orig: Path, into: Path) -> Path:
+    with tarfile.open(orig) as tar:
+        tar.extractall(into, filter="tar")
+    return next(into.iterdir())
+
+
+def timed(cmd: list[str], **kw) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - start
+
+
