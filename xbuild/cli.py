@@ -46,6 +46,9 @@ def _register() -> None:
     cli.add_command(run.run)
     for cmd in system.COMMANDS:
         cli.add_command(cmd)
+    from xbuild.commands import service
+    for cmd in service.COMMANDS:
+        cli.add_command(cmd)
 
 
 _register()

@@ -93,3 +93,17 @@ class ImageBuildFailed(ServiceError):
 class StoreError(ServiceError):
     exit_code = 15
     hint = "check XBUILD_STORE, the endpoint (XBUILD_S3_ENDPOINT_URL) and the credentials"
+
+
+class ServerUnavailable(ServiceError):
+    exit_code = 18
+    hint = "check --server (XBUILD_SERVER) and that `xbuild serve` runs there"
+
+
+class TokenRejected(UserError):
+    exit_code = 19
+    hint = "set XBUILD_TOKEN to one of the server's XBUILD_API_TOKENS"
+
+
+class WorkerLost(ServiceError):
+    exit_code = 17

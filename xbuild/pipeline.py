@@ -160,6 +160,7 @@ def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Prog
             name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
             with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
                            env=_environment(spec), limits=spec.limits) as box:
+                progress.container(name)
                 box.put("/", sources.payload(spec.project, exclude, spec.source_date_epoch,
                                              spec.variation.src_dir))
                 box.put("/", _control_files(spec))

@@ -47,5 +47,8 @@ class Progress:
         if self.tty:
             self.stream.write("\r\033[K")
 
+    def container(self, name: str) -> None:
+        """The build container's name, for those who may need to stop it (a cancelled job)."""
+
     def done(self) -> None:
         self._clear()

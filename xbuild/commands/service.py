@@ -1,0 +1,132 @@
+"""The service: `serve`, `worker`, `beat`, `submit`, `nightly run-now`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from xbuild.commands import emit_json, json_option, option
+
+
+def _served_arches() -> list[str]:
+    """The native architecture, plus every architecture whose qemu handler is registered."""
+    from xbuild import binfmt
+    from xbuild.targets import all_targets, host_arch
+    arches = {host_arch()}
+    for t in all_targets().values():
+        if not t.needs_qemu or binfmt.handler(t.qemu_arch).ok:
+            arches.add(t.debian_arch)
+    return sorted(arches)
+
+
+@click.command()
+@option("--host", default="127.0.0.1", show_default=True, env="XBUILD_HOST", help="Address to listen on.")
+@option("--port", type=int, default=8080, show_default=True, env="XBUILD_PORT", help="Port to listen on.")
+def serve(host, port):
+    """The HTTP API (tokens: XBUILD_API_TOKENS). On the embedded broker it runs a worker too."""
+    import subprocess
+    import threading
+
+    from werkzeug.serving import run_simple
+
+    from xbuild.errors import ConfigError
+    from xbuild.service import reaper, settings
+    from xbuild.service.api import create_app
+    if not settings.api_tokens():
+        raise ConfigError("no API tokens: every request would be refused",
+                          hint="set XBUILD_API_TOKENS=token1,token2 (clients send XBUILD_TOKEN)")
+    worker = None
+    if settings.embedded():
+        click.echo(f"embedded broker {settings.broker_url()}: starting a worker", err=True)
+        worker = subprocess.Popen([sys.executable, "-m", "xbuild", "worker"])
+    stop = threading.Event()
+    threading.Thread(target=reaper.run_forever, args=(stop, lambda m: click.echo(m, err=True)),
+                     daemon=True).start()
+    try:
+        run_simple(host, port, create_app(), threaded=True)
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
+
+
+@click.command()
+@option("--queues", env="XBUILD_QUEUES",
+        help="Comma-separated architectures to serve [default: native + those with qemu handlers].")
+@option("--name", env="XBUILD_WORKER_NAME", help="Worker name [default: xbuild-<pid>@<host>].")
+def worker(queues, name):
+    """A Celery worker running builds (one at a time); start as many as you like."""
+    import socket
+
+    from xbuild.service.celery_app import app
+    arches = [q.strip() for q in queues.split(",")] if queues else _served_arches()
+    names = ",".join(f"xbuild.{a}" for a in arches)
+    click.echo(f"worker serving {names}", err=True)
+    app.worker_main(["worker", "-Q", names, "--concurrency=1", "--loglevel=INFO",
+                     "--without-gossip", "--without-mingle", "-n",
+                     name or f"xbuild-{os.getpid()}@{socket.gethostname()}"])
+
+
+@click.command()
+@option("--config", "config_path", default="nightly.toml", show_default=True, env="XBUILD_NIGHTLY",
+        help="The nightly matrix.")
+def beat(config_path):
+    """The nightly scheduler (and the reaper that requeues builds of dead workers)."""
+    from xbuild.service import nightly
+    nightly.run_scheduler(config_path, log=lambda m: click.echo(m, err=True))
+
+
+@click.group()
+def nightly():
+    """The nightly matrix of projects x boards."""
+
+
+@nightly.command("run-now")
+@option("--config", "config_path", default="nightly.toml", show_default=True, env="XBUILD_NIGHTLY",
+        help="The nightly matrix.")
+@option("--wait/--no-wait", default=True, env="XBUILD_WAIT", help="Wait for every build and write the night's index.")
+@json_option
+def nightly_run_now(config_path, wait, as_json):
+    """Run tonight's matrix now."""
+    from xbuild.service import nightly as n
+    index = n.run_night(n.load(config_path), wait=wait, log=lambda m: click.echo(m, err=True))
+    if as_json:
+        emit_json(index)
+    else:
+        for b in index["builds"]:
+            click.echo(f"{b['project']:20} {b['target']:12} {b['state']:10} {b.get('build_id') or ''}")
+    sys.exit(0 if all(b["state"] == "succeeded" for b in index["builds"]) else 1)
+
+
+@click.command()
+@option("--server", required=True, env="XBUILD_SERVER", help="The xbuild API, e.g. http://buildfarm:8080.")
+@option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for.")
+@click.argument("project", type=click.Path(), default=".", required=False)
+@option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
+        env="XBUILD_MODE", help="Build mode.")
+@option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE", help="Build even when cached.")
+@option("--wait/--no-wait", default=True, env="XBUILD_WAIT",
+        help="Stream the log and exit with the build's exit code.")
+@option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
+        help="Where to download the artifacts [default: PROJECT/xbuild-out/TARGET].")
+@json_option
+def submit(server, target, project, mode, no_cache, wait, out, as_json):
+    """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
+    from xbuild.service.client import submit_and_wait
+    result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
+                             no_cache, wait, out, log=lambda line: click.echo(line, err=True))
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"{result['state']}: build {result['id']} for {target}")
+        for f in result.get("downloaded", []):
+            click.echo(f"  {f}")
+    if result["state"] in ("succeeded", "queued", "running"):  # queued/running: --no-wait
+        sys.exit(0)
+    sys.exit(result.get("exit_code") or 1)
+
+
+COMMANDS = [serve, worker, beat, nightly, submit]

@@ -1,0 +1,53 @@
+"""The Celery app and the build task. The task is a thin shell around execute.run_job: all
+policy is in the settings below, each chosen on purpose.
+
+- task_acks_early (the default, acks_late=False) and no reject_on_worker_lost: recovery from a
+  dead worker does not rely on the broker. On the embedded SQLite transport a fetched message is
+  never redelivered after a SIGKILL, and on Redis redelivery waits for the visibility timeout.
+  Instead the job's lease (leases.py) vanishes with its worker and the reaper requeues the job
+  within REAPER_INTERVAL + LEASE_TTL seconds, counting attempts, so a job that kills its worker
+  every time ends as failed after MAX_ATTEMPTS.
+- worker_prefetch_multiplier=1 and concurrency 1 per worker: a build uses the machine's cores;
+  a worker must not hoard queued builds that an idle worker could take.
+- visibility_timeout (Redis) of 6 h, above any build time limit: Redis never hands a running
+  build to a second worker; the lease would stop it anyway (run_job refuses a held lease).
+- task_time_limit is not used: the build container has its own time limit and is removed on it,
+  which a Celery hard kill of the worker process would skip."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from xbuild.service import settings
+from xbuild.targets import all_targets
+
+app = Celery("xbuild")
+app.conf.update(
+    broker_url=settings.broker_url(),
+    result_backend=settings.result_backend(),
+    task_acks_late=False,
+    task_reject_on_worker_lost=False,
+    worker_prefetch_multiplier=1,
+    worker_concurrency=1,
+    task_track_started=True,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options=({"visibility_timeout": 6 * 3600} if not settings.embedded() else {}),
+    result_expires=7 * 24 * 3600,
+    task_default_queue="xbuild.amd64",
+    worker_hijack_root_logger=False,
+)
+
+
+def queue_for(target_name: str) -> str:
+    """Builds are routed by the target's architecture: xbuild.armhf, xbuild.arm64, ..."""
+    return f"xbuild.{all_targets()[target_name].debian_arch}"
+
+
+@app.task(name="xbuild.build", ignore_result=True)
+def build(tenant: str, job_id: str) -> str:
+    from xbuild.service.execute import run_job
+    return run_job(tenant, job_id)
+
+
+def submit(job) -> None:
+    build.apply_async(args=[job.tenant, job.id], queue=job.queue)

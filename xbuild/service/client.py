@@ -1,0 +1,90 @@
+"""`xbuild submit`: upload a project to a build server, stream its log, download its artifacts."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+from xbuild.archive import sha256_file, tar_tree
+from xbuild.errors import BadProjectPath, ConfigError, ServerUnavailable, TokenRejected
+from xbuild.service.jobs import TERMINAL
+from xbuild.sources import excluder
+from xbuild.spec import OUT_DIRNAME
+
+
+class Client:
+    def __init__(self, server: str, token: str):
+        import requests
+        self.server, self.http = server.rstrip("/"), requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method: str, path: str, **kwargs):
+        import requests
+        try:
+            resp = self.http.request(method, self.server + path, timeout=60, **kwargs)
+        except requests.RequestException as exc:
+            raise ServerUnavailable(f"cannot reach {self.server}: {type(exc).__name__}") from None
+        if resp.status_code == 401:
+            raise TokenRejected(f"{self.server} refused the token")
+        if resp.status_code in (400, 413, 422):
+            body = resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else {}
+            raise ConfigError(f"the server refused the build: {body.get('error', resp.status_code)}",
+                              hint=body.get("hint"))
+        if resp.status_code >= 400:
+            raise ServerUnavailable(f"{self.server}{path}: HTTP {resp.status_code}")
+        return resp
+
+
+def _source(project: Path) -> bytes:
+    raw = tar_tree(project, mtime=0, exclude=excluder(project, project / OUT_DIRNAME, OUT_DIRNAME),
+                   clamp=False)
+    return gzip.compress(raw, mtime=0)
+
+
+def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log) -> dict:
+    path = Path(project).resolve()
+    if not path.is_dir():
+        raise BadProjectPath(f"project path {str(project)!r} is not a directory")
+    client = Client(server, token)
+    resp = client.call("POST", "/v1/builds", files={"source": ("source.tar.gz", _source(path))},
+                       data={"target": target, "mode": mode, "no_cache": "1" if no_cache else "",
+                             "project": path.name})
+    job = resp.json()
+    log(f"submitted build {job['id']} ({job['target']}, queue {job.get('queue')})")
+    if not wait:
+        return job
+    offset = 0
+    while True:
+        r = client.call("GET", f"/v1/builds/{job['id']}/log", params={"offset": offset})
+        if r.content:
+            for line in r.content.decode("utf-8", "replace").splitlines():
+                log(line)
+        offset = int(r.headers.get("X-Next-Offset", offset))
+        if r.headers.get("X-Build-State") in TERMINAL:
+            break
+        time.sleep(1)
+    job = client.call("GET", f"/v1/builds/{job['id']}").json()
+    if job["state"] == "succeeded":
+        dest = Path(out) if out else path / OUT_DIRNAME / target
+        job["downloaded"] = _download(client, job["id"], dest)
+    elif job.get("error"):
+        log(f"error: {job['error']}")
+        if job.get("hint"):
+            log(f"hint: {job['hint']}")
+    return job
+
+
+def _download(client: Client, job_id: str, dest: Path) -> list[str]:
+    dest.mkdir(parents=True, exist_ok=True)
+    listing = client.call("GET", f"/v1/builds/{job_id}/artifacts").json()
+    got = []
+    for f in listing["files"]:
+        data = client.call("GET", f["url"]).content
+        target = dest / Path(f["name"]).name
+        target.write_bytes(data)
+        if sha256_file(target) != f["sha256"]:
+            target.unlink()
+            raise ServerUnavailable(f"{f['name']} arrived corrupted (sha256 mismatch)")
+        got.append(str(target))
+    return got

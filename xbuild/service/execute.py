@@ -1,0 +1,134 @@
+"""Running one job on a worker: take the lease, fetch the source, run the shared pipeline with the
+log streamed to the store, record the outcome. Nothing about building lives here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from xbuild import spec as specs
+from xbuild.archive import extract
+from xbuild.errors import BuildTimeout, StoreError, XBuildError
+from xbuild.pipeline import run_build
+from xbuild.progress import Progress
+from xbuild.service.jobs import TERMINAL, Job, Jobs, now
+from xbuild.service.leases import lease
+
+LOG_FLUSH_SECONDS = 2.0
+
+
+class _JobLog(Progress):
+    """Progress that keeps every line and writes the log to the store every few seconds."""
+
+    def __init__(self, jobs: Jobs, job: Job):
+        super().__init__(quiet=True)
+        self.jobs, self.job, self.lines, self.last = jobs, job, [], 0.0
+        self.cancelled = threading.Event()
+        self.container_name: str | None = None
+
+    def container(self, name):
+        self.container_name = name
+
+    def phase(self, name, detail=""):
+        self.line(f"[xbuild] {name}{': ' + detail if detail else ''}")
+
+    def line(self, text):
+        if text.startswith("::xbuild "):
+            text = "[xbuild] build: " + text.removeprefix("::xbuild ")
+        self.lines.append(text)
+        if time.monotonic() - self.last > LOG_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self):
+        self.last = time.monotonic()
+        self.jobs.write_log(self.job, ("\n".join(self.lines) + "\n").encode())
+        if not self.cancelled.is_set() and self.jobs.cancel_requested(self.job):
+            self.cancelled.set()
+            self._kill()
+
+    def _kill(self):
+        from docker.errors import APIError
+        from xbuild.engine import client
+        if self.container_name:
+            try:
+                client().containers.get(self.container_name).kill()
+            except APIError:
+                pass  # already gone
+
+
+def _source(jobs: Jobs, job: Job, into: Path) -> Path:
+    project = into / job.project
+    project.mkdir(parents=True)
+    if job.source == "git":
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", *(["--branch", job.git_ref] if job.git_ref else []),
+                        job.git_url, str(project)], check=True, capture_output=True, timeout=600)
+    else:
+        archive = into / "source.tar.gz"
+        jobs.store.get_file(f"{job.prefix}/source.tar.gz", archive)
+        extract(archive, project, "uploaded source")
+    return project
+
+
+def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
+    """Run a job unless it is finished or running elsewhere; returns what happened."""
+    jobs = jobs or Jobs()
+    job = jobs.get(tenant, job_id)
+    if job is None:
+        return "missing"
+    if job.state in TERMINAL:
+        return "already-done"
+    held = lease(job.id)
+    if not held.acquire():
+        return "running-elsewhere"  # a duplicate delivery: the holder finishes it
+    try:
+        job = jobs.get(tenant, job_id)  # re-read under the lease
+        if job.state in TERMINAL:
+            return "already-done"
+        if jobs.cancel_requested(job):
+            job.state, job.finished = "cancelled", now()
+            jobs.save(job)
+            return job.state
+        job.state, job.started, job.attempts = "running", now(), job.attempts + 1
+        jobs.save(job)
+        log = _JobLog(jobs, job)
+        with tempfile.TemporaryDirectory(prefix="xbuild-job-") as tmp:
+            try:
+                project = _source(jobs, job, Path(tmp))
+                spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
+                result = run_build(spec, log, use_cache=not job.no_cache)
+                job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
+                job.build_id = result.extra["build_id"]
+                job.files = _published_files(jobs, spec, job.build_id)
+            except XBuildError as exc:
+                job.state = "timed_out" if isinstance(exc, BuildTimeout) else "failed"
+                if log.cancelled.is_set():
+                    job.state = "cancelled"
+                job.exit_code, job.error, job.hint = exc.exit_code, exc.message, exc.hint
+                if exc.detail:
+                    log.lines += exc.detail.splitlines()
+            except subprocess.SubprocessError as exc:
+                job.state, job.exit_code, job.error = "failed", 4, f"cannot fetch the source: {exc}"
+        log.flush()
+        job.finished = now()
+        jobs.save(job)
+        return job.state
+    finally:
+        held.release()
+
+
+def _published_files(jobs: Jobs, spec, build_id: str) -> list[dict]:
+    """The job's files are the build's record in the store (the cache wrote it)."""
+    from xbuild import cache, publish
+    record = publish.read_record(jobs.store, cache.store_base(spec), build_id)
+    if record is None:
+        raise StoreError(f"build {build_id} is missing from the store after building")
+    base = cache.store_base(spec)
+    return [{**f, "object": f"{base}/{f['object']}"} for f in record["files"]]
+
+
+def cleanup(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

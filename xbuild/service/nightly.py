@@ -1,0 +1,171 @@
+"""Nightly builds: a matrix of projects x boards from nightly.toml, run through the same queue as
+every other build, indexed per night in the store.
+
+    schedule = "0 2 * * *"          # cron, UTC
+    keep = 14                       # nights kept in the store
+    [[project]]
+    name = "hello"
+    path = "examples/hello-make"    # or: git = "https://...", branch = "main"
+    targets = ["rpi3", "rpi0"]
+
+Store layout: nightly/<date>/index.json (what was built, from which commit, state, artifacts) and
+nightly/latest/<project>/<target> (moved only on success). A night is claimed under a lease and
+marked by its index, so two schedulers running by mistake do not build it twice. An unchanged
+project is a cache hit, not a rebuild."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from xbuild import targets as tg
+from xbuild.archive import tar_tree
+from xbuild.errors import ConfigError
+from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, now
+from xbuild.service.leases import lease
+from xbuild.sources import excluder
+from xbuild.spec import OUT_DIRNAME
+
+TENANT = "nightly"
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    targets: tuple[str, ...]
+    path: str | None = None
+    git: str | None = None
+    branch: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    schedule: str
+    keep: int
+    projects: tuple[Project, ...]
+    base: Path
+
+
+def load(path: str) -> Config:
+    import tomllib
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"nightly config {path!r} not found", hint="write a nightly.toml (see README)")
+    try:
+        data = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    projects = []
+    for n, p in enumerate(data.get("project", []), 1):
+        if not isinstance(p, dict) or "name" not in p or not p.get("targets"):
+            raise ConfigError(f"{path}: [[project]] #{n} needs a name and targets")
+        if bool(p.get("path")) == bool(p.get("git")):
+            raise ConfigError(f"{path}: project {p['name']!r} needs exactly one of path or git")
+        for t in p["targets"]:
+            tg.get(t)
+        projects.append(Project(p["name"], tuple(p["targets"]), p.get("path"), p.get("git"), p.get("branch")))
+    return Config(data.get("schedule", "0 2 * * *"), int(data.get("keep", 14)), tuple(projects),
+                  file.resolve().parent)
+
+
+def _commit(project: Project, base: Path) -> str | None:
+    try:
+        if project.git:
+            out = subprocess.run(["git", "ls-remote", project.git, project.branch or "HEAD"],
+                                 capture_output=True, text=True, timeout=60).stdout
+            return out.split()[0] if out.strip() else None
+        out = subprocess.run(["git", "-C", str(base / project.path), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path) -> Job:
+    from xbuild.service.celery_app import queue_for, submit
+    job = Job(id=new_id(), tenant=TENANT, target=tg.get(target).name, project=project.name,
+              queue=queue_for(tg.get(target).name), nightly=night)
+    if project.git:
+        job.source, job.git_url, job.git_ref = "git", project.git, project.branch
+    else:
+        root = (base / project.path).resolve()
+        raw = tar_tree(root, mtime=0, exclude=excluder(root, root / OUT_DIRNAME, OUT_DIRNAME), clamp=False)
+        jobs.store.write(f"{job.prefix}/source.tar.gz", gzip.compress(raw, mtime=0))
+    jobs.save(job)
+    submit(job)
+    return job
+
+
+def run_night(config: Config, *, night: str | None = None, wait: bool = True, timeout: float = 3 * 3600,
+              log=print) -> dict:
+    night = night or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    jobs = Jobs()
+    index_key = f"nightly/{night}/index.json"
+    claim = lease(f"nightly-{night}")
+    if not claim.acquire():
+        log(f"night {night} is being built by another scheduler")
+        return {"night": night, "status": "claimed-elsewhere", "builds": []}
+    try:
+        if (existing := jobs.store.read(index_key)) is not None:
+            log(f"night {night} already built")
+            return json.loads(existing)
+        queued = [(p, t, _commit(p, config.base), _enqueue(jobs, p, t, night, config.base))
+                  for p in config.projects for t in p.targets]
+        log(f"night {night}: {len(queued)} build(s) queued")
+        if not wait:
+            return {"night": night, "status": "queued", "builds": [
+                {"project": p.name, "target": t, "state": "queued", "job": j.id} for p, t, _, j in queued]}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [jobs.get(TENANT, j.id) for *_, j in queued]
+            if all(s.state in TERMINAL for s in states):
+                break
+            time.sleep(2)
+        index = {"night": night, "finished": now(), "builds": []}
+        for (p, t, commit, j) in queued:
+            job = jobs.get(TENANT, j.id)
+            index["builds"].append({"project": p.name, "target": t, "commit": commit, "job": j.id,
+                                    "state": job.state, "build_id": job.build_id, "error": job.error,
+                                    "files": job.files})
+            if job.state == "succeeded":
+                jobs.store.write(f"nightly/latest/{p.name}/{t}",
+                                 json.dumps({"night": night, "build_id": job.build_id}).encode())
+        jobs.store.write(index_key, json.dumps(index, indent=2, sort_keys=True).encode())
+        _retain(jobs, config.keep)
+        return index
+    finally:
+        claim.release()
+
+
+def _retain(jobs: Jobs, keep: int) -> None:
+    """Keep the last `keep` nights' indexes (artifact objects are shared, content-addressed)."""
+    nights = sorted({k.split("/")[1] for k in jobs.store.list("nightly") if k.endswith("/index.json")})
+    for old in nights[:-keep] if keep > 0 else []:
+        for key in jobs.store.list(f"nightly/{old}"):
+            jobs.store.delete(key)
+
+
+def run_scheduler(config_path: str, log=print) -> None:
+    """Sleep until the next scheduled night, run it, repeat; sweep for dead workers meanwhile."""
+    import threading
+
+    from celery.schedules import crontab
+
+    from xbuild.service import reaper
+    config = load(config_path)
+    minute, hour, dom, month, dow = config.schedule.split()
+    cron = crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+    stop = threading.Event()
+    threading.Thread(target=reaper.run_forever, args=(stop, log), daemon=True).start()
+    last = datetime.datetime.now(datetime.timezone.utc)
+    while True:
+        wait = cron.remaining_estimate(last).total_seconds()
+        log(f"next night in {wait / 3600:.1f} h ({config.schedule} UTC)")
+        time.sleep(max(0.0, wait))
+        last = datetime.datetime.now(datetime.timezone.utc)
+        run_night(load(config_path), log=log)

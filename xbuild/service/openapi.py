@@ -1,0 +1,47 @@
+"""The API's OpenAPI description (served at /openapi.json)."""
+
+_BUILD = {"type": "object", "properties": {
+    "id": {"type": "string"}, "target": {"type": "string"}, "mode": {"type": "string"},
+    "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]},
+    "exit_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+    "attempts": {"type": "integer"}, "build_id": {"type": ["string", "null"]},
+    "cache": {"type": ["string", "null"]}, "links": {"type": "object"}}}
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}, "hint": {"type": ["string", "null"]}}}}}}
+_AUTH = {"401": {"description": "missing or unknown token"}}
+
+SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "xbuild", "version": "1", "description": "Cross-compilation builds for boards."},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                   "schemas": {"Build": _BUILD}},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/v1/builds": {
+            "post": {"summary": "Submit a build: a source upload (multipart) or a git URL (JSON)",
+                     "requestBody": {"content": {
+                         "multipart/form-data": {"schema": {"type": "object", "required": ["source", "target"], "properties": {
+                             "source": {"type": "string", "format": "binary"}, "target": {"type": "string"},
+                             "mode": {"type": "string"}, "no_cache": {"type": "string"}, "project": {"type": "string"}}}},
+                         "application/json": {"schema": {"type": "object", "required": ["git_url", "target"], "properties": {
+                             "git_url": {"type": "string"}, "ref": {"type": "string"}, "target": {"type": "string"},
+                             "mode": {"type": "string"}, "no_cache": {"type": "boolean"}}}}}},
+                     "responses": {"201": {"description": "queued", "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/Build"}}}}, "400": _ERR, "422": _ERR, **_AUTH}},
+            "get": {"summary": "The tenant's recent builds", "responses": {"200": {"description": "builds"}, **_AUTH}}},
+        "/v1/builds/{id}": {"get": {"summary": "A build's state", "parameters": _ID, "responses": {
+            "200": {"description": "the build", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Build"}}}},
+            "404": _ERR, **_AUTH}}},
+        "/v1/builds/{id}/log": {"get": {"summary": "The log from a byte offset", "parameters": _ID + [
+            {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "text; X-Next-Offset and X-Build-State headers"}, "404": _ERR, **_AUTH}}},
+        "/v1/builds/{id}/artifacts": {"get": {"summary": "Files with download links", "parameters": _ID,
+                                              "responses": {"200": {"description": "files"}, "404": _ERR, **_AUTH}}},
+        "/v1/builds/{id}/artifacts/{name}": {"get": {"summary": "Download one file", "parameters": _ID + [
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file"}, "404": _ERR, **_AUTH}}},
+        "/v1/builds/{id}/cancel": {"post": {"summary": "Cancel a build", "parameters": _ID, "responses": {
+            "202": {"description": "cancel requested"}, "409": _ERR, "404": _ERR, **_AUTH}}},
+    },
+}
