@@ -86,7 +86,7 @@ def _toolchain_versions(stage: Path) -> dict:
 
 def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: bool = True,
               record: bool = True, publish_to: str | None = None,
-              create_bucket: bool = False) -> BuildResult:
+              create_bucket: bool = False, labels: dict | None = None) -> BuildResult:
     """Answer from the cache when the same inputs were built before; otherwise build, and record
     the build in the configured store (the cache). Optionally publish to another store."""
     progress = progress or Progress(quiet=True)
@@ -100,7 +100,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
 
     result = _from_cache(spec, store, base, build_id, key, progress) if use_cache else None
     if result is None:
-        result = _build(spec, image_def, exclude, source_hash, progress)
+        result = _build(spec, image_def, exclude, source_hash, progress, labels or {})
         if record:
             progress.phase("store", f"recording build {build_id} in {store.url}")
             publish.publish(store, base, spec.out, _record(spec, build_id, key, result))
@@ -139,7 +139,8 @@ def _from_cache(spec, store, base, build_id, key, progress) -> "BuildResult | No
                        record.get("image", ""), record["source_tree_sha256"], 0.0, {"cache": "hit"})
 
 
-def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Progress) -> BuildResult:
+def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Progress,
+           labels: dict) -> BuildResult:
     spec.out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
     failed_log = spec.out.parent / f"{spec.out.name}.failed.log"
@@ -159,7 +160,7 @@ def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Prog
             progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
             name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
             with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
-                           env=_environment(spec), limits=spec.limits) as box:
+                           env=_environment(spec), limits=spec.limits, labels=labels) as box:
                 progress.container(name)
                 box.put("/", sources.payload(spec.project, exclude, spec.source_date_epoch,
                                              spec.variation.src_dir))

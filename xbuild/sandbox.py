@@ -38,10 +38,10 @@ class Container:
 
     def __init__(self, image: str, command: list[str], *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
-                 platform: str | None = None, ports: dict | None = None):
+                 platform: str | None = None, ports: dict | None = None, labels: dict | None = None):
         self.name, self.limits = name, limits
         self._kwargs = dict(image=image, command=command, name=name, environment=env,
-                            working_dir=workdir, labels={BUILD_LABEL: name}, ports=ports or {},
+                            working_dir=workdir, labels={BUILD_LABEL: name, **(labels or {})}, ports=ports or {},
                             **hardening(limits, user))
         self.container = None
 
@@ -52,6 +52,18 @@ class Container:
 
     def __exit__(self, *exc) -> None:
         self._remove(self.name)
+
+    @staticmethod
+    def remove_labelled(label: str, value: str) -> int:
+        """Remove containers left by a process that died (e.g. a SIGKILLed worker's build)."""
+        from docker.errors import APIError
+        found = client().containers.list(all=True, filters={"label": f"{label}={value}"})
+        for c in found:
+            try:
+                c.remove(force=True)
+            except APIError:
+                pass
+        return len(found)
 
     @staticmethod
     def _remove(name: str) -> None:

@@ -15,10 +15,12 @@ from xbuild.archive import extract
 from xbuild.errors import BuildTimeout, StoreError, XBuildError
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
+from xbuild.service import settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
 
 LOG_FLUSH_SECONDS = 2.0
+JOB_LABEL = "org.xbuild.job"
 
 
 class _JobLog(Progress):
@@ -29,6 +31,20 @@ class _JobLog(Progress):
         self.jobs, self.job, self.lines, self.last = jobs, job, [], 0.0
         self.cancelled = threading.Event()
         self.container_name: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        # A quiet build (sleep, a long link) writes no lines: a ticker still publishes the log
+        # and notices a cancel request.
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+        self._ticker.start()
+
+    def _tick(self):
+        while not self._stop.wait(LOG_FLUSH_SECONDS):
+            self.flush()
+
+    def close(self):
+        self._stop.set()
+        self.flush()
 
     def container(self, name):
         self.container_name = name
@@ -44,8 +60,9 @@ class _JobLog(Progress):
             self.flush()
 
     def flush(self):
-        self.last = time.monotonic()
-        self.jobs.write_log(self.job, ("\n".join(self.lines) + "\n").encode())
+        with self._lock:
+            self.last = time.monotonic()
+            self.jobs.write_log(self.job, ("\n".join(self.lines) + "\n").encode())
         if not self.cancelled.is_set() and self.jobs.cancel_requested(self.job):
             self.cancelled.set()
             self._kill()
@@ -94,12 +111,19 @@ def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
             return job.state
         job.state, job.started, job.attempts = "running", now(), job.attempts + 1
         jobs.save(job)
+        # A previous attempt's worker may have died with its build container still running.
+        from xbuild.sandbox import Container
+        Container.remove_labelled(JOB_LABEL, job.id)
         log = _JobLog(jobs, job)
-        with tempfile.TemporaryDirectory(prefix="xbuild-job-") as tmp:
+        work = settings.state_dir() / "work"
+        work.mkdir(exist_ok=True)
+        for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
+            shutil.rmtree(stale, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
             try:
                 project = _source(jobs, job, Path(tmp))
                 spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
-                result = run_build(spec, log, use_cache=not job.no_cache)
+                result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id})
                 job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
                 job.build_id = result.extra["build_id"]
                 job.files = _published_files(jobs, spec, job.build_id)
@@ -112,7 +136,7 @@ def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
                     log.lines += exc.detail.splitlines()
             except subprocess.SubprocessError as exc:
                 job.state, job.exit_code, job.error = "failed", 4, f"cannot fetch the source: {exc}"
-        log.flush()
+        log.close()
         job.finished = now()
         jobs.save(job)
         return job.state
@@ -128,7 +152,3 @@ def _published_files(jobs: Jobs, spec, build_id: str) -> list[dict]:
         raise StoreError(f"build {build_id} is missing from the store after building")
     base = cache.store_base(spec)
     return [{**f, "object": f"{base}/{f['object']}"} for f in record["files"]]
-
-
-def cleanup(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -26,6 +26,17 @@ def _age(stamp: str | None) -> float:
     return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
 
 
+def _remove_containers(job_id: str) -> None:
+    """A dead worker's build container keeps running (its time limit died with the worker)."""
+    from xbuild.errors import XBuildError
+    from xbuild.sandbox import Container
+    from xbuild.service.execute import JOB_LABEL
+    try:
+        Container.remove_labelled(JOB_LABEL, job_id)
+    except XBuildError:
+        pass  # no engine on this machine: the job's next worker removes it on its own engine
+
+
 def sweep(jobs: Jobs | None = None) -> list[tuple[str, str]]:
     from xbuild.service.celery_app import submit
     jobs = jobs or Jobs()
@@ -35,6 +46,7 @@ def sweep(jobs: Jobs | None = None) -> list[tuple[str, str]]:
             fresh = jobs.get(job.tenant, job.id)  # it may have finished meanwhile
             if fresh is None or fresh.state != "running":
                 continue
+            _remove_containers(job.id)
             if fresh.attempts >= settings.MAX_ATTEMPTS:
                 fresh.state, fresh.finished, fresh.exit_code = "failed", now(), 17
                 fresh.error = f"the worker died {fresh.attempts} times running this build"

@@ -1,0 +1,263 @@
+"""The build service with real processes: `xbuild serve`, Celery workers, the embedded SQLite
+broker and a real Redis, the real engine. The CI client is the real `xbuild submit`."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import EXAMPLES, make_project, xbuild
+from tests.services import Redis, Server, xbuild_proc
+
+pytestmark = pytest.mark.integration
+TOKEN_A, TOKEN_B = "token-a-123", "token-b-456"
+
+
+def _env(tmp: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
+    env.update({"XBUILD_STATE_DIR": str(tmp / "state"), "XBUILD_STORE": (tmp / "store").as_uri(),
+                "XBUILD_API_TOKENS": f"{TOKEN_A},{TOKEN_B}", "XBUILD_REAPER_INTERVAL": "2",
+                "XBUILD_LEASE_TTL": "6", "XBUILD_REQUEUE_AFTER": "20", **extra})
+    return env
+
+
+def _auth(token=TOKEN_A) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _tgz(files: dict[str, bytes | str], evil: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            data = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if evil:
+            info = tarfile.TarInfo(evil)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    return buf.getvalue()
+
+
+def _hello(n: int) -> dict[str, str]:
+    src = (EXAMPLES / "hello-make")
+    files = {p.name: p.read_text() for p in src.iterdir() if p.is_file()}
+    files["hello.c"] += f"\n/* variant {n} */\n"
+    return files
+
+
+def _post(server, files, target="rpi3", token=TOKEN_A):
+    return requests.post(f"{server.url}/v1/builds", headers=_auth(token),
+                         files={"source": ("s.tar.gz", _tgz(files))}, data={"target": target, "project": "hello"})
+
+
+def _wait(server, job_id, states=("succeeded", "failed", "timed_out", "cancelled"), timeout=300, token=TOKEN_A):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = requests.get(f"{server.url}/v1/builds/{job_id}", headers=_auth(token)).json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"build {job_id} still {job['state']} after {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def embedded(engine, tmp_path_factory):
+    """`xbuild serve` on the embedded defaults: SQLite broker, its own worker, a file store."""
+    tmp = tmp_path_factory.mktemp("embedded")
+    env = _env(tmp)
+    server = Server(env, tmp)
+    server.env = env
+    yield server
+    server.stop()
+
+
+def test_submit_waits_streams_and_downloads(embedded, tmp_path):
+    project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello-make")
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", project, "--json",
+                  env={"XBUILD_TOKEN": TOKEN_A})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["state"] == "succeeded" and result["queue"] == "xbuild.armhf"
+    assert "ABI gate" in proc.stderr  # the log was streamed
+    archive = project / "xbuild-out/rpi3/hello-make-rpi3.tar.gz"
+    assert archive.is_file()
+    run = xbuild("run", "--target", "rpi3", archive, "--", "bin/hello")
+    assert "Hello from xbuild" in run.stdout
+
+
+def test_submit_exits_with_the_builds_exit_code(embedded, tmp_path):
+    project = make_project(tmp_path / "broken", {"Makefile": "all:\n\tgcc -o a a.c\n", "a.c": "nope\n"})
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", project,
+                  env={"XBUILD_TOKEN": TOKEN_A})
+    assert proc.returncode == 7 and "error:" in proc.stderr
+
+
+def test_auth_and_tenants(embedded):
+    assert requests.get(f"{embedded.url}/v1/builds").status_code == 401
+    assert requests.get(f"{embedded.url}/v1/builds", headers=_auth("wrong")).status_code == 401
+    job = _post(embedded, _hello(0)).json()
+    assert requests.get(f"{embedded.url}/v1/builds/{job['id']}", headers=_auth(TOKEN_B)).status_code == 404
+    assert job["id"] not in [b["id"] for b in requests.get(f"{embedded.url}/v1/builds", headers=_auth(TOKEN_B)).json()["builds"]]
+    assert _wait(embedded, job["id"])["state"] == "succeeded"
+    bad_token = xbuild("submit", "--server", embedded.url, "--target", "rpi3", EXAMPLES / "hello-make",
+                       env={"XBUILD_TOKEN": "nope"})
+    assert bad_token.returncode == 19 and "Traceback" not in bad_token.stderr
+
+
+def test_uploads_are_checked(embedded):
+    evil = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
+                         files={"source": ("s.tar.gz", _tgz({"Makefile": "all:\n"}, evil="../../etc/x"))},
+                         data={"target": "rpi3"})
+    assert evil.status_code == 422 and "unsafe" in evil.json()["error"]
+    unknown = _post(embedded, _hello(0), target="rpi9")
+    assert unknown.status_code == 422 and "rpi" in unknown.json()["hint"]
+    assert requests.post(f"{embedded.url}/v1/builds", headers=_auth(), data={"target": "rpi3"}).status_code == 400
+    assert requests.get(f"{embedded.url}/openapi.json").json()["openapi"].startswith("3.")
+
+
+def test_upload_size_limit(engine, tmp_path):
+    server = Server(_env(tmp_path, XBUILD_MAX_UPLOAD_MB="1"), tmp_path)
+    try:
+        big = _tgz({"blob": os.urandom(2 << 20)})
+        resp = requests.post(f"{server.url}/v1/builds", headers=_auth(), files={"source": ("s.tar.gz", big)},
+                             data={"target": "rpi3"})
+        assert resp.status_code == 413
+    finally:
+        server.stop()
+
+
+def test_cancel_and_time_limit(embedded):
+    from xbuild.engine import client
+    hang = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\n'}).json()
+    _wait(embedded, hang["id"], states=("running",))
+    time.sleep(3)
+    assert requests.post(f"{embedded.url}/v1/builds/{hang['id']}/cancel", headers=_auth()).status_code == 202
+    assert _wait(embedded, hang["id"], timeout=60)["state"] == "cancelled"
+    slow = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\ntimeout = 3\n'}).json()
+    done = _wait(embedded, slow["id"], timeout=120)
+    assert done["state"] == "timed_out" and done["exit_code"] == 13
+    assert not client().containers.list(all=True, filters={"label": "org.xbuild.job"})
+
+
+@pytest.fixture
+def farm(engine, tmp_path):
+    """A Redis broker, `xbuild serve` (no worker of its own on Redis), and workers on demand."""
+    redis = Redis(tmp_path / "redis")
+    env = _env(tmp_path, XBUILD_BROKER_URL=redis.url)
+    server = Server(env, tmp_path)
+    workers = []
+
+    def add_worker():
+        w = xbuild_proc(["worker", "--name", f"w{len(workers)}@test"], env, tmp_path / f"worker{len(workers)}.log")
+        workers.append(w)
+        return w
+
+    yield type("Farm", (), {"redis": redis, "server": server, "env": env, "workers": workers,
+                            "add_worker": staticmethod(add_worker), "tmp": tmp_path})
+    for w in workers:
+        w.kill()
+    server.stop()
+    redis.kill()
+
+
+def test_twenty_builds_on_two_workers(farm):
+    from xbuild.engine import client
+    from xbuild.store import open_store
+    farm.add_worker()
+    farm.add_worker()
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def submit(n):
+        job = _post(farm.server, _hello(n)).json()
+        with lock:
+            ids.append(job["id"])
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    jobs = [_wait(farm.server, i, timeout=900) for i in ids]
+    assert [j["state"] for j in jobs] == ["succeeded"] * 20
+    assert all(j["attempts"] == 1 for j in jobs)
+    store = open_store(farm.env["XBUILD_STORE"])
+    records = [k for k in store.list("hello") if k.endswith("/manifest.json")]
+    assert len(records) == 20 == len({j["build_id"] for j in jobs})  # each published exactly once
+    assert not client().containers.list(all=True, filters={"label": "org.xbuild.job"})
+    assert not list((Path(farm.env["XBUILD_STATE_DIR"]) / "work").iterdir())  # no temp dir left
+
+
+def test_sigkilled_worker_build_is_redelivered_once(farm):
+    worker = farm.add_worker()
+    job = _post(farm.server, {**_hello(100), "xbuild.toml": '[build]\nsteps = ["sleep 8", "make", "make install DESTDIR=$XBUILD_OUT PREFIX=/usr/local"]\n'}).json()
+    _wait(farm.server, job["id"], states=("running",), timeout=300)
+    time.sleep(2)
+    worker.kill()  # SIGKILL, whole process group
+    killed = time.monotonic()
+    farm.add_worker()
+    done = _wait(farm.server, job["id"], timeout=300)
+    assert done["state"] == "succeeded" and done["attempts"] == 2
+    assert time.monotonic() - killed < 120
+    from xbuild.store import open_store
+    store = open_store(farm.env["XBUILD_STORE"])
+    assert len([k for k in store.list("hello") if k.endswith("/manifest.json")]) == 1
+
+
+def test_a_build_that_kills_its_worker_every_time_fails(farm):
+    job = _post(farm.server, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\n'}).json()
+    for attempt in range(1, 4):
+        worker = farm.add_worker()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = requests.get(f"{farm.server.url}/v1/builds/{job['id']}", headers=_auth()).json()
+            if state["state"] == "running" and state["attempts"] == attempt:
+                break
+            time.sleep(0.5)
+        worker.kill()
+    done = _wait(farm.server, job["id"], timeout=120)
+    assert done["state"] == "failed" and done["attempts"] == 3 and "died" in done["error"]
+
+
+def test_broker_restart_loses_no_queued_build(farm):
+    ids = [_post(farm.server, _hello(200 + n)).json()["id"] for n in range(3)]
+    farm.redis.restart()  # with builds queued and no worker yet
+    farm.add_worker()
+    assert [_wait(farm.server, i, timeout=300)["state"] for i in ids] == ["succeeded"] * 3
+
+
+def test_nightly_matrix_once_even_with_two_schedulers(embedded, tmp_path):
+    config = tmp_path / "nightly.toml"
+    config.write_text(f'schedule = "0 2 * * *"\nkeep = 3\n[[project]]\nname = "hello"\n'
+                      f'path = "{EXAMPLES / "hello-make"}"\ntargets = ["rpi3", "arm64"]\n')
+    env = dict(embedded.env)
+    runs = [xbuild_proc(["nightly", "run-now", "--config", str(config), "--json"], env, tmp_path / f"n{i}.log")
+            for i in range(2)]
+    for r in runs:
+        r.p.wait(600)
+        r.log.close()
+    outputs = [(tmp_path / f"n{i}.log").read_text() for i in range(2)]
+    assert sum("claimed-elsewhere" in o or "already built" in o for o in outputs) == 1
+    from xbuild.store import open_store
+    store = open_store(env["XBUILD_STORE"])
+    (index_key,) = [k for k in store.list("nightly") if k.endswith("index.json")]
+    index = json.loads(store.read(index_key))
+    assert sorted((b["project"], b["target"], b["state"]) for b in index["builds"]) == [
+        ("hello", "arm64", "succeeded"), ("hello", "rpi3", "succeeded")]
+    assert store.read("nightly/latest/hello/rpi3") is not None
+    nightly_jobs = [k for k in store.list("jobs/nightly") if k.endswith("job.json")]
+    assert len(nightly_jobs) == 2  # no duplicate builds
+    again = xbuild("nightly", "run-now", "--config", config, "--json", env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["builds"] == index["builds"]

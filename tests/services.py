@@ -1,0 +1,90 @@
+"""Real processes for the service tests: Redis, `xbuild serve`, `xbuild worker`; each on
+loopback, each stopped (and its process group killed) at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    def __init__(self, args: list[str], env: dict, log: Path):
+        self.log = log.open("ab")
+        self.p = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.log.close()
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+class Redis(Proc):
+    def __init__(self, workdir: Path):
+        self.port, self.dir = free_port(), workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._start()
+
+    def _start(self) -> None:
+        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        super().__init__([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                          "--appendonly", "yes", "--save", ""], dict(os.environ), self.dir / "redis.log")
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
+
+    def restart(self) -> None:
+        self.stop()
+        self._start()
+
+
+def xbuild_proc(args: list[str], env: dict, log: Path) -> Proc:
+    return Proc([sys.executable, "-m", "xbuild", *args], env, log)
+
+
+class Server:
+    def __init__(self, env: dict, workdir: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = xbuild_proc(["serve", "--port", str(self.port)], env, workdir / "serve.log")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"xbuild serve did not start: {(workdir / 'serve.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.stop()
