@@ -28,8 +28,9 @@ def native(tree: Path, jobs: int) -> float:
 
 
 def xbuild(tree: Path, target: str, mode: str, jobs: int) -> float:
+    # --no-cache: every round really builds (the same sources would otherwise be a cache hit)
     return timed([sys.executable, "-m", "xbuild", "--target", target, str(tree), "--mode", mode,
-                  "--jobs", str(jobs), "--out", str(tree.parent / f"out-{mode}")])
+                  "--jobs", str(jobs), "--out", str(tree.parent / f"out-{mode}"), "--no-cache"])
 
 
 def main() -> None:

@@ -107,3 +107,9 @@ class TokenRejected(UserError):
 
 class WorkerLost(ServiceError):
     exit_code = 17
+
+
+class UnresolvableBase(UserError):
+    exit_code = 20
+    hint = ("use a Debian base (debian:<suite> or debian:<suite>-slim), which xbuild makes from the "
+            "Debian mirror, or make a registry reachable")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, images,
                     publish, sources, toolchain)
-from xbuild.archive import extract, tar_tree
+from xbuild.archive import extract, sha256_file, tar_tree
 from xbuild.store import configured_url, open_store
 from xbuild.errors import BuildFailed
 from xbuild.progress import Progress
@@ -134,7 +134,7 @@ def _from_cache(spec, store, base, build_id, key, progress) -> "BuildResult | No
     progress.phase("cache", f"hit: build {build_id} from {store.url}")
     names = {f["name"]: f for f in record["files"]}
     archives = [artifacts.Artifact(spec.out / n, f["sha256"], f["size"]) for n, f in sorted(names.items())
-                if n.endswith(".tar.gz")]
+                if n.endswith((".tar.gz", ".image.tar"))]
     return BuildResult(spec, archives, spec.out / "manifest.json", spec.out / "build.log",
                        record.get("image", ""), record["source_tree_sha256"], 0.0, {"cache": "hit"})
 
@@ -152,44 +152,17 @@ def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Prog
                 log.write(line + "\n")
                 progress.line(line)
 
-            if spec.mode == "emulate" and spec.target.needs_qemu:
-                binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build")
-            progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-            image = images.ensure(image_def, on_line)
-
-            progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
-            name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
-            with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
-                           env=_environment(spec), limits=spec.limits, labels=labels) as box:
-                progress.container(name)
-                box.put("/", sources.payload(spec.project, exclude, spec.source_date_epoch,
-                                             spec.variation.src_dir))
-                box.put("/", _control_files(spec))
-                code = box.run(on_line)
-                if code != 0:
-                    log.flush()
-                    raise _build_failed(log_path, failed_log, code)
-                extract(box.get(buildscript.STAGE), work / "stage", "build output", strip="stage")
-
-        tree = work / "tree"
-        artifacts.assemble(work / "stage", tree)
-        files = artifacts.describe(tree)
-        progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
-        artifacts.gate(files, spec.target.abi, spec.target.name)
-        manifest = {
-            "name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
-            "recipe": spec.recipe.name, "image": {"tag": image.tag, "id": image.id},
-            "toolchain": _toolchain_versions(work / "stage"), "source_tree_sha256": source_hash,
-            "options": spec.options(), "files": files,
-            "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION},
-        }
-        produced = artifacts.write(tree, work / "out", spec.name, spec.target.name, manifest,
-                                   spec.source_date_epoch)
+            if spec.recipe.kind == "image":
+                produced, image_id = _dockerfile_image(spec, exclude, source_hash, work, on_line,
+                                                       progress, labels)
+            else:
+                produced, image_id = _compile(spec, image_def, exclude, source_hash, work, on_line,
+                                              progress, labels, log, failed_log)
         _swap_in(work / "out", spec.out)
         failed_log.unlink(missing_ok=True)
         return BuildResult(
             spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
-            spec.out / "manifest.json", spec.out / "build.log", image.id, source_hash, 0.0,
+            spec.out / "manifest.json", spec.out / "build.log", image_id, source_hash, 0.0,
             {"cache": "miss"})
     except BaseException:
         if (work / "out" / "build.log").exists() and not failed_log.exists():
@@ -197,6 +170,70 @@ def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Prog
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _manifest(spec: BuildSpec, source_hash: str, files: list, **extra) -> dict:
+    return {"name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
+            "recipe": spec.recipe.name, "source_tree_sha256": source_hash, "options": spec.options(),
+            "files": files, "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION},
+            **extra}
+
+
+def _compile(spec, image_def, exclude, source_hash, work, on_line, progress, labels, log, failed_log):
+    """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
+    if spec.mode == "emulate" and spec.target.needs_qemu:
+        binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build")
+    progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
+    image = images.ensure(image_def, on_line)
+
+    progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
+    name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
+    log_path = work / "out" / "build.log"
+    with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
+                   env=_environment(spec), limits=spec.limits, labels=labels) as box:
+        progress.container(name)
+        box.put("/", sources.payload(spec.project, exclude, spec.source_date_epoch,
+                                     spec.variation.src_dir))
+        box.put("/", _control_files(spec))
+        code = box.run(on_line)
+        if code != 0:
+            log.flush()
+            raise _build_failed(log_path, failed_log, code)
+        extract(box.get(buildscript.STAGE), work / "stage", "build output", strip="stage")
+
+    tree = work / "tree"
+    artifacts.assemble(work / "stage", tree)
+    files = artifacts.describe(tree)
+    progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
+    artifacts.gate(files, spec.target.abi, spec.target.name)
+    manifest = _manifest(spec, source_hash, files, image={"tag": image.tag, "id": image.id},
+                         toolchain=_toolchain_versions(work / "stage"))
+    log.flush()
+    produced = artifacts.write(tree, work / "out", spec.name, spec.target.name, manifest,
+                               spec.source_date_epoch)
+    return produced, image.id
+
+
+def _dockerfile_image(spec, exclude, source_hash, work, on_line, progress, labels):
+    """A Dockerfile project: an image for the board's platform, saved as a `docker load` archive."""
+    from xbuild import dockerimage
+    if spec.target.needs_qemu:
+        binfmt.require(spec.target.qemu_arch, f"RUN steps of a {spec.target.name} image")
+    progress.phase("build", f"Dockerfile for {spec.target.platform}")
+    built = dockerimage.build(spec.project, spec.name, spec.target, exclude, spec.source_date_epoch,
+                              on_line, labels)
+    archive = work / "out" / f"{spec.name}-{spec.target.name}.image.tar"
+    progress.phase("save", f"{built['tag']} -> {archive.name}")
+    dockerimage.save(built["tag"], archive)
+    files = [{"path": archive.name, "size": archive.stat().st_size, "sha256": sha256_file(archive)}]
+    manifest = _manifest(spec, source_hash, files, image=built,
+                         artifacts=[{"name": archive.name, "sha256": files[0]["sha256"],
+                                     "size": files[0]["size"]}])
+    (work / "out" / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    sums = [f"{files[0]['sha256']}  {archive.name}",
+            f"{sha256_file(work / 'out' / 'manifest.json')}  manifest.json"]
+    (work / "out" / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
 
 
 def _build_failed(log_path: Path, keep: Path, code: int) -> BuildFailed:

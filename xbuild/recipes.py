@@ -41,6 +41,7 @@ class Recipe:
     detect: tuple[Rule, ...] = ()
     order: int = 100
     collect_new_elf: bool = False  # no install step: collect the ELF files the build created
+    kind: str = "steps"            # steps: shell steps in the builder; image: a Dockerfile build
 
     def matches(self, project: Path) -> bool:
         return any(rule.matches(project) for rule in self.detect)

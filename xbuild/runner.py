@@ -31,6 +31,41 @@ def _artifact_tar(path: Path) -> bytes:
     return data
 
 
+def is_image_archive(path: Path) -> bool:
+    """A `docker save` archive (manifest.json + repositories at its root), not a file tree."""
+    if not path.is_file() or path.suffix != ".tar":
+        return False
+    try:
+        with tarfile.open(path) as tar:
+            names = set(tar.getnames())
+    except (OSError, tarfile.TarError):
+        return False
+    return "manifest.json" in names and "repositories" in names
+
+
+def run_image(target: Target, archive: Path, command: list[str], *, timeout: int, cpu: str | None,
+              ports: dict, log=lambda line: None, out=print, err=print) -> int:
+    """Load an image archive and run it as its Dockerfile says, under qemu as the board's CPU."""
+    from xbuild.engine import client
+    if target.needs_qemu:
+        binfmt.require(target.qemu_arch, f"running {target.name} images")
+    with archive.open("rb") as f:
+        loaded = client().images.load(f)
+    image = loaded[0]
+    _, want_arch, _ = target.os_arch_variant
+    if image.attrs.get("Architecture") != want_arch:
+        raise BadArtifact(f"{archive}: the image is {image.attrs.get('Architecture')}, not {want_arch} "
+                          f"for {target.name}", hint="run it with the target it was built for")
+    env = dict(target.run_env)
+    if cpu:
+        env["QEMU_CPU"] = cpu
+    limits = Limits(timeout=timeout, memory="2g", network=True)
+    with Container(image.id, command or None, name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env,
+                   limits=limits, user=None, ports=ports) as box:
+        log(f"running {image.tags[0] if image.tags else image.id} with ports {ports or 'none'}")
+        return box.run(out, on_err=err)
+
+
 def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout: int = 600,
                  cpu: str | None = None, ports: dict | None = None, log=lambda line: None,
                  out=print, err=print) -> int:

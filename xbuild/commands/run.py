@@ -12,11 +12,13 @@ from xbuild.commands import option
 @click.command(context_settings={"ignore_unknown_options": True})
 @option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board whose CPU to emulate.")
 @click.argument("artifact", type=click.Path())
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @option("--timeout", type=click.IntRange(1), default=600, show_default=True, env="XBUILD_RUN_TIMEOUT",
         help="Kill the program after this many seconds.")
 @option("--cpu", env="XBUILD_QEMU_CPU", help="QEMU_CPU model instead of the board's.")
-def run(target, artifact, command, timeout, cpu):
+@option("-p", "--publish", "ports", multiple=True, env="XBUILD_RUN_PUBLISH",
+        help="For an image archive: forward HOST:CONTAINER (bound to 127.0.0.1), like docker run -p.")
+def run(target, artifact, command, timeout, cpu, ports):
     """Run COMMAND from ARTIFACT (unpacked into /usr/local of a fresh target container) under
     qemu as the board's CPU; exit with its exit code. Paths are relative to /usr/local:
 
@@ -26,12 +28,40 @@ def run(target, artifact, command, timeout, cpu):
 
     from xbuild import targets
     from xbuild.progress import Progress
-    from xbuild.runner import run_artifact
+    import signal
 
+    from xbuild.errors import ConfigError
+    from xbuild.runner import is_image_archive, run_artifact, run_image
+
+    # SIGTERM (a CI job's cancel, `kill`) must still remove the container: make it an exception.
+    signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress()
-    code = run_artifact(targets.get(target), Path(artifact), list(command), timeout=timeout,
-                        cpu=cpu, log=progress.line,
-                        out=lambda line: click.echo(line),
-                        err=lambda line: click.echo(line, err=True))
+    board, path = targets.get(target), Path(artifact)
+    io = {"log": progress.line,
+          "out": lambda line: click.echo(line), "err": lambda line: click.echo(line, err=True)}
+    if is_image_archive(path):
+        code = run_image(board, path, list(command), timeout=timeout, cpu=cpu,
+                         ports=_ports(ports, ConfigError), **io)
+    else:
+        if not command:
+            raise click.UsageError("give the program to run after --, e.g. -- bin/hello")
+        code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu, **io)
     progress.done()
     sys.exit(code)
+
+
+def _interrupt(*_):
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the clean-up short
+    raise KeyboardInterrupt
+
+
+def _ports(specs: tuple[str, ...], error) -> dict:
+    ports = {}
+    for spec in specs:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts[-2:]):
+            raise error(f"--publish {spec!r}: expected HOST_PORT:CONTAINER_PORT (or IP:HOST:CONTAINER)")
+        ip = parts[0] if len(parts) == 3 else "127.0.0.1"
+        ports[f"{parts[-1]}/tcp"] = (ip, int(parts[-2]))
+    return ports
