@@ -53,11 +53,20 @@ def test_detects_the_real_examples(example, recipe):
 
 def test_all_recipes_load_in_order():
     loaded = recipes.all_recipes()
-    assert {"cmake", "meson", "autotools", "configure", "make", "script"} <= set(loaded)
+    assert {"cmake", "meson", "autotools", "configure", "make", "script", "dockerfile"} <= set(loaded)
     orders = [r.order for r in loaded.values()]
     assert orders == sorted(orders)
     for r in loaded.values():
-        assert r.steps and all(isinstance(s, str) and s for s in r.steps), r.name
+        if r.kind == "image":  # a Dockerfile is its own list of steps
+            assert r.steps == ()
+        else:
+            assert r.steps and all(isinstance(s, str) and s for s in r.steps), r.name
+
+
+def test_dockerfile_project_is_an_image_unless_it_has_a_build_system(tmp_path):
+    assert recipes.detect(EXAMPLES / "flask-hello").name == "dockerfile"
+    both = make_project(tmp_path, {"Dockerfile": "FROM debian:bookworm\n", "Makefile": "all:\n"})
+    assert recipes.detect(both).name == "make"  # a dev-container Dockerfile beside a real build
 
 
 def test_autoconf_generated_configure_is_autotools(tmp_path):
