@@ -33,7 +33,8 @@ fi
 {{
   echo "cc: $($CC --version | head -n1)"
   echo "binutils: $(${{AR}} --version | head -n1)"
-  echo "libc: $(ldd --version 2>/dev/null | head -n1)"
+  # The target's C library: the multiarch package in cross mode, the native one when emulating.
+  echo "libc: $(dpkg-query -W -f='${{Version}}' "libc6-dev:$XBUILD_DEBIAN_ARCH" 2>/dev/null || ldd --version | head -n1)"
   echo "make: $(make --version | head -n1)"
   # Only the build system the recipe used: meson --version alone costs a Python start-up.
   case "$XBUILD_RECIPE" in

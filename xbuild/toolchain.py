@@ -93,6 +93,7 @@ def environment(target: Target, mode: str, jobs: int) -> dict[str, str]:
         "PATH": f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": "/home/builder", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
         "XBUILD_TARGET": target.name, "XBUILD_MODE": mode, "XBUILD_JOBS": str(jobs),
+        "XBUILD_DEBIAN_ARCH": target.debian_arch,
         "XBUILD_OUT": f"{ROOT}/stage/install", "XBUILD_PREFIX": PREFIX,
         "XBUILD_HOST": t, "XBUILD_BUILD": _GNU_HOST.get(host_arch(), "x86_64-linux-gnu") if cross else t,
         "CC": f"{t}-gcc", "CXX": f"{t}-g++",

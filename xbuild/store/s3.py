@@ -168,29 +168,24 @@ class S3Store:
         self._call(f"writing {key}", self.client.put_object, Key=self._key(key), Body=data, ContentMD5=b64)
 
     def exists(self, key) -> bool:
+        return self._head(key) is not None
+
+    def _head(self, key) -> dict | None:
+        """The object's metadata, or None when it does not exist."""
         from botocore.exceptions import BotoCoreError, ClientError
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return False
+                return None
             raise self._error(exc, f"checking {key}") from None
         except BotoCoreError as exc:
             raise self._error(exc, f"checking {key}") from None
 
     def has(self, key, sha256) -> bool:
         """Present and uploaded by us with this content (its sha256 in the object's metadata)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return False
-            raise self._error(exc, f"checking {key}") from None
-        except BotoCoreError as exc:
-            raise self._error(exc, f"checking {key}") from None
-        return head.get("Metadata", {}).get("sha256") == sha256
+        head = self._head(key)
+        return head is not None and head.get("Metadata", {}).get("sha256") == sha256
 
     def list(self, prefix):
         from botocore.exceptions import BotoCoreError, ClientError
