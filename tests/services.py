@@ -61,7 +61,8 @@ class Redis(Proc):
                     return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
+        self.kill()
+        raise RuntimeError(f"redis-server did not start: {(self.dir / 'redis.log').read_text()[-2000:]}")
 
     def restart(self) -> None:
         self.stop()
@@ -78,12 +79,13 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = xbuild_proc(["serve", "--port", str(self.port)], env, workdir / "serve.log")
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.proc.p.poll() is None:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
                     return
             except requests.RequestException:
                 time.sleep(0.2)
+        self.proc.kill()  # nothing left running (or unclosed) to trouble the tests after this one
         raise RuntimeError(f"xbuild serve did not start: {(workdir / 'serve.log').read_text()[-2000:]}")
 
     def stop(self) -> None:
