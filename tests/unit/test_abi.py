@@ -1,31 +1,11 @@
 """xbuild.abi: the ABI gate, on real binaries built here with the host and cross compilers."""
 
 import dataclasses
-import shutil
-import subprocess
 
 import pytest
 
 from xbuild.abi import AbiProblem, AbiRequirement, arm_arch_fits, check
 from xbuild.elf import read_elf
-
-PACKAGES = {
-    "gcc": "gcc",
-    "arm-linux-gnueabihf-gcc": "gcc-arm-linux-gnueabihf",
-    "arm-linux-gnueabi-gcc": "gcc-arm-linux-gnueabi",
-    "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
-}
-
-SOURCE = r"""
-#include <stdio.h>
-#include <sys/random.h>
-int main(void) {
-    unsigned char b[4];
-    if (getrandom(b, sizeof b, 0) < 0) return 1;
-    printf("%d\n", b[0]);
-    return 0;
-}
-"""
 
 # Raspberry Pi Zero/1 on Raspberry Pi OS (bookworm): arm1176jzf-s, hard-float, glibc 2.36
 PI_ZERO = AbiRequirement(machine="ARM", bits=32, endian="little", float_abi="hard",
@@ -36,34 +16,23 @@ PI_ZERO_ARMEL = dataclasses.replace(PI_ZERO, float_abi="soft")
 PI_ARMHF = dataclasses.replace(PI_ZERO, arm_arch_max="v8-A")
 
 
-@pytest.fixture(scope="session")
-def build(tmp_path_factory):
-    """build(name, compiler, *flags) -> (path, ElfInfo) of the compiled SOURCE."""
-    out = tmp_path_factory.mktemp("abi")
-    src = out / "hello.c"
-    src.write_text(SOURCE)
-    built = {}
-
-    def _build(name, compiler, *flags):
-        if shutil.which(compiler) is None:
-            pytest.skip(f"{compiler} not found: apt-get install {PACKAGES[compiler]}")
-        if name not in built:
-            subprocess.run([compiler, *flags, "-o", str(out / name), str(src)],
-                           check=True, capture_output=True)
-            built[name] = (str(out / name), read_elf(out / name))
-        return built[name]
-
-    return _build
+@pytest.fixture
+def built(build):
+    """built(name, compiler, *flags) -> (path, ElfInfo) of the compiled test program."""
+    def _built(name, compiler, *flags):
+        path = build(name, compiler, *flags)
+        return str(path), read_elf(path)
+    return _built
 
 
 @pytest.fixture
-def armhf(build):
-    return build("armhf", "arm-linux-gnueabihf-gcc")
+def armhf(built):
+    return built("armhf", "arm-linux-gnueabihf-gcc")
 
 
 @pytest.fixture
-def armel_v6(build):
-    return build("armel-v6", "arm-linux-gnueabi-gcc",
+def armel_v6(built):
+    return built("armel-v6", "arm-linux-gnueabi-gcc",
                  "-march=armv6", "-mfpu=vfp", "-mfloat-abi=softfp", "-marm")
 
 
@@ -97,8 +66,8 @@ def test_armhf_v7_passes_on_armv8_board(armhf):
     assert check([armhf], PI_ARMHF) == []
 
 
-def test_armhf_object_file_is_checked_too(build):
-    path, info = build("armhf.o", "arm-linux-gnueabihf-gcc", "-c")
+def test_armhf_object_file_is_checked_too(built):
+    path, info = built("armhf.o", "arm-linux-gnueabihf-gcc", "-c")
     assert info.kind == "relocatable"
     problems = check([(path, info)], PI_ZERO)
     assert [p.path for p in problems] == [path]
@@ -109,8 +78,8 @@ def test_armel_v6_passes_on_armv6_soft_board(armel_v6):
     assert check([armel_v6], PI_ZERO_ARMEL) == []
 
 
-def test_armel_v6kz_passes_on_armv6_soft_board(build):
-    pair = build("armel-v6kz", "arm-linux-gnueabi-gcc",
+def test_armel_v6kz_passes_on_armv6_soft_board(built):
+    pair = built("armel-v6kz", "arm-linux-gnueabi-gcc",
                  "-march=armv6kz", "-mfpu=vfp", "-mfloat-abi=softfp", "-marm")
     assert check([pair], PI_ZERO_ARMEL) == []
 
@@ -126,14 +95,14 @@ def test_float_abi_none_means_dont_care(armel_v6):
     assert check([armel_v6], dataclasses.replace(PI_ZERO, float_abi=None)) == []
 
 
-def test_x86_64_fails_against_arm(build):
-    path, info = build("x86", "gcc")
+def test_x86_64_fails_against_arm(built):
+    path, info = built("x86", "gcc")
     problems = check([(path, info)], PI_ZERO)
     assert problems == [AbiProblem(path, "machine x86-64 but the target needs ARM")]
 
 
-def test_aarch64_fails_32bit_arm(build):
-    path, info = build("arm64", "aarch64-linux-gnu-gcc")
+def test_aarch64_fails_32bit_arm(built):
+    path, info = built("arm64", "aarch64-linux-gnu-gcc")
     problems = check([(path, info)], PI_ARMHF)
     assert len(problems) == 1
     assert problems[0].message == "machine AArch64 but the target needs ARM"
