@@ -16,7 +16,8 @@ if [ "$tests" = 1 ]; then
   # Real ELF files for the ABI-gate unit tests, and a native toolchain for bench/.
   packages+=(gcc libc6-dev make cmake ninja-build gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
              gcc-arm-linux-gnueabi libc6-dev-armel-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-             redis-server)  # the tests start their own Redis (and SeaweedFS, from PyPI)
+             redis-server            # the tests start their own Redis (and SeaweedFS, from PyPI)
+             chromium-headless-shell)  # a real browser for the service's web page
 fi
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

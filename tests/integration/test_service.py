@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import threading
 import time
@@ -125,6 +126,33 @@ def test_uploads_are_checked(embedded):
     assert unknown.status_code == 422 and "rpi" in unknown.json()["hint"]
     assert requests.post(f"{embedded.url}/v1/builds", headers=_auth(), data={"target": "rpi3"}).status_code == 400
     assert requests.get(f"{embedded.url}/openapi.json").json()["openapi"].startswith("3.")
+
+
+def _browser_dom(url: str) -> str:
+    """The page's DOM after its scripts ran, in a real headless Chromium (Debian's package)."""
+    exe = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+    if exe is None:
+        if os.environ.get("XBUILD_REQUIRE_INTEGRATION") == "1":
+            pytest.fail("no headless browser: apt-get install chromium-headless-shell")
+        pytest.skip("no headless browser: apt-get install chromium-headless-shell")
+    proc = subprocess.run([exe, "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--virtual-time-budget=15000", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_the_page_shows_builds_logs_and_artifacts_in_a_browser(embedded):
+    job = _post(embedded, _hello(7)).json()
+    assert _wait(embedded, job["id"])["state"] == "succeeded"
+    dom = _browser_dom(f"{embedded.url}/#token={TOKEN_A}&build={job['id']}")
+    assert f'data-id="{job["id"]}"' in dom                       # listed, and selected
+    assert '<span class="state succeeded">succeeded</span>' in dom  # its state
+    assert "ABI gate on" in dom                                  # its log, fetched with the token
+    assert f'href="/v1/builds/{job["id"]}/artifacts/hello-rpi3.tar.gz"' in dom
+    other = _browser_dom(f"{embedded.url}/#token={TOKEN_B}")
+    assert job["id"] not in other                                # another tenant's page
+    assert "That token was not accepted." in _browser_dom(f"{embedded.url}/#token=wrong")
 
 
 def test_upload_size_limit(engine, tmp_path):

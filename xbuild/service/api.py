@@ -9,7 +9,8 @@ XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is 
     GET  /v1/builds/<id>/artifacts       files with download links
     GET  /v1/builds/<id>/artifacts/<f>   one file
     POST /v1/builds/<id>/cancel
-    GET  /openapi.json, GET /            the description, and a small page of recent builds"""
+    GET  /openapi.json                   the description
+    GET  /                               a page of recent builds, their logs and artifacts (page.html)"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import hmac
 import io
 import re
 import tarfile
+from pathlib import Path
 
 from flask import Flask, Response, abort, jsonify, request, send_file
 
@@ -28,6 +30,9 @@ from xbuild.service.celery_app import queue_for, submit
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
 
 _PROJECT = re.compile(r"[^A-Za-z0-9._+-]")
+# The page's one inline script and style; nothing from elsewhere, no framing.
+_PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+             "connect-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'")
 
 
 def create_app(jobs: Jobs | None = None) -> Flask:
@@ -152,6 +157,14 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     def openapi():
         from xbuild.service.openapi import SPEC
         return jsonify(SPEC)
+
+    @app.get("/")
+    def page():
+        # Static: the page calls the API above with the visitor's token, so it needs none itself.
+        html = (Path(__file__).with_name("page.html")).read_bytes()
+        return Response(html, 200, {"Content-Type": "text/html; charset=utf-8",
+                                    "Content-Security-Policy": _PAGE_CSP,
+                                    "X-Content-Type-Options": "nosniff"})
 
     @app.get("/healthz")
     def healthz():
