@@ -20,6 +20,7 @@ from pathlib import Path
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, images,
                     publish, sources, toolchain)
 from xbuild.archive import extract, sha256_file, tar_tree
+from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
 from xbuild.errors import BuildFailed
 from xbuild.progress import Progress
@@ -158,7 +159,7 @@ def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Prog
             else:
                 produced, image_id = _compile(spec, image_def, exclude, source_hash, work, on_line,
                                               progress, labels, log, failed_log)
-        _swap_in(work / "out", spec.out)
+        swap_in(work / "out", spec.out)
         failed_log.unlink(missing_ok=True)
         return BuildResult(
             spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
@@ -245,14 +246,3 @@ def _build_failed(log_path: Path, keep: Path, code: int) -> BuildFailed:
     return BuildFailed(f"{step.split(': ', 1)[-1]!r} failed (exit code {code})",
                        detail="\n".join(lines[-LOG_TAIL:]),
                        hint=f"full log: {keep}")
-
-
-def _swap_in(new: Path, dest: Path) -> None:
-    """Replace dest with new using renames, so readers see the old or the new output, never a mix."""
-    old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
-        dest.rename(old)
-    new.rename(dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild.archive import sha256_file
+from xbuild.atomic import replacing
 from xbuild.errors import ConfigError, StoreError
 from xbuild.store import Store, check_segments
 
@@ -88,9 +87,7 @@ def read_record(store: Store, base: str, build_id: str) -> dict | None:
 
 def fetch(store: Store, base: str, record: dict, dest: Path) -> None:
     """Download a build's files into dest (replaced all at once), verifying every checksum."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.fetch-", dir=dest.parent))
-    try:
+    with replacing(dest, "fetch") as tmp:
         for f in record["files"]:
             name = check_segments(f["name"], "file name")[-1]
             store.get_file(_join(base, f["object"]), tmp / name)
@@ -99,16 +96,6 @@ def fetch(store: Store, base: str, record: dict, dest: Path) -> None:
                                     f"corrupted (sha256 mismatch on {f['object']})",
                                     hint="rebuild with --no-cache to replace it")
         _check_sums(tmp)
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            dest.rename(old)
-            tmp.rename(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _check_sums(directory: Path) -> None:

@@ -7,10 +7,13 @@ import time
 from pathlib import Path
 
 from xbuild.archive import sha256_file, tar_tree
+from xbuild.atomic import replacing
 from xbuild.errors import BadProjectPath, ConfigError, ServerUnavailable, TokenRejected
 from xbuild.service.jobs import TERMINAL
 from xbuild.sources import excluder
 from xbuild.spec import OUT_DIRNAME
+
+POLL_MIN, POLL_MAX = 0.1, 1.0  # seconds between log polls while waiting
 
 
 class Client:
@@ -54,7 +57,7 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
     log(f"submitted build {job['id']} ({job['target']}, queue {job.get('queue')})")
     if not wait:
         return job
-    offset = 0
+    offset, pause = 0, POLL_MIN
     while True:
         r = client.call("GET", f"/v1/builds/{job['id']}/log", params={"offset": offset})
         if r.content:
@@ -63,7 +66,9 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
         offset = int(r.headers.get("X-Next-Offset", offset))
         if r.headers.get("X-Build-State") in TERMINAL:
             break
-        time.sleep(1)
+        # Quick at first (a cache hit ends in well under a second), then easier on the server.
+        pause = POLL_MIN if r.content else min(pause * 1.5, POLL_MAX)
+        time.sleep(pause)
     job = client.call("GET", f"/v1/builds/{job['id']}").json()
     if job["state"] == "succeeded":
         dest = Path(out) if out else path / OUT_DIRNAME / target
@@ -76,15 +81,15 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
 
 
 def _download(client: Client, job_id: str, dest: Path) -> list[str]:
-    dest.mkdir(parents=True, exist_ok=True)
+    """Every artifact, checked, into dest; dest changes only once all of them arrived intact."""
     listing = client.call("GET", f"/v1/builds/{job_id}/artifacts").json()
-    got = []
-    for f in listing["files"]:
-        data = client.call("GET", f["url"]).content
-        target = dest / Path(f["name"]).name
-        target.write_bytes(data)
-        if sha256_file(target) != f["sha256"]:
-            target.unlink()
-            raise ServerUnavailable(f"{f['name']} arrived corrupted (sha256 mismatch)")
-        got.append(str(target))
-    return got
+    names = []
+    with replacing(dest, "download") as tmp:
+        for f in listing["files"]:
+            name = Path(f["name"]).name
+            (tmp / name).write_bytes(client.call("GET", f["url"]).content)
+            if sha256_file(tmp / name) != f["sha256"]:
+                raise ServerUnavailable(f"{f['name']} arrived corrupted (sha256 mismatch)",
+                                        hint="submit again; the previous output was left as it was")
+            names.append(name)
+    return [str(dest / n) for n in names]
