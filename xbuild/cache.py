@@ -2,13 +2,16 @@
 
 Source content, the resolved target (every ABI fact and tuning flag), the recipe and its steps,
 the project config, the builder image's definition (its tag is a content hash), the reproducibility
-epoch, and xbuild's own build-logic version. Not in it: job count, paths, time, the store."""
+epoch, xbuild's own build-logic version, and the values of the variables the project passes in
+(`pass_env`: a different VERSION must not answer from the cache). Not in it: job count, paths,
+time, the store."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import os
 import re
 
 from xbuild import BUILD_LOGIC_VERSION
@@ -26,6 +29,9 @@ def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
         "config": spec.config.to_json(),
         "image": image_tag,
         "source_date_epoch": spec.source_date_epoch,
+        # Hashed one by one, so not even the key's input holds a passed secret in the clear.
+        "pass_env": {k: hashlib.sha256(os.environ[k].encode()).hexdigest() if k in os.environ else None
+                     for k in spec.config.pass_env},
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=list).encode()).hexdigest()
 
