@@ -90,3 +90,22 @@ class Server:
 
     def stop(self) -> None:
         self.proc.stop()
+
+
+class GitDaemon(Proc):
+    """`git daemon` serving the bare repositories under `root` at git://127.0.0.1:<port>/."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        self.url = f"git://127.0.0.1:{self.port}"
+        super().__init__(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}",
+                          "--listen=127.0.0.1", f"--port={self.port}", str(root)],
+                         dict(os.environ), root.parent / "git-daemon.log")
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError("git daemon did not start")

@@ -3,6 +3,7 @@ broker and a real Redis, the real engine. The CI client is the real `xbuild subm
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import io
 import json
@@ -18,7 +19,7 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, make_project, xbuild
-from tests.services import Redis, Server, xbuild_proc
+from tests.services import GitDaemon, Redis, Server, xbuild_proc
 
 pytestmark = pytest.mark.integration
 TOKEN_A, TOKEN_B = "token-a-123", "token-b-456"
@@ -126,6 +127,58 @@ def test_uploads_are_checked(embedded):
     assert unknown.status_code == 422 and "rpi" in unknown.json()["hint"]
     assert requests.post(f"{embedded.url}/v1/builds", headers=_auth(), data={"target": "rpi3"}).status_code == 400
     assert requests.get(f"{embedded.url}/openapi.json").json()["openapi"].startswith("3.")
+
+
+def _git(*args, cwd) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    """hello-make as a repository with two commits, served by a real `git daemon`."""
+    work = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "work")
+    _git("init", "-q", "-b", "main", cwd=work)
+    _git("add", ".", cwd=work)
+    _git("commit", "-q", "-m", "first", cwd=work)
+    first = _git("rev-parse", "HEAD", cwd=work)
+    (work / "hello.c").write_text((work / "hello.c").read_text() + "\n/* second */\n")
+    _git("commit", "-q", "-am", "second", cwd=work)
+    second = _git("rev-parse", "HEAD", cwd=work)
+    (tmp_path / "repos").mkdir()
+    _git("clone", "-q", "--bare", str(work), str(tmp_path / "repos" / "hello.git"), cwd=tmp_path)
+    daemon = GitDaemon(tmp_path / "repos")
+    yield f"{daemon.url}/hello.git", first, second
+    daemon.stop()
+
+
+def test_git_builds_take_a_branch_or_a_commit(embedded, git_repo, tmp_path):
+    url, first, second = git_repo
+    env = {"XBUILD_TOKEN": TOKEN_A}
+
+    def submit(*args):
+        proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", "--git", url, *args,
+                      "--out", tmp_path / "out", "--json", env=env)
+        return proc, (json.loads(proc.stdout) if proc.stdout.strip() else {})
+
+    proc, head = submit()                          # the default branch
+    assert proc.returncode == 0, proc.stderr
+    assert head["commit"] == second and head["project"] == "hello"
+    run = xbuild("run", "--target", "rpi3", tmp_path / "out/hello-rpi3.tar.gz", "--", "bin/hello")
+    assert "Hello from xbuild" in run.stdout
+    proc, old = submit("--ref", first[:10])        # a short commit id: fetched with its history
+    assert proc.returncode == 0 and old["commit"] == first, proc.stderr
+    assert old["build_id"] != head["build_id"]     # other sources, another build
+    proc, missing = submit("--ref", "no-such-branch")
+    assert proc.returncode == 4 and missing["state"] == "failed"
+    assert "no-such-branch" in missing["error"] and "Traceback" not in proc.stderr
+
+
+def test_git_urls_and_refs_are_checked(embedded):
+    for body in ({"git_url": "/etc", "target": "rpi3"}, {"git_url": "file:///srv/x.git", "target": "rpi3"},
+                 {"git_url": "https://host/x.git", "ref": "--upload-pack=touch /tmp/x", "target": "rpi3"}):
+        resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(), json=body)
+        assert resp.status_code == 422, body
 
 
 def _browser_dom(url: str) -> str:
@@ -266,10 +319,12 @@ def test_broker_restart_loses_no_queued_build(farm):
     assert [_wait(farm.server, i, timeout=300)["state"] for i in ids] == ["succeeded"] * 3
 
 
-def test_nightly_matrix_once_even_with_two_schedulers(embedded, tmp_path):
+def test_nightly_matrix_once_even_with_two_schedulers(embedded, git_repo, tmp_path):
+    url, _, head = git_repo
     config = tmp_path / "nightly.toml"
     config.write_text(f'schedule = "0 2 * * *"\nkeep = 3\n[[project]]\nname = "hello"\n'
-                      f'path = "{EXAMPLES / "hello-make"}"\ntargets = ["rpi3", "arm64"]\n')
+                      f'path = "{EXAMPLES / "hello-make"}"\ntargets = ["rpi3", "arm64"]\n'
+                      f'[[project]]\nname = "hello-git"\ngit = "{url}"\nbranch = "main"\ntargets = ["rpi0"]\n')
     env = dict(embedded.env)
     runs = [xbuild_proc(["nightly", "run-now", "--config", str(config), "--json"], env, tmp_path / f"n{i}.log")
             for i in range(2)]
@@ -283,9 +338,18 @@ def test_nightly_matrix_once_even_with_two_schedulers(embedded, tmp_path):
     (index_key,) = [k for k in store.list("nightly") if k.endswith("index.json")]
     index = json.loads(store.read(index_key))
     assert sorted((b["project"], b["target"], b["state"]) for b in index["builds"]) == [
-        ("hello", "arm64", "succeeded"), ("hello", "rpi3", "succeeded")]
+        ("hello", "arm64", "succeeded"), ("hello", "rpi3", "succeeded"), ("hello-git", "rpi0", "succeeded")]
+    assert [b["commit"] for b in index["builds"] if b["project"] == "hello-git"] == [head]
     assert store.read("nightly/latest/hello/rpi3") is not None
     nightly_jobs = [k for k in store.list("jobs/nightly") if k.endswith("job.json")]
-    assert len(nightly_jobs) == 2  # no duplicate builds
+    assert len(nightly_jobs) == 3  # no duplicate builds
     again = xbuild("nightly", "run-now", "--config", config, "--json", env=env)
     assert again.returncode == 0 and json.loads(again.stdout)["builds"] == index["builds"]
+    # The next night, nothing changed: every build is answered by the cache, not rebuilt.
+    night = index_key.split("/")[1]
+    later = (datetime.date.fromisoformat(night) + datetime.timedelta(days=1)).isoformat()
+    next_night = xbuild("nightly", "run-now", "--config", config, "--night", later, "--json", env=env)
+    assert next_night.returncode == 0, next_night.stderr
+    builds = json.loads(next_night.stdout)["builds"]
+    assert [b["cache"] for b in builds] == ["hit"] * 3
+    assert {b["build_id"] for b in builds} == {b["build_id"] for b in index["builds"]}

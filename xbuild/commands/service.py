@@ -88,11 +88,14 @@ def nightly():
 @option("--config", "config_path", default="nightly.toml", show_default=True, env="XBUILD_NIGHTLY",
         help="The nightly matrix.")
 @option("--wait/--no-wait", default=True, env="XBUILD_WAIT", help="Wait for every build and write the night's index.")
+@option("--night", type=click.DateTime(["%Y-%m-%d"]), env="XBUILD_NIGHT",
+        help="The night to build (YYYY-MM-DD) [default: today, UTC].")
 @json_option
-def nightly_run_now(config_path, wait, as_json):
+def nightly_run_now(config_path, wait, night, as_json):
     """Run tonight's matrix now."""
     from xbuild.service import nightly as n
-    index = n.run_night(n.load(config_path), wait=wait, log=lambda m: click.echo(m, err=True))
+    index = n.run_night(n.load(config_path), wait=wait, night=night and night.strftime("%Y-%m-%d"),
+                        log=lambda m: click.echo(m, err=True))
     if as_json:
         emit_json(index)
     else:
@@ -112,12 +115,18 @@ def nightly_run_now(config_path, wait, as_json):
         help="Stream the log and exit with the build's exit code.")
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
         help="Where to download the artifacts [default: PROJECT/xbuild-out/TARGET].")
+@option("--git", "git_url", env="XBUILD_GIT_URL",
+        help="Build this git repository (fetched by the server) instead of uploading PROJECT.")
+@option("--ref", env="XBUILD_GIT_REF", help="With --git: the branch, tag or commit [default: its HEAD].")
 @json_option
-def submit(server, target, project, mode, no_cache, wait, out, as_json):
+def submit(server, target, project, mode, no_cache, wait, out, git_url, ref, as_json):
     """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
     from xbuild.service.client import submit_and_wait
+    if ref and not git_url:
+        raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
     result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
-                             no_cache, wait, out, log=lambda line: click.echo(line, err=True))
+                             no_cache, wait, out, log=lambda line: click.echo(line, err=True),
+                             git=git_url, ref=ref)
     if as_json:
         emit_json(result)
     else:

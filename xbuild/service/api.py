@@ -30,6 +30,8 @@ from xbuild.service.celery_app import queue_for, submit
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
 
 _PROJECT = re.compile(r"[^A-Za-z0-9._+-]")
+_GIT_REF = re.compile(r"(?!.*\.\.)\w[\w./+-]*\Z")  # never "-..." (an option to git), never ".."
+_GIT_URL = re.compile(r"(https?|git|ssh)://[^/\s]|[\w.-]+@[\w.-]+:[^\s]")
 # The page's one inline script and style; nothing from elsewhere, no framing.
 _PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
              "connect-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'")
@@ -86,9 +88,13 @@ def create_app(jobs: Jobs | None = None) -> Flask:
                   queue=queue_for(target))
         if request.is_json:
             url = form.get("git_url", "")
-            if not re.match(r"(https?|git|ssh)://|[\w.-]+@[\w.-]+:|/", url):
-                return bad("git_url must be a git URL", "e.g. https://host/org/repo.git", 422)
-            job.source, job.git_url, job.git_ref = "git", url, form.get("ref") or None
+            if not _GIT_URL.match(url):  # not file:// or a path: the server's own disk is not a source
+                return bad("git_url must be a remote git URL (https, git, ssh)",
+                           "e.g. https://host/org/repo.git", 422)
+            ref = form.get("ref") or None
+            if ref is not None and not _GIT_REF.match(ref):
+                return bad(f"ref {ref!r} is not a branch, tag or commit name", "e.g. main, v1.2, 3f2a9c1", 422)
+            job.source, job.git_url, job.git_ref = "git", url, ref
             job.project = _PROJECT.sub("-", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")) or "project"
         else:
             upload = request.files.get("source")

@@ -45,14 +45,19 @@ def _source(project: Path) -> bytes:
     return gzip.compress(raw, mtime=0)
 
 
-def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log) -> dict:
-    path = Path(project).resolve()
-    if not path.is_dir():
-        raise BadProjectPath(f"project path {str(project)!r} is not a directory")
+def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log,
+                    git: str | None = None, ref: str | None = None) -> dict:
+    """Upload PROJECT (or name a git URL and ref for the server to fetch), then follow the build."""
     client = Client(server, token)
-    resp = client.call("POST", "/v1/builds", files={"source": ("source.tar.gz", _source(path))},
-                       data={"target": target, "mode": mode, "no_cache": "1" if no_cache else "",
-                             "project": path.name})
+    options = {"target": target, "mode": mode, "no_cache": "1" if no_cache else ""}
+    path = Path(project).resolve()  # with --git, only where the artifacts go by default
+    if git:
+        resp = client.call("POST", "/v1/builds", json={**options, "git_url": git, "ref": ref})
+    else:
+        if not path.is_dir():
+            raise BadProjectPath(f"project path {str(project)!r} is not a directory")
+        resp = client.call("POST", "/v1/builds", files={"source": ("source.tar.gz", _source(path))},
+                           data={**options, "project": path.name})
     job = resp.json()
     log(f"submitted build {job['id']} ({job['target']}, queue {job.get('queue')})")
     if not wait:

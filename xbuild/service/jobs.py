@@ -36,6 +36,7 @@ class Job:
     source: str = "upload"              # upload | git
     git_url: str | None = None
     git_ref: str | None = None
+    commit: str | None = None                   # what a git build checked out
     project: str = "project"
     state: str = "queued"               # queued, running, succeeded, failed, timed_out, cancelled
     attempts: int = 0

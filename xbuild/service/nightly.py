@@ -86,12 +86,14 @@ def _commit(project: Project, base: Path) -> str | None:
         return None
 
 
-def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path) -> Job:
+def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path,
+             commit: str | None) -> Job:
     from xbuild.service.celery_app import queue_for, submit
     job = Job(id=new_id(), tenant=TENANT, target=tg.get(target).name, project=project.name,
               queue=queue_for(tg.get(target).name), nightly=night)
     if project.git:
-        job.source, job.git_url, job.git_ref = "git", project.git, project.branch
+        # Pinned to the commit resolved now: every board of the night builds the same one.
+        job.source, job.git_url, job.git_ref = "git", project.git, commit or project.branch
     else:
         root = (base / project.path).resolve()
         raw = tar_tree(root, mtime=0, exclude=excluder(root, root / OUT_DIRNAME, OUT_DIRNAME), clamp=False)
@@ -114,7 +116,8 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
         if (existing := jobs.store.read(index_key)) is not None:
             log(f"night {night} already built")
             return json.loads(existing)
-        queued = [(p, t, _commit(p, config.base), _enqueue(jobs, p, t, night, config.base))
+        commits = {p.name: _commit(p, config.base) for p in config.projects}
+        queued = [(p, t, commits[p.name], _enqueue(jobs, p, t, night, config.base, commits[p.name]))
                   for p in config.projects for t in p.targets]
         log(f"night {night}: {len(queued)} build(s) queued")
         if not wait:
@@ -129,8 +132,9 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
         index = {"night": night, "finished": now(), "builds": []}
         for (p, t, commit, j) in queued:
             job = jobs.get(TENANT, j.id)
-            index["builds"].append({"project": p.name, "target": t, "commit": commit, "job": j.id,
+            index["builds"].append({"project": p.name, "target": t, "commit": job.commit or commit, "job": j.id,
                                     "state": job.state, "build_id": job.build_id, "error": job.error,
+                                    "cache": job.cache,
                                     "files": job.files})
             if job.state == "succeeded":
                 jobs.store.write(f"nightly/latest/{p.name}/{t}",
