@@ -5,7 +5,11 @@ _BUILD = {"type": "object", "properties": {
     "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]},
     "exit_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
     "attempts": {"type": "integer"}, "build_id": {"type": ["string", "null"]},
-    "cache": {"type": ["string", "null"]}, "links": {"type": "object"}}}
+    "cache": {"type": ["string", "null"]}, "project": {"type": "string"},
+    "git_url": {"type": ["string", "null"]}, "git_ref": {"type": ["string", "null"]},
+    "commit": {"type": ["string", "null"], "description": "the commit a git build checked out"},
+    "created": {"type": "string"}, "started": {"type": ["string", "null"]},
+    "finished": {"type": ["string", "null"]}, "links": {"type": "object"}}}
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 _ERR = {"description": "error", "content": {"application/json": {"schema": {
     "type": "object", "properties": {"error": {"type": "string"}, "hint": {"type": ["string", "null"]}}}}}}
@@ -25,7 +29,9 @@ SPEC = {
                              "source": {"type": "string", "format": "binary"}, "target": {"type": "string"},
                              "mode": {"type": "string"}, "no_cache": {"type": "string"}, "project": {"type": "string"}}}},
                          "application/json": {"schema": {"type": "object", "required": ["git_url", "target"], "properties": {
-                             "git_url": {"type": "string"}, "ref": {"type": "string"}, "target": {"type": "string"},
+                             "git_url": {"type": "string", "description": "https://, git:// or ssh:// (or user@host:path); not a local path"},
+                             "ref": {"type": "string", "description": "a branch, tag or commit [default: the remote's HEAD]"},
+                             "target": {"type": "string"},
                              "mode": {"type": "string"}, "no_cache": {"type": "boolean"}}}}}},
                      "responses": {"201": {"description": "queued", "content": {"application/json": {
                          "schema": {"$ref": "#/components/schemas/Build"}}}}, "400": _ERR, "422": _ERR, **_AUTH}},
