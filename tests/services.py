@@ -43,6 +43,17 @@ class Proc:
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
 
+    def listening(self, port: int, what: str, log: Path) -> None:
+        """Wait until the process accepts connections on port; kill it if it never does."""
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"{what} did not start: {log.read_text()[-2000:]}")
+
 
 class Redis(Proc):
     def __init__(self, workdir: Path):
@@ -55,14 +66,7 @@ class Redis(Proc):
         exe = shutil.which("redis-server") or "/usr/bin/redis-server"
         super().__init__([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
                           "--appendonly", "yes", "--save", ""], dict(os.environ), self.dir / "redis.log")
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"redis-server did not start: {(self.dir / 'redis.log').read_text()[-2000:]}")
+        self.listening(self.port, "redis-server", self.dir / "redis.log")
 
     def restart(self) -> None:
         self.stop()
@@ -101,11 +105,4 @@ class GitDaemon(Proc):
         super().__init__(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}",
                           "--listen=127.0.0.1", f"--port={self.port}", str(root)],
                          dict(os.environ), root.parent / "git-daemon.log")
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError("git daemon did not start")
+        self.listening(self.port, "git daemon", root.parent / "git-daemon.log")
