@@ -106,3 +106,19 @@ class GitDaemon(Proc):
                           "--listen=127.0.0.1", f"--port={self.port}", str(root)],
                          dict(os.environ), root.parent / "git-daemon.log")
         self.listening(self.port, "git daemon", root.parent / "git-daemon.log")
+
+
+class Registry(Proc):
+    """A real container registry (Debian's docker-registry, the CNCF distribution server) on a
+    loopback port, which the engine treats as an insecure registry it may use over plain HTTP."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "registry.yml"
+        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
+                          f"http:\n  addr: {self.host}\n")
+        exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+        super().__init__([exe, "serve", str(config)], dict(os.environ), workdir / "registry.log")
+        self.listening(self.port, "docker-registry", workdir / "registry.log")

@@ -4,7 +4,8 @@ FROM lines are resolved first. debian:<suite>[-slim] becomes xbuild's own target
 (made from the mirror, so air-gapped farms and this machine need no registry); any other base is
 pulled for the target platform when a registry answers, and recorded with its digest. RUN steps
 execute under qemu through binfmt (with the network, as `docker build` gives them). The result is
-tagged <name>:<target>, checked for its platform, and saved as a `docker load` archive."""
+tagged <name>:<target>, checked for its platform, and saved as a `docker load` archive; `push`
+sends it to a registry as REPO:<target> with the engine's own credentials."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from pathlib import Path
 from xbuild import images
 from xbuild.archive import tar_tree
 from xbuild.engine import client
-from xbuild.errors import AbiMismatch, BuildFailed, UnresolvableBase
+from xbuild.errors import AbiMismatch, BuildFailed, ConfigError, RegistryError, UnresolvableBase
 from xbuild.targets import Target
 
 _FROM = re.compile(r"^(\s*FROM\s+)(--platform=\S+\s+)?(\S+)(.*)$", re.I)
 _DEBIAN = re.compile(r"^(?:docker\.io/)?(?:library/)?debian:([a-z]+)(?:-slim)?$")
 GENERATED = "Dockerfile.xbuild"
+# [registry[:port]/]path, lower case path components; the tag is the target's name.
+_REPO = re.compile(r"(?:[A-Za-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 
 def image_name(project_name: str, target: Target) -> str:
@@ -110,3 +113,38 @@ def save(tag: str, dest: Path) -> None:
     with dest.open("wb") as f:
         for chunk in client().images.get(tag).save(named=True):
             f.write(chunk)
+
+
+def check_repository(repo: str) -> str:
+    if not _REPO.fullmatch(repo):
+        raise ConfigError(f"--push {repo!r} is not a repository name",
+                          hint="e.g. registry.example:5000/team/app (lower case; the tag is the target)")
+    return repo
+
+
+def push(image_id: str, archive: Path, repo: str, target: Target, log) -> str:
+    """Push the built image as repo:<target>; returns repo:<target>@<digest>. On a cache hit the
+    image may be gone from this engine: it is loaded from the artifact, so what is pushed is
+    exactly what was published."""
+    from docker.errors import APIError, ImageNotFound
+    engine = client()
+    try:
+        image = engine.images.get(image_id)
+    except ImageNotFound:
+        log(f"loading {archive.name}")
+        with archive.open("rb") as f:
+            (image,) = engine.images.load(f)
+    image.tag(repo, tag=target.name)
+    digest = None
+    try:
+        for chunk in engine.api.push(repo, tag=target.name, stream=True, decode=True):
+            if "error" in chunk:
+                raise RegistryError(f"pushing {repo}:{target.name} failed: {chunk['error'].strip()}")
+            if status := chunk.get("status"):
+                log(f"{chunk.get('id', '')} {status}".strip())
+            digest = chunk.get("aux", {}).get("Digest", digest)
+    except APIError as exc:
+        raise RegistryError(f"pushing {repo}:{target.name} failed: {exc.explanation or exc}") from None
+    if digest is None:
+        raise RegistryError(f"the registry did not confirm {repo}:{target.name} (no digest)")
+    return f"{repo}:{target.name}@{digest}"

@@ -113,3 +113,8 @@ class UnresolvableBase(UserError):
     exit_code = 20
     hint = ("use a Debian base (debian:<suite> or debian:<suite>-slim), which xbuild makes from the "
             "Debian mirror, or make a registry reachable")
+
+
+class RegistryError(ServiceError):
+    exit_code = 21
+    hint = "check the repository name and `docker login` to the registry (the engine's credentials)"

@@ -87,7 +87,8 @@ def _toolchain_versions(stage: Path) -> dict:
 
 def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: bool = True,
               record: bool = True, publish_to: str | None = None,
-              create_bucket: bool = False, labels: dict | None = None) -> BuildResult:
+              create_bucket: bool = False, labels: dict | None = None,
+              push_to: str | None = None) -> BuildResult:
     """Answer from the cache when the same inputs were built before; otherwise build, and record
     the build in the configured store (the cache). Optionally publish to another store."""
     progress = progress or Progress(quiet=True)
@@ -112,6 +113,11 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
         done = publish.publish(target_store, "", spec.out, _record(spec, build_id, key, result),
                                progress=lambda msg: progress.phase("publish", msg))
         result.extra["published"] = done.url
+    if push_to:
+        from xbuild import dockerimage
+        progress.phase("push", f"{push_to}:{spec.target.name}")
+        result.extra["pushed"] = dockerimage.push(result.image, result.artifacts[0].path, push_to,
+                                                  spec.target, lambda msg: progress.phase("push", msg))
     result.duration = time.monotonic() - started
     progress.done()
     return result

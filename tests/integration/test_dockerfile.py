@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, make_project, xbuild
-from tests.services import free_port
+from tests.services import Registry, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +81,49 @@ def test_a_failing_step_is_shown(engine, tmp_path):
     proc = xbuild("--target", "arm64", project)
     assert proc.returncode == 7, proc.stderr
     assert "RUN exit 3" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def registry(engine, tmp_path_factory):
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    yield reg
+    reg.stop()
+
+
+def _registry_platform(registry, repo: str, tag: str) -> tuple[str, str, str]:
+    """What the registry itself says the pushed image is: its config blob's os/arch/variant."""
+    accept = ("application/vnd.docker.distribution.manifest.v2+json,"
+              "application/vnd.oci.image.manifest.v1+json")
+    base = f"http://{registry.host}/v2/{repo}"
+    manifest = requests.get(f"{base}/manifests/{tag}", headers={"Accept": accept}, timeout=30).json()
+    config = requests.get(f"{base}/blobs/{manifest['config']['digest']}", timeout=30).json()
+    return config["os"], config["architecture"], config.get("variant")
+
+
+def test_push_to_a_registry_then_build_from_it(flask_images, registry, tmp_path):
+    from xbuild.engine import client
+    project = shutil.copytree(EXAMPLES / "flask-hello", tmp_path / "flask-hello")
+    repo = f"{registry.host}/team/flask-hello"
+    client().images.remove("flask-hello:rpi3")  # a cache hit must push the published archive
+    proc = xbuild("--target", "rpi3", project, "--push", repo, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["cache"] == "hit" and result["pushed"].startswith(f"{repo}:rpi3@sha256:")
+    assert _registry_platform(registry, "team/flask-hello", "rpi3") == ("linux", "arm", "v7")
+
+    # A base that is not Debian's comes from the registry, for the board's platform, by digest.
+    client().images.remove(f"{repo}:rpi3")
+    derived = make_project(tmp_path / "derived", {"Dockerfile": f"FROM {repo}:rpi3\nLABEL derived=yes\n"})
+    proc = xbuild("--target", "rpi3", derived, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (base,) = json.loads(Path(json.loads(proc.stdout)["manifest"]).read_text())["image"]["bases"]
+    assert base["how"] == "pull" and base["resolved"] == result["pushed"].replace(":rpi3@", "@")
+
+
+def test_push_is_refused_for_archives_and_bad_names(engine, tmp_path):
+    hello = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello")
+    proc = xbuild("--target", "rpi3", hello, "--push", "127.0.0.1:5000/x")
+    assert proc.returncode == 6 and "Dockerfile" in proc.stderr
+    flask = shutil.copytree(EXAMPLES / "flask-hello", tmp_path / "flask")
+    proc = xbuild("--target", "rpi3", flask, "--push", "Bad Name!")
+    assert proc.returncode == 6 and "repository" in proc.stderr and "Traceback" not in proc.stderr

@@ -24,12 +24,14 @@ from xbuild.errors import XBuildError
         help="Also publish the build to this store: s3://bucket/project or file:///dir.")
 @option("--create-bucket", is_flag=True, env="XBUILD_CREATE_BUCKET",
         help="Create the --publish bucket when it does not exist.")
+@option("--push", metavar="REPO", env="XBUILD_PUSH",
+        help="Dockerfile projects: also push the image as REPO:TARGET (the engine's `docker login`).")
 @option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE",
         help="Build even when the store (XBUILD_STORE) has this build already.")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
-def build(target, project, mode, out, jobs, timeout, memory, publish, create_bucket, no_cache, verbose,
-          as_json):
+def build(target, project, mode, out, jobs, timeout, memory, publish, create_bucket, push, no_cache,
+          verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
@@ -37,10 +39,12 @@ def build(target, project, mode, out, jobs, timeout, memory, publish, create_buc
         # Resolve first: a user's mistake is reported before the engine libraries even load.
         spec = specs.resolve(project, target, mode=mode, out=out, jobs=jobs, timeout=timeout,
                              memory=memory)
+        if push:
+            _check_push(spec, push)
         from xbuild.pipeline import run_build
         from xbuild.progress import Progress
         result = run_build(spec, Progress(verbose=verbose), use_cache=not no_cache,
-                           publish_to=publish, create_bucket=create_bucket)
+                           publish_to=publish, create_bucket=create_bucket, push_to=push)
     except XBuildError as exc:
         if as_json:
             emit_json({"status": "error", "target": target, "mode": mode, **exc.to_json()})
@@ -51,8 +55,18 @@ def build(target, project, mode, out, jobs, timeout, memory, publish, create_buc
     how = "from the cache" if result.extra.get("cache") == "hit" else "built"
     click.echo(f"{how}: {spec.name} for {spec.target.name} ({spec.mode}, {spec.recipe.name}) "
                f"in {result.duration:.1f}s, build {result.extra['build_id']}")
-    if "published" in result.extra:
-        click.echo(f"  published: {result.extra['published']}")
+    for what in ("published", "pushed"):
+        if what in result.extra:
+            click.echo(f"  {what}: {result.extra[what]}")
     for a in result.artifacts:
         click.echo(f"  {a.path}  {a.size} bytes  sha256:{a.sha256[:16]}")
     click.echo(f"  manifest: {result.manifest}\n  log: {result.log}")
+
+
+def _check_push(spec, repo: str) -> None:
+    from xbuild.dockerimage import check_repository
+    from xbuild.errors import ConfigError
+    if spec.recipe.kind != "image":
+        raise ConfigError(f"--push needs a Dockerfile project; {spec.project} builds with "
+                          f"the {spec.recipe.name} recipe", hint="publish archives with --publish")
+    check_repository(repo)
