@@ -29,7 +29,7 @@ def serve(host, port):
     import subprocess
     import threading
 
-    from werkzeug.serving import run_simple
+    import waitress
 
     from xbuild.errors import ConfigError
     from xbuild.service import reaper, settings
@@ -45,7 +45,9 @@ def serve(host, port):
     threading.Thread(target=reaper.run_forever, args=(stop, lambda m: click.echo(m, err=True)),
                      daemon=True).start()
     try:
-        run_simple(host, port, create_app(), threaded=True)
+        # waitress: a production WSGI server (threads; request bodies buffered before the app runs)
+        waitress.serve(create_app(), host=host, port=port, threads=8, ident="xbuild",
+                       max_request_body_size=(settings.MAX_UPLOAD_MB + 1) << 20)
     finally:
         stop.set()
         if worker is not None:
