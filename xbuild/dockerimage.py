@@ -83,12 +83,13 @@ def build(project: Path, name: str, target: Target, exclude, mtime: int, log, la
     from docker.errors import APIError
     text, bases = resolve_bases((project / "Dockerfile").read_text(), target, log)
     tag = image_name(name, target)
+    # The app's own kind label: it would otherwise inherit "base" from xbuild's Debian image.
     step, tail = "the build", []
     try:
         for chunk in client().api.build(fileobj=io.BytesIO(_context(project, text, exclude, mtime)),
                                         custom_context=True, dockerfile=GENERATED, tag=tag, rm=True,
                                         forcerm=True, decode=True, platform=target.platform,
-                                        labels=labels, pull=False):
+                                        labels={**labels, images.LABEL: "app"}, pull=False):
             if line := chunk.get("stream", "").rstrip():
                 for part in line.splitlines():
                     if part.startswith("Step "):

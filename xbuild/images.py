@@ -84,7 +84,7 @@ class ImageDef:
 
 def base_def(arch: str, suite: str, platform: str) -> ImageDef:
     key = _digest("base", arch, suite, platform, rootfs.MIRROR)
-    return ImageDef(f"xbuild/base:{suite}-{arch}-{key}", "base", platform,
+    return ImageDef(f"{REPO_PREFIX}base:{suite}-{arch}-{key}", "base", platform,
                     ((LABEL, "base"), ("org.xbuild.key", key)), arch=arch, suite=suite)
 
 
@@ -119,7 +119,7 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = ()) -> Im
 
 def _child(parent: ImageDef, kind: str, name: str, run: str, labels) -> ImageDef:
     dockerfile = _dockerfile(parent.tag, run)
-    return ImageDef(f"xbuild/{kind}:{name}-{_digest(kind, dockerfile)}", kind, parent.platform,
+    return ImageDef(f"{REPO_PREFIX}{kind}:{name}-{_digest(kind, dockerfile)}", kind, parent.platform,
                     labels, dockerfile, parent)
 
 
@@ -190,9 +190,22 @@ def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log) -
                                     "package names") from None
 
 
+KINDS = ("base", "builder", "deps")
+REPO_PREFIX = "xbuild/"
+
+
+def _ours(img) -> bool:
+    """xbuild's own images. An image built FROM one inherits its labels (a Dockerfile project's
+    image, or anything else made on a base), so the tags decide: only xbuild/... tags, or none
+    (a superseded image, garbage either way)."""
+    return img.labels.get(LABEL) in KINDS and all(t.startswith(REPO_PREFIX) for t in img.tags)
+
+
 def listing() -> list[dict]:
     out = []
     for img in client().images.list(filters={"label": LABEL}):
+        if not _ours(img):
+            continue
         attrs = img.attrs
         out.append({"tags": img.tags, "id": img.id, "kind": img.labels.get(LABEL),
                     "platform": "/".join(filter(None, (attrs.get("Os"), attrs.get("Architecture"),

@@ -61,6 +61,15 @@ def test_flask_image_runs_on_the_board_platform(flask_images, target, arch, vari
     assert not [c.name for c in left if c.name.startswith("xbuild-run-")]  # removed on SIGTERM
 
 
+def test_app_images_are_not_xbuilds_own(flask_images):
+    """An app image is built FROM xbuild's base: it must not be listed (or pruned) as one."""
+    from xbuild.engine import client
+    from xbuild.images import LABEL, listing
+    assert client().images.get("flask-hello:rpi3").labels[LABEL] == "app"
+    tags = [t for img in listing() for t in img["tags"]]
+    assert tags and all(t.startswith("xbuild/") for t in tags)
+
+
 def test_a_second_build_is_a_cache_hit(flask_images, tmp_path):
     project = shutil.copytree(EXAMPLES / "flask-hello", tmp_path / "flask-hello")
     proc = xbuild("--target", "rpi3", project, "--json")
