@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 
 from xbuild import BUILD_LOGIC_VERSION
@@ -30,8 +29,7 @@ def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
         "image": image_tag,
         "source_date_epoch": spec.source_date_epoch,
         # Hashed one by one, so not even the key's input holds a passed secret in the clear.
-        "pass_env": {k: hashlib.sha256(os.environ[k].encode()).hexdigest() if k in os.environ else None
-                     for k in spec.config.pass_env},
+        "pass_env": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in spec.passed_env().items()},
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=list).encode()).hexdigest()
 

@@ -29,6 +29,8 @@ from xbuild.errors import ConfigError, ImageBuildFailed
 from xbuild.targets import Target, host_arch
 
 LABEL = "org.xbuild.kind"
+KINDS = ("base", "builder", "deps")  # each built on the one before it
+REPO_PREFIX = "xbuild/"
 BUILD_USER = "1000:1000"
 # What every builder has, whatever the recipe: the image is shared by all recipes.
 TOOLS = ["build-essential", "make", "cmake", "ninja-build", "meson", "autoconf", "automake",
@@ -190,10 +192,6 @@ def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log) -
                                     "package names") from None
 
 
-KINDS = ("base", "builder", "deps")
-REPO_PREFIX = "xbuild/"
-
-
 def _ours(img) -> bool:
     """xbuild's own images. An image built FROM one inherits its labels (a Dockerfile project's
     image, or anything else made on a base), so the tags decide: only xbuild/... tags, or none
@@ -218,8 +216,7 @@ def prune() -> list[str]:
     """Remove xbuild images (dependents first); return the tags removed."""
     from docker.errors import APIError
     removed = []
-    order = {"deps": 0, "builder": 1, "base": 2}
-    for img in sorted(listing(), key=lambda i: order.get(i["kind"], 3)):
+    for img in sorted(listing(), key=lambda i: -KINDS.index(i["kind"])):
         for tag in img["tags"] or [img["id"]]:
             try:
                 client().images.remove(tag, noprune=False)

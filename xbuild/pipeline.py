@@ -9,7 +9,6 @@ so a failed build never leaves a half-written output (nor destroys the previous 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -73,7 +72,7 @@ def _environment(spec: BuildSpec) -> dict[str, str]:
     env.update(dict(spec.variation.env))
     env.update(dict(spec.config.env))
     # The caller's environment (and its credentials) stays out, except names the project asks for.
-    env.update({k: os.environ[k] for k in spec.config.pass_env if k in os.environ})
+    env.update(spec.passed_env())
     return env
 
 

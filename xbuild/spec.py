@@ -48,6 +48,10 @@ class BuildSpec:
     def steps(self) -> tuple[str, ...]:
         return self.config.steps if self.config.steps is not None else self.recipe.steps
 
+    def passed_env(self) -> dict[str, str]:
+        """The caller's variables the project asks for by name (pass_env), those that are set."""
+        return {k: os.environ[k] for k in self.config.pass_env if k in os.environ}
+
     def options(self) -> dict:
         """The build options as recorded in the manifest (and part of the cache key)."""
         return {"target": self.target.name, "mode": self.mode, "recipe": self.recipe.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import platform as _platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from xbuild.abi import AbiRequirement
 from xbuild.datafiles import build, data_files, read_toml

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from xbuild.commands import emit_json, json_option, option
-from xbuild.errors import XBuildError
+from xbuild.errors import ConfigError, XBuildError
 
 
 @click.command()
@@ -65,7 +65,6 @@ def build(target, project, mode, out, jobs, timeout, memory, publish, create_buc
 
 def _check_push(spec, repo: str) -> None:
     from xbuild.dockerimage import check_repository
-    from xbuild.errors import ConfigError
     if spec.recipe.kind != "image":
         raise ConfigError(f"--push needs a Dockerfile project; {spec.project} builds with "
                           f"the {spec.recipe.name} recipe", hint="publish archives with --publish")

@@ -40,6 +40,7 @@ _PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-
 def create_app(jobs: Jobs | None = None) -> Flask:
     app = Flask("xbuild")
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_UPLOAD_MB << 20
+    html = Path(__file__).with_name("page.html").read_bytes()
     state = {"jobs": jobs}
 
     def store() -> Jobs:
@@ -167,7 +168,6 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     @app.get("/")
     def page():
         # Static: the page calls the API above with the visitor's token, so it needs none itself.
-        html = (Path(__file__).with_name("page.html")).read_bytes()
         return Response(html, 200, {"Content-Type": "text/html; charset=utf-8",
                                     "Content-Security-Policy": _PAGE_CSP,
                                     "X-Content-Type-Options": "nosniff"})
