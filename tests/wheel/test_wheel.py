@@ -33,6 +33,21 @@ def test_the_wheel_is_what_runs_and_it_has_no_test_extras(wheel_venv):
     assert facts["pytest"] is False  # what the test extra brings cannot hide a missing dependency
 
 
+def test_every_module_and_advertised_transport_imports_without_the_test_extras(wheel_venv):
+    """A runtime import that only the test extra satisfied (kombu's Redis transport needs
+    `packaging`, which pytest used to bring) is found here, not on a user's farm."""
+    proc = wheel_venv.python(
+        "import importlib, pkgutil, xbuild\n"
+        "names = [m.name for m in pkgutil.walk_packages(xbuild.__path__, 'xbuild.')"
+        " if not m.name.endswith('__main__')]\n"
+        "names += ['kombu.transport.redis', 'kombu.transport.pyamqp', 'kombu.transport.sqlalchemy',"
+        " 'celery.backends.redis', 'celery.backends.database', 'boto3', 'docker', 'waitress']\n"
+        "for n in names: importlib.import_module(n)\n"
+        "print(len(names))")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert int(proc.stdout) > 40
+
+
 @pytest.mark.parametrize("kind", ["targets", "recipes"])
 def test_the_wheel_carries_the_repositorys_data_files(wheel_venv, kind):
     proc = wheel_venv.python("import xbuild.datafiles as d; print(d.DATA_DIR)")
