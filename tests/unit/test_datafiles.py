@@ -4,12 +4,16 @@ of boards or an "unknown target"."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from tests.unit.test_cli import REPO, assert_user_error, xbuild
 from xbuild import datafiles
 
 
+@pytest.mark.skipif(bool(os.environ.get("XBUILD_DATA_DIR")), reason="XBUILD_DATA_DIR is set")
 def test_a_source_checkout_reads_the_top_level_folders():
     assert datafiles.DATA_DIR == REPO  # this test suite runs from a checkout / editable install
     assert {p.stem for p in datafiles.data_files("targets")} >= {"rpi0", "rpi3", "rpi4"}
@@ -85,3 +89,15 @@ def test_a_broken_install_says_to_reinstall(tmp_path, monkeypatch):
     with pytest.raises(datafiles.DataFilesMissing) as exc:
         datafiles.data_files("targets")
     assert exc.value.exit_code == 34 and "reinstall" in exc.value.hint
+
+
+def test_xbuild_data_dir_overrides_the_installed_boards(tmp_path):
+    """A site's own boards: XBUILD_DATA_DIR replaces the installed data, it does not add to it."""
+    data = tmp_path / "site"
+    for kind in ("targets", "recipes"):
+        (data / kind).mkdir(parents=True)
+    (data / "targets" / "labboard.toml").write_text((REPO / "targets" / "rpi3.toml").read_text())
+    (data / "recipes" / "make.toml").write_text((REPO / "recipes" / "make.toml").read_text())
+    r = xbuild("targets", "--json", env_extra={"XBUILD_DATA_DIR": str(data)})
+    assert r.returncode == 0, r.stderr
+    assert [t["name"] for t in json.loads(r.stdout)["targets"]] == ["labboard"]
