@@ -15,23 +15,25 @@ DATA = ("targets", "recipes")
 
 
 class BuildWithData(build_py):
+    def _copies(self) -> list[tuple[Path, Path]]:
+        """(source, destination in the build directory) of every data file; none when editable:
+        an editable install reads ROOT itself."""
+        if getattr(self, "editable_mode", False):
+            return []
+        return [(src, Path(self.build_lib, "xbuild", "data", kind, src.name))
+                for kind in DATA for src in sorted((ROOT / kind).glob("*.toml"))]
+
     def run(self):
         super().run()
-        if getattr(self, "editable_mode", False):  # editable: the package reads ROOT itself
-            return
-        for kind in DATA:
-            dest = Path(self.build_lib, "xbuild", "data", kind)
-            shutil.rmtree(dest, ignore_errors=True)  # a file removed from the source goes too
-            dest.mkdir(parents=True)
-            for src in sorted((ROOT / kind).glob("*.toml")):
-                shutil.copy2(src, dest / src.name)
+        if copies := self._copies():
+            # A file removed from the source goes from the build directory too.
+            shutil.rmtree(Path(self.build_lib, "xbuild", "data"), ignore_errors=True)
+        for src, dest in copies:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
 
     def get_outputs(self, include_bytecode=True):
-        outputs = super().get_outputs(include_bytecode)
-        if not getattr(self, "editable_mode", False):
-            outputs += [str(Path(self.build_lib, "xbuild", "data", kind, src.name))
-                        for kind in DATA for src in sorted((ROOT / kind).glob("*.toml"))]
-        return outputs
+        return super().get_outputs(include_bytecode) + [str(dest) for _, dest in self._copies()]
 
 
 setup(cmdclass={"build_py": BuildWithData})
