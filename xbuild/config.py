@@ -10,6 +10,9 @@ from pathlib import Path
 from xbuild.errors import ConfigError
 
 FILENAME = "xbuild.toml"
+# The longest time limit a build may ask for. Beyond it a value is a mistake, and a huge one
+# (9223372036854775807) overflows the clocks that enforce it.
+MAX_TIMEOUT = 7 * 24 * 3600
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -75,6 +78,10 @@ def _settings(table, where: str, text: str, path: tuple[str, ...]) -> dict:
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{where}: 'timeout'{line} must be a positive "
                                   "number of seconds")
+            if value > MAX_TIMEOUT:
+                raise ConfigError(f"{where}: 'timeout'{line} is {value} seconds, more than the "
+                                  f"limit of {MAX_TIMEOUT} (7 days)",
+                                  hint=f"give a number of seconds from 1 to {MAX_TIMEOUT}")
             out[key] = value
         elif key == "env":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):

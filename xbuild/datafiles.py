@@ -7,15 +7,40 @@ import os
 import tomllib
 from pathlib import Path
 
-from xbuild.errors import ConfigError
+from xbuild.errors import ConfigError, DataFilesMissing
 
-# The repository root holds targets/ and recipes/ beside the package; XBUILD_DATA_DIR points
-# elsewhere for an installed copy or a site's own boards.
-DATA_DIR = Path(os.environ.get("XBUILD_DATA_DIR") or Path(__file__).resolve().parent.parent)
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _default_dir() -> Path:
+    """Where targets/ and recipes/ are, without XBUILD_DATA_DIR.
+
+    The top-level folders of the repository are the source of truth. A wheel (`pip install .`)
+    carries a copy inside the package, xbuild/data/, made by setup.py at build time; a source
+    checkout or an editable install has no such copy and reads the repository root beside the
+    package. The root counts only when it is xbuild's own checkout (its pyproject.toml): the
+    parent of an installed package is site-packages, where a `targets/` may belong to anyone."""
+    if (_PACKAGE.parent / "pyproject.toml").is_file() and not (_PACKAGE / "data").is_dir():
+        return _PACKAGE.parent
+    return _PACKAGE / "data"
+
+
+# XBUILD_DATA_DIR points elsewhere: a site's own boards and recipes.
+DATA_DIR = Path(os.environ.get("XBUILD_DATA_DIR") or _default_dir())
 
 
 def data_files(kind: str) -> list[Path]:
-    return sorted((DATA_DIR / kind).glob("*.toml"))
+    """The TOML files of one kind; none at all is a broken install, not an empty list of boards."""
+    files = sorted((DATA_DIR / kind).glob("*.toml"))
+    if not files:
+        if os.environ.get("XBUILD_DATA_DIR"):
+            hint = "point XBUILD_DATA_DIR at a directory that holds targets/ and recipes/"
+        else:
+            hint = ("this installation lacks its data files: reinstall xbuild (`pip install .` from "
+                    "a clone builds a wheel that carries them), or set XBUILD_DATA_DIR to a "
+                    "directory that holds targets/ and recipes/")
+        raise DataFilesMissing(f"no {kind}: {DATA_DIR / kind} holds no *.toml file", hint=hint)
+    return files
 
 
 def read_toml(path: Path, error=ConfigError) -> dict:
@@ -47,7 +72,7 @@ def build(cls, data: dict, where: str, error=ConfigError):
     return cls(**{n: (tuple(v) if isinstance(v, list) else v) for n, v in data.items()})
 
 
-_TYPES = {"str": str, "int": int, "bool": bool, "tuple[str, ...]": (list, tuple),
+_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "bool": bool, "tuple[str, ...]": (list, tuple),
           "dict[str, str]": dict, "str | None": (str, type(None)), "int | None": (int, type(None))}
 
 

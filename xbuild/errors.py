@@ -118,3 +118,9 @@ class UnresolvableBase(UserError):
 class RegistryError(ServiceError):
     exit_code = 21
     hint = "check the repository name and `docker login` to the registry (the engine's credentials)"
+
+
+# --- the installation's side -----------------------------------------------------------------
+class DataFilesMissing(ServiceError):
+    """targets/ or recipes/ is empty or absent: a broken install (or a wrong XBUILD_DATA_DIR)."""
+    exit_code = 34

@@ -4,7 +4,6 @@ broker and a real Redis, the real engine. The CI client is the real `xbuild subm
 from __future__ import annotations
 
 import datetime
-import gzip
 import io
 import json
 import os

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from xbuild.commands import emit_json, json_option, option
+from xbuild.config import MAX_TIMEOUT
 from xbuild.errors import ConfigError, XBuildError
 
 
@@ -17,7 +18,7 @@ from xbuild.errors import ConfigError, XBuildError
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
         help="Output directory [default: PROJECT/xbuild-out/TARGET].")
 @option("-j", "--jobs", type=click.IntRange(1), env="XBUILD_JOBS", help="Parallel jobs [default: CPUs].")
-@option("--timeout", type=click.IntRange(1), env="XBUILD_TIMEOUT",
+@option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), env="XBUILD_TIMEOUT",
         help="Kill the build after this many seconds [default: 3600, or xbuild.toml's].")
 @option("--memory", default="4g", show_default=True, env="XBUILD_MEMORY", help="Memory limit of the build container.")
 @option("--publish", metavar="URL", env="XBUILD_PUBLISH",

@@ -7,13 +7,14 @@ import sys
 import click
 
 from xbuild.commands import option
+from xbuild.config import MAX_TIMEOUT
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board whose CPU to emulate.")
 @click.argument("artifact", type=click.Path())
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@option("--timeout", type=click.IntRange(1), default=600, show_default=True, env="XBUILD_RUN_TIMEOUT",
+@option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), default=600, show_default=True, env="XBUILD_RUN_TIMEOUT",
         help="Kill the program after this many seconds.")
 @option("--cpu", env="XBUILD_QEMU_CPU", help="QEMU_CPU model instead of the board's.")
 @option("-p", "--publish", "ports", multiple=True, env="XBUILD_RUN_PUBLISH",

@@ -13,7 +13,7 @@ import os
 import threading
 
 from xbuild.service import settings
-from xbuild.service.jobs import Job, Jobs, now
+from xbuild.service.jobs import Jobs, now
 from xbuild.service.leases import lease
 
 REQUEUE_AFTER = float(os.environ.get("XBUILD_REQUEUE_AFTER", "120"))
