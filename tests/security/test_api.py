@@ -153,6 +153,7 @@ def test_pass_env_naming_the_services_secrets_is_refused_at_upload(server, tmp_p
     for toml, name, why in cases:
         body = _is_json_error(_upload(server, {**_hello(), "xbuild.toml": toml}), 422)
         assert name in body["error"] and "pass_env" in body["error"] and why in body["error"], body
+        assert body["exit_code"] == 23
     assert requests.get(f"{server.url}/v1/builds", headers=_auth()).json()["builds"] == before  # none queued
     # The operator listed AWS_SECRET_ACCESS_KEY: serve said at start that it will be refused anyway.
     assert re.search(r"warning: XBUILD_SERVICE_PASS_ENV lists AWS_SECRET_ACCESS_KEY.*refused",
@@ -161,7 +162,7 @@ def test_pass_env_naming_the_services_secrets_is_refused_at_upload(server, tmp_p
     project.mkdir()
     (project / "xbuild.toml").write_text(HOSTILE_TOML)
     proc = xbuild("submit", "--server", server.url, "--target", "rpi3", project, env={"XBUILD_TOKEN": TOKEN_A})
-    assert proc.returncode == 6 and "AWS_SECRET_ACCESS_KEY" in proc.stderr, proc.stderr
+    assert proc.returncode == 23 and "AWS_SECRET_ACCESS_KEY" in proc.stderr, proc.stderr
     assert SECRET not in proc.stderr + proc.stdout and TOKEN_B not in proc.stderr + proc.stdout
     # A name the operator listed (and not a secret of the service's) still reaches the build.
     ok = _upload(server, {**_hello(), "xbuild.toml": '[build]\npass_env = ["MY_OK"]\n'})
@@ -290,6 +291,17 @@ def test_the_upload_check_follows_the_operators_settings(monkeypatch):
 
 
 # --- defect 7: the API's edges -----------------------------------------------------------------
+def test_openapi_describes_every_error_as_json():
+    from xbuild.service.openapi import SPEC
+    responses = [(path, status, r) for path, ops in SPEC["paths"].items() for op in ops.values()
+                 for status, r in op["responses"].items() if int(status) >= 400]
+    assert {s for _, s, _ in responses} >= {"400", "401", "404", "413", "422", "500"}
+    for path, status, r in responses:
+        schema = r["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}, (path, status)
+    assert SPEC["components"]["schemas"]["Error"]["required"] == ["error", "hint"]
+
+
 @pytest.mark.integration
 def test_project_names_that_are_not_names_are_made_safe(server):
     for name in (".", "..", "...", "", "-", "./..", "../../etc"):
@@ -507,27 +519,32 @@ def test_first_publishes_to_a_fresh_embedded_broker_all_succeed(tmp_path):
     assert proc.stdout.strip().endswith("failed rounds: 0"), proc.stdout[-3000:]
 
 
+def _submit_at_once(server, n: int) -> list[tuple[int, str]]:
+    """n uploads released at the same instant; their statuses and the start of their bodies."""
+    barrier, codes, source = threading.Barrier(n), [], _tgz({"README": "x\n"})
+
+    def post():
+        barrier.wait()
+        resp = requests.post(f"{server.url}/v1/builds", headers=_auth(), data={"target": "rpi3"},
+                             files={"source": ("s.tar.gz", source)})
+        codes.append((resp.status_code, resp.text[:300]))
+
+    threads = [threading.Thread(target=post) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
 @pytest.mark.integration
 def test_concurrent_first_submits_to_fresh_servers_are_all_accepted(engine, tmp_path):
-    source = _tgz({"README": "x\n"})
     for n in range(3):
         workdir = tmp_path / str(n)
         workdir.mkdir()
         server = Server(_env(workdir), workdir)
         try:
-            barrier, codes = threading.Barrier(16), []
-
-            def post():
-                barrier.wait()
-                resp = requests.post(f"{server.url}/v1/builds", headers=_auth(), data={"target": "rpi3"},
-                                     files={"source": ("s.tar.gz", source)})
-                codes.append((resp.status_code, resp.text[:300]))
-
-            threads = [threading.Thread(target=post) for _ in range(16)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            codes = _submit_at_once(server, 16)
         finally:
             server.stop()
         assert [c for c, _ in codes] == [201] * 16, codes

@@ -51,8 +51,8 @@ class Refused(Exception):
         self.status, self.message, self.hint, self.headers = status, message, hint, headers or {}
 
 
-def _error(status: int, message: str, hint: str | None = None, headers=None) -> Response:
-    response = jsonify({"error": message, "hint": hint})
+def _error(status: int, message: str, hint: str | None = None, headers=None, **extra) -> Response:
+    response = jsonify({"error": message, "hint": hint, **extra})
     response.status_code = status
     response.headers.update(headers or {})
     return response
@@ -68,7 +68,8 @@ def _form() -> dict:
         return request.form  # multipart: every value is a string
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise Refused(400, "the body must be a JSON object", 'e.g. {"git_url": "https://host/org/app.git", "target": "rpi3"}')
+        raise Refused(400, "the body must be a JSON object",
+                      'e.g. {"git_url": "https://host/org/app.git", "target": "rpi3"}')
     return body
 
 
@@ -119,7 +120,7 @@ def _errors(app: Flask) -> None:
 
     @app.errorhandler(UserError)
     def user_error(exc: UserError):  # the project or the request is wrong: policy, xbuild.toml
-        return _error(422, exc.message, exc.hint)
+        return _error(422, exc.message, exc.hint, exit_code=exc.exit_code)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

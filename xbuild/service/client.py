@@ -8,7 +8,7 @@ from pathlib import Path
 
 from xbuild.archive import sha256_file, tar_tree
 from xbuild.atomic import replacing
-from xbuild.errors import BadProjectPath, ConfigError, ServerError, ServerUnavailable, TokenRejected
+from xbuild.errors import BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable, TokenRejected
 from xbuild.service.jobs import TERMINAL
 from xbuild.sources import excluder
 from xbuild.spec import OUT_DIRNAME
@@ -32,8 +32,10 @@ class Client:
             raise TokenRejected(f"{self.server} refused the token")
         if resp.status_code in (400, 413, 422):
             body = _json(resp)
-            raise ConfigError(f"the server refused the build: {body.get('error', resp.status_code)}",
-                              hint=body.get("hint"))
+            # the service's policy (exit 23, as when its worker refuses a git source), or the request
+            error = RefusedByService if body.get("exit_code") == RefusedByService.exit_code else ConfigError
+            raise error(f"the server refused the build: {body.get('error', resp.status_code)}",
+                        hint=body.get("hint"))
         if resp.status_code >= 500:  # it answered: not "unreachable", and not the user's fault
             said = _first_line(str(_json(resp).get("error") or resp.text))
             raise ServerError(f"server error from {self.server}{path}: HTTP {resp.status_code}"
