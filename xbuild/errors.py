@@ -124,3 +124,16 @@ class RegistryError(ServiceError):
 class DataFilesMissing(ServiceError):
     """targets/ or recipes/ is empty or absent: a broken install (or a wrong XBUILD_DATA_DIR)."""
     exit_code = 34
+
+
+# --- the build service's API and client (22-24) -------------------------------------------------
+class ServerError(ServiceError):
+    """The build server answered, with an error of its own (HTTP 5xx): not the user's fault."""
+    exit_code = 22
+    hint = "the server failed, not your project: try again later, or tell its operator (its log has the details)"
+
+
+class RefusedByService(UserError):
+    """The build service's policy refuses what the project asks for (service/policy.py)."""
+    exit_code = 23
+    hint = "the build service's operator decides this (see the README's build service section)"

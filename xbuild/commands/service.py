@@ -40,7 +40,8 @@ def serve(host, port):
     worker = None
     if settings.embedded():
         click.echo(f"embedded broker {settings.broker_url()}: starting a worker", err=True)
-        worker = subprocess.Popen([sys.executable, "-m", "xbuild", "worker"])
+        worker = subprocess.Popen([sys.executable, "-m", "xbuild", "worker"],  # without the tokens:
+                                  env={k: v for k, v in os.environ.items() if k != "XBUILD_API_TOKENS"})
     stop = threading.Event()
     threading.Thread(target=reaper.run_forever, args=(stop, lambda m: click.echo(m, err=True)),
                      daemon=True).start()
@@ -63,6 +64,7 @@ def worker(queues, name):
     """A Celery worker running builds (one at a time); start as many as you like."""
     import socket
 
+    os.environ.pop("XBUILD_API_TOKENS", None)  # a worker never needs the tenants' tokens
     from xbuild.service.celery_app import app
     arches = [q.strip() for q in queues.split(",")] if queues else _served_arches()
     names = ",".join(f"xbuild.{a}" for a in arches)

@@ -10,31 +10,132 @@ XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is 
     GET  /v1/builds/<id>/artifacts/<f>   one file
     POST /v1/builds/<id>/cancel
     GET  /openapi.json                   the description
-    GET  /                               a page of recent builds, their logs and artifacts (page.html)"""
+    GET  /                               a page of recent builds, their logs and artifacts (page.html)
+
+Every error, whatever its status, is JSON: {"error": "...", "hint": "..." or null}."""
 
 from __future__ import annotations
 
 import hmac
 import io
+import json
 import re
+import sys
 import tarfile
 from pathlib import Path
 
-from flask import Flask, Response, abort, jsonify, request, send_file
+from flask import Flask, Response, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
 
 from xbuild import targets
 from xbuild.archive import safe_members
-from xbuild.errors import BadArtifact, UnknownTarget
-from xbuild.service import settings
+from xbuild.errors import BadArtifact, UserError, XBuildError
+from xbuild.service import policy, settings
 from xbuild.service.celery_app import queue_for, submit
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
 
 _PROJECT = re.compile(r"[^A-Za-z0-9._+-]")
 _GIT_REF = re.compile(r"(?!.*\.\.)\w[\w./+-]*\Z")  # never "-..." (an option to git), never ".."
 _GIT_URL = re.compile(r"(https?|git|ssh)://[^/\s]|[\w.-]+@[\w.-]+:[^\s]")
+_JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}\Z")  # jobs.new_id(): anything else is no job
 # The page's one inline script and style; nothing from elsewhere, no framing.
 _PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
              "connect-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'")
+
+
+class Refused(Exception):
+    """An error answer: the status, what went wrong and what to do."""
+
+    def __init__(self, status: int, message: str, hint: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.hint, self.headers = status, message, hint, headers or {}
+
+
+def _error(status: int, message: str, hint: str | None = None, headers=None, **extra) -> Response:
+    response = jsonify({"error": message, "hint": hint, **extra})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _project_name(raw: str) -> str:
+    """A directory on the worker and a prefix in the store: never ".", "..", hidden or empty."""
+    return _PROJECT.sub("-", raw).lstrip(".-")[:100] or "project"
+
+
+def _form() -> dict:
+    if not request.is_json:
+        return request.form  # multipart: every value is a string
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Refused(400, "the body must be a JSON object",
+                      'e.g. {"git_url": "https://host/org/app.git", "target": "rpi3"}')
+    return body
+
+
+def _text(form: dict, key: str, default: str | None = "") -> str | None:
+    value = form.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise Refused(422, f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _flag(form: dict, key: str) -> bool:
+    value = form.get(key, "")
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise Refused(422, f"{key!r} must be true or false, not {type(value).__name__}")
+    return value.lower() in ("1", "true", "yes")
+
+
+def _too_big() -> tuple[str, str]:
+    return (f"the upload is over the server's limit of {settings.MAX_UPLOAD_MB} MB",
+            "make the project smaller (xbuild-out/ and .git are left out already)")
+
+
+def _waitress_errors_in_json() -> None:
+    """waitress (what `serve` runs) answers a few requests itself, before the app sees them: a
+    body over its max_request_body_size, a malformed request. Those answers are JSON too."""
+    try:
+        from waitress import utilities
+    except ImportError:
+        return
+
+    def to_response(error, ident=None):
+        message, hint = _too_big() if error.code == 413 else (error.reason.lower(), str(error.body))
+        body = json.dumps({"error": message, "hint": hint}).encode() + b"\n"
+        return f"{error.code} {error.reason}", [("Content-Type", "application/json")], body
+
+    utilities.Error.to_response = to_response
+
+
+def _errors(app: Flask) -> None:
+    """JSON for every error, whatever raised it: a client (or a CI script) never parses HTML."""
+    @app.errorhandler(Refused)
+    def refused(exc: Refused):
+        return _error(exc.status, exc.message, exc.hint, exc.headers)
+
+    @app.errorhandler(UserError)
+    def user_error(exc: UserError):  # the project or the request is wrong: policy, xbuild.toml
+        return _error(422, exc.message, exc.hint, exit_code=exc.exit_code)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code == 413:
+            return _error(413, *_too_big())
+        headers = {k: v for k, v in exc.get_response().headers.items() if k in ("Allow", "WWW-Authenticate")}
+        return _error(exc.code or 500, (exc.name or "error").lower(), None, headers)
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception):
+        app.logger.error("%s %s failed", request.method, request.path, exc_info=exc)
+        what = type(exc).__name__ if isinstance(exc, XBuildError) else "internal error"
+        return _error(500, f"the build server failed ({what})",
+                      "not your request's fault: try again later, or tell the server's operator "
+                      "(its log has the details)")
 
 
 def create_app(jobs: Jobs | None = None) -> Flask:
@@ -42,6 +143,10 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_UPLOAD_MB << 20
     html = Path(__file__).with_name("page.html").read_bytes()
     state = {"jobs": jobs}
+    _errors(app)
+    _waitress_errors_in_json()
+    for warning in policy.startup_warnings():
+        print(f"warning: {warning}", file=sys.stderr)
 
     def store() -> Jobs:
         if state["jobs"] is None:
@@ -49,21 +154,21 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         return state["jobs"]
 
     def tenant() -> str:
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        if not token or not any(hmac.compare_digest(token, t) for t in settings.api_tokens()):
-            abort(Response('{"error": "unauthorized", "hint": "send Authorization: Bearer <token>"}\n',
-                           401, {"Content-Type": "application/json", "WWW-Authenticate": "Bearer"}))
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""  # RFC 7235: any case
+        if not token or not any(hmac.compare_digest(token.encode(), t.encode()) for t in settings.api_tokens()):
+            raise Refused(401, "unauthorized", "send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
         return tenant_of(token)
 
     def job_or_404(job_id: str) -> Job:
-        job = store().get(tenant(), job_id)
+        who = tenant()
+        job = store().get(who, job_id) if _JOB_ID.match(job_id) else None
         if job is None:
-            abort(Response('{"error": "not found"}\n', 404, {"Content-Type": "application/json"}))
+            raise Refused(404, "not found")
         return job
 
     def bad(message: str, hint: str | None = None, status: int = 400):
-        return jsonify({"error": message, "hint": hint}), status
+        return _error(status, message, hint)
 
     def view(job: Job) -> dict:
         base = f"/v1/builds/{job.id}"
@@ -74,29 +179,25 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     @app.post("/v1/builds")
     def submit_build():
         who = tenant()
-        form = request.get_json(silent=True) if request.is_json else request.form
-        form = form or {}
-        target = form.get("target", "")
-        try:
-            target = targets.get(target).name
-        except UnknownTarget as exc:
-            return bad(exc.message, exc.hint, 422)
-        mode = form.get("mode", "cross")
+        form = _form()
+        target = targets.get(_text(form, "target")).name  # UnknownTarget: a 422
+        mode = _text(form, "mode", "cross")
         if mode not in ("cross", "emulate"):
             return bad(f"unknown mode {mode!r}", "cross or emulate", 422)
-        no_cache = str(form.get("no_cache", "")).lower() in ("1", "true", "yes")
+        no_cache = _flag(form, "no_cache")
         job = Job(id=new_id(), tenant=who, target=target, mode=mode, no_cache=no_cache,
                   queue=queue_for(target))
         if request.is_json:
-            url = form.get("git_url", "")
+            url = _text(form, "git_url")
             if not _GIT_URL.match(url):  # not file:// or a path: the server's own disk is not a source
                 return bad("git_url must be a remote git URL (https, git, ssh)",
                            "e.g. https://host/org/repo.git", 422)
-            ref = form.get("ref") or None
+            ref = _text(form, "ref", None) or None
             if ref is not None and not _GIT_REF.match(ref):
                 return bad(f"ref {ref!r} is not a branch, tag or commit name", "e.g. main, v1.2, 3f2a9c1", 422)
+            policy.check_git_url(url)  # its host: public, unless the operator allows private ones
             job.source, job.git_url, job.git_ref = "git", url, ref
-            job.project = _PROJECT.sub("-", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")) or "project"
+            job.project = _project_name(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
         else:
             upload = request.files.get("source")
             if upload is None:
@@ -105,11 +206,12 @@ def create_app(jobs: Jobs | None = None) -> Flask:
             try:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
                     list(safe_members(tar, "upload"))
+                    policy.check_upload(tar)  # pass_env, Dockerfile: before it is queued
             except (tarfile.TarError, EOFError, OSError) as exc:
                 return bad(f"the source is not a readable tar archive: {exc}", None, 422)
             except BadArtifact as exc:
                 return bad(exc.message, "upload the project's files only", 422)
-            job.project = _PROJECT.sub("-", form.get("project") or "project")
+            job.project = _project_name(form.get("project") or "")
             store().store.write(f"{job.prefix}/source.tar.gz", data)
         store().save(job)
         submit(job)
@@ -145,7 +247,7 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         job = job_or_404(job_id)
         entry = next((f for f in job.files if f["name"] == name), None)
         if entry is None:
-            abort(404)
+            raise Refused(404, "not found")
         data = store().store.read(entry["object"])
         if data is None:
             return bad("the artifact is missing from the store", None, 410)

@@ -16,6 +16,9 @@ policy is in the settings below, each chosen on purpose.
 
 from __future__ import annotations
 
+import threading
+import time
+
 from celery import Celery
 
 from xbuild.service import settings
@@ -49,5 +52,26 @@ def build(tenant: str, job_id: str) -> str:
     return run_job(tenant, job_id)
 
 
-def submit(job) -> None:
-    build.apply_async(args=[job.tenant, job.id], queue=job.queue)
+_PUBLISHING = threading.Lock()
+
+
+def submit(job, attempts: int = 3) -> None:
+    """Queue a job; safe from any thread (the API serves on 8).
+
+    kombu's connections and channels are not thread-safe: one publish at a time per process, each
+    on a connection of its own. And on the embedded SQLite broker the first publishes to a fresh
+    broker race with every other process doing the same (the worker declaring its queues, another
+    server, `nightly run-now`): both create the tables and queue rows, one fails (IntegrityError,
+    or a retry on the closed channel: AttributeError 'NoneType' object has no attribute 'client').
+    A new connection then finds them made, so a failed publish is tried again; a duplicate message
+    is harmless (run_job skips a job that is done or running)."""
+    with _PUBLISHING:
+        for attempt in range(1, attempts + 1):
+            try:
+                with app.connection_for_write() as connection:
+                    build.apply_async(args=[job.tenant, job.id], queue=job.queue, connection=connection)
+                return
+            except Exception:  # noqa: BLE001 - whatever the transport raised; re-raised at the end
+                if attempt == attempts:
+                    raise
+                time.sleep(0.2 * attempt)

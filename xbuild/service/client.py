@@ -8,7 +8,7 @@ from pathlib import Path
 
 from xbuild.archive import sha256_file, tar_tree
 from xbuild.atomic import replacing
-from xbuild.errors import BadProjectPath, ConfigError, ServerUnavailable, TokenRejected
+from xbuild.errors import BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable, TokenRejected
 from xbuild.service.jobs import TERMINAL
 from xbuild.sources import excluder
 from xbuild.spec import OUT_DIRNAME
@@ -31,12 +31,32 @@ class Client:
         if resp.status_code == 401:
             raise TokenRejected(f"{self.server} refused the token")
         if resp.status_code in (400, 413, 422):
-            body = resp.json() if resp.headers.get("Content-Type", "").startswith("application/json") else {}
-            raise ConfigError(f"the server refused the build: {body.get('error', resp.status_code)}",
-                              hint=body.get("hint"))
+            body = _json(resp)
+            # the service's policy (exit 23, as when its worker refuses a git source), or the request
+            error = RefusedByService if body.get("exit_code") == RefusedByService.exit_code else ConfigError
+            raise error(f"the server refused the build: {body.get('error', resp.status_code)}",
+                        hint=body.get("hint"))
+        if resp.status_code >= 500:  # it answered: not "unreachable", and not the user's fault
+            said = _first_line(str(_json(resp).get("error") or resp.text))
+            raise ServerError(f"server error from {self.server}{path}: HTTP {resp.status_code}"
+                              + (f": {said}" if said else ""))
         if resp.status_code >= 400:
             raise ServerUnavailable(f"{self.server}{path}: HTTP {resp.status_code}")
         return resp
+
+
+def _json(resp) -> dict:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _first_line(text: str) -> str:
+    """Of an error message or page (a proxy's): short, and no control characters for the terminal."""
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    return "".join(c if c.isprintable() else "?" for c in line[:200])
 
 
 def _source(project: Path) -> bytes:

@@ -16,7 +16,7 @@ from xbuild.archive import extract
 from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
-from xbuild.service import settings
+from xbuild.service import policy, settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
 
@@ -88,6 +88,7 @@ def _source(jobs: Jobs, job: Job, into: Path) -> Path:
     project = into / job.project
     project.mkdir(parents=True)
     if job.source == "git":
+        policy.check_git_job(job)
         job.commit = fetch_git(job.git_url, job.git_ref, project)
     else:
         archive = into / "source.tar.gz"
@@ -102,8 +103,10 @@ def fetch_git(url: str, ref: str | None, into: Path) -> str:
     a fetch runs no hooks and no code from the repository."""
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", "-C", str(into), *args], check=True, capture_output=True,
-                                  text=True, timeout=600, env=_GIT_ENV).stdout.strip()
+            # no redirect: the host the service checked (policy.check_git_job) is the one fetched from
+            return subprocess.run(["git", "-c", "http.followRedirects=false", "-C", str(into), *args],
+                                  check=True, capture_output=True, text=True, timeout=600,
+                                  env=_GIT_ENV).stdout.strip()
         except subprocess.CalledProcessError as exc:
             why = (exc.stderr or "").strip().splitlines()
             raise BadProjectPath(f"cannot fetch {ref or 'HEAD'} of {url}: {why[-1] if why else exc}",
@@ -158,6 +161,7 @@ def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
             try:
                 project = _source(jobs, job, Path(tmp))
                 spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
+                policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
                 result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id})
                 job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
                 job.build_id = result.extra["build_id"]

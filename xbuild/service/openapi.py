@@ -10,16 +10,30 @@ _BUILD = {"type": "object", "properties": {
     "commit": {"type": ["string", "null"], "description": "the commit a git build checked out"},
     "created": {"type": "string"}, "started": {"type": ["string", "null"]},
     "finished": {"type": ["string", "null"]}, "links": {"type": "object"}}}
-_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-_ERR = {"description": "error", "content": {"application/json": {"schema": {
-    "type": "object", "properties": {"error": {"type": "string"}, "hint": {"type": ["string", "null"]}}}}}}
-_AUTH = {"401": {"description": "missing or unknown token"}}
+_ID = [{"name": "id", "in": "path", "required": True,
+        "schema": {"type": "string", "pattern": r"^\d{8}-\d{6}-[0-9a-f]{8}$"}}]
+# Every error, whatever its status (404 and 405 of unknown routes, 413, 500 included), has this shape.
+_ERROR = {"type": "object", "required": ["error", "hint"], "properties": {
+    "error": {"type": "string", "description": "what went wrong"},
+    "hint": {"type": ["string", "null"], "description": "what to do"},
+    "exit_code": {"type": "integer", "description": "422 only: the CLI's exit code for it "
+                                                   "(23: refused by the service's policy)"}}}
+
+
+def _err(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+_ERR = _err("no such build (another tenant's, or not an id), or the error named")
+_AUTH = {"401": _err("missing or unknown token (Authorization: Bearer <token>, the scheme in any case)"),
+         "500": _err("the server failed; its log has the details")}
 
 SPEC = {
     "openapi": "3.0.3",
     "info": {"title": "xbuild", "version": "1", "description": "Cross-compilation builds for boards."},
     "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-                   "schemas": {"Build": _BUILD}},
+                   "schemas": {"Build": _BUILD, "Error": _ERROR}},
     "security": [{"bearer": []}],
     "paths": {
         "/v1/builds": {
@@ -34,7 +48,11 @@ SPEC = {
                              "target": {"type": "string"},
                              "mode": {"type": "string"}, "no_cache": {"type": "boolean"}}}}}},
                      "responses": {"201": {"description": "queued", "content": {"application/json": {
-                         "schema": {"$ref": "#/components/schemas/Build"}}}}, "400": _ERR, "422": _ERR, **_AUTH}},
+                         "schema": {"$ref": "#/components/schemas/Build"}}}},
+                         "400": _err("not a JSON object, or no source"), "413": _err("the upload is over the limit"),
+                         "422": _err("a wrong value or type; a private git host; refused by the service's policy "
+                                     "(pass_env, Dockerfile: XBUILD_SERVICE_PASS_ENV, XBUILD_SERVICE_DOCKERFILE)"),
+                         **_AUTH}},
             "get": {"summary": "The tenant's recent builds", "responses": {"200": {"description": "builds"}, **_AUTH}}},
         "/v1/builds/{id}": {"get": {"summary": "A build's state", "parameters": _ID, "responses": {
             "200": {"description": "the build", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Build"}}}},
