@@ -147,7 +147,7 @@ def check_git_url(url: str) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         raise RefusedByService(f"git_url's host {host!r} does not resolve ({exc})", hint=hint) from None
     for info in infos:
-        addr = ipaddress.ip_address(info[4][0].split("%")[0])
+        addr = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         addr = getattr(addr, "ipv4_mapped", None) or addr
         if not addr.is_global or addr.is_multicast:
             raise RefusedByService(f"git_url's host {host!r} is not a public address ({addr})", hint=hint)
