@@ -118,3 +118,22 @@ class UnresolvableBase(UserError):
 class RegistryError(ServiceError):
     exit_code = 21
     hint = "check the repository name and `docker login` to the registry (the engine's credentials)"
+
+
+# --- output directories and sizes (issue 8) --------------------------------------------------
+class OutputDirInUse(UserError):
+    """An --out that holds something xbuild did not make: replacing it would delete the user's files."""
+    exit_code = 25
+    hint = ("give a new or empty directory (or one an earlier xbuild run made); move the files "
+            "away yourself if they may go")
+
+
+class SourceTooLarge(UserError):
+    exit_code = 26
+    hint = ("leave big files out of the project (.git and xbuild-out/ are skipped already), or "
+            "raise XBUILD_MAX_SOURCE_MB")
+
+
+class OutputTooLarge(UserError):
+    exit_code = 27
+    hint = "install less into the output, or raise XBUILD_MAX_OUTPUT_MB"
