@@ -17,14 +17,14 @@ from __future__ import annotations
 import hmac
 import io
 import re
-import tarfile
+import tempfile
 from pathlib import Path
 
 from flask import Flask, Response, abort, jsonify, request, send_file
 
 from xbuild import targets
-from xbuild.archive import safe_members
-from xbuild.errors import BadArtifact, UnknownTarget
+from xbuild.archive import check_upload, sha256_file
+from xbuild.errors import BadArtifact, SourceTooLarge, UnknownTarget
 from xbuild.service import settings
 from xbuild.service.celery_app import queue_for, submit
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
@@ -101,16 +101,16 @@ def create_app(jobs: Jobs | None = None) -> Flask:
             upload = request.files.get("source")
             if upload is None:
                 return bad("no source: send a .tar.gz as the 'source' form field, or JSON with git_url")
-            data = upload.read()
-            try:
-                with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-                    list(safe_members(tar, "upload"))
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                return bad(f"the source is not a readable tar archive: {exc}", None, 422)
-            except BadArtifact as exc:
-                return bad(exc.message, "upload the project's files only", 422)
-            job.project = _PROJECT.sub("-", form.get("project") or "project")
-            store().store.write(f"{job.prefix}/source.tar.gz", data)
+            with tempfile.NamedTemporaryFile(prefix="xbuild-upload-") as tmp:
+                upload.save(tmp)  # streamed to disk, then read as a stream: never whole in memory
+                tmp.flush()
+                try:
+                    check_upload(Path(tmp.name))
+                except (BadArtifact, SourceTooLarge) as exc:
+                    return bad(exc.message, exc.hint, 413 if isinstance(exc, SourceTooLarge) else 422)
+                job.project = _PROJECT.sub("-", form.get("project") or "project")
+                src = Path(tmp.name)
+                store().store.put_file(f"{job.prefix}/source.tar.gz", src, sha256_file(src))
         store().save(job)
         submit(job)
         return jsonify(view(job)), 201
