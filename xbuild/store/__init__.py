@@ -73,8 +73,8 @@ def open_store(url: str, *, create: bool = False) -> Store:
                              hint=f"write file:///{parsed.netloc}{parsed.path} (three slashes) or "
                                   f"the plain path /{parsed.netloc}{parsed.path}")
         if not parsed.path.startswith("/"):
-            raise StoreError(f"{url}: a file:// URL needs an absolute path",
-                             hint="write file:///abs/path, or a plain path")
+            raise StoreError(f"{url}: a file:// URL needs an absolute path (file:///...)",
+                             hint="write file:///absolute/path/to/dir, or a plain path")
         return FileStore(Path(url2pathname(parsed.path)), url)
     if parsed.scheme == "s3":
         from xbuild.store.s3 import S3Store
