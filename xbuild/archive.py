@@ -116,12 +116,18 @@ def save_stream(chunks: Iterable[bytes], dest: BinaryIO, limit: int, what: str,
                 error: type[XBuildError] = OutputTooLarge) -> None:
     """Write a stream of chunks to a file, stopping once it passes `limit` bytes."""
     written = 0
-    for chunk in chunks:
-        written += len(chunk)
-        if written > limit:
-            raise too_large(error, what, limit)
-        dest.write(chunk)
-    dest.flush()
+    try:
+        for chunk in chunks:
+            written += len(chunk)
+            if written > limit:
+                raise too_large(error, what, limit)
+            dest.write(chunk)
+        dest.flush()
+    finally:
+        # A stream dropped half-read must end now, not when the error's traceback is freed: the
+        # engine holds the container until its archive stream is closed.
+        if hasattr(chunks, "close"):
+            chunks.close()
 
 
 def sha256_file(path: Path) -> str:
