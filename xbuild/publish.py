@@ -28,8 +28,8 @@ from xbuild.store import Store, check_segments, is_segment
 
 RECORD = "manifest.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
-_REQUIRED = ("build_id", "target", "mode", "source_tree_sha256")
-_OPTIONAL = ("project", "recipe", "cache_key", "image", "published_at")
+_REQUIRED = ("build_id", "target")
+_OPTIONAL = ("mode", "project", "recipe", "cache_key", "source_tree_sha256", "image", "published_at")
 
 
 class CorruptObject(StoreError):

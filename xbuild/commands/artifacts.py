@@ -26,7 +26,7 @@ def artifacts_ls(url, target, as_json):
         return
     for r in records:
         names = ", ".join(f["name"] for f in r["files"] if f["name"].endswith(".tar.gz"))
-        click.echo(f"{r['build_id']:36} {r['target']:12} {r['mode']:8} {r.get('published_at', ''):26} {names}")
+        click.echo(f"{r['build_id']:36} {r['target']:12} {r.get('mode', ''):8} {r.get('published_at', ''):26} {names}")
 
 
 @artifacts.command("get")
