@@ -170,6 +170,7 @@ def _open(src) -> tarfile.TarFile:
         return tarfile.open(fileobj=io.BytesIO(src), tarinfo=_StrictInfo)
     if isinstance(src, (str, os.PathLike)):
         return tarfile.open(src, tarinfo=_StrictInfo)
+    src.seek(0)  # tarfile starts where the file is: at the end, it would see an empty archive
     return tarfile.open(fileobj=src, tarinfo=_StrictInfo)
 
 

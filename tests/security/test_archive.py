@@ -182,6 +182,18 @@ def test_xbuild_run_on_a_gzip_bomb_stops_at_the_cap_in_little_memory(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [bomb.name]  # its temporary file is gone
 
 
+def test_xbuild_run_refuses_an_artifact_with_a_link_out_before_any_engine_work(tmp_path):
+    link = tarfile.TarInfo("bin/hello")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/shadow"
+    art = tmp_path / "evil.tar.gz"
+    with tarfile.open(art, "w:gz") as tar:
+        tar.addfile(link)
+    proc = xbuild("run", "--target", "rpi3", art, "--", "bin/hello", env={"TMPDIR": str(tmp_path)})
+    assert proc.returncode == 14, proc.stderr
+    assert "points out of the tree" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.tar.gz"]
+
+
 def _gnu_tar(tmp_path: Path, *options: str) -> Path:
     if shutil.which("tar") is None:
         pytest.skip("GNU tar not found: apt-get install tar")
