@@ -249,6 +249,9 @@ def extract(src, dest: Path, where: str, strip: str = "", limit: int | None = No
     try:
         with _open(src) as tar:
             for m in _members(tar, where, limit, OutputTooLarge, strip):
+                if m.islnk() and not (dest / m.linkname).is_file():  # tarfile would go looking
+                    raise BadArtifact(f"{where}: hard link {m.name!r} comes before its file "
+                                      f"{m.linkname!r}")  # back through the whole archive
                 # "data" also resolves each link against what is already on disk, which catches a
                 # chain (x/up -> .., x/out -> up/..) that no check of one name at a time can see.
                 tar.extract(m, dest, filter="data")
