@@ -212,7 +212,7 @@ def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildErr
 
 
 def safe_members(tar: tarfile.TarFile, where: str, limit: int | None = None):
-    """Refuse absolute paths, `..`, links that leave the tree, devices, sparse files and more
+    """For a tar its caller opened (check() opens one strictly): refuse absolute paths, `..`, links that leave the tree, devices, sparse files and more
     than `limit` bytes (default XBUILD_MAX_OUTPUT_MB)."""
     return _members(tar, where, max_output() if limit is None else limit, OutputTooLarge)
 
@@ -229,9 +229,6 @@ def check(src, where: str, limit: int, error: type[XBuildError] = OutputTooLarge
                 pass
     except _UNREADABLE as exc:
         raise BadArtifact(f"{where}: not a readable archive ({exc})") from None
-    finally:
-        if hasattr(src, "seek"):
-            src.seek(0)
 
 
 def check_upload(path: Path) -> None:
@@ -249,9 +246,11 @@ def extract(src, dest: Path, where: str, strip: str = "", limit: int | None = No
     try:
         with _open(src) as tar:
             for m in _members(tar, where, limit, OutputTooLarge, strip):
-                if m.islnk() and not (dest / m.linkname).is_file():  # tarfile would go looking
+                # a hard link whose file is not on disk yet: tarfile would go looking for it
+                # back through the whole archive (and lose this loop's place)
+                if m.islnk() and not (dest / m.linkname).is_file():
                     raise BadArtifact(f"{where}: hard link {m.name!r} comes before its file "
-                                      f"{m.linkname!r}")  # back through the whole archive
+                                      f"{m.linkname!r}")
                 # "data" also resolves each link against what is already on disk, which catches a
                 # chain (x/up -> .., x/out -> up/..) that no check of one name at a time can see.
                 tar.extract(m, dest, filter="data")
