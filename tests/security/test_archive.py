@@ -384,3 +384,14 @@ def test_a_tampered_record_is_a_clear_store_error_and_writes_nothing(tmp_path, t
         assert proc.returncode == 15, proc.stderr
         assert why in proc.stderr and build_id in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("var,url", [("XBUILD_PUBLISH", "file://tmp/{name}"), ("XBUILD_STORE", "file://tmp/{name}"),
+                                     ("XBUILD_PUBLISH", "ftp://host/{name}")])
+def test_a_wrong_store_url_is_refused_before_the_build(tmp_path, var, url):
+    name = f"xbuild-hostile-{uuid.uuid4().hex[:8]}"
+    project = make_project(tmp_path / "app", SCRIPT)
+    proc = xbuild("--target", "rpi3", project, env={var: url.format(name=name)})
+    assert proc.returncode == 15, proc.stderr
+    assert "image:" not in proc.stderr  # refused before any engine work
+    assert not Path("/", name).exists() and not (project / "xbuild-out").exists()

@@ -43,7 +43,10 @@ def build(target, project, mode, out, jobs, timeout, memory, publish, create_buc
         if push:
             _check_push(spec, push)
         from xbuild.atomic import check_out
+        from xbuild.store import check_url, configured_url
         check_out(spec.out, spec.project)  # before the build, not after it: see atomic.py
+        for url in filter(None, (publish, configured_url())):
+            check_url(url)
         from xbuild.pipeline import run_build
         from xbuild.progress import Progress
         result = run_build(spec, Progress(verbose=verbose), use_cache=not no_cache,
