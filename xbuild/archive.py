@@ -106,10 +106,11 @@ def tar_tree(root: Path, **options) -> bytes:
     return buf.getvalue()
 
 
-def write_tar_gz(root: Path, dest: Path, *, mtime: int) -> None:
+def write_tar_gz(root: Path, dest: Path, *, mtime: int, compresslevel: int = 9, **options) -> None:
+    """write_tar, gzipped as it goes (options as for write_tar: exclude, clamp, prefix...)."""
     with dest.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                               compresslevel=9) as gz:
-        write_tar(root, gz, mtime=mtime)
+                                               compresslevel=compresslevel) as gz:
+        write_tar(root, gz, mtime=mtime, **options)
 
 
 def save_stream(chunks: Iterable[bytes], dest: BinaryIO, limit: int, what: str,
