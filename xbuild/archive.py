@@ -1,7 +1,11 @@
-"""Deterministic archives and safe extraction.
+"""Deterministic archives and safe, bounded extraction.
 
 The same tree gives the same bytes: entries sorted, owner root:root with no names, permissions
-normalised, mtimes clamped to SOURCE_DATE_EPOCH, and no timestamp or file name in the gzip header."""
+normalised, mtimes clamped to SOURCE_DATE_EPOCH, and no timestamp or file name in the gzip header.
+
+Every archive is streamed, never held whole in memory, and every archive xbuild reads is bounded
+by the apparent size of what it holds (XBUILD_MAX_SOURCE_MB, XBUILD_MAX_OUTPUT_MB): a 400-byte
+upload can describe a 3 GiB sparse file, and a 3 MB gzip can hold 3 GiB of zeros."""
 
 from __future__ import annotations
 
@@ -11,11 +15,48 @@ import io
 import os
 import stat
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Iterable
 
-from xbuild.errors import BadArtifact
+from xbuild.errors import BadArtifact, ConfigError, OutputTooLarge, SourceTooLarge, XBuildError
+
+MB = 1 << 20
+# Each entry costs at least its 512-byte header, counted so that millions of empty entries (which
+# compress to almost nothing) are bounded too.
+_HEADER = tarfile.BLOCKSIZE
+# pax and GNU long-name headers are read into memory whole by tarfile; real ones are a few hundred
+# bytes.
+_MAX_META = 1 * MB
+_META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+               tarfile.GNUTYPE_LONGLINK)
 
 
+def _cap(name: str, default_mb: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default_mb * MB
+    if not raw.isdigit() or int(raw) == 0:
+        raise ConfigError(f"{name}={raw!r} is not a number of megabytes", hint=f"e.g. {name}={default_mb}")
+    return int(raw) * MB
+
+
+def max_source() -> int:
+    """Bytes a project (or an uploaded source) may hold, by apparent size: a sparse file counts in full."""
+    return _cap("XBUILD_MAX_SOURCE_MB", 2048)
+
+
+def max_output() -> int:
+    """Bytes a build's output, or any archive xbuild extracts, may hold."""
+    return _cap("XBUILD_MAX_OUTPUT_MB", 4096)
+
+
+def too_large(error: type[XBuildError], what: str, limit: int) -> XBuildError:
+    var = "XBUILD_MAX_SOURCE_MB" if error is SourceTooLarge else "XBUILD_MAX_OUTPUT_MB"
+    return error(f"{what} is larger than {limit // MB} MB ({var}={limit // MB})")
+
+
+# --- writing -----------------------------------------------------------------------------------
 def _entries(root: Path):
     """Every path under root, sorted by its POSIX relative path (directories before their content)."""
     for dirpath, dirnames, filenames in os.walk(root):
@@ -24,13 +65,12 @@ def _entries(root: Path):
             yield Path(dirpath, name)
 
 
-def tar_tree(root: Path, *, mtime: int, uid: int = 0, gid: int = 0, prefix: str = "",
-             exclude=lambda rel: False, clamp: bool = True) -> bytes:
-    """An uncompressed deterministic tar of root's content (also used to copy trees into containers).
+def write_tar(root: Path, fileobj: BinaryIO, *, mtime: int, uid: int = 0, gid: int = 0,
+              prefix: str = "", exclude=lambda rel: False, clamp: bool = True) -> None:
+    """A deterministic uncompressed tar of root's content, streamed into fileobj.
     clamp: mtimes newer than `mtime` become `mtime`; otherwise every mtime is `mtime` (sources, so
     that the content alone decides the bytes)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.GNU_FORMAT) as tar:
         parts = [p for p in prefix.split("/") if p]
         prefix = "".join(p + "/" for p in parts)  # "a/b", "/a/b/" and "a/b/" all mean a/b/
         for n in range(1, len(parts) + 1):  # the prefix's directories, owned like the content
@@ -57,14 +97,38 @@ def tar_tree(root: Path, *, mtime: int, uid: int = 0, gid: int = 0, prefix: str 
                 with path.open("rb") as f:
                     tar.addfile(info, f)
             # sockets, fifos and devices never belong in an artifact
+
+
+def tar_tree(root: Path, **options) -> bytes:
+    """write_tar into memory: for small trees only (control files, tests)."""
+    buf = io.BytesIO()
+    write_tar(root, buf, **options)
     return buf.getvalue()
 
 
-def write_tar_gz(root: Path, dest: Path, *, mtime: int) -> None:
-    data = tar_tree(root, mtime=mtime)
+def write_tar_gz(root: Path, dest: Path, *, mtime: int, compresslevel: int = 9, **options) -> None:
+    """write_tar, gzipped as it goes (options as for write_tar: exclude, clamp, prefix...)."""
     with dest.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                               compresslevel=9) as gz:
-        gz.write(data)
+                                               compresslevel=compresslevel) as gz:
+        write_tar(root, gz, mtime=mtime, **options)
+
+
+def save_stream(chunks: Iterable[bytes], dest: BinaryIO, limit: int, what: str,
+                error: type[XBuildError] = OutputTooLarge) -> None:
+    """Write a stream of chunks to a file, stopping once it passes `limit` bytes."""
+    written = 0
+    try:
+        for chunk in chunks:
+            written += len(chunk)
+            if written > limit:
+                raise too_large(error, what, limit)
+            dest.write(chunk)
+        dest.flush()
+    finally:
+        # A stream dropped half-read must end now, not when the error's traceback is freed: the
+        # engine holds the container until its archive stream is closed.
+        if hasattr(chunks, "close"):
+            chunks.close()
 
 
 def sha256_file(path: Path) -> str:
@@ -75,10 +139,48 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+# --- reading -----------------------------------------------------------------------------------
+def _sparse(self, *args):
+    """Raise for a sparse member (also called as the pax header's method, with the member first)."""
+    name = args[0].name if args and isinstance(args[0], tarfile.TarInfo) else self.name
+    raise BadArtifact(f"the archive holds {name!r} as a sparse file: its apparent size is not what "
+                      "it stores", hint="archive the files as plain files (no --sparse)")
+
+
+class _StrictInfo(tarfile.TarInfo):
+    """Refuses, before tarfile acts on them, the headers that make it read without bound: sparse
+    members (their sparse maps are read whole, and a 400-byte one can claim gigabytes) and huge
+    pax or long-name headers (read into memory whole)."""
+
+    def _proc_member(self, tf):
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            _sparse(self)
+        if self.type in _META_TYPES:
+            tf.xbuild_meta = getattr(tf, "xbuild_meta", 0) + self.size
+            if self.size > _MAX_META or tf.xbuild_meta > 16 * _MAX_META:
+                raise BadArtifact(f"the archive has an extended header of {self.size} bytes",
+                                  hint="a tar made by tar(1), Python or xbuild has none that large")
+        return super()._proc_member(tf)
+
+    _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _sparse  # pax-style sparse
+
+
+def _open(src) -> tarfile.TarFile:
+    """bytes, a path (.tar or .tar.gz) or a readable file object."""
+    if isinstance(src, (bytes, bytearray)):
+        return tarfile.open(fileobj=io.BytesIO(src), tarinfo=_StrictInfo)
+    if isinstance(src, (str, os.PathLike)):
+        return tarfile.open(src, tarinfo=_StrictInfo)
+    src.seek(0)  # tarfile starts where the file is: at the end, it would see an empty archive
+    return tarfile.open(fileobj=src, tarinfo=_StrictInfo)
+
+
 def _check_member(m: tarfile.TarInfo, where: str) -> None:
     p = PurePosixPath(m.name)
     if p.is_absolute() or ".." in p.parts:
         raise BadArtifact(f"{where}: unsafe path {m.name!r} in archive")
+    if m.issparse():
+        _sparse(m)
     if m.islnk() or m.issym():
         target = PurePosixPath(m.linkname)
         resolved = target if m.islnk() else p.parent / target
@@ -88,35 +190,72 @@ def _check_member(m: tarfile.TarInfo, where: str) -> None:
         raise BadArtifact(f"{where}: {m.name!r} is a device or special file")
 
 
-def safe_members(tar: tarfile.TarFile, where: str):
-    """Refuse absolute paths, `..`, links that leave the tree and device files."""
-    for m in tar.getmembers():
+def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildError], strip: str = ""):
+    """Each member, checked, one at a time (tarfile would otherwise keep every header it read), until
+    the apparent sizes so far pass `limit`. strip: drop this leading directory."""
+    strip = strip.rstrip("/")
+    total = 0
+    while (m := tar.next()) is not None:
+        tar.members.clear()
+        total += m.size + _HEADER
+        if total > limit:
+            raise too_large(error, where, limit)
+        if strip:
+            if m.name.rstrip("/") == strip:
+                continue
+            m.name = m.name.removeprefix(strip + "/")
+            if m.islnk():
+                m.linkname = m.linkname.removeprefix(strip + "/")
+        # checked under the name it is extracted as: "stage/x -> ../y" is inside the tree,
+        # "x -> ../y" is not
         _check_member(m, where)
         yield m
 
 
-def extract(tar_bytes_or_file, dest: Path, where: str, strip: str = "") -> None:
-    """Safely extract a tar (bytes, or a path to .tar/.tar.gz) into dest, dropping a leading dir."""
-    try:  # opening is inside: a file that is not an archive (or is missing) is a BadArtifact too
-        opener = (tarfile.open(fileobj=io.BytesIO(tar_bytes_or_file))
-                  if isinstance(tar_bytes_or_file, (bytes, bytearray)) else tarfile.open(tar_bytes_or_file))
-        with opener as tar:
-            members = []
-            for m in tar.getmembers():
-                if strip:
-                    if m.name.rstrip("/") == strip.rstrip("/"):
-                        continue
-                    m.name = m.name.removeprefix(strip.rstrip("/") + "/")
-                    if m.islnk():
-                        m.linkname = m.linkname.removeprefix(strip.rstrip("/") + "/")
-                # checked under the name it is extracted as: "stage/x -> ../y" is inside the tree,
-                # "x -> ../y" is not
-                _check_member(m, where)
-                members.append(m)
-            # "data" also resolves each link against what is already on disk, which catches a
-            # chain (x/up -> .., x/out -> up/..) that no check of one name at a time can see.
-            tar.extractall(dest, members=members, filter="data")
+def safe_members(tar: tarfile.TarFile, where: str, limit: int | None = None):
+    """For a tar its caller opened (check() opens one strictly): refuse absolute paths, `..`, links that leave the tree, devices, sparse files and more
+    than `limit` bytes (default XBUILD_MAX_OUTPUT_MB)."""
+    return _members(tar, where, max_output() if limit is None else limit, OutputTooLarge)
+
+
+_UNREADABLE = (tarfile.TarError, EOFError, OSError, zlib.error, KeyError)
+
+
+def check(src, where: str, limit: int, error: type[XBuildError] = OutputTooLarge, strip: str = "") -> None:
+    """Read every header of a tar (bytes, a path, a file object) without extracting anything:
+    unsafe entries are a BadArtifact, more than `limit` bytes an `error`."""
+    try:
+        with _open(src) as tar:
+            for _ in _members(tar, where, limit, error, strip):
+                pass
+    except _UNREADABLE as exc:
+        raise BadArtifact(f"{where}: not a readable archive ({exc})") from None
+
+
+def check_upload(path: Path) -> None:
+    """A tenant's source archive (.tar or .tar.gz), read as a stream: refuses sparse members, `..`,
+    absolute paths, links out of the tree, devices, and more than XBUILD_MAX_SOURCE_MB."""
+    check(path, "the uploaded source", max_source(), SourceTooLarge)
+
+
+def extract(src, dest: Path, where: str, strip: str = "", limit: int | None = None) -> None:
+    """Safely extract a tar (bytes, a path to .tar/.tar.gz, or a file object) into dest, dropping a
+    leading dir, at most `limit` bytes (default XBUILD_MAX_OUTPUT_MB). Everything is checked
+    before anything is written."""
+    limit = max_output() if limit is None else limit
+    check(src, where, limit, OutputTooLarge, strip)
+    try:
+        with _open(src) as tar:
+            for m in _members(tar, where, limit, OutputTooLarge, strip):
+                # a hard link whose file is not on disk yet: tarfile would go looking for it
+                # back through the whole archive (and lose this loop's place)
+                if m.islnk() and not (dest / m.linkname).is_file():
+                    raise BadArtifact(f"{where}: hard link {m.name!r} comes before its file "
+                                      f"{m.linkname!r}")
+                # "data" also resolves each link against what is already on disk, which catches a
+                # chain (x/up -> .., x/out -> up/..) that no check of one name at a time can see.
+                tar.extract(m, dest, filter="data")
     except tarfile.FilterError as exc:
         raise BadArtifact(f"{where}: unsafe entry in archive ({exc})") from None
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
+    except _UNREADABLE as exc:
         raise BadArtifact(f"{where}: not a readable archive ({exc})") from None

@@ -137,3 +137,21 @@ class RefusedByService(UserError):
     """The build service's policy refuses what the project asks for (service/policy.py)."""
     exit_code = 23
     hint = "the build service's operator decides this (see the README's build service section)"
+
+# --- output directories and sizes (issue 8) --------------------------------------------------
+class OutputDirInUse(UserError):
+    """An --out that holds something xbuild did not make: replacing it would delete the user's files."""
+    exit_code = 25
+    hint = ("give a new or empty directory (or one an earlier xbuild run made); move the files "
+            "away yourself if they may go")
+
+
+class SourceTooLarge(UserError):
+    exit_code = 26
+    hint = ("leave big files out of the project (.git and xbuild-out/ are skipped already), or "
+            "raise XBUILD_MAX_SOURCE_MB")
+
+
+class OutputTooLarge(UserError):
+    exit_code = 27
+    hint = "install less into the output, or raise XBUILD_MAX_OUTPUT_MB"

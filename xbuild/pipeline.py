@@ -18,7 +18,7 @@ from pathlib import Path
 
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, images,
                     publish, sources, toolchain)
-from xbuild.archive import extract, sha256_file, tar_tree
+from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
 from xbuild.errors import BuildFailed
@@ -198,14 +198,18 @@ def _compile(spec, image_def, exclude, source_hash, work, on_line, progress, lab
     with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
                    env=_environment(spec), limits=spec.limits, labels=labels) as box:
         progress.container(name)
-        box.put("/", sources.payload(spec.project, exclude, spec.source_date_epoch,
-                                     spec.variation.src_dir))
+        with sources.payload(spec.project, exclude, spec.source_date_epoch,
+                             spec.variation.src_dir) as payload:
+            box.put("/", payload)
         box.put("/", _control_files(spec))
         code = box.run(on_line)
         if code != 0:
             log.flush()
             raise _build_failed(log_path, failed_log, code)
-        extract(box.get(buildscript.STAGE), work / "stage", "build output", strip="stage")
+        with (work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
+            save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
+    extract(work / "stage.tar", work / "stage", "build output", strip="stage")
+    (work / "stage.tar").unlink()  # its disk space is needed for the archive
 
     tree = work / "tree"
     artifacts.assemble(work / "stage", tree)

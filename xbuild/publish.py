@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild.archive import sha256_file
 from xbuild.atomic import replacing
 from xbuild.errors import ConfigError, StoreError
-from xbuild.store import Store, check_segments
+from xbuild.store import Store, check_segments, is_segment
 
 RECORD = "manifest.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_REQUIRED = ("build_id", "target")
+_OPTIONAL = ("mode", "project", "recipe", "cache_key", "source_tree_sha256", "image", "published_at")
 
 
 class CorruptObject(StoreError):
@@ -58,7 +62,8 @@ def publish(store: Store, base: str, out: Path, record: dict, progress=None) -> 
     build_id = record["build_id"]
     _check(base, build_id)
     files = []
-    for path in sorted(p for p in out.iterdir() if p.is_file()):
+    # not the dotfiles: xbuild's marker (atomic.MARKER) is not part of a build
+    for path in sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")):
         sha = sha256_file(path)
         key = object_key(base, sha)
         if not store.has(key, sha):
@@ -75,36 +80,76 @@ def publish(store: Store, base: str, out: Path, record: dict, progress=None) -> 
 
 
 def read_record(store: Store, base: str, build_id: str) -> dict | None:
+    """The build's record, checked (a store is shared, and a record may be anyone's writing)."""
     _check(base, build_id)
     data = store.read(_join(base, build_id, RECORD))
     if data is None:
         return None
     try:
-        return json.loads(data)
+        record = json.loads(data)
     except ValueError:
         raise StoreError(f"{store.url}: the record of build {build_id} is not valid JSON") from None
+    problem = _record_problem(record, build_id)
+    if problem:
+        raise StoreError(f"{store.url}: the record of build {build_id} is not valid: {problem}",
+                         hint="it was not written by xbuild, or changed since: publish the build "
+                              "again (a cached build: build with --no-cache), or delete "
+                              f"{_join(base, build_id, RECORD)}")
+    return record
 
 
-def fetch(store: Store, base: str, record: dict, dest: Path) -> None:
-    """Download a build's files into dest (replaced all at once), verifying every checksum."""
-    with replacing(dest, "fetch") as tmp:
+def _record_problem(record, build_id: str) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for k in _REQUIRED:
+        if not isinstance(record.get(k), str) or not record[k]:
+            return f"{k!r} must be a non-empty string"
+    for k in _OPTIONAL:
+        if not isinstance(record.get(k, ""), str):
+            return f"{k!r} must be a string"
+    if record["build_id"] != build_id:
+        return f"it names build {record['build_id']!r}"
+    if not isinstance(record.get("files"), list):
+        return "'files' must be a list"
+    names = set()
+    for i, f in enumerate(record["files"]):
+        if not isinstance(f, dict):
+            return f"files[{i}] is not an object"
+        name, sha, size = f.get("name"), f.get("sha256"), f.get("size")
+        if not isinstance(name, str) or not is_segment(name):
+            return f"files[{i}]: name {name!r} is not a plain file name"
+        if name in names:
+            return f"files[{i}]: {name!r} appears twice"
+        names.add(name)
+        if not isinstance(sha, str) or not _SHA256.match(sha):
+            return f"files[{i}]: sha256 {sha!r} is not a SHA-256 digest"
+        if type(size) is not int or size < 0:
+            return f"files[{i}]: size {size!r} is not a byte count"
+        if f.get("object") != _join("objects/sha256", sha):
+            return f"files[{i}]: object {f.get('object')!r} is not the object of its sha256"
+    return None
+
+
+def fetch(store: Store, base: str, record: dict, dest: Path, project: Path | None = None) -> None:
+    """Download a build's files into dest (replaced all at once), verifying every checksum. The
+    record is one read_record checked; dest must be new, empty or an earlier output."""
+    with replacing(dest, "fetch", project) as tmp:
         for f in record["files"]:
-            name = check_segments(f["name"], "file name")[-1]
-            store.get_file(_join(base, f["object"]), tmp / name)
-            if sha256_file(tmp / name) != f["sha256"]:
+            store.get_file(object_key(base, f["sha256"]), tmp / f["name"])
+            if sha256_file(tmp / f["name"]) != f["sha256"]:
                 raise CorruptObject(f"{store.url}: {f['name']} of build {record['build_id']} is "
                                     f"corrupted (sha256 mismatch on {f['object']})",
                                     hint="rebuild with --no-cache to replace it")
-        _check_sums(tmp)
+        _check_sums(tmp, {f["name"] for f in record["files"]})
 
 
-def _check_sums(directory: Path) -> None:
+def _check_sums(directory: Path, names: set[str]) -> None:
     sums = directory / "SHA256SUMS"
     if not sums.is_file():
         return
     for line in sums.read_text().splitlines():
         digest, _, name = line.partition("  ")
-        if (directory / name).is_file() and sha256_file(directory / name) != digest:
+        if name in names and sha256_file(directory / name) != digest:
             raise CorruptObject(f"{name} does not match SHA256SUMS")
 
 

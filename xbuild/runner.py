@@ -3,32 +3,40 @@ qemu, as the board's CPU (QEMU_CPU), with the program's exit code passed through
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import io
 import tarfile
+import tempfile
 import uuid
+import zlib
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from xbuild import binfmt, images
-from xbuild.archive import safe_members
+from xbuild.archive import check, max_output, save_stream
 from xbuild.errors import BadArtifact
 from xbuild.sandbox import Container, Limits
 from xbuild.targets import Target
 from xbuild.toolchain import PREFIX
 
 
-def _artifact_tar(path: Path) -> bytes:
-    """The artifact as an uncompressed tar, checked for unsafe entries before it goes anywhere."""
+@contextlib.contextmanager
+def _artifact_tar(path: Path) -> Iterator[BinaryIO]:
+    """The artifact as an uncompressed tar in a temporary file, unpacked as a stream up to
+    XBUILD_MAX_OUTPUT_MB (a gzip bomb stops there) and checked for unsafe entries before it goes
+    anywhere."""
     if not path.is_file():
         raise BadArtifact(f"artifact {str(path)!r} does not exist",
                           hint="give the .tar.gz from the build's output directory")
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            list(safe_members(tar, str(path)))
-    except (OSError, EOFError, tarfile.TarError, gzip.BadGzipFile) as exc:
-        raise BadArtifact(f"{path}: not a readable artifact archive ({exc})") from None
-    return data
+    limit = max_output()
+    with tempfile.TemporaryFile(prefix="xbuild-artifact-") as tmp:
+        try:
+            with gzip.open(path) if path.suffix == ".gz" else path.open("rb") as src:
+                save_stream(iter(lambda: src.read(1 << 20), b""), tmp, limit, f"{path} unpacked")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BadArtifact(f"{path}: not a readable artifact archive ({exc})") from None
+        check(tmp, str(path), limit)
+        yield tmp
 
 
 def is_image_archive(path: Path) -> bool:
@@ -69,7 +77,12 @@ def run_image(target: Target, archive: Path, command: list[str], *, timeout: int
 def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout: int = 600,
                  cpu: str | None = None, ports: dict | None = None, log=lambda line: None,
                  out=print, err=print) -> int:
-    payload = _artifact_tar(artifact)
+    with _artifact_tar(artifact) as payload:
+        return _run_in_runtime(target, payload, command, timeout=timeout, cpu=cpu, ports=ports,
+                               log=log, out=out, err=err)
+
+
+def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err) -> int:
     if target.needs_qemu:
         binfmt.require(target.qemu_arch, f"running {target.name} code")
     image = images.runtime(target, log)

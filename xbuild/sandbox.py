@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import BinaryIO, Iterator
 
 from xbuild.engine import client
 from xbuild.errors import BuildTimeout
@@ -76,12 +77,14 @@ class Container:
             if "in progress" not in str(exc):
                 raise
 
-    def put(self, path: str, tar_bytes: bytes) -> None:
-        self.container.put_archive(path, tar_bytes)
+    def put(self, path: str, tar: bytes | BinaryIO) -> None:
+        """Unpack a tar at path; a file object is streamed to the engine, never read whole."""
+        self.container.put_archive(path, tar)
 
-    def get(self, path: str) -> bytes:
+    def get(self, path: str) -> Iterator[bytes]:
+        """The tar of path as a stream of chunks: write them out (archive.save_stream), never join them."""
         stream, _ = self.container.get_archive(path)
-        return b"".join(stream)
+        return stream
 
     def run(self, on_line, on_err=None) -> int:
         """Start, feed every output line to on_line (stderr lines to on_err when given), return

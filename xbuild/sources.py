@@ -6,24 +6,35 @@ inode), the way git's index does, so an unchanged tree of any size is hashed wit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import stat
+import tempfile
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
-from xbuild.archive import sha256_file, tar_tree
+from xbuild.archive import MB, max_source, sha256_file, write_tar
+from xbuild.errors import SourceTooLarge
 
 VCS_DIRS = (".git", ".hg", ".svn")
 _CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xbuild" / "srchash"
 
 
 def excluder(project: Path, out: Path, out_dirname: str):
+    """What never goes into the build: VCS data, xbuild-out/, the output directory, and what xbuild
+    writes beside the output directory while it builds (`.NAME.tmp-*`, `NAME.failed.log`), which
+    is inside the project when --out is."""
     out_rel = os.path.relpath(out, project)
+    parent_rel, name = os.path.split(out_rel)
 
     def exclude(rel: str) -> bool:
         top = rel.split("/", 1)[0]
-        return top in (out_dirname, *VCS_DIRS) or rel == out_rel or rel.startswith(out_rel + "/")
+        if top in (out_dirname, *VCS_DIRS) or rel == out_rel or rel.startswith(out_rel + "/"):
+            return True
+        where, base = os.path.split(rel)
+        return where == parent_rel and (base.startswith(f".{name}.") or base == f"{name}.failed.log")
     return exclude
 
 
@@ -43,15 +54,27 @@ def _walk(root: Path, exclude):
                 yield rel, Path(dirpath, f)
 
 
+def _check_size(project: Path, entries: list, limit: int) -> None:
+    """Apparent sizes: a sparse file counts in full (it is copied in full into the build)."""
+    total = sum(st.st_size for _, _, st in entries if stat.S_ISREG(st.st_mode))
+    if total > limit:
+        rel, _, st = max((e for e in entries if stat.S_ISREG(e[2].st_mode)), key=lambda e: e[2].st_size)
+        raise SourceTooLarge(f"the project {project} holds {total // MB} MB, more than "
+                             f"XBUILD_MAX_SOURCE_MB={limit // MB}; the largest file is {rel} "
+                             f"({st.st_size // MB} MB, counted by its apparent size)")
+
+
 def tree_hash(project: Path, exclude) -> str:
+    """The content hash; refuses a tree larger than XBUILD_MAX_SOURCE_MB before reading any file."""
+    entries = sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
+    _check_size(project, entries, max_source())
     cache_file = _CACHE_DIR / (hashlib.sha256(str(project).encode()).hexdigest()[:24] + ".json")
     try:
         known = json.loads(cache_file.read_text())
     except (OSError, ValueError):
         known = {}
     fresh, h = {}, hashlib.sha256()
-    for rel, path in sorted(_walk(project, exclude)):
-        st = path.lstat()
+    for rel, path, st in entries:
         if stat.S_ISLNK(st.st_mode):
             entry = f"L {rel} {os.readlink(path)}"
         elif stat.S_ISDIR(st.st_mode):
@@ -75,7 +98,12 @@ def tree_hash(project: Path, exclude) -> str:
     return h.hexdigest()
 
 
-def payload(project: Path, exclude, mtime: int, src_dir: str = "/xbuild/src") -> bytes:
-    """The project as a tar for the container: owned by the build user, every mtime the same."""
-    return tar_tree(project, mtime=mtime, uid=1000, gid=1000, prefix=src_dir.strip("/") + "/",
-                    exclude=exclude, clamp=False)
+@contextlib.contextmanager
+def payload(project: Path, exclude, mtime: int, src_dir: str = "/xbuild/src") -> Iterator[BinaryIO]:
+    """The project as a tar for the container (owned by the build user, every mtime the same), in a
+    temporary file, so that a big tree never sits in memory."""
+    with tempfile.TemporaryFile(prefix="xbuild-source-") as f:
+        write_tar(project, f, mtime=mtime, uid=1000, gid=1000, prefix=src_dir.strip("/") + "/",
+                  exclude=exclude, clamp=False)
+        f.seek(0)
+        yield f

@@ -305,3 +305,22 @@ def test_sha256_file(tmp_path):
     f = tmp_path / "f"
     f.write_bytes(b"abc")
     assert archive.sha256_file(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_hard_link_is_extracted_after_its_file_and_refused_before_it(tmp_path):
+    def tar_of(order):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name in order:
+                info = tarfile.TarInfo(name)
+                if name == "b":
+                    info.type, info.linkname = tarfile.LNKTYPE, "a"
+                    tar.addfile(info)
+                else:
+                    info.size = 5
+                    tar.addfile(info, io.BytesIO(b"hello"))
+        return buf.getvalue()
+    archive.extract(tar_of(["a", "b", "c"]), tmp_path / "ok", "t")
+    assert (tmp_path / "ok" / "b").read_text() == "hello" and (tmp_path / "ok" / "c").is_file()
+    with pytest.raises(BadArtifact, match="comes before its file"):
+        archive.extract(tar_of(["b", "a", "c"]), tmp_path / "bad", "t")

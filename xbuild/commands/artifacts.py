@@ -9,7 +9,7 @@ from xbuild.commands import emit_json, json_option, option
 
 @click.group()
 def artifacts():
-    """Builds published to a store (s3://bucket/project, file:///dir)."""
+    """Builds published to a store (s3://bucket/project, file:///dir or a plain path)."""
 
 
 @artifacts.command("ls")
@@ -26,12 +26,14 @@ def artifacts_ls(url, target, as_json):
         return
     for r in records:
         names = ", ".join(f["name"] for f in r["files"] if f["name"].endswith(".tar.gz"))
-        click.echo(f"{r['build_id']:36} {r['target']:12} {r['mode']:8} {r.get('published_at', ''):26} {names}")
+        click.echo(f"{r['build_id']:36} {r['target']:12} {r.get('mode', ''):8} {r.get('published_at', ''):26} {names}")
 
 
 @artifacts.command("get")
 @click.argument("url")
-@option("-o", "--out", type=click.Path(), required=True, env="XBUILD_OUT_DIR", help="Directory to write the build's files to.")
+@option("-o", "--out", type=click.Path(), required=True, env="XBUILD_OUT_DIR",
+        help="Directory to write the build's files to: a new or empty one, or one xbuild made "
+             "(replaced whole); any other is refused.")
 @json_option
 def artifacts_get(url, out, as_json):
     """Fetch URL/<build-id> into --out, verifying every checksum."""
@@ -41,7 +43,7 @@ def artifacts_get(url, out, as_json):
     from xbuild.errors import StoreError
     from xbuild.store import open_store
     store_url, _, build_id = url.rstrip("/").rpartition("/")
-    if "://" not in store_url or not build_id:
+    if not store_url or store_url.endswith(":/") or not build_id:
         raise StoreError(f"{url!r} does not name a build", hint="give STORE_URL/<build-id> (see `xbuild artifacts ls`)")
     from xbuild.store import check_segments
     check_segments(build_id, "build id")  # before any network: `..` is refused outright

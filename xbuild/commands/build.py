@@ -16,7 +16,8 @@ from xbuild.errors import ConfigError, XBuildError
         env="XBUILD_MODE", help="cross: Debian cross toolchain at native speed; emulate: the whole "
                                 "build in a target-arch root under qemu.")
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
-        help="Output directory [default: PROJECT/xbuild-out/TARGET].")
+        help="Output directory, replaced whole: a new or empty one, or one xbuild made (any other "
+             "is refused) [default: PROJECT/xbuild-out/TARGET].")
 @option("-j", "--jobs", type=click.IntRange(1), env="XBUILD_JOBS", help="Parallel jobs [default: CPUs].")
 @option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), env="XBUILD_TIMEOUT",
         help="Kill the build after this many seconds [default: 3600, or xbuild.toml's].")
@@ -42,6 +43,11 @@ def build(target, project, mode, out, jobs, timeout, memory, publish, create_buc
                              memory=memory)
         if push:
             _check_push(spec, push)
+        from xbuild.atomic import check_out
+        from xbuild.store import check_url, configured_url
+        check_out(spec.out, spec.project)  # before the build, not after it: see atomic.py
+        for url in filter(None, (publish, configured_url())):
+            check_url(url)
         from xbuild.pipeline import run_build
         from xbuild.progress import Progress
         result = run_build(spec, Progress(verbose=verbose), use_cache=not no_cache,

@@ -22,14 +22,15 @@ import json
 import re
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from xbuild import targets
-from xbuild.archive import safe_members
-from xbuild.errors import BadArtifact, UserError, XBuildError
+from xbuild.archive import check_upload, sha256_file
+from xbuild.errors import BadArtifact, SourceTooLarge, UserError, XBuildError
 from xbuild.service import policy, settings
 from xbuild.service.celery_app import queue_for, submit
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
@@ -202,17 +203,18 @@ def create_app(jobs: Jobs | None = None) -> Flask:
             upload = request.files.get("source")
             if upload is None:
                 return bad("no source: send a .tar.gz as the 'source' form field, or JSON with git_url")
-            data = upload.read()
-            try:
-                with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-                    list(safe_members(tar, "upload"))
-                    policy.check_upload(tar)  # pass_env, Dockerfile: before it is queued
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                return bad(f"the source is not a readable tar archive: {exc}", None, 422)
-            except BadArtifact as exc:
-                return bad(exc.message, "upload the project's files only", 422)
-            job.project = _project_name(form.get("project") or "")
-            store().store.write(f"{job.prefix}/source.tar.gz", data)
+            with tempfile.NamedTemporaryFile(prefix="xbuild-upload-") as tmp:
+                upload.save(tmp)  # streamed to disk, then read as a stream: never whole in memory
+                tmp.flush()
+                try:
+                    check_upload(Path(tmp.name))  # unsafe or sparse members, the size cap
+                    with tarfile.open(tmp.name, mode="r:*") as tar:
+                        policy.check_upload(tar)  # pass_env, Dockerfile: before it is queued
+                except (BadArtifact, SourceTooLarge) as exc:
+                    return bad(exc.message, exc.hint, 413 if isinstance(exc, SourceTooLarge) else 422)
+                job.project = _project_name(form.get("project") or "")
+                src = Path(tmp.name)
+                store().store.put_file(f"{job.prefix}/source.tar.gz", src, sha256_file(src))
         store().save(job)
         submit(job)
         return jsonify(view(job)), 201

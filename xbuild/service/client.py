@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from xbuild.archive import sha256_file, tar_tree
-from xbuild.atomic import replacing
-from xbuild.errors import BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable, TokenRejected
+from xbuild.atomic import check_out, replacing
+from xbuild.errors import (BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable,
+                           TokenRejected)
 from xbuild.service.jobs import TERMINAL
 from xbuild.sources import excluder
 from xbuild.spec import OUT_DIRNAME
@@ -71,6 +72,9 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
     client = Client(server, token)
     options = {"target": target, "mode": mode, "no_cache": "1" if no_cache else ""}
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
+    dest = Path(out) if out else path / OUT_DIRNAME / target
+    if wait:
+        check_out(dest, path)  # refused now, not after the build
     if git:
         resp = client.call("POST", "/v1/builds", json={**options, "git_url": git, "ref": ref})
     else:
@@ -96,7 +100,6 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
         time.sleep(pause)
     job = client.call("GET", f"/v1/builds/{job['id']}").json()
     if job["state"] == "succeeded":
-        dest = Path(out) if out else path / OUT_DIRNAME / target
         job["downloaded"] = _download(client, job["id"], dest)
     elif job.get("error"):
         log(f"error: {job['error']}")

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Callable, Protocol
 from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from xbuild.errors import ConfigError, StoreError
 
@@ -22,6 +23,11 @@ def default_url() -> str:
 
 def configured_url() -> str:
     return os.environ.get("XBUILD_STORE") or default_url()
+
+
+def is_segment(name: str) -> bool:
+    """A plain name: no `/`, not `.` or `..`, nothing odd."""
+    return bool(_SEGMENT.match(name)) and name not in (".", "..")
 
 
 def check_segments(path: str, what: str) -> list[str]:
@@ -52,16 +58,37 @@ class Store(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-def open_store(url: str, *, create: bool = False) -> Store:
+def check_url(url: str) -> None:
+    """Refuse a store URL that cannot be right, without connecting (before a build, not after it)."""
     parsed = urlparse(url)
-    if parsed.scheme == "file":
-        from xbuild.store.local import FileStore
-        return FileStore(Path(parsed.path), url)
+    if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+        # file://tmp/x is the path /x on a host called "tmp": not what anyone means
+        raise StoreError(f"{url}: {parsed.netloc!r} is read as a host name, and the path as "
+                         f"{parsed.path or '/'!r}",
+                         hint=f"write file:///{parsed.netloc}{parsed.path} (three slashes) or "
+                              f"the plain path /{parsed.netloc}{parsed.path}")
+    if parsed.scheme == "file" and not parsed.path.startswith("/"):
+        raise StoreError(f"{url}: a file:// URL needs an absolute path (file:///...)",
+                         hint="write file:///absolute/path/to/dir, or a plain path")
+    if parsed.scheme == "s3":
+        if not 3 <= len(parsed.netloc) <= 63:
+            raise StoreError(f"{url}: bucket name {parsed.netloc!r} must have 3 to 63 characters")
+        check_segments(parsed.path.strip("/"), "store prefix")
+    elif parsed.scheme not in ("", "file") or not url:
+        raise StoreError(f"unsupported store URL {url!r}",
+                         hint="use a directory (file:///path/to/dir or a plain path) or "
+                              "s3://bucket/prefix (XBUILD_STORE, --publish)")
+
+
+def open_store(url: str, *, create: bool = False) -> Store:
+    check_url(url)
+    parsed = urlparse(url)
     if parsed.scheme == "s3":
         from xbuild.store.s3 import S3Store
-        bucket, prefix = parsed.netloc, parsed.path.strip("/")
-        if not 3 <= len(bucket) <= 63:
-            raise StoreError(f"{url}: bucket name {bucket!r} must have 3 to 63 characters")
-        return S3Store(bucket, "/".join(check_segments(prefix, "store prefix")), url, create=create)
-    raise StoreError(f"unsupported store URL {url!r}",
-                     hint="use file:///path/to/dir or s3://bucket/prefix (XBUILD_STORE, --publish)")
+        prefix = "/".join(check_segments(parsed.path.strip("/"), "store prefix"))
+        return S3Store(parsed.netloc, prefix, url, create=create)
+    from xbuild.store.local import FileStore
+    if parsed.scheme == "file":
+        return FileStore(Path(url2pathname(parsed.path)), url)
+    path = Path(url).expanduser().resolve()  # a plain path
+    return FileStore(path, path.as_uri())
