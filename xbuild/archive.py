@@ -65,7 +65,7 @@ def _entries(root: Path):
             yield Path(dirpath, name)
 
 
-def write_tar(root: Path, fileobj: BinaryIO, *, mtime: int, uid: int = 0, gid: int = 0,
+def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid: int = 0, gid: int = 0,
               prefix: str = "", exclude=lambda rel: False, clamp: bool = True) -> None:
     """A deterministic uncompressed tar of root's content, streamed into fileobj.
     clamp: mtimes newer than `mtime` become `mtime`; otherwise every mtime is `mtime` (sources, so
@@ -196,7 +196,7 @@ def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildErr
     strip = strip.rstrip("/")
     total = 0
     while (m := tar.next()) is not None:
-        tar.members.clear()
+        tar.members.clear()  # type: ignore[attr-defined]  # tarfile's header list: not kept
         total += m.size + _HEADER
         if total > limit:
             raise too_large(error, where, limit)
@@ -213,8 +213,9 @@ def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildErr
 
 
 def safe_members(tar: tarfile.TarFile, where: str, limit: int | None = None):
-    """For a tar its caller opened (check() opens one strictly): refuse absolute paths, `..`, links that leave the tree, devices, sparse files and more
-    than `limit` bytes (default XBUILD_MAX_OUTPUT_MB)."""
+    """For a tar its caller opened (check() opens one strictly): refuse absolute paths, `..`, links
+    that leave the tree, devices, sparse files and more than `limit` bytes (default
+    XBUILD_MAX_OUTPUT_MB)."""
     return _members(tar, where, max_output() if limit is None else limit, OutputTooLarge)
 
 

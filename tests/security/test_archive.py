@@ -305,9 +305,10 @@ def test_the_api_refuses_sparse_and_oversized_uploads_in_little_memory(tmp_path)
     bomb = _gzip_bomb(tmp_path / "bomb.tar.gz", 1 * GiB).read_bytes()
     server = Server(env, tmp_path)
     try:
-        post = lambda data: requests.post(f"{server.url}/v1/builds", headers={"Authorization": "Bearer tok-1"},
-                                          files={"source": ("s.tar.gz", data)}, data={"target": "rpi3"},
-                                          timeout=120)
+        def post(data):
+            return requests.post(f"{server.url}/v1/builds", headers={"Authorization": "Bearer tok-1"},
+                                 files={"source": ("s.tar.gz", data)}, data={"target": "rpi3"}, timeout=120)
+
         resp = post(sparse)
         assert resp.status_code == 422 and "sparse" in resp.json()["error"], resp.text
         resp = post(bomb)
