@@ -92,6 +92,17 @@ def test_the_job_log_is_append_only_and_capped_with_its_end_kept(jobs, monkeypat
     assert len(set(lines)) == len(lines)  # nothing twice
 
 
+def test_a_second_attempt_appends_after_the_first(jobs):
+    job = Job(id="r", tenant="t", target="rpi3")
+    first = execute._JobLog(jobs, job)
+    first.line("attempt one")
+    first.close()
+    second = execute._JobLog(jobs, job)
+    second.line("attempt two")
+    second.close()
+    assert jobs.log(job) == b"attempt one\nattempt two\n"
+
+
 def test_the_ticker_publishes_a_quiet_builds_lines(jobs, monkeypatch):
     monkeypatch.setattr(execute, "LOG_FLUSH_SECONDS", 0.1)
     job = Job(id="q", tenant="t", target="rpi3")

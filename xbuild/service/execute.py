@@ -41,7 +41,7 @@ class _JobLog(Progress):
     def __init__(self, jobs: Jobs, job: Job):
         super().__init__(quiet=True)
         self.jobs, self.job, self.last = jobs, job, time.monotonic()
-        self.offset, self.pending, self.pending_bytes = 0, [], 0
+        self.offset, self.pending, self.pending_bytes = jobs.log_size(job), [], 0
         self.cap, self.capped = max_log_bytes(), 0     # capped: lines left out so far
         self.tail: collections.deque[bytes] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.cancelled = threading.Event()
@@ -189,7 +189,10 @@ def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
             return job.state
         job.state, job.started, job.attempts = "running", now(), job.attempts + 1
         _patiently(jobs.save, job)
+        _worker_log().info("job %s: attempt %d", job.id, job.attempts)
         log = _JobLog(jobs, job)
+        if job.attempts > 1:
+            log.line(f"[xbuild] attempt {job.attempts}: the previous worker died during the build")
         try:
             _run(jobs, job, log)
         finally:
@@ -213,6 +216,12 @@ def _patiently(fn, *args, seconds: float = 120):
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
+
+
+def _worker_log():
+    """The worker's own log (the operator's, not the tenant's), through Celery's handlers."""
+    from celery.utils.log import get_logger
+    return get_logger("xbuild.worker")
 
 
 def _acquire(held) -> bool:
@@ -248,8 +257,7 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
         # The log already holds the lines the error's detail repeats (the log tail).
         job.exit_code, job.error, job.hint = exc.exit_code, exc.message, _tenant_hint(exc.hint, job, work)
     except Exception as exc:  # noqa: BLE001 - a bug of ours must still end the job
-        import logging
-        logging.getLogger("xbuild.worker").exception("job %s: internal error", job.id)  # the operator's log
+        _worker_log().exception("job %s: internal error", job.id)  # the operator's log
         first = (str(exc).splitlines() or [""])[0][:300]
         text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
         job.state, job.exit_code = "failed", 1

@@ -133,10 +133,21 @@ class Jobs:
         jobs = [Job(**json.loads(d)) for k in keys if (d := self.store.read(k))]
         return sorted(jobs, key=lambda j: j.created, reverse=True)
 
+    def _chunks(self, job: Job) -> list[tuple[int, str]]:
+        return sorted((int(k.rsplit("/", 1)[1]), k) for k in self.store.list(f"{job.prefix}/{LOG_DIR}")
+                      if k.rsplit("/", 1)[1].isdigit())
+
+    def log_size(self, job: Job) -> int:
+        """Where the next chunk starts: a later attempt appends after the earlier ones."""
+        chunks = self._chunks(job)
+        if not chunks:
+            return 0
+        start, key = chunks[-1]
+        return start + len(self.store.read(key) or b"")
+
     def log(self, job: Job, offset: int = 0) -> bytes:
         """The log's bytes from `offset` on, read from the chunks that hold them."""
-        chunks = sorted((int(k.rsplit("/", 1)[1]), k) for k in self.store.list(f"{job.prefix}/{LOG_DIR}")
-                        if k.rsplit("/", 1)[1].isdigit())
+        chunks = self._chunks(job)
         out = []
         for n, (start, key) in enumerate(chunks):
             end = chunks[n + 1][0] if n + 1 < len(chunks) else None
