@@ -22,7 +22,6 @@ Real processes throughout (tests/services.py, tests/s3server.py); everything sto
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import sys

@@ -98,7 +98,7 @@ class Jobs:
 
     def live(self) -> list[tuple[str, str]]:
         """(tenant, id) of every job the index holds as queued or running."""
-        return [tuple(k.split("/")[2:4]) for k in self.store.list("jobs/live") if k.count("/") == 3]
+        return [(k.split("/")[2], k.split("/")[3]) for k in self.store.list("jobs/live") if k.count("/") == 3]
 
     def unlist(self, tenant: str, job_id: str) -> None:
         """Drop a stale live marker (its job finished, or was never written)."""

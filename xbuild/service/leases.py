@@ -22,8 +22,8 @@ import fcntl
 import os
 import socket
 import threading
-import time
 import uuid
+from typing import Any
 
 from xbuild.service import settings
 
@@ -113,7 +113,7 @@ class AmqpLease:
 
     def __init__(self, name: str):
         self.queue = f"xbuild.lease.{name}"
-        self.conn = None
+        self.conn: Any = None  # a kombu Connection while held
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
         self.lost = False
