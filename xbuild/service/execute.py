@@ -22,6 +22,7 @@ from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
 
 LOG_FLUSH_SECONDS = 2.0
+STORE_RETRIES = 2             # builds again after a store error, this many times
 LOG_CHUNK_BYTES = 1 << 20     # a chunk is written at least this often, whatever the time
 LOG_TAIL_LINES = 200          # kept past the cap, so the failing line is still there
 LOG_LINE_BYTES = 16 << 10     # a longer line is cut (a binary dumped to stdout)
@@ -134,7 +135,7 @@ def _source(jobs: Jobs, job: Job, into: Path) -> Path:
         job.commit = fetch_git(job.git_url, job.git_ref, project)
     else:
         archive = into / "source.tar.gz"
-        _patiently(jobs.store.get_file, f"{job.prefix}/source.tar.gz", archive)
+        jobs.store.get_file(f"{job.prefix}/source.tar.gz", archive)
         extract(archive, project, "uploaded source")
     return project
 
@@ -237,19 +238,7 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
     """Build the job and record the outcome in `job`: every failure ends it, a bug of ours too."""
     work = settings.state_dir() / "work"
     try:
-        # A previous attempt's worker may have died with its build container still running.
-        from xbuild.sandbox import Container
-        Container.remove_labelled(JOB_LABEL, job.id)
-        work.mkdir(exist_ok=True)
-        for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
-            shutil.rmtree(stale, ignore_errors=True)
-        with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
-            project = _source(jobs, job, Path(tmp))
-            spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
-            result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id})
-            job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
-            job.build_id = result.extra["build_id"]
-            job.files = _published_files(jobs, spec, job.build_id)
+        _build_patiently(jobs, job, log, work)
     except XBuildError as exc:
         job.state = "timed_out" if isinstance(exc, BuildTimeout) else "failed"
         if log.cancelled.is_set():
@@ -264,6 +253,36 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
         job.error = f"internal error in the build service ({text})"
         job.hint = "not a fault of the project: retry later, or tell the service's operator"
         log.line(f"[xbuild] internal error: {text}")
+
+
+def _build_patiently(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
+    """A store that fails for a moment (a restart, a 5xx) fails no build: wait until it answers
+    and build again (publishing is idempotent, and a cache hit makes the second time quick)."""
+    for retry in range(STORE_RETRIES + 1):
+        try:
+            return _build(jobs, job, log, work)
+        except StoreError as exc:
+            if retry == STORE_RETRIES or log.cancelled.is_set():
+                raise
+            _worker_log().warning("job %s: store error, building again: %s", job.id, exc.message)
+            log.line(f"[xbuild] the artifact store failed ({exc.message}): building again once it answers")
+            _patiently(jobs.store.read, f"{job.prefix}/job.json")
+
+
+def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
+    # A previous attempt's worker may have died with its build container still running.
+    from xbuild.sandbox import Container
+    Container.remove_labelled(JOB_LABEL, job.id)
+    work.mkdir(exist_ok=True)
+    for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
+        project = _source(jobs, job, Path(tmp))
+        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
+        result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id})
+        job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
+        job.build_id = result.extra["build_id"]
+        job.files = _published_files(jobs, spec, job.build_id)
 
 
 def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
