@@ -12,7 +12,8 @@ restarted. Reported:
 
 - lost: builds not succeeded by the deadline (goal 0);
 - run twice: builds whose worker logs show more than one attempt (goal 0, except the one whose
-  worker was killed, which must run again: it is counted apart);
+  worker was killed, which must run again: it is counted apart), and apart again the builds
+  started over within their attempt because the store failed under them;
 - p50/p95 submit-to-done latency;
 - peak RSS of serve and of each worker (its process tree: Celery's prefork child included).
 
@@ -98,6 +99,11 @@ class Farm:
             for job_id in re.findall(r"job (\S+): attempt \d+", log.read_text(errors="replace")):
                 runs[job_id] = runs.get(job_id, 0) + 1
         return runs
+
+    def store_retries(self) -> int:
+        """Builds started again inside one attempt because the store failed (see execute.py)."""
+        return sum(log.read_text(errors="replace").count("store error, building again")
+                   for log in self.tmp.glob("worker*.log"))
 
     def stop(self) -> None:
         for w in self.workers:
@@ -217,7 +223,7 @@ def main() -> int:
             t.join(max(0.0, deadline - time.monotonic()) + 5)
         stop.set()
         chaos_thread.join(30)
-        runs = farm.attempts()
+        runs, store_retries = farm.attempts(), farm.store_retries()
     finally:
         stop.set()
         farm.stop()
@@ -235,6 +241,7 @@ def main() -> int:
             print(f"  {i}: {r['state']} {r.get('error') or ''}")
     print(f"run twice: {len(twice)} {twice if twice else ''}; the killed worker's build ran "
           f"{runs.get(killed, 0)} time(s)" + (f" ({killed})" if killed else " (no kill happened)"))
+    print(f"built again within one attempt after a store error: {store_retries}")
     if latencies:
         p95 = latencies[min(len(latencies) - 1, int(round(0.95 * len(latencies))) - 1)]
         print(f"submit-to-done latency: p50 {statistics.median(latencies):.1f} s, p95 {p95:.1f} s, "
