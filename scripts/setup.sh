@@ -17,6 +17,7 @@ if [ "$tests" = 1 ]; then
   packages+=(gcc libc6-dev make cmake ninja-build gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
              gcc-arm-linux-gnueabi libc6-dev-armel-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross
              redis-server            # the tests start their own Redis (and SeaweedFS, from PyPI)
+             rabbitmq-server         # ... and their own RabbitMQ node (own ports and epmd: a system node is left alone)
              chromium-headless-shell   # a real browser for the service's web page
              docker-registry)          # a real registry for pushing and pulling images
 fi

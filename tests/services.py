@@ -1,5 +1,5 @@
-"""Real processes for the service tests: Redis, `xbuild serve`, `xbuild worker`; each on
-loopback, each stopped (and its process group killed) at the end."""
+"""Real processes for the service tests: Redis, RabbitMQ, `xbuild serve`, `xbuild worker`; each
+on loopback, each stopped (and its process group killed) at the end."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ class Proc:
         self.p = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
 
-    def kill(self, sig=signal.SIGKILL) -> None:
+    def kill(self, sig=signal.SIGKILL, grace: float = 20) -> None:
         if self.p.poll() is None:
             try:
                 os.killpg(self.p.pid, sig)
             except ProcessLookupError:
                 pass
             try:
-                self.p.wait(20)
+                self.p.wait(grace)
             except subprocess.TimeoutExpired:
                 os.killpg(self.p.pid, signal.SIGKILL)
                 self.p.wait()
@@ -43,9 +43,11 @@ class Proc:
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
 
-    def listening(self, port: int, what: str, log: Path) -> None:
+    def listening(self, port: int, what: str, log: Path, tries: int = 100) -> None:
         """Wait until the process accepts connections on port; kill it if it never does."""
-        for _ in range(100):
+        for _ in range(tries):
+            if self.p.poll() is not None:
+                break
             try:
                 with socket.create_connection(("127.0.0.1", port), 0.2):
                     return
@@ -71,6 +73,63 @@ class Redis(Proc):
     def restart(self) -> None:
         self.stop()
         self._start()
+
+
+class RabbitMQ:
+    """A RabbitMQ node of the test's own (Debian's rabbitmq-server), in the foreground as our
+    child: its own node name, data and log directories, AMQP and distribution ports on loopback,
+    and its own epmd on a free port (never the system's epmd on 4369, never a daemon that would
+    outlive the test). Data survives restart(): durable queues and persistent messages too."""
+
+    def __init__(self, workdir: Path):
+        self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        self.dir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        (workdir / "rabbitmq.conf").write_text("")
+        (workdir / "enabled_plugins").write_text("[].\n")
+        (workdir / "env.conf").write_text("")
+        self.env = {**os.environ, "HOME": str(workdir),  # the Erlang cookie goes there
+                    "RABBITMQ_NODENAME": f"xbuild-test-{self.port}@localhost",
+                    "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(self.port),
+                    "RABBITMQ_DIST_PORT": str(self.dist_port), "ERL_EPMD_PORT": str(self.epmd_port),
+                    "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"),
+                    "RABBITMQ_LOG_BASE": str(workdir / "log"), "RABBITMQ_LOGS": "-",
+                    "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),
+                    "RABBITMQ_ADVANCED_CONFIG_FILE": str(workdir / "advanced.config"),
+                    "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins"),
+                    "RABBITMQ_CONF_ENV_FILE": str(workdir / "env.conf"),
+                    "RABBITMQ_PID_FILE": str(workdir / "rabbitmq.pid"),
+                    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
+                        "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"}
+        self.epmd = Proc([shutil.which("epmd") or "/usr/bin/epmd", "-port", str(self.epmd_port),
+                          "-address", "127.0.0.1"], self.env, workdir / "epmd.log")
+        self.epmd.listening(self.epmd_port, "epmd", workdir / "epmd.log")
+        self.node: Proc | None = None
+        try:
+            self._start()
+        except BaseException:
+            self.epmd.kill()
+            raise
+
+    def _start(self) -> None:
+        exe = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # the unwrapped script: no su, no daemon
+        self.node = Proc([exe], self.env, self.dir / "rabbitmq.log")
+        self.node.listening(self.port, "rabbitmq-server", self.dir / "rabbitmq.log", tries=600)
+
+    def stop_node(self) -> None:
+        """SIGTERM is a clean shutdown for RabbitMQ, but a slow one: allow it a minute."""
+        if self.node is not None:
+            self.node.kill(signal.SIGTERM, grace=60)
+            self.node = None
+
+    def restart(self) -> None:
+        self.stop_node()
+        self._start()
+
+    def kill(self) -> None:
+        self.stop_node()
+        self.epmd.kill()
 
 
 def xbuild_proc(args: list[str], env: dict, log: Path) -> Proc:

@@ -1,5 +1,5 @@
 """The build service with real processes: `xbuild serve`, Celery workers, the embedded SQLite
-broker and a real Redis, the real engine. The CI client is the real `xbuild submit`."""
+broker, a real Redis and a real RabbitMQ, the real engine. The CI client is the real `xbuild submit`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, make_project, xbuild
-from tests.services import GitDaemon, Redis, Server, xbuild_proc
+from tests.services import GitDaemon, RabbitMQ, Redis, Server, xbuild_proc
 
 pytestmark = pytest.mark.integration
 TOKEN_A, TOKEN_B = "token-a-123", "token-b-456"
@@ -193,8 +193,14 @@ def test_upload_size_limit(engine, tmp_path):
         server.stop()
 
 
-def test_cancel_and_time_limit(embedded):
+def _containers_of(job_ids: list[str]) -> list:
+    """Build containers left by these jobs (the engine is shared: other jobs are not ours)."""
     from xbuild.engine import client
+    return [c for i in job_ids
+            for c in client().containers.list(all=True, filters={"label": f"org.xbuild.job={i}"})]
+
+
+def test_cancel_and_time_limit(embedded):
     hang = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\n'}).json()
     _wait(embedded, hang["id"], states=("running",))
     time.sleep(3)
@@ -203,15 +209,20 @@ def test_cancel_and_time_limit(embedded):
     slow = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\ntimeout = 3\n'}).json()
     done = _wait(embedded, slow["id"], timeout=120)
     assert done["state"] == "timed_out" and done["exit_code"] == 13
-    assert not client().containers.list(all=True, filters={"label": "org.xbuild.job"})
+    assert _containers_of([hang["id"], slow["id"]]) == []
 
 
-@pytest.fixture
-def farm(engine, tmp_path):
-    """A Redis broker, `xbuild serve` (no worker of its own on Redis), and workers on demand."""
-    redis = Redis(tmp_path / "redis")
-    env = _env(tmp_path, XBUILD_BROKER_URL=redis.url)
-    server = Server(env, tmp_path)
+@pytest.fixture(params=["redis", "rabbitmq"])
+def farm(request, engine, tmp_path):
+    """A broker (Redis or RabbitMQ), `xbuild serve` (no worker of its own there), and workers on
+    demand."""
+    broker = (Redis if request.param == "redis" else RabbitMQ)(tmp_path / request.param)
+    env = _env(tmp_path, XBUILD_BROKER_URL=broker.url)
+    try:
+        server = Server(env, tmp_path)
+    except BaseException:
+        broker.kill()
+        raise
     workers = []
 
     def add_worker():
@@ -219,16 +230,15 @@ def farm(engine, tmp_path):
         workers.append(w)
         return w
 
-    yield type("Farm", (), {"redis": redis, "server": server, "env": env, "workers": workers,
+    yield type("Farm", (), {"broker": broker, "server": server, "env": env, "workers": workers,
                             "add_worker": staticmethod(add_worker), "tmp": tmp_path})
     for w in workers:
         w.kill()
     server.stop()
-    redis.kill()
+    broker.kill()
 
 
 def test_twenty_builds_on_two_workers(farm):
-    from xbuild.engine import client
     from xbuild.store import open_store
     farm.add_worker()
     farm.add_worker()
@@ -251,7 +261,7 @@ def test_twenty_builds_on_two_workers(farm):
     store = open_store(farm.env["XBUILD_STORE"])
     records = [k for k in store.list("hello") if k.endswith("/manifest.json")]
     assert len(records) == 20 == len({j["build_id"] for j in jobs})  # each published exactly once
-    assert not client().containers.list(all=True, filters={"label": "org.xbuild.job"})
+    assert _containers_of(ids) == []
     assert not list((Path(farm.env["XBUILD_STATE_DIR"]) / "work").iterdir())  # no temp dir left
 
 
@@ -286,11 +296,17 @@ def test_a_build_that_kills_its_worker_every_time_fails(farm):
     assert done["state"] == "failed" and done["attempts"] == 3 and "died" in done["error"]
 
 
-def test_broker_restart_loses_no_queued_build(farm):
-    ids = [_post(farm.server, _hello(200 + n)).json()["id"] for n in range(3)]
-    farm.redis.restart()  # with builds queued and no worker yet
+def test_broker_restart_loses_no_build(farm):
+    """Neither the builds queued nor the one running: it keeps its lease and runs once."""
     farm.add_worker()
-    assert [_wait(farm.server, i, timeout=300)["state"] for i in ids] == ["succeeded"] * 3
+    slow = _post(farm.server, {**_hello(300), "xbuild.toml": '[build]\nsteps = ["sleep 10", "make", '
+                               '"make install DESTDIR=$XBUILD_OUT PREFIX=/usr/local"]\n'}).json()
+    _wait(farm.server, slow["id"], states=("running",), timeout=300)
+    ids = [_post(farm.server, _hello(200 + n)).json()["id"] for n in range(3)]
+    farm.broker.restart()  # with a build running and builds queued
+    jobs = [_wait(farm.server, i, timeout=300) for i in [slow["id"], *ids]]
+    assert [j["state"] for j in jobs] == ["succeeded"] * 4
+    assert [j["attempts"] for j in jobs] == [1] * 4
 
 
 def test_nightly_matrix_once_even_with_two_schedulers(embedded, git_repo, tmp_path):
@@ -327,3 +343,45 @@ def test_nightly_matrix_once_even_with_two_schedulers(embedded, git_repo, tmp_pa
     builds = json.loads(next_night.stdout)["builds"]
     assert [b["cache"] for b in builds] == ["hit"] * 3
     assert {b["build_id"] for b in builds} == {b["build_id"] for b in index["builds"]}
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below pid, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_serve_stops_its_worker_and_its_children_on_sigterm(engine, tmp_path):
+    import signal
+    server = Server(_env(tmp_path), tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while len(kids := _descendants(server.proc.p.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the worker, and Celery's prefork child once it is ready
+        assert len(kids) >= 2, kids
+        server.proc.p.send_signal(signal.SIGTERM)  # serve alone, as an init system or CI does
+        assert server.proc.p.wait(90) == 0
+        deadline = time.monotonic() + 10
+        while [k for k in kids if _alive(k)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [k for k in kids if _alive(k)] == []
+    finally:
+        server.stop()

@@ -40,11 +40,14 @@ def serve(host, port):
     worker = None
     if settings.embedded():
         click.echo(f"embedded broker {settings.broker_url()}: starting a worker", err=True)
-        worker = subprocess.Popen([sys.executable, "-m", "xbuild", "worker"],  # without the tokens:
+        # Without the tokens (a worker never needs them); its own process group, so that stopping
+        # it reaches Celery's prefork child too.
+        worker = subprocess.Popen([sys.executable, "-m", "xbuild", "worker"], start_new_session=True,
                                   env={k: v for k, v in os.environ.items() if k != "XBUILD_API_TOKENS"})
     stop = threading.Event()
     threading.Thread(target=reaper.run_forever, args=(stop, lambda m: click.echo(m, err=True)),
                      daemon=True).start()
+    _exit_on_signals()
     try:
         # waitress: a production WSGI server (threads; request bodies buffered before the app runs)
         waitress.serve(create_app(), host=host, port=port, threads=8, ident="xbuild",
@@ -52,8 +55,45 @@ def serve(host, port):
     finally:
         stop.set()
         if worker is not None:
-            worker.terminate()
-            worker.wait(30)
+            _stop_group(worker)
+
+
+def _exit_on_signals() -> None:
+    """SIGTERM (an init system, CI, `kill`) and SIGINT stop serve as cleanly as Ctrl-C: waitress
+    returns on SystemExit, and the finally above stops the worker."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _stop_group(proc, grace: float = 30) -> None:
+    """SIGTERM to the worker's whole process group; SIGKILL what is left after `grace` seconds.
+    A build cut short here is requeued by the next reaper (its lease died with the worker)."""
+    import signal
+    import subprocess
+    import time
+
+    def signal_group(sig) -> bool:
+        try:
+            os.killpg(proc.pid, sig)
+            return True
+        except ProcessLookupError:
+            return False  # the group is empty: every member exited
+
+    signal_group(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + grace  # the prefork child may outlive its parent for a moment
+    while signal_group(0) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    signal_group(signal.SIGKILL)
+    proc.wait()
 
 
 @click.command()

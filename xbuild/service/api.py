@@ -231,11 +231,11 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     @app.get("/v1/builds/<job_id>/log")
     def get_log(job_id):
         job = job_or_404(job_id)
-        data = store().log(job)
         offset = max(0, request.args.get("offset", 0, type=int))
-        return Response(data[offset:], 200, {"Content-Type": "text/plain; charset=utf-8",
-                                              "X-Next-Offset": str(len(data)),
-                                              "X-Build-State": job.state})
+        data = store().log(job, offset)  # only the chunks from offset on are read
+        return Response(data, 200, {"Content-Type": "text/plain; charset=utf-8",
+                                    "X-Next-Offset": str(offset + len(data)),
+                                    "X-Build-State": job.state})
 
     @app.get("/v1/builds/<job_id>/artifacts")
     def get_artifacts(job_id):

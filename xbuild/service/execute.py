@@ -3,6 +3,7 @@ log streamed to the store, record the outcome. Nothing about building lives here
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import subprocess
@@ -21,15 +22,29 @@ from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
 
 LOG_FLUSH_SECONDS = 2.0
+STORE_RETRIES = 2             # builds again after a store error, this many times
+LOG_CHUNK_BYTES = 1 << 20     # a chunk is written at least this often, whatever the time
+LOG_TAIL_LINES = 200          # kept past the cap, so the failing line is still there
+LOG_LINE_BYTES = 16 << 10     # a longer line is cut (a binary dumped to stdout)
 JOB_LABEL = "org.xbuild.job"
 
 
+def max_log_bytes() -> int:
+    return int(float(os.environ.get("XBUILD_MAX_LOG_MB", "50")) * (1 << 20))
+
+
 class _JobLog(Progress):
-    """Progress that keeps every line and writes the log to the store every few seconds."""
+    """Progress that appends the job's log to the store as it comes: lines are buffered for at
+    most LOG_FLUSH_SECONDS or LOG_CHUNK_BYTES, then written as one more chunk. Memory holds one
+    chunk and, past the cap (XBUILD_MAX_LOG_MB), the last LOG_TAIL_LINES lines, which close()
+    writes after a line saying how much was left out."""
 
     def __init__(self, jobs: Jobs, job: Job):
         super().__init__(quiet=True)
-        self.jobs, self.job, self.lines, self.last = jobs, job, [], 0.0
+        self.jobs, self.job, self.last = jobs, job, time.monotonic()
+        self.offset, self.pending, self.pending_bytes = jobs.log_size(job), [], 0
+        self.cap, self.capped = max_log_bytes(), 0     # capped: lines left out so far
+        self.tail: collections.deque[bytes] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.cancelled = threading.Event()
         self.container_name: str | None = None
         self._stop = threading.Event()
@@ -44,8 +59,19 @@ class _JobLog(Progress):
             self.flush()
 
     def close(self):
+        """Stop the ticker and write what is left (and, if capped, the tail); idempotent."""
         self._stop.set()
-        self.flush()
+        if self._ticker.is_alive() and self._ticker is not threading.current_thread():
+            self._ticker.join()
+        with self._lock:
+            if self.capped:
+                left_out = self.capped - len(self.tail)
+                self.pending = [f"[xbuild] log capped at {self.cap >> 20} MB (XBUILD_MAX_LOG_MB): "
+                                f"{left_out} line(s) left out; the last {len(self.tail)} follow\n".encode(),
+                                *self.tail]
+                self.capped = 0
+                self.tail.clear()
+        self.flush(check_cancel=False)
 
     def container(self, name):
         self.container_name = name
@@ -56,17 +82,35 @@ class _JobLog(Progress):
     def line(self, text):
         if text.startswith("::xbuild "):
             text = "[xbuild] build: " + text.removeprefix("::xbuild ")
-        self.lines.append(text)
-        if time.monotonic() - self.last > LOG_FLUSH_SECONDS:
+        data = text.encode(errors="replace")
+        if len(data) > LOG_LINE_BYTES:
+            data = data[:LOG_LINE_BYTES] + b" [line cut]"
+        data += b"\n"
+        with self._lock:
+            if self.capped or self.offset + self.pending_bytes + len(data) > self.cap:
+                self.capped += 1
+                self.tail.append(data)
+                return
+            self.pending.append(data)
+            self.pending_bytes += len(data)
+            due = self.pending_bytes >= LOG_CHUNK_BYTES or time.monotonic() - self.last > LOG_FLUSH_SECONDS
+        if due:
             self.flush()
 
-    def flush(self):
-        with self._lock:
-            self.last = time.monotonic()
-            self.jobs.write_log(self.job, ("\n".join(self.lines) + "\n").encode())
-        if not self.cancelled.is_set() and self.jobs.cancel_requested(self.job):
-            self.cancelled.set()
-            self._kill()
+    def flush(self, check_cancel: bool = True):
+        try:
+            with self._lock:
+                self.last = time.monotonic()
+                if self.pending:
+                    data = b"".join(self.pending)
+                    self.jobs.append_log(self.job, self.offset, data)
+                    self.offset += len(data)
+                    self.pending, self.pending_bytes = [], 0
+            if check_cancel and not self.cancelled.is_set() and self.jobs.cancel_requested(self.job):
+                self.cancelled.set()
+                self._kill()
+        except StoreError:
+            return  # the store is restarting: the lines stay pending, the next flush writes them
 
     def _kill(self):
         from docker.errors import APIError
@@ -137,7 +181,7 @@ def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
     if job.state in TERMINAL:
         return "already-done"
     held = lease(job.id)
-    if not held.acquire():
+    if not _acquire(held):
         return "running-elsewhere"  # a duplicate delivery: the holder finishes it
     try:
         job = jobs.get(tenant, job_id)  # re-read under the lease
@@ -148,37 +192,108 @@ def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
             jobs.save(job)
             return job.state
         job.state, job.started, job.attempts = "running", now(), job.attempts + 1
-        jobs.save(job)
-        # A previous attempt's worker may have died with its build container still running.
-        from xbuild.sandbox import Container
-        Container.remove_labelled(JOB_LABEL, job.id)
+        _patiently(jobs.save, job)
+        _worker_log().info("job %s: attempt %d", job.id, job.attempts)
         log = _JobLog(jobs, job)
-        work = settings.state_dir() / "work"
-        work.mkdir(exist_ok=True)
-        for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
-            shutil.rmtree(stale, ignore_errors=True)
-        with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
-            try:
-                project = _source(jobs, job, Path(tmp))
-                spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
-                policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
-                result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id})
-                job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
-                job.build_id = result.extra["build_id"]
-                job.files = _published_files(jobs, spec, job.build_id)
-            except XBuildError as exc:
-                job.state = "timed_out" if isinstance(exc, BuildTimeout) else "failed"
-                if log.cancelled.is_set():
-                    job.state = "cancelled"
-                job.exit_code, job.error, job.hint = exc.exit_code, exc.message, exc.hint
-                if exc.detail:
-                    log.lines += exc.detail.splitlines()
-        log.close()
+        if job.attempts > 1:
+            log.line(f"[xbuild] attempt {job.attempts}: the previous worker died during the build")
+        try:
+            _run(jobs, job, log)
+        finally:
+            log.close()
+        if held.lost:  # another process holds the job now (see leases.py): its record is theirs
+            return "lease-lost"
         job.finished = now()
-        jobs.save(job)
+        _patiently(jobs.save, job)  # a build done is not thrown away for a store restarting
         return job.state
     finally:
         held.release()
+
+
+def _patiently(fn, *args, seconds: float = 120):
+    """fn(*args), retried while the store answers StoreError (a restart) for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return fn(*args)
+        except StoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def _worker_log():
+    """The worker's own log (the operator's, not the tenant's), through Celery's handlers."""
+    from celery.utils.log import get_logger
+    return get_logger("xbuild.worker")
+
+
+def _acquire(held) -> bool:
+    """The lease, waiting a moment: the reaper holds it briefly while it requeues the job."""
+    for _ in range(10):
+        if held.acquire():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
+    """Build the job and record the outcome in `job`: every failure ends it, a bug of ours too."""
+    work = settings.state_dir() / "work"
+    try:
+        _build_patiently(jobs, job, log, work)
+    except XBuildError as exc:
+        job.state = "timed_out" if isinstance(exc, BuildTimeout) else "failed"
+        if log.cancelled.is_set():
+            job.state = "cancelled"
+        # The log already holds the lines the error's detail repeats (the log tail).
+        job.exit_code, job.error, job.hint = exc.exit_code, exc.message, _tenant_hint(exc.hint, job, work)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must still end the job
+        _worker_log().exception("job %s: internal error", job.id)  # the operator's log
+        first = (str(exc).splitlines() or [""])[0][:300]
+        text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        job.state, job.exit_code = "failed", 1
+        job.error = f"internal error in the build service ({text})"
+        job.hint = "not a fault of the project: retry later, or tell the service's operator"
+        log.line(f"[xbuild] internal error: {text}")
+
+
+def _build_patiently(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
+    """A store that fails for a moment (a restart, a 5xx) fails no build: wait until it answers
+    and build again (publishing is idempotent, and a cache hit makes the second time quick)."""
+    for retry in range(STORE_RETRIES + 1):
+        try:
+            return _build(jobs, job, log, work)
+        except StoreError as exc:
+            if retry == STORE_RETRIES or log.cancelled.is_set():
+                raise
+            _worker_log().warning("job %s: store error, building again: %s", job.id, exc.message)
+            log.line(f"[xbuild] the artifact store failed ({exc.message}): building again once it answers")
+            _patiently(jobs.store.read, f"{job.prefix}/job.json")
+
+
+def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
+    # A previous attempt's worker may have died with its build container still running.
+    from xbuild.sandbox import Container
+    Container.remove_labelled(JOB_LABEL, job.id)
+    work.mkdir(exist_ok=True)
+    for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
+        project = _source(jobs, job, Path(tmp))
+        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
+        policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
+        result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id})
+        job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
+        job.build_id = result.extra["build_id"]
+        job.files = _published_files(jobs, spec, job.build_id)
+
+
+def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
+    """A hint for the tenant: never a path on the server (the pipeline's "full log: /srv/...")."""
+    if hint and (hint.startswith("full log:") or str(work) in hint or str(settings.state_dir()) in hint):
+        return f"full log: GET /v1/builds/{job.id}/log"
+    return hint
 
 
 def _published_files(jobs: Jobs, spec, build_id: str) -> list[dict]:

@@ -1,20 +1,35 @@
 """Job records, kept in the artifact store so the API, every worker and the reaper share them
-without a database of their own: jobs/<tenant>/<id>/{job.json, source.tar.gz, build.log, cancel}.
+without a database of their own:
 
-A job's record is only ever rewritten by the one process that holds its lease (a worker), or by
-the API/reaper when no lease is held; see leases.py."""
+    jobs/<tenant>/<id>/job.json, source.tar.gz, cancel
+    jobs/<tenant>/<id>/build.log.d/<offset>    the log, in chunks named by their first byte's offset
+    jobs/live/<tenant>/<id>                    an index of queued and running jobs (what the reaper reads)
+    jobs/done/<date>/<tenant>/<id>             finished jobs by day (what retention reads)
+
+The indexes keep the reaper's cost to the jobs alive now and to the days it must forget, never to
+every job ever run. The log is append-only: S3 has no append, so each flush adds an object.
+
+A job's record is only ever rewritten by the one process that holds its lease (a worker running
+it, the reaper requeueing or failing it), or by the API when it creates it; see leases.py."""
 
 from __future__ import annotations
 
 import datetime
 import hashlib
 import json
+import os
 import uuid
 from dataclasses import asdict, dataclass, field
 
 from xbuild.store import Store, configured_url, open_store
 
 TERMINAL = ("succeeded", "failed", "timed_out", "cancelled")
+LOG_DIR = "build.log.d"
+_OFFSET_DIGITS = 12  # chunk names sort as numbers: logs up to a terabyte
+
+
+def retention_days() -> float:
+    return float(os.environ.get("XBUILD_JOB_RETENTION_DAYS", "30"))
 
 
 def now() -> str:
@@ -69,7 +84,42 @@ class Jobs:
         self.store = store or open_store(configured_url(), create=True)
 
     def save(self, job: Job) -> None:
+        """Write the record and keep the indexes right. The order makes a crash harmless: a live
+        marker is written before the record and removed after it, so a live job is never missing
+        from the index (a stale marker of a finished job is dropped by the reaper)."""
+        live = f"jobs/live/{job.tenant}/{job.id}"
+        if job.state not in TERMINAL:
+            self.store.write(live, job.created.encode())
         self.store.write(f"{job.prefix}/job.json", json.dumps(job.to_json(), sort_keys=True).encode())
+        if job.state in TERMINAL:
+            day = (job.finished or now())[:10]
+            self.store.write(f"jobs/done/{day}/{job.tenant}/{job.id}", b"")
+            self.store.delete(live)
+
+    def live(self) -> list[tuple[str, str]]:
+        """(tenant, id) of every job the index holds as queued or running."""
+        return [(k.split("/")[2], k.split("/")[3]) for k in self.store.list("jobs/live") if k.count("/") == 3]
+
+    def unlist(self, tenant: str, job_id: str) -> None:
+        """Drop a stale live marker (its job finished, or was never written)."""
+        self.store.delete(f"jobs/live/{tenant}/{job_id}")
+
+    def expire(self, days: float | None = None) -> list[str]:
+        """Forget the jobs that finished more than `days` ago: their record, source and log. The
+        artifacts they published are objects of the build cache, shared and never touched here."""
+        days = retention_days() if days is None else days
+        cutoff = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)).isoformat()
+        gone = []
+        for key in self.store.list("jobs/done"):
+            parts = key.split("/")
+            if len(parts) != 5 or parts[2] >= cutoff[:10]:
+                continue  # whole days only: a job finished on the cutoff's day stays until the next
+            tenant, job_id = parts[3], parts[4]
+            for obj in self.store.list(f"jobs/{tenant}/{job_id}"):
+                self.store.delete(obj)
+            self.store.delete(key)
+            gone.append(job_id)
+        return gone
 
     def get(self, tenant: str, job_id: str) -> Job | None:
         if "/" in job_id or job_id.startswith("."):
@@ -83,11 +133,33 @@ class Jobs:
         jobs = [Job(**json.loads(d)) for k in keys if (d := self.store.read(k))]
         return sorted(jobs, key=lambda j: j.created, reverse=True)
 
-    def log(self, job: Job) -> bytes:
-        return self.store.read(f"{job.prefix}/build.log") or b""
+    def _chunks(self, job: Job) -> list[tuple[int, str]]:
+        return sorted((int(k.rsplit("/", 1)[1]), k) for k in self.store.list(f"{job.prefix}/{LOG_DIR}")
+                      if k.rsplit("/", 1)[1].isdigit())
 
-    def write_log(self, job: Job, data: bytes) -> None:
-        self.store.write(f"{job.prefix}/build.log", data)
+    def log_size(self, job: Job) -> int:
+        """Where the next chunk starts: a later attempt appends after the earlier ones."""
+        chunks = self._chunks(job)
+        if not chunks:
+            return 0
+        start, key = chunks[-1]
+        return start + len(self.store.read(key) or b"")
+
+    def log(self, job: Job, offset: int = 0) -> bytes:
+        """The log's bytes from `offset` on, read from the chunks that hold them."""
+        chunks = self._chunks(job)
+        out = []
+        for n, (start, key) in enumerate(chunks):
+            end = chunks[n + 1][0] if n + 1 < len(chunks) else None
+            if end is not None and end <= offset:
+                continue  # wholly before the offset: not even read
+            data = self.store.read(key) or b""
+            out.append(data[max(0, offset - start):])
+        return b"".join(out)
+
+    def append_log(self, job: Job, offset: int, data: bytes) -> None:
+        """Add the log's bytes that start at `offset` (the log's length so far)."""
+        self.store.write(f"{job.prefix}/{LOG_DIR}/{offset:0{_OFFSET_DIGITS}d}", data)
 
     def request_cancel(self, job: Job) -> None:
         self.store.write(f"{job.prefix}/cancel", b"1")
