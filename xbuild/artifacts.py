@@ -67,6 +67,21 @@ def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str) -
                                "binary in the project may be for the wrong board")
 
 
+def built_for(archive: Path, target_name: str) -> tuple[str | None, tuple[str, ...]]:
+    """(OS release, declared packages) of the build that made `archive`, read from the
+    manifest.json beside it when that manifest lists this very file for this board; else (None, ()).
+    `xbuild run` uses them to run an artifact in the userland it was built for."""
+    try:
+        manifest = json.loads((archive.parent / "manifest.json").read_text())
+        listed = {a["name"]: a["sha256"] for a in manifest["artifacts"]}
+        if manifest["target"]["name"] != target_name or \
+                listed.get(archive.name) != sha256_file(archive):
+            return None, ()
+        return manifest["options"]["os"], tuple(manifest["options"]["config"]["packages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, ()
+
+
 def write(tree: Path, out: Path, name: str, target: str, manifest: dict, mtime: int) -> list[Artifact]:
     if not any(tree.iterdir()):
         raise NoArtifacts("the build produced nothing to ship: the install tree is empty and no "

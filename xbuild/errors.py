@@ -118,3 +118,10 @@ class UnresolvableBase(UserError):
 class RegistryError(ServiceError):
     exit_code = 21
     hint = "check the repository name and `docker login` to the registry (the engine's credentials)"
+
+
+# --- OS releases (issue 9) -------------------------------------------------------------------
+class UnknownRelease(UserError):
+    """--os (or xbuild.toml's os) names a release the board does not run."""
+    exit_code = 36
+    hint = "`xbuild targets` lists each board's OS releases"

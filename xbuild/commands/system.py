@@ -13,14 +13,19 @@ from xbuild.commands import emit_json, json_option, option
 @json_option
 def targets(as_json):
     """The boards, one line each."""
+    from xbuild.releases import all_releases
     from xbuild.targets import all_targets
-    boards = list(all_targets().values())
+    boards, known = list(all_targets().values()), all_releases()
     if as_json:
-        emit_json({"targets": [t.summary() | {"description": t.description} for t in boards]})
+        emit_json({"targets": [t.summary() | {"description": t.description, "releases": [
+            known[r].floors() | {"default": r == t.default_os} for r in t.os]} for t in boards]})
         return
     for t in boards:
         cpu = t.qemu_cpu or "-"
         click.echo(f"{t.name:12} {t.debian_arch:8} {t.platform:15} {cpu:11} {t.description}")
+        oses = ", ".join(f"{r} (glibc {known[r].glibc}{', default' if r == t.default_os else ''})"
+                         for r in t.os)
+        click.echo(f"{'':12} {t.distro}: {oses}")
         if t.notes:
             click.echo(f"{'':12} {t.notes}")
 
