@@ -106,15 +106,17 @@ def images_ls(as_json):
         help="Board(s) whose images to build (repeat the option for several).")
 @option("--mode", type=click.Choice(["cross", "emulate", "all"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="Which builder to make.")
+@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
+        help="The boards' OS release [default: each board's default].")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream apt's output.")
-def images_build(target_names, mode, verbose):
+def images_build(target_names, mode, os_release, verbose):
     """Build (or confirm) the builder and runtime images for targets."""
     from xbuild import images as im
     from xbuild import targets as tg
     from xbuild.progress import Progress
     progress = Progress(verbose=verbose)
     for name in target_names:
-        target = tg.get(name)
+        target = tg.get(name).with_os(os_release)
         for m in (["cross", "emulate"] if mode == "all" else [mode]):
             progress.phase("image", f"{target.name} builder ({m})")
             img = im.builder(target, m, progress.line)
