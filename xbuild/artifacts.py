@@ -62,9 +62,11 @@ def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str) -
     problems = abi.check(elves, requirement)
     if problems:
         shown = "\n".join(f"  {p}" for p in problems[:20])
-        raise AbiMismatch(f"{len(problems)} file(s) do not fit {target_name}:\n{shown}",
+        board = f"{target_name} on {requirement.os}" if requirement.os else target_name
+        raise AbiMismatch(f"{len(problems)} file(s) do not fit {board}:\n{shown}",
                           hint="check the compiler flags and the libraries linked; a prebuilt "
-                               "binary in the project may be for the wrong board")
+                               "binary in the project may be for the wrong board or a newer OS "
+                               "release (--os picks the release the board runs)")
 
 
 def built_for(archive: Path, target_name: str) -> tuple[str | None, tuple[str, ...]]:
