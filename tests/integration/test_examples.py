@@ -61,9 +61,11 @@ def test_build_and_run(builds, example, target, mode, command, expected, elf_fac
 
 
 def test_armv7_code_dies_on_a_pi_zero(builds):
-    """The honesty check: Debian armhf (ARMv7) code under the Pi Zero's CPU model is SIGILL."""
-    rpi3 = builds.get("hello-make", "rpi3")["artifacts"][0]["path"]
-    run = xbuild("run", "--target", "rpi3", "--cpu", "arm1176", rpi3, "--", "bin/hello")
+    """The honesty check: Debian armhf (ARMv7) code under the Pi Zero's CPU model is SIGILL.
+    On bookworm's userland, that is; trixie's armhf loader already dies with SIGSEGV (139) there."""
+    rpi3 = builds.get("hello-make", "rpi3", os="bookworm")["artifacts"][0]["path"]
+    run = xbuild("run", "--target", "rpi3", "--os", "bookworm", "--cpu", "arm1176", rpi3,
+                 "--", "bin/hello")
     assert run.returncode == 132
 
 
