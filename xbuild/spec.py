@@ -55,8 +55,8 @@ class BuildSpec:
     def options(self) -> dict:
         """The build options as recorded in the manifest (and part of the cache key)."""
         return {"target": self.target.name, "os": self.target.release.name, "mode": self.mode,
-                "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(), "jobs": self.jobs,
-                "source_date_epoch": self.source_date_epoch}
+                "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
+                "jobs": self.jobs, "source_date_epoch": self.source_date_epoch}
 
 
 def _out_name(target: Target) -> str:

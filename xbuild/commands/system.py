@@ -17,7 +17,7 @@ def targets(as_json):
     from xbuild.targets import all_targets
     boards, known = list(all_targets().values()), all_releases()
     if as_json:
-        emit_json({"targets": [t.summary() | {"description": t.description, "releases": [
+        emit_json({"targets": [t.summary() | {"description": t.description, "os_releases": [
             known[r].floors() | {"default": r == t.default_os} for r in t.os]} for t in boards]})
         return
     for t in boards:
