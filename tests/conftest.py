@@ -75,12 +75,12 @@ class Builds:
             shutil.copytree(EXAMPLES / example, dest)
         return dest
 
-    def get(self, example: str, target: str, mode: str = "cross") -> dict:
-        key = (example, target, mode)
+    def get(self, example: str, target: str, mode: str = "cross", os: str | None = None) -> dict:
+        key = (example, target, mode, os)
         if key not in self.cache:
-            out = self.tmp / "out" / f"{example}-{target}-{mode}"
+            out = self.tmp / "out" / f"{example}-{target}-{mode}{'-' + os if os else ''}"
             proc = xbuild("--target", target, self.project(example), "--mode", mode,
-                          "--out", out, "--json")
+                          "--out", out, "--json", *(["--os", os] if os else []))
             assert proc.returncode == 0, f"build failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
             self.cache[key] = json.loads(proc.stdout)
         return self.cache[key]

@@ -2,8 +2,9 @@
 
 Catches the classic cross-compilation mistakes before anything is shipped: the wrong machine,
 a 64-bit binary for a 32-bit OS, hard- vs soft-float, code for a newer ARM core than the board
-has (ARMv7 Debian armhf code on an ARMv6 Pi Zero/1 dies with SIGILL), and a glibc newer than the
-one the target's distribution ships.
+has (ARMv7 Debian armhf code on an ARMv6 Pi Zero/1 dies with SIGILL), Thumb-2 or NEON code on an
+ARMv6 board, and what the board's OS release lacks: a glibc or libstdc++ (GLIBCXX_, CXXABI_) newer
+than the release's, or a program interpreter other than its loader.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ class AbiRequirement:
     float_abi: str | None      # ARM: required float ABI, None = don't care
     arm_arch_max: str | None   # newest ARM architecture the CPU runs, e.g. "v6KZ" for arm1176
     glibc_max: str | None      # the glibc the target's distribution ships, e.g. "2.36"
+    glibcxx_max: str | None = None  # newest GLIBCXX_ of the release's libstdc++, e.g. "3.4.30"
+    cxxabi_max: str | None = None   # newest CXXABI_ of the release's libstdc++, e.g. "1.3.13"
+    loader: str | None = None       # the release's program interpreter for this architecture
+    os: str | None = None           # the release, for messages: "Raspberry Pi OS bullseye"
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,22 @@ def _problems(info: ElfInfo, req: AbiRequirement) -> list[str]:
         out.append(f"float ABI {info.float_abi}, the target needs {req.float_abi}")
     if req.arm_arch_max and info.arm_arch and not arm_arch_fits(info.arm_arch, req.arm_arch_max):
         out.append(_arch_message(info.arm_arch, req.arm_arch_max))
-    if req.glibc_max and info.glibc and glibc_tuple(info.glibc) > glibc_tuple(req.glibc_max):
-        out.append(f"needs GLIBC_{info.glibc}, the target ships {req.glibc_max}")
+    if req.arm_arch_max and _RANK.get(req.arm_arch_max, 99) < _RANK["v6T2"]:  # ARMv6 or older CPU
+        if info.arm_thumb_isa == 2:
+            out.append(f"Thumb-2 code (Tag_THUMB_ISA_use: 2): the board's {req.arm_arch_max} CPU "
+                       "runs Thumb-1 only")
+        if info.arm_simd:
+            out.append(f"NEON code (Tag_Advanced_SIMD_arch: {info.arm_simd}): the board's "
+                       f"{req.arm_arch_max} CPU has no NEON")
+    where = req.os or "the target"
+    for prefix, needed, ships in (("GLIBC", info.glibc, req.glibc_max),
+                                  ("GLIBCXX", info.glibcxx, req.glibcxx_max),
+                                  ("CXXABI", info.cxxabi, req.cxxabi_max)):
+        if ships and needed and glibc_tuple(needed) > glibc_tuple(ships):
+            what = ships if prefix == "GLIBC" else f"{prefix}_{ships} (libstdc++)"
+            out.append(f"needs {prefix}_{needed}, {where} ships {what}")
+    if req.loader and info.kind == "executable" and info.interpreter not in (None, req.loader):
+        out.append(f"program interpreter {info.interpreter}, {where}'s loader is {req.loader}")
     return out
 
 

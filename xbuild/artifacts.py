@@ -62,9 +62,26 @@ def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str) -
     problems = abi.check(elves, requirement)
     if problems:
         shown = "\n".join(f"  {p}" for p in problems[:20])
-        raise AbiMismatch(f"{len(problems)} file(s) do not fit {target_name}:\n{shown}",
+        board = f"{target_name} on {requirement.os}" if requirement.os else target_name
+        raise AbiMismatch(f"{len(problems)} file(s) do not fit {board}:\n{shown}",
                           hint="check the compiler flags and the libraries linked; a prebuilt "
-                               "binary in the project may be for the wrong board")
+                               "binary in the project may be for the wrong board or a newer OS "
+                               "release (--os picks the release the board runs)")
+
+
+def built_for(archive: Path, target_name: str) -> tuple[str | None, tuple[str, ...]]:
+    """(OS release, declared packages) of the build that made `archive`, read from the
+    manifest.json beside it when that manifest lists this very file for this board; else (None, ()).
+    `xbuild run` uses them to run an artifact in the userland it was built for."""
+    try:
+        manifest = json.loads((archive.parent / "manifest.json").read_text())
+        listed = {a["name"]: a["sha256"] for a in manifest["artifacts"]}
+        if manifest["target"]["name"] != target_name or \
+                listed.get(archive.name) != sha256_file(archive):
+            return None, ()
+        return manifest["options"]["os"], tuple(manifest["options"]["config"]["packages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, ()
 
 
 def write(tree: Path, out: Path, name: str, target: str, manifest: dict, mtime: int) -> list[Artifact]:

@@ -25,11 +25,13 @@ class ProjectConfig:
     env: tuple[tuple[str, str], ...] = ()     # set in the build container
     pass_env: tuple[str, ...] = ()            # names copied from the caller's environment, and only these
     timeout: int | None = None                # seconds
+    os: str | None = None                     # the board's OS release (--os overrides it)
 
     def to_json(self) -> dict:
         return {"recipe": self.recipe, "steps": list(self.steps) if self.steps is not None else None,
                 "artifacts": list(self.artifacts), "packages": list(self.packages),
-                "env": dict(self.env), "pass_env": list(self.pass_env), "timeout": self.timeout}
+                "env": dict(self.env), "pass_env": list(self.pass_env), "timeout": self.timeout,
+                "os": self.os}
 
 
 _KEYS = {f.name for f in fields(ProjectConfig)}
@@ -69,9 +71,9 @@ def _settings(table, where: str, text: str, path: tuple[str, ...]) -> dict:
         if key not in _KEYS:
             raise ConfigError(f"{where}: unknown key {key!r}{line}",
                               hint=f"known keys: {', '.join(sorted(_KEYS))}")
-        if key == "recipe":
+        if key in ("recipe", "os"):
             if not isinstance(value, str):
-                raise ConfigError(f"{where}: 'recipe'{line} must be a string")
+                raise ConfigError(f"{where}: {key!r}{line} must be a string")
             out[key] = value
         elif key == "timeout":
             # bool is an int in Python: `timeout = true` must not become a 1-second limit

@@ -1,4 +1,4 @@
-"""Where the data files (targets/, recipes/) live, and strict loading of TOML into dataclasses."""
+"""Where the data files (targets/, releases/, recipes/) live, and strict loading of TOML into dataclasses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def _default_dir() -> Path:
-    """Where targets/ and recipes/ are, without XBUILD_DATA_DIR.
+    """Where targets/, releases/ and recipes/ are, without XBUILD_DATA_DIR.
 
     The top-level folders of the repository are the source of truth. A wheel (`pip install .`)
     carries a copy inside the package, xbuild/data/, made by setup.py at build time; a source
@@ -34,7 +34,7 @@ def data_files(kind: str) -> list[Path]:
     files = sorted((DATA_DIR / kind).glob("*.toml"))
     if not files:
         if os.environ.get("XBUILD_DATA_DIR"):
-            hint = "point XBUILD_DATA_DIR at a directory that holds targets/ and recipes/"
+            hint = "point XBUILD_DATA_DIR at a directory that holds targets/, releases/ and recipes/"
         else:
             hint = ("this installation lacks its data files: reinstall xbuild (`pip install .` from "
                     "a clone builds a wheel that carries them), or set XBUILD_DATA_DIR to a "

@@ -1,8 +1,9 @@
 """A small pure-Python ELF reader: just what the ABI gate needs to know about an artefact.
 
 It reads the ELF header, the program headers (PT_INTERP, PT_DYNAMIC), the section headers with
-their names, `.ARM.attributes` (float ABI, CPU architecture) and `.gnu.version_r` (the newest
-GLIBC_x.y symbol version needed). Only the standard library is used, so the check runs anywhere
+their names, `.ARM.attributes` (float ABI, CPU architecture, Thumb and Advanced SIMD use),
+`.gnu.version_r` (the newest GLIBC_, GLIBCXX_ and CXXABI_ symbol versions needed) and `.dynamic`
+(the sonames needed, DT_NEEDED). Only the standard library is used, so the check runs anywhere
 xbuild runs, without the target's binutils.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import struct
 from dataclasses import dataclass
 
@@ -29,6 +31,14 @@ class ElfInfo:
     glibc: str | None        # newest GLIBC_x.y[.z] needed, e.g. "2.34"
     interpreter: str | None  # PT_INTERP contents, e.g. "/lib/ld-linux-armhf.so.3"
     static: bool             # no PT_DYNAMIC
+    glibcxx: str | None = None         # newest GLIBCXX_x.y.z needed (libstdc++), e.g. "3.4.30"
+    cxxabi: str | None = None          # newest CXXABI_x.y.z needed (libstdc++), e.g. "1.3.13"
+    needed: tuple[str, ...] = ()       # DT_NEEDED sonames, e.g. ("libssl.so.3", "libc.so.6")
+    arm_thumb_isa: int | None = None   # ARM only: Tag_THUMB_ISA_use (1 Thumb-1, 2 Thumb-2)
+    arm_simd: int | None = None        # ARM only: Tag_Advanced_SIMD_arch (0 none, 1+ NEON)
+
+    def __post_init__(self):  # read back from JSON, `needed` is a list
+        object.__setattr__(self, "needed", tuple(self.needed))
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -46,9 +56,15 @@ ARM_ARCHS = ["pre-v4", "v4", "v4T", "v5T", "v5TE", "v5TEJ", "v6", "v6KZ", "v6T2"
 
 ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
 PT_DYNAMIC, PT_INTERP = 2, 3
+SHT_DYNAMIC, DT_NEEDED = 6, 1
+# .ARM.attributes tags (ARM "Addenda to, and Errata in, the ABI")
+TAG_CPU_ARCH, TAG_THUMB_ISA_USE, TAG_ADVANCED_SIMD_ARCH, TAG_ABI_VFP_ARGS = 6, 9, 12, 28
 SHT_GNU_VERNEED = 0x6FFFFFFE
 SHT_ARM_ATTRIBUTES = 0x70000003
 EF_ARM_ABI_FLOAT_SOFT, EF_ARM_ABI_FLOAT_HARD = 0x200, 0x400
+
+# the symbol-version prefixes whose newest needed version the gate compares with the release's
+_VERSION_NAME = re.compile(r"(GLIBC|GLIBCXX|CXXABI)_(\d+(?:\.\d+)*)\Z")
 
 # struct layouts without the byte-order prefix, per class (32/64 bits)
 _EHDR = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}    # from e_type on (after e_ident)
@@ -74,8 +90,9 @@ def is_elf(path) -> bool:
 
 
 def glibc_tuple(version: str) -> tuple[int, ...]:
-    """"GLIBC_2.34" or "2.34" -> (2, 34), so that versions compare numerically ("2.34" > "2.4")."""
-    return tuple(int(part) for part in version.removeprefix("GLIBC_").split("."))
+    """"GLIBC_2.34" or "2.34" -> (2, 34), so that versions compare numerically ("2.34" > "2.4").
+    Works for any symbol version prefix ("GLIBCXX_3.4.30", "CXXABI_1.3.13")."""
+    return tuple(int(part) for part in version.rsplit("_", 1)[-1].split("."))
 
 
 def read_elf(path) -> ElfInfo | None:
@@ -126,17 +143,23 @@ class _Reader:
         if e_type == ET_DYN:  # a PIE is ET_DYN too; only it asks for a program interpreter
             kind = "executable" if interpreter is not None else "shared-object"
 
-        float_abi = arm_arch = None
+        float_abi = arm_arch = thumb = simd = None
         machine = MACHINES.get(e_machine, f"EM_{e_machine}")
         if machine == "ARM":
             attrs = self._arm_attributes(sections)
             float_abi = _float_abi(flags, attrs)
-            if 6 in attrs:
-                n = attrs[6]
+            if TAG_CPU_ARCH in attrs:
+                n = attrs[TAG_CPU_ARCH]
                 arm_arch = ARM_ARCHS[n] if n < len(ARM_ARCHS) else f"unknown({n})"
+            if attrs:  # an absent tag means 0 (not used)
+                thumb = attrs.get(TAG_THUMB_ISA_USE, 0)
+                simd = attrs.get(TAG_ADVANCED_SIMD_ARCH, 0)
+        versions = self._versions(sections)
         return ElfInfo(machine=machine, bits=self.bits, endian=endian, kind=kind,
-                       float_abi=float_abi, arm_arch=arm_arch, glibc=self._glibc(sections),
-                       interpreter=interpreter, static=PT_DYNAMIC not in types)
+                       float_abi=float_abi, arm_arch=arm_arch, glibc=versions.get("GLIBC"),
+                       interpreter=interpreter, static=PT_DYNAMIC not in types,
+                       glibcxx=versions.get("GLIBCXX"), cxxabi=versions.get("CXXABI"),
+                       needed=self._needed(sections), arm_thumb_isa=thumb, arm_simd=simd)
 
     # --- headers ---------------------------------------------------------------------------
     def _segments(self, phoff: int, phentsize: int, phnum: int) -> list[tuple[int, int, int]]:
@@ -209,10 +232,29 @@ class _Reader:
             pass
         return attrs
 
+    # --- .dynamic ---------------------------------------------------------------------------
+    def _needed(self, sections: list[_Section]) -> tuple[str, ...]:
+        """The DT_NEEDED sonames, in the order the loader looks them up."""
+        sec = next((s for s in sections if s.type == SHT_DYNAMIC), None)
+        if sec is None or not 0 < sec.link < len(sections):
+            return ()
+        data, strings = self._contents(sec), self._contents(sections[sec.link])
+        fmt = self.order + ("iI" if self.bits == 32 else "qQ")
+        step = struct.calcsize(fmt)
+        out = []
+        for pos in range(0, len(data) - step + 1, step):
+            tag, value = struct.unpack_from(fmt, data, pos)
+            if tag == 0:  # DT_NULL ends the table
+                break
+            if tag == DT_NEEDED:
+                out.append(_cstr(strings, value))
+        return tuple(out)
+
     # --- .gnu.version_r --------------------------------------------------------------------
-    def _glibc(self, sections: list[_Section]) -> str | None:
-        """The newest GLIBC_x.y among the versions the file needs (Elf_Verneed/Elf_Vernaux)."""
-        best = None
+    def _versions(self, sections: list[_Section]) -> dict[str, str]:
+        """The newest version needed per prefix, {"GLIBC": "2.34", "GLIBCXX": "3.4.30",
+        "CXXABI": "1.3.13"}, among the versions the file needs (Elf_Verneed/Elf_Vernaux)."""
+        best: dict[str, str] = {}
         for sec in sections:
             if sec.type != SHT_GNU_VERNEED or not 0 < sec.link < len(sections):
                 continue
@@ -230,13 +272,10 @@ class _Reader:
                         raise ElfError("truncated .gnu.version_r")
                     _hash, _flags, _other, name, anext = struct.unpack_from(
                         self.order + "IHHII", data, apos)
-                    version = _cstr(strings, name)
-                    try:  # GLIBC_PRIVATE and other non-numeric names are not release versions
-                        key = glibc_tuple(version) if version.startswith("GLIBC_") else None
-                    except ValueError:
-                        key = None
-                    if key and (best is None or key > glibc_tuple(best)):
-                        best = version.removeprefix("GLIBC_")
+                    # GLIBC_PRIVATE, CXXABI_TM_1 ...: not release versions
+                    m = _VERSION_NAME.match(_cstr(strings, name))
+                    if m and (m[1] not in best or glibc_tuple(m[2]) > glibc_tuple(best[m[1]])):
+                        best[m[1]] = m[2]
                     if anext == 0:
                         break
                     apos += anext
@@ -247,17 +286,17 @@ class _Reader:
 
 
 def _float_abi(flags: int, attrs: dict) -> str | None:
-    # The float-ABI flags only mean that from EABI version 5 on (earlier, 0x200 was another flag).
+    """Tag_ABI_VFP_args when the file has it; where the linker leaves it out (zig's lld does), the
+    ELF header's float-ABI flags, which only mean that from EABI version 5 on (earlier, 0x200 was
+    another flag); with neither, the tag's default: 0, arguments in core registers (soft)."""
+    if TAG_ABI_VFP_ARGS in attrs:
+        return {0: "soft", 1: "hard"}.get(attrs[TAG_ABI_VFP_ARGS])  # 2/3: toolchain-specific/either
     if flags >> 24 >= 5:
         if flags & EF_ARM_ABI_FLOAT_HARD:
             return "hard"
         if flags & EF_ARM_ABI_FLOAT_SOFT:
             return "soft"
-    # Object files carry neither flag (the linker sets them); the attribute tells instead.
-    # An absent attribute means its default, 0 = arguments in core registers, i.e. soft.
-    if not attrs:
-        return None
-    return {0: "soft", 1: "hard"}.get(attrs.get(28, 0))  # 2/3: toolchain-specific/either
+    return "soft" if attrs else None
 
 
 def _parse_attributes(data: bytes, pos: int, end: int) -> dict[int, int | str]:

@@ -155,3 +155,10 @@ class SourceTooLarge(UserError):
 class OutputTooLarge(UserError):
     exit_code = 27
     hint = "install less into the output, or raise XBUILD_MAX_OUTPUT_MB"
+
+
+# --- OS releases (issue 9) -------------------------------------------------------------------
+class UnknownRelease(UserError):
+    """--os (or xbuild.toml's os) names a release the board does not run."""
+    exit_code = 36
+    hint = "`xbuild targets` lists each board's OS releases"

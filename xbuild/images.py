@@ -90,9 +90,17 @@ def base_def(arch: str, suite: str, platform: str) -> ImageDef:
                     ((LABEL, "base"), ("org.xbuild.key", key)), arch=arch, suite=suite)
 
 
-def runtime_def(target: Target) -> ImageDef:
-    """A fresh target-arch Debian: where `xbuild run` unpacks and runs an artifact."""
-    return base_def(target.debian_arch, target.suite, target.platform)
+def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
+    """A fresh target-arch Debian of the board's release: where `xbuild run` unpacks and runs an
+    artifact. With the build's declared packages installed (a -dev package pulls in its library),
+    the program finds the release's sonames there, as on the board."""
+    base = base_def(target.debian_arch, target.suite, target.platform)
+    if not packages:
+        return base
+    _check_packages(packages)
+    labels = ((LABEL, "deps"), ("org.xbuild.arch", target.debian_arch), ("org.xbuild.mode", "run"))
+    return _child(base, "deps", f"{target.suite}-{target.debian_arch}-run", _apt(sorted(packages)),
+                  labels)
 
 
 def builder_def(target: Target, mode: str, packages: tuple[str, ...] = ()) -> ImageDef:
@@ -109,14 +117,18 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = ()) -> Im
     defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
     if not packages:
         return defn
-    for p in packages:
-        if not _PACKAGE.match(p):
-            raise ConfigError(f"xbuild.toml: {p!r} is not a Debian package name",
-                              hint='packages are Debian names such as "zlib1g-dev"')
+    _check_packages(packages)
     # Cross mode installs the target architecture's packages through multiarch (libssl-dev:armhf).
     names = sorted(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages)
     labels = ((LABEL, "deps"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
     return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
+
+
+def _check_packages(packages) -> None:
+    for p in packages:
+        if not _PACKAGE.match(p):
+            raise ConfigError(f"xbuild.toml: {p!r} is not a Debian package name",
+                              hint='packages are Debian names such as "zlib1g-dev"')
 
 
 def _child(parent: ImageDef, kind: str, name: str, run: str, labels) -> ImageDef:
@@ -157,8 +169,8 @@ def builder(target: Target, mode: str, log, packages: tuple[str, ...] = ()) -> I
     return ensure(builder_def(target, mode, packages), log)
 
 
-def runtime(target: Target, log) -> Image:
-    return ensure(runtime_def(target), log)
+def runtime(target: Target, log, packages: tuple[str, ...] = ()) -> Image:
+    return ensure(runtime_def(target, packages), log)
 
 
 def _dockerfile(parent: str, run: str) -> str:

@@ -76,16 +76,17 @@ def run_image(target: Target, archive: Path, command: list[str], *, timeout: int
 
 def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout: int = 600,
                  cpu: str | None = None, ports: dict | None = None, log=lambda line: None,
-                 out=print, err=print) -> int:
+                 out=print, err=print, packages: tuple[str, ...] = ()) -> int:
+    """In the board's release's userland (target.release), with `packages` installed there."""
     with _artifact_tar(artifact) as payload:
         return _run_in_runtime(target, payload, command, timeout=timeout, cpu=cpu, ports=ports,
-                               log=log, out=out, err=err)
+                               log=log, out=out, err=err, packages=packages)
 
 
-def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err) -> int:
+def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err, packages) -> int:
     if target.needs_qemu:
         binfmt.require(target.qemu_arch, f"running {target.name} code")
-    image = images.runtime(target, log)
+    image = images.runtime(target, log, packages)
     env = {"PATH": f"{PREFIX}/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
            "LD_LIBRARY_PATH": f"{PREFIX}/lib", **target.run_env}
     if cpu:

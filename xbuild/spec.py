@@ -54,9 +54,16 @@ class BuildSpec:
 
     def options(self) -> dict:
         """The build options as recorded in the manifest (and part of the cache key)."""
-        return {"target": self.target.name, "mode": self.mode, "recipe": self.recipe.name,
-                "steps": list(self.steps), "config": self.config.to_json(), "jobs": self.jobs,
-                "source_date_epoch": self.source_date_epoch}
+        return {"target": self.target.name, "os": self.target.release.name, "mode": self.mode,
+                "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
+                "jobs": self.jobs, "source_date_epoch": self.source_date_epoch}
+
+
+def _out_name(target: Target) -> str:
+    """rpi3 for the default release, rpi3-bullseye for another: builds for two releases of a
+    board must not replace each other's output."""
+    return target.name if target.release.name == target.default_os else \
+        f"{target.name}-{target.release.name}"
 
 
 def _epoch(project: Path) -> int:
@@ -73,7 +80,9 @@ def _epoch(project: Path) -> int:
 
 
 def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
-            jobs: int | None = None, timeout: int | None = None, memory: str = "4g") -> BuildSpec:
+            jobs: int | None = None, timeout: int | None = None, memory: str = "4g",
+            os_release: str | None = None) -> BuildSpec:
+    """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default."""
     target = targets.get(target_name)  # first: an unknown target is the likeliest typo
     path = Path(project).expanduser()
     if not path.exists():
@@ -92,6 +101,7 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         raise ConfigError(f"{path / config.FILENAME}: [target.{unknown[0]}] is not a board",
                           hint="`xbuild targets` lists the boards and their aliases")
     cfg = project_file.for_target((target.name, *target.aliases))
+    target = target.with_os(os_release or cfg.os)
     if cfg.recipe:
         recipe = recipes.get(cfg.recipe)
     elif cfg.steps is not None and not any(r.matches(path) for r in recipes.all_recipes().values()):
@@ -107,7 +117,7 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
                               "project tree", hint="artifact globs are relative to the project root")
     return BuildSpec(
         project=path, name=path.name, target=target, mode=mode, recipe=recipe, config=cfg,
-        out=Path(out).resolve() if out else path / OUT_DIRNAME / target.name,
+        out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
         source_date_epoch=_epoch(path))

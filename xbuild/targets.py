@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import platform as _platform
 from dataclasses import dataclass
 
+from xbuild import releases
 from xbuild.abi import AbiRequirement
+from xbuild.config import _line_of
 from xbuild.datafiles import build, data_files, read_toml
-from xbuild.errors import ConfigError, UnknownTarget
+from xbuild.errors import ConfigError, UnknownRelease, UnknownTarget
+from xbuild.releases import Release
 
 # uname -m -> Debian architecture, for "is this target native here?"
 _HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "i686": "i386",
@@ -30,14 +34,41 @@ class Target:
     triple: str           # GNU triple of the cross toolchain (and of --host for autoconf)
     qemu_arch: str        # qemu-<arch>-static, /proc/sys/fs/binfmt_misc/qemu-<arch>
     platform: str         # Docker platform with variant, e.g. linux/arm/v7
-    suite: str            # Debian suite of the builder and runtime images
-    glibc: str            # the glibc the suite ships: the newest symbol version an artifact may need
-    abi: AbiRequirement
+    os: tuple[str, ...]   # the OS releases the board runs (releases/*.toml), oldest first
+    default_os: str       # the one a build is for unless --os says otherwise
+    abi: AbiRequirement   # for the selected release (its glibc, libstdc++ and loader)
     qemu_cpu: str | None = None  # QEMU_CPU model closest to the board's core
     cflags: tuple[str, ...] = ()  # tuning passed to every compiler call (through the shims)
     aliases: tuple[str, ...] = ()
     notes: str = ""
-    distro: str = "debian"
+    distro: str = "Debian"  # whose build of the release the board runs, e.g. "Raspberry Pi OS"
+    release: Release | None = None  # the selected release: default_os until with_os() picks another
+
+    @property
+    def suite(self) -> str:
+        """The Debian suite of the builder and runtime images: the release's."""
+        return self.release.suite
+
+    @property
+    def glibc(self) -> str:
+        return self.release.glibc
+
+    @property
+    def os_name(self) -> str:
+        return f"{self.distro} {self.release.name}"
+
+    def with_os(self, name: str | None) -> "Target":
+        """The board running release `name` (None: its default). Unknown: UnknownRelease (36)."""
+        name = (name or self.default_os).strip().lower()
+        if name not in self.os:
+            raise UnknownRelease(
+                f"{self.name} does not run {name!r}: its releases are {self.releases_text()}",
+                hint="choose one with --os (XBUILD_OS) or os = \"...\" in xbuild.toml; "
+                     "`xbuild targets` lists each board's releases")
+        return _bind(self, releases.all_releases()[name])
+
+    def releases_text(self) -> str:
+        return ", ".join(f"{n} (default)" if n == self.default_os else n for n in self.os)
 
     @property
     def os_arch_variant(self) -> tuple[str, str, str | None]:
@@ -56,7 +87,10 @@ class Target:
     def summary(self) -> dict:
         return {"name": self.name, "arch": self.debian_arch, "triple": self.triple,
                 "platform": self.platform, "cpu": self.qemu_cpu, "suite": self.suite,
-                "glibc": self.glibc, "aliases": list(self.aliases), "notes": self.notes}
+                "glibc": self.glibc, "aliases": list(self.aliases), "notes": self.notes,
+                "os": self.release.name, "os_name": self.os_name, "releases": list(self.os),
+                "default_os": self.default_os, "floors": self.release.floors(),
+                "loader": self.release.loader(self.debian_arch)}
 
 
 @dataclass(frozen=True)
@@ -73,12 +107,41 @@ def _load(path) -> Target:
     abi = data.pop("abi", None)
     if not isinstance(abi, dict):
         raise ConfigError(f"{path}: missing [abi] table")
+    if "release" in data:  # chosen per build, never written in a board file
+        raise ConfigError(f"{path}: unknown key 'release'", hint="a board lists `os` and `default_os`")
     data["qemu_cpu"] = data.get("qemu_cpu") or None
     t = build(_AbiTable, abi, f"{path} [abi]")
     data["abi"] = AbiRequirement(machine=t.machine, bits=t.bits, endian=t.endian,
-                                 float_abi=t.float_abi, arm_arch_max=t.arm_arch_max,
-                                 glibc_max=data.get("glibc"))
-    return build(Target, {"name": path.stem, **data}, str(path))
+                                 float_abi=t.float_abi, arm_arch_max=t.arm_arch_max, glibc_max=None)
+    target = build(Target, {"name": path.stem, **data}, str(path))
+    _check_os(target, path)
+    return _bind(target, releases.all_releases()[target.default_os])
+
+
+def _check_os(t: Target, path) -> None:
+    """The board's releases exist and carry its architecture; the default is one of them."""
+    text, known = path.read_text(), releases.all_releases()
+    if not t.os:
+        raise ConfigError(f"{path}{_line_of(text, 'os')}: 'os' lists no release",
+                          hint=f"releases: {', '.join(known)}")
+    for name in t.os:
+        if name not in known:
+            raise ConfigError(f"{path}{_line_of(text, 'os')}: {name!r} is not a release "
+                              f"(releases/*.toml)", hint=f"releases: {', '.join(known)}")
+        if known[name].loader(t.debian_arch) is None:
+            raise ConfigError(f"{path}{_line_of(text, 'os')}: {name} has no {t.debian_arch} port "
+                              f"(no loader for it in releases/{name}.toml)")
+    if t.default_os not in t.os:
+        raise ConfigError(f"{path}{_line_of(text, 'default_os')}: default_os {t.default_os!r} is "
+                          f"not one of os = {list(t.os)}")
+
+
+def _bind(t: Target, release: Release) -> Target:
+    """The board on `release`: the ABI gate's floors and loader become the release's."""
+    abi = dataclasses.replace(t.abi, glibc_max=release.glibc, glibcxx_max=release.glibcxx,
+                              cxxabi_max=release.cxxabi, loader=release.loader(t.debian_arch),
+                              os=f"{t.distro} {release.name}")
+    return dataclasses.replace(t, release=release, abi=abi)
 
 
 @functools.cache

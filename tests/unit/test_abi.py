@@ -4,8 +4,9 @@ import dataclasses
 
 import pytest
 
+from xbuild import targets
 from xbuild.abi import AbiProblem, AbiRequirement, arm_arch_fits, check
-from xbuild.elf import read_elf
+from xbuild.elf import glibc_tuple, read_elf
 
 # Raspberry Pi Zero/1 on Raspberry Pi OS (bookworm): arm1176jzf-s, hard-float, glibc 2.36
 PI_ZERO = AbiRequirement(machine="ARM", bits=32, endian="little", float_abi="hard",
@@ -55,11 +56,14 @@ def test_arm_arch_order():
 def test_armhf_v7_fails_on_armv6_board(armhf):
     path, info = armhf
     problems = check([(path, info)], PI_ZERO)
-    assert len(problems) == 1
-    assert problems[0].path == path
+    assert len(problems) == 2
+    assert {p.path for p in problems} == {path}
     text = str(problems[0])
     assert text.startswith(f"{path}: ARM architecture v7 is newer than the board's v6KZ")
     assert "SIGILL" in text
+    # Debian armhf code is Thumb-2 (its default -mthumb), which an ARMv6 CPU lacks
+    assert problems[1].message == ("Thumb-2 code (Tag_THUMB_ISA_use: 2): the board's v6KZ CPU "
+                                   "runs Thumb-1 only")
 
 
 def test_armhf_v7_passes_on_armv8_board(armhf):
@@ -70,7 +74,7 @@ def test_armhf_object_file_is_checked_too(built):
     path, info = built("armhf.o", "arm-linux-gnueabihf-gcc", "-c")
     assert info.kind == "relocatable"
     problems = check([(path, info)], PI_ZERO)
-    assert [p.path for p in problems] == [path]
+    assert {p.path for p in problems} == {path}
     assert "v7" in problems[0].message
 
 
@@ -140,5 +144,81 @@ def test_several_problems_and_files(armhf, armel_v6):
     for p in problems:
         by_file.setdefault(p.path, []).append(p.message)
     assert set(by_file) == {armhf[0], armel_v6[0]}  # the non-ELF entry is skipped
-    assert len(by_file[armhf[0]]) == 3  # float ABI, architecture, glibc
+    assert len(by_file[armhf[0]]) == 4  # float ABI, architecture, Thumb-2, glibc
     assert by_file[armel_v6[0]] == [f"needs GLIBC_{armel_v6[1].glibc}, the target ships 2.24"]
+
+
+# --- the board's OS release: glibc, libstdc++ and loader floors, ARMv6 rules --------------------
+
+X86_64 = AbiRequirement(machine="x86-64", bits=64, endian="little", float_abi=None,
+                        arm_arch_max=None, glibc_max=None, os="Test OS 1")
+
+
+def test_glibcxx_above_the_release_is_refused(built):
+    path, info = built("cxx", "g++", "-O2")
+    assert check([(path, info)], dataclasses.replace(X86_64, glibcxx_max=info.glibcxx)) == []
+    problems = check([(path, info)], dataclasses.replace(X86_64, glibcxx_max="3.4.20"))
+    assert [str(p) for p in problems] == [
+        f"{path}: needs GLIBCXX_{info.glibcxx}, Test OS 1 ships GLIBCXX_3.4.20 (libstdc++)"]
+
+
+def test_cxxabi_above_the_release_is_refused(built):
+    path, info = built("cxx", "g++", "-O2")
+    problems = check([(path, info)], dataclasses.replace(X86_64, cxxabi_max="1.3"))
+    assert [p.message for p in problems] == [
+        f"needs CXXABI_{info.cxxabi}, Test OS 1 ships CXXABI_1.3 (libstdc++)"]
+
+
+def test_a_c_program_passes_any_libstdcxx_floor(built):
+    path, info = built("x86", "gcc", "-pie", "-fPIE")
+    assert check([(path, info)], dataclasses.replace(X86_64, glibcxx_max="3.4", cxxabi_max="1.3")) == []
+
+
+def test_bookworm_built_binary_refused_on_bullseye(armhf):
+    """The host's cross GCC links against bookworm's glibc 2.36 (GLIBC_2.34's __libc_start_main):
+    it fits rpi3 on bookworm, not on Raspberry Pi OS bullseye."""
+    path, info = armhf
+    assert glibc_tuple(info.glibc) >= (2, 34)
+    rpi3 = targets.get("rpi3")
+    assert check([armhf], rpi3.with_os("bookworm").abi) == []
+    problems = check([armhf], rpi3.with_os("bullseye").abi)
+    assert [p.message for p in problems] == [
+        f"needs GLIBC_{info.glibc}, Raspberry Pi OS bullseye ships 2.31"]
+
+
+def test_wrong_interpreter_is_refused(armhf):
+    path, info = armhf
+    req = dataclasses.replace(PI_ARMHF, loader="/lib/ld-linux.so.3", os="Debian armel-ish")
+    assert [p.message for p in check([armhf], req)] == [
+        "program interpreter /lib/ld-linux-armhf.so.3, Debian armel-ish's loader is /lib/ld-linux.so.3"]
+    assert check([armhf], dataclasses.replace(req, loader="/lib/ld-linux-armhf.so.3")) == []
+
+
+def test_shared_objects_and_static_programs_have_no_interpreter_to_check(built):
+    lib = built("armhf.so", "arm-linux-gnueabihf-gcc", "-shared", "-fPIC")
+    static = built("armhf-static", "arm-linux-gnueabihf-gcc", "-static")
+    assert lib[1].kind == "shared-object" and static[1].interpreter is None
+    req = dataclasses.replace(PI_ARMHF, loader="/lib/ld-linux.so.3", glibc_max=None)
+    assert check([lib, static], req) == []
+
+
+def test_neon_refused_on_armv6_board_only(built):
+    path, info = built("armhf-neon", "arm-linux-gnueabihf-gcc", "-mfpu=neon")
+    messages = [p.message for p in check([(path, info)], PI_ZERO)]
+    assert f"NEON code (Tag_Advanced_SIMD_arch: {info.arm_simd}): the board's v6KZ CPU has no NEON" \
+        in messages
+    assert check([(path, info)], PI_ARMHF) == []  # a Pi 2/3 has NEON
+
+
+def test_armv6_arm_code_passes_the_armv6_rules(armel_v6):
+    path, info = armel_v6
+    assert info.arm_thumb_isa != 2 and not info.arm_simd
+    assert check([armel_v6], PI_ZERO_ARMEL) == []
+
+
+def test_real_boards_carry_their_release_floors():
+    rpi3 = targets.get("rpi3").with_os("bullseye")
+    assert (rpi3.abi.glibc_max, rpi3.abi.glibcxx_max, rpi3.abi.cxxabi_max, rpi3.abi.loader) == (
+        "2.31", "3.4.28", "1.3.12", "/lib/ld-linux-armhf.so.3")
+    assert rpi3.abi.os == "Raspberry Pi OS bullseye"
+    assert targets.get("arm64").abi.loader == "/lib/ld-linux-aarch64.so.1"

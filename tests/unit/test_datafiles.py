@@ -1,4 +1,4 @@
-"""Where targets/ and recipes/ are found (a source checkout, an editable install, a wheel,
+"""Where targets/, releases/ and recipes/ are found (a source checkout, an editable install, a wheel,
 XBUILD_DATA_DIR), and an installation without them: a clear error (exit 34), never an empty list
 of boards or an "unknown target"."""
 
@@ -94,8 +94,10 @@ def test_a_broken_install_says_to_reinstall(tmp_path, monkeypatch):
 def test_xbuild_data_dir_overrides_the_installed_boards(tmp_path):
     """A site's own boards: XBUILD_DATA_DIR replaces the installed data, it does not add to it."""
     data = tmp_path / "site"
-    for kind in ("targets", "recipes"):
+    for kind in ("targets", "releases", "recipes"):
         (data / kind).mkdir(parents=True)
+    for release in (REPO / "releases").glob("*.toml"):  # the board names its OS releases
+        (data / "releases" / release.name).write_text(release.read_text())
     (data / "targets" / "labboard.toml").write_text((REPO / "targets" / "rpi3.toml").read_text())
     (data / "recipes" / "make.toml").write_text((REPO / "recipes" / "make.toml").read_text())
     r = xbuild("targets", "--json", env_extra={"XBUILD_DATA_DIR": str(data)})

@@ -164,3 +164,100 @@ def test_section_table_past_end_raises(build, tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(ElfError):
         read_elf(bad)
+
+
+# --- what the OS release gate reads: libstdc++ versions, sonames, ARM Thumb/NEON use ----------
+
+def _readelf(*args) -> str:
+    import shutil
+    import subprocess
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf not found: apt-get install binutils")
+    return subprocess.run(["readelf", "-W", *args], check=True, capture_output=True, text=True).stdout
+
+
+def _newest(text: str, prefix: str) -> str:
+    import re
+    found = {m for m in re.findall(rf"\b{prefix}_(\d+(?:\.\d+)+)\b", text)}
+    return max(found, key=glibc_tuple)
+
+
+def test_cxx_versions_match_readelf(build):
+    """The newest GLIBCXX_/CXXABI_ needed, as binutils' readelf lists them in .gnu.version_r."""
+    path = build("cxx", "g++", "-O2")
+    info = read_elf(path)
+    versions = _readelf("-V", str(path))
+    assert info.glibcxx == _newest(versions, "GLIBCXX")
+    assert info.cxxabi == _newest(versions, "CXXABI")
+    assert info.glibc == _newest(versions, "GLIBC")
+    assert glibc_tuple(info.glibcxx) >= (3, 4, 21)  # std::string of the C++11 ABI
+
+
+def test_c_program_needs_no_libstdcxx(build):
+    info = read_elf(build("x86", "gcc", "-pie", "-fPIE"))
+    assert info.glibcxx is None and info.cxxabi is None
+    assert "libstdc++.so.6" not in info.needed
+
+
+def test_needed_sonames_in_readelf_order(build):
+    import re
+    path = build("cxx", "g++", "-O2")
+    expected = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", _readelf("-d", str(path)))
+    info = read_elf(path)
+    assert info.needed == tuple(expected)
+    assert "libstdc++.so.6" in info.needed and "libc.so.6" in info.needed
+
+
+def test_static_binary_needs_nothing(build):
+    info = read_elf(build("x86-static", "gcc", "-static"))
+    assert info.needed == () and info.glibcxx is None
+
+
+def test_armhf_thumb2_and_no_neon(build):
+    """Debian's armhf GCC defaults to Thumb-2 with VFPv3-D16: Thumb-2 code, no NEON."""
+    info = read_elf(build("armhf", "arm-linux-gnueabihf-gcc"))
+    assert info.arm_thumb_isa == 2
+    assert info.arm_simd == 0
+    assert info.needed == ("libc.so.6",)
+
+
+def test_armhf_neon_is_seen(build):
+    info = read_elf(build("armhf-neon", "arm-linux-gnueabihf-gcc", "-mfpu=neon"))
+    assert info.arm_simd >= 1
+
+
+def test_armel_armv6_arm_code_is_thumb1_at_most(build):
+    info = read_elf(build("armel-v6", "arm-linux-gnueabi-gcc",
+                          "-march=armv6", "-mfpu=vfp", "-mfloat-abi=softfp", "-marm"))
+    assert info.arm_thumb_isa in (0, 1) and info.arm_simd == 0
+
+
+def test_non_arm_has_no_arm_attributes(build):
+    info = read_elf(build("x86", "gcc", "-pie", "-fPIE"))
+    assert info.arm_thumb_isa is None and info.arm_simd is None
+
+
+def test_float_abi_from_header_when_the_attributes_are_left_out(build, tmp_path):
+    """zig's lld leaves Tag_ABI_VFP_args out: the ELF header's hard-float flag tells instead."""
+    import shutil
+    import subprocess
+    objcopy = "arm-linux-gnueabihf-objcopy"
+    if shutil.which(objcopy) is None:
+        pytest.skip(f"{objcopy} not found: apt-get install binutils-arm-linux-gnueabihf")
+    stripped = tmp_path / "no-attributes"
+    subprocess.run([objcopy, "--remove-section=.ARM.attributes",
+                    str(build("armhf", "arm-linux-gnueabihf-gcc")), str(stripped)], check=True)
+    info = read_elf(stripped)
+    assert info.arm_arch is None and info.arm_thumb_isa is None  # no attributes left
+    assert info.float_abi == "hard"
+
+
+def test_float_abi_tag_wins_over_the_header(build, tmp_path):
+    """A file whose Tag_ABI_VFP_args says hard-float but whose header flags say soft (a linker
+    that sets the flags wrong) is hard-float: the tag is what the compiler recorded."""
+    path = tmp_path / "flags-soft"
+    data = bytearray(build("armhf", "arm-linux-gnueabihf-gcc").read_bytes())
+    (flags,) = struct.unpack_from("<I", data, 36)
+    struct.pack_into("<I", data, 36, (flags & ~0x400) | 0x200)  # EF_ARM_ABI_FLOAT_SOFT
+    path.write_bytes(bytes(data))
+    assert read_elf(path).float_abi == "hard"

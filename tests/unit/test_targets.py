@@ -2,10 +2,11 @@
 names and aliases resolve, and a broken board file is refused with a message naming the problem."""
 
 import re
+import shutil
 
 import pytest
 
-from xbuild import datafiles, targets
+from xbuild import datafiles, releases, targets
 from xbuild.errors import ConfigError, UnknownTarget
 
 REQUIRED = ["rpi0", "rpi1", "rpi2", "rpi3", "rpi3-64", "rpi4", "rpi5", "beaglebone", "jetson-nano",
@@ -30,6 +31,8 @@ def test_required_board_exists(name):
     assert t.triple and t.debian_arch and t.qemu_arch and t.suite
     assert re.fullmatch(r"2\.\d+", t.glibc)
     assert t.abi.glibc_max == t.glibc
+    assert t.release.name == t.default_os in t.os
+    assert t.abi.loader == t.release.loader(t.debian_arch) and t.abi.loader.startswith("/")
 
 
 @pytest.mark.parametrize("name", ["rpi0", "rpi1"])
@@ -47,7 +50,7 @@ def test_armv6_pis_are_armel_soft_float_arm1176(name):
 
 def test_riscv64_is_trixie():
     t = targets.get("riscv64")
-    assert t.suite == "trixie"
+    assert t.suite == "trixie" and t.os == ("trixie",)
     assert t.debian_arch == "riscv64"
     assert t.abi.bits == 64
     assert t.qemu_cpu is None  # qemu_cpu = "" in the file means "qemu's default"
@@ -137,8 +140,8 @@ qemu_arch = "arm"
 qemu_cpu = "cortex-a7"
 platform = "linux/arm/v7"
 cflags = ["-mcpu=cortex-a7"]
-suite = "bookworm"
-glibc = "2.36"
+os = ["bullseye", "bookworm"]
+default_os = "bookworm"
 
 [abi]
 machine = "ARM"
@@ -153,11 +156,14 @@ arm_arch_max = "v7-A"
 def data_dir(tmp_path, monkeypatch):
     """DATA_DIR pointed at an empty tmp dir with a targets/ folder; the cache cleared around it."""
     (tmp_path / "targets").mkdir()
+    shutil.copytree(datafiles.DATA_DIR / "releases", tmp_path / "releases")
     targets.all_targets.cache_clear()
+    releases.all_releases.cache_clear()
     monkeypatch.setattr(datafiles, "DATA_DIR", tmp_path)
     yield tmp_path / "targets"
     monkeypatch.undo()
     targets.all_targets.cache_clear()
+    releases.all_releases.cache_clear()
 
 
 def test_tmp_data_dir_with_a_good_file_loads(data_dir):
@@ -171,12 +177,12 @@ def test_tmp_data_dir_with_a_good_file_loads(data_dir):
 
 
 def test_malformed_unknown_key(data_dir):
-    (data_dir / "bad.toml").write_text(GOOD.replace('suite = "bookworm"', 'suite = "bookworm"\nsuit = "x"'))
+    (data_dir / "bad.toml").write_text(GOOD.replace('default_os = "bookworm"', 'default_os = "bookworm"\ndefault_oss = "x"'))
     with pytest.raises(ConfigError) as exc:
         targets.all_targets()
-    assert "'suit'" in exc.value.message
+    assert "'default_oss'" in exc.value.message
     assert "bad.toml" in exc.value.message
-    assert "suite" in exc.value.hint  # the known keys are listed
+    assert "default_os" in exc.value.hint  # the known keys are listed
 
 
 def test_malformed_missing_key(data_dir):
@@ -212,7 +218,7 @@ def test_malformed_wrong_type(data_dir):
 
 
 def test_malformed_toml_syntax(data_dir):
-    (data_dir / "bad.toml").write_text(GOOD.replace('suite = "bookworm"', "suite = bookworm"))
+    (data_dir / "bad.toml").write_text(GOOD.replace('default_os = "bookworm"', "default_os = bookworm"))
     with pytest.raises(ConfigError) as exc:
         targets.all_targets()
     assert "not valid TOML" in exc.value.message and "line" in exc.value.message

@@ -12,6 +12,9 @@ from xbuild.errors import ConfigError, XBuildError
 @click.command()
 @option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for (`xbuild targets`).")
 @click.argument("project", type=click.Path(), default=".", required=False)
+@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
+        help="The board's OS release, e.g. bullseye [default: xbuild.toml's os, else the board's "
+             "default; `xbuild targets` lists them].")
 @option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="cross: Debian cross toolchain at native speed; emulate: the whole "
                                 "build in a target-arch root under qemu.")
@@ -32,15 +35,15 @@ from xbuild.errors import ConfigError, XBuildError
         help="Build even when the store (XBUILD_STORE) has this build already.")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
-def build(target, project, mode, out, jobs, timeout, memory, publish, create_bucket, push, no_cache,
-          verbose, as_json):
+def build(target, project, os_release, mode, out, jobs, timeout, memory, publish, create_bucket, push,
+          no_cache, verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
     try:
         # Resolve first: a user's mistake is reported before the engine libraries even load.
         spec = specs.resolve(project, target, mode=mode, out=out, jobs=jobs, timeout=timeout,
-                             memory=memory)
+                             memory=memory, os_release=os_release)
         if push:
             _check_push(spec, push)
         from xbuild.atomic import check_out
@@ -54,13 +57,15 @@ def build(target, project, mode, out, jobs, timeout, memory, publish, create_buc
                            publish_to=publish, create_bucket=create_bucket, push_to=push)
     except XBuildError as exc:
         if as_json:
-            emit_json({"status": "error", "target": target, "mode": mode, **exc.to_json()})
+            emit_json({"status": "error", "target": target, "os": os_release, "mode": mode,
+                       **exc.to_json()})
         raise
     if as_json:
         emit_json(result.to_json())
         return
     how = "from the cache" if result.extra.get("cache") == "hit" else "built"
-    click.echo(f"{how}: {spec.name} for {spec.target.name} ({spec.mode}, {spec.recipe.name}) "
+    click.echo(f"{how}: {spec.name} for {spec.target.name} on {spec.target.os_name} "
+               f"({spec.mode}, {spec.recipe.name}) "
                f"in {result.duration:.1f}s, build {result.extra['build_id']}")
     for what in ("published", "pushed"):
         if what in result.extra:

@@ -14,12 +14,15 @@ from xbuild.config import MAX_TIMEOUT
 @option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board whose CPU to emulate.")
 @click.argument("artifact", type=click.Path())
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
+        help="Run in this OS release's userland [default: the release the artifact was built for, "
+             "from the manifest.json beside it; else the board's default].")
 @option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), default=600, show_default=True, env="XBUILD_RUN_TIMEOUT",
         help="Kill the program after this many seconds.")
 @option("--cpu", env="XBUILD_QEMU_CPU", help="QEMU_CPU model instead of the board's.")
 @option("-p", "--publish", "ports", multiple=True, env="XBUILD_RUN_PUBLISH",
         help="For an image archive: forward HOST:CONTAINER (bound to 127.0.0.1), like docker run -p.")
-def run(target, artifact, command, timeout, cpu, ports):
+def run(target, artifact, command, os_release, timeout, cpu, ports):
     """Run COMMAND from ARTIFACT (unpacked into /usr/local of a fresh target container) under
     qemu as the board's CPU; exit with its exit code. Paths are relative to /usr/local:
 
@@ -46,7 +49,11 @@ def run(target, artifact, command, timeout, cpu, ports):
     else:
         if not command:
             raise click.UsageError("give the program to run after --, e.g. -- bin/hello")
-        code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu, **io)
+        from xbuild.artifacts import built_for
+        release, packages = built_for(path, board.name)
+        board = board.with_os(os_release or release)
+        code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu,
+                            packages=packages, **io)
     progress.done()
     sys.exit(code)
 

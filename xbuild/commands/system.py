@@ -13,14 +13,19 @@ from xbuild.commands import emit_json, json_option, option
 @json_option
 def targets(as_json):
     """The boards, one line each."""
+    from xbuild.releases import all_releases
     from xbuild.targets import all_targets
-    boards = list(all_targets().values())
+    boards, known = list(all_targets().values()), all_releases()
     if as_json:
-        emit_json({"targets": [t.summary() | {"description": t.description} for t in boards]})
+        emit_json({"targets": [t.summary() | {"description": t.description, "os_releases": [
+            known[r].floors() | {"default": r == t.default_os} for r in t.os]} for t in boards]})
         return
     for t in boards:
         cpu = t.qemu_cpu or "-"
         click.echo(f"{t.name:12} {t.debian_arch:8} {t.platform:15} {cpu:11} {t.description}")
+        oses = ", ".join(f"{r} (glibc {known[r].glibc}{', default' if r == t.default_os else ''})"
+                         for r in t.os)
+        click.echo(f"{'':12} {t.distro}: {oses}")
         if t.notes:
             click.echo(f"{'':12} {t.notes}")
 
@@ -101,15 +106,17 @@ def images_ls(as_json):
         help="Board(s) whose images to build (repeat the option for several).")
 @option("--mode", type=click.Choice(["cross", "emulate", "all"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="Which builder to make.")
+@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
+        help="The boards' OS release [default: each board's default].")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream apt's output.")
-def images_build(target_names, mode, verbose):
+def images_build(target_names, mode, os_release, verbose):
     """Build (or confirm) the builder and runtime images for targets."""
     from xbuild import images as im
     from xbuild import targets as tg
     from xbuild.progress import Progress
     progress = Progress(verbose=verbose)
     for name in target_names:
-        target = tg.get(name)
+        target = tg.get(name).with_os(os_release)
         for m in (["cross", "emulate"] if mode == "all" else [mode]):
             progress.phase("image", f"{target.name} builder ({m})")
             img = im.builder(target, m, progress.line)

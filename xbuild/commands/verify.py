@@ -14,12 +14,14 @@ from xbuild.commands import emit_json, json_option, option
 @click.argument("project", type=click.Path(), default=".", required=False)
 @option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="Build mode.")
+@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
+        help="The board's OS release [default: xbuild.toml's os, else the board's default].")
 @json_option
-def verify(target, project, mode, as_json):
+def verify(target, project, mode, os_release, as_json):
     """Rebuild PROJECT twice from clean (other time, timezone, locale, build path, umask) and
     compare every file bit for bit. Exits 0 when identical, 16 when anything differs."""
     from xbuild import spec as specs
-    spec = specs.resolve(project, target, mode=mode)
+    spec = specs.resolve(project, target, mode=mode, os_release=os_release)
     from xbuild.progress import Progress
     from xbuild.verify import verify as run_verify
     report = run_verify(spec, Progress())
