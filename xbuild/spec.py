@@ -54,7 +54,7 @@ class BuildSpec:
 
     def options(self) -> dict:
         """The build options as recorded in the manifest (and part of the cache key)."""
-        return {"target": self.target.name, "os": self.target.release.name, "mode": self.mode,
+        return {"target": self.target.name, "os": self.target.selected.name, "mode": self.mode,
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch}
 
@@ -62,8 +62,8 @@ class BuildSpec:
 def _out_name(target: Target) -> str:
     """rpi3 for the default release, rpi3-bullseye for another: builds for two releases of a
     board must not replace each other's output."""
-    return target.name if target.release.name == target.default_os else \
-        f"{target.name}-{target.release.name}"
+    return target.name if target.selected.name == target.default_os else \
+        f"{target.name}-{target.selected.name}"
 
 
 def _epoch(project: Path) -> int:

@@ -45,17 +45,23 @@ class Target:
     release: Release | None = None  # the selected release: default_os until with_os() picks another
 
     @property
+    def selected(self) -> Release:
+        """The selected release; loading binds one to every board, so it is never missing."""
+        assert self.release is not None, f"board {self.name} has no release bound"
+        return self.release
+
+    @property
     def suite(self) -> str:
         """The Debian suite of the builder and runtime images: the release's."""
-        return self.release.suite
+        return self.selected.suite
 
     @property
     def glibc(self) -> str:
-        return self.release.glibc
+        return self.selected.glibc
 
     @property
     def os_name(self) -> str:
-        return f"{self.distro} {self.release.name}"
+        return f"{self.distro} {self.selected.name}"
 
     def with_os(self, name: str | None) -> "Target":
         """The board running release `name` (None: its default). Unknown: UnknownRelease (36)."""
@@ -88,9 +94,9 @@ class Target:
         return {"name": self.name, "arch": self.debian_arch, "triple": self.triple,
                 "platform": self.platform, "cpu": self.qemu_cpu, "suite": self.suite,
                 "glibc": self.glibc, "aliases": list(self.aliases), "notes": self.notes,
-                "os": self.release.name, "os_name": self.os_name, "releases": list(self.os),
-                "default_os": self.default_os, "floors": self.release.floors(),
-                "loader": self.release.loader(self.debian_arch)}
+                "os": self.selected.name, "os_name": self.os_name, "releases": list(self.os),
+                "default_os": self.default_os, "floors": self.selected.floors(),
+                "loader": self.selected.loader(self.debian_arch)}
 
 
 @dataclass(frozen=True)

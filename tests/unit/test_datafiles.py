@@ -71,6 +71,9 @@ def test_no_recipes_is_an_error_not_no_recipe_detected(tmp_path):
     (data / "recipes").mkdir(parents=True)
     (data / "targets").mkdir()
     (data / "targets" / "rpi3.toml").write_text((REPO / "targets" / "rpi3.toml").read_text())
+    (data / "releases").mkdir()
+    for release in (REPO / "releases").glob("*.toml"):
+        (data / "releases" / release.name).write_text(release.read_text())
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "Makefile").write_text("all:\n")
     r = xbuild("--target", "rpi3", tmp_path / "proj", env_extra={"XBUILD_DATA_DIR": str(data)})

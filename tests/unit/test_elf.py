@@ -178,7 +178,7 @@ def _readelf(*args) -> str:
 
 def _newest(text: str, prefix: str) -> str:
     import re
-    found = {m for m in re.findall(rf"\b{prefix}_(\d+(?:\.\d+)+)\b", text)}
+    found = set(re.findall(rf"\b{prefix}_(\d+(?:\.\d+)+)\b", text))
     return max(found, key=glibc_tuple)
 
 

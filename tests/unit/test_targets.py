@@ -177,7 +177,8 @@ def test_tmp_data_dir_with_a_good_file_loads(data_dir):
 
 
 def test_malformed_unknown_key(data_dir):
-    (data_dir / "bad.toml").write_text(GOOD.replace('default_os = "bookworm"', 'default_os = "bookworm"\ndefault_oss = "x"'))
+    (data_dir / "bad.toml").write_text(
+        GOOD.replace('default_os = "bookworm"', 'default_os = "bookworm"\ndefault_oss = "x"'))
     with pytest.raises(ConfigError) as exc:
         targets.all_targets()
     assert "'default_oss'" in exc.value.message
