@@ -118,3 +118,19 @@ class UnresolvableBase(UserError):
 class RegistryError(ServiceError):
     exit_code = 21
     hint = "check the repository name and `docker login` to the registry (the engine's credentials)"
+
+
+# --- the sandbox's limits --------------------------------------------------------------------
+class DiskLimitExceeded(UserError):
+    exit_code = 29
+    hint = "raise it with XBUILD_MAX_DISK_MB, or make the build write less"
+
+
+class NoSpace(ServiceError):
+    exit_code = 30
+    hint = "free some space (`xbuild images prune`, old outputs), or lower XBUILD_MIN_FREE_MB"
+
+
+class OutOfMemory(UserError):
+    exit_code = 31
+    hint = "raise it with --memory (XBUILD_MEMORY), or lower the parallel jobs (-j)"
