@@ -42,7 +42,7 @@ def _env_int(name: str, default: int) -> int:
 class Limits:
     timeout: int = 3600          # seconds
     memory: str = "4g"
-    pids: int = 4096
+    pids: int = field(default_factory=lambda: _env_int("XBUILD_MAX_PIDS", 4096))
     network: bool = False        # builds never; `xbuild run --publish` opts in
     disk_mb: int = field(default_factory=lambda: _env_int("XBUILD_MAX_DISK_MB", 10240))
     cpus: float = field(default_factory=lambda: float(os.environ.get("XBUILD_MAX_CPUS") or os.cpu_count() or 1))
@@ -228,12 +228,14 @@ def _remove_all(containers) -> int:
     return removed
 
 
-def remove_expired(now: float | None = None) -> int:
+def remove_expired(now: float | None = None, label: str | None = None) -> int:
     """Remove xbuild's containers past their deadline label: builds whose xbuild died (SIGKILL,
-    a lost worker) and whose container outlived it. Returns how many were removed."""
+    a lost worker) and whose container outlived it. `label` ("key=value") narrows the search
+    (e.g. to one service's jobs). Returns how many were removed."""
     now = time.time() if now is None else now
     expired = []
-    for c in client().containers.list(all=True, filters={"label": DEADLINE_LABEL}):
+    labels = [DEADLINE_LABEL, *([label] if label else [])]
+    for c in client().containers.list(all=True, filters={"label": labels}):
         try:
             deadline = float(c.labels.get(DEADLINE_LABEL, ""))
         except ValueError:
