@@ -182,9 +182,9 @@ def test_a_signal_removes_the_container_and_temp_dirs(engine, tmp_path, sig):
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        if proc.poll() is None:  # the test failed before its signal: still clean up
+            proc.terminate()
+            out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
     assert "Traceback" not in err
     assert _containers_with_env(mark) == []
@@ -202,10 +202,12 @@ def test_an_orphaned_container_ends_by_itself_and_is_reaped(engine, tmp_path):
     env = {**os.environ, "XBUILD_ORPHAN_MARK": mark.split("=", 1)[1]}
     proc = subprocess.Popen([sys.executable, "-m", "xbuild", "--target", "rpi3", str(project),
                              "--timeout", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    (box,) = _wait_for(lambda: [c for c in _containers_with_env(mark) if c.status == "running"],
-                       120, "the build container running")
-    proc.kill()
-    proc.wait()
+    try:
+        (box,) = _wait_for(lambda: [c for c in _containers_with_env(mark) if c.status == "running"],
+                           120, "the build container running")
+    finally:
+        proc.kill()  # the orphan maker: xbuild dies without a chance to clean up
+        proc.wait()
     assert box.attrs["Config"]["Cmd"][:4] == ["timeout", "-s", "KILL", str(2 + GRACE)]
     deadline = float(box.labels[DEADLINE_LABEL])
     assert deadline > time.time()
