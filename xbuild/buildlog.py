@@ -30,7 +30,7 @@ class BuildLog:
         self.secrets = sorted({part for value in secrets for part in value.splitlines()
                                if len(part) >= MIN_SECRET}, key=len, reverse=True)
         self.size = self.omitted = 0
-        self.last = collections.deque(maxlen=KEEP)
+        self.last: collections.deque[str] = collections.deque(maxlen=KEEP)
         self.step = "the build"
         self._file = path.open("w", encoding="utf-8", errors="replace", buffering=1 << 16)
 

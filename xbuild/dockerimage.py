@@ -373,7 +373,8 @@ def save(tag: str, dest: Path, name: str) -> None:
                     for entry in doc:
                         entry["RepoTags"] = [name]
                 else:
-                    doc = {repo: {short: next(iter(v.values())) for v in doc.values()}}
+                    (tags,) = doc.values()  # {repo: {tag: top layer}}, one image
+                    doc = {repo: {short: next(iter(tags.values()))}}
                 raw = json.dumps(doc).encode()
                 member.size, data = len(raw), io.BytesIO(raw)
             out.addfile(member, data)

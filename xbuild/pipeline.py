@@ -22,7 +22,7 @@ from xbuild.archive import extract, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
 from xbuild.buildlog import BuildLog
-from xbuild.errors import BuildFailed, OutOfMemory
+from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
 from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
@@ -244,7 +244,7 @@ def _dockerfile_image(spec, exclude, source_hash, work, log, progress, labels):
     return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
 
 
-def _build_failed(log: BuildLog, code: int, oom: bool, limits, keep: Path) -> BuildFailed:
+def _build_failed(log: BuildLog, code: int, oom: bool, limits, keep: Path) -> XBuildError:
     """The failing step, why it ended when the kernel or the limits ended it, and the log's tail
     (its lines are masked already). _build's clean-up keeps the full log as `keep`."""
     step = repr(log.step.split(": ", 1)[-1])

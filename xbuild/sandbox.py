@@ -306,6 +306,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 def _pids_dir(name: str) -> Path | str:
     """Where the pids group goes, or why there is none."""
     from docker.errors import APIError
+    if not client().api.base_url.startswith("http+docker://local"):  # unix socket (or npipe)
+        return "the engine is not on this machine, so neither is its cgroup tree"
     try:
         info = client().info()
     except APIError as exc:

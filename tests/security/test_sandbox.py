@@ -196,12 +196,20 @@ def test_a_signal_removes_the_container_and_temp_dirs(engine, tmp_path, sig):
 def test_an_orphaned_container_ends_by_itself_and_is_reaped(engine, tmp_path):
     """xbuild SIGKILLed: its container still dies at the time limit (timeout -s KILL inside),
     and remove_expired removes it once its deadline label has passed."""
-    from xbuild.sandbox import BUILD_LABEL, DEADLINE_LABEL, GRACE, remove_expired
     mark = f"XBUILD_ORPHAN_MARK={uuid.uuid4().hex}"
     project = _sleeping_project(tmp_path / "p", "XBUILD_ORPHAN_MARK")
     env = {**os.environ, "XBUILD_ORPHAN_MARK": mark.split("=", 1)[1]}
     proc = subprocess.Popen([sys.executable, "-m", "xbuild", "--target", "rpi3", str(project),
                              "--timeout", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _reaped_orphan(proc, mark)
+    finally:
+        for c in _containers_with_env(mark):  # a failed assertion must not leave it behind
+            c.remove(force=True)
+
+
+def _reaped_orphan(proc, mark: str) -> None:
+    from xbuild.sandbox import BUILD_LABEL, DEADLINE_LABEL, GRACE, remove_expired
     try:
         (box,) = _wait_for(lambda: [c for c in _containers_with_env(mark) if c.status == "running"],
                            120, "the build container running")
@@ -297,12 +305,14 @@ def _dockerfile(root: Path, text: str) -> Path:
 @integration
 def test_dockerfile_steps_get_the_limits(engine, tmp_path):
     project = _dockerfile(tmp_path / "lim", "FROM debian:bookworm-slim\n"
-                          "RUN echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes) "
-                          "fsize=$(ulimit -f)\n"
+                          "RUN echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                          "/sys/fs/cgroup/memory.max 2>/dev/null) fsize=$(ulimit -f)\n"
                           "RUN for i in $(seq 60); do sleep 20 & done; wait\n")
     proc = xbuild("--target", "rpi3", project, "--memory", "300m", "-v",
                   env={"XBUILD_MAX_PIDS": "30", "XBUILD_MAX_DISK_MB": "100"})
     assert f"mem={300 << 20} fsize={100 << 11}" in proc.stderr  # fsize in 512-byte blocks
+    if "no pids limit for this Dockerfile build:" in proc.stderr:  # says why (not root, systemd)
+        pytest.skip("this machine cannot give Dockerfile builds a pids limit")
     assert proc.returncode == 7, proc.stderr[-3000:]  # the pids limit refused the 31st process
     assert "fork" in proc.stderr.lower()
 
