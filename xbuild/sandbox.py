@@ -125,16 +125,20 @@ class Container:
         the exit code. Kill at the time limit and at the disk limit (raising why)."""
         # Attached before the start, the stream misses nothing; the engine does not run ahead
         # of a slow reader, so every line arrives, to the last one.
-        stream = streaming_api().attach(self.container.id, stdout=True, stderr=True, stream=True,
-                                     logs=True, demux=True)
+        from docker.utils.socket import frames_iter
+        sock = streaming_api().attach_socket(self.container.id, params={
+            "stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
         watchdog = _Watchdog(self)
-        self.container.start()
-        watchdog.start()
         try:
-            _pump(stream, on_line, on_err or on_line)
+            self.container.start()
+            watchdog.start()
+            _pump(frames_iter(sock, tty=False), on_line, on_err or on_line)
             status = streaming_api().wait(self.container.id)
         finally:
             watchdog.stop()
+            # The SDK hangs the HTTP response on the socket it returns; closing the response
+            # closes the connection (a worker runs many builds: no socket may leak).
+            getattr(sock, "_response", sock).close()
         if watchdog.reason is not None:
             raise watchdog.reason
         code = int(status.get("StatusCode", 1))
@@ -162,18 +166,18 @@ def container_disk_used(container_id: str) -> int:
     return int(found[0].get("SizeRw") or 0) if found else 0
 
 
-def _pump(stream, on_out, on_err) -> None:
-    """(stdout, stderr) chunks -> lines; a partial line waits for its end."""
+def _pump(frames, on_out, on_err) -> None:
+    """The engine's (stream, bytes) frames -> lines; a partial line waits for its end."""
+    emitters = {1: on_out, 2: on_err}
     partial = {1: b"", 2: b""}
-    for chunks in stream:
-        for key, data, emit in ((1, chunks[0], on_out), (2, chunks[1], on_err)):
-            if data:
-                *lines, partial[key] = (partial[key] + data).split(b"\n")
-                for line in lines:
-                    emit(line.decode("utf-8", "replace"))
-    for key, emit in ((1, on_out), (2, on_err)):
-        if partial[key]:
-            emit(partial[key].decode("utf-8", "replace"))
+    for key, data in frames:
+        if key in partial and data:
+            *lines, partial[key] = (partial[key] + data).split(b"\n")
+            for line in lines:
+                emitters[key](line.decode("utf-8", "replace"))
+    for key, rest in partial.items():
+        if rest:
+            emitters[key](rest.decode("utf-8", "replace"))
 
 
 class _Watchdog(threading.Thread):
