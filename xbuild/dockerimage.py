@@ -36,6 +36,7 @@ from xbuild.targets import Target
 
 _DEBIAN = re.compile(r"^(?:docker\.io/)?(?:library/)?debian:([a-z]+)(?:-slim)?$")
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$")
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
 GENERATED = "Dockerfile.xbuild"
 # [registry[:port]/]path, lower case path components; the tag is the target's name.
@@ -203,7 +204,10 @@ def _context(project: Path, dockerfile: str, exclude, mtime: int) -> bytes:
 def _params(tag: str, target: Target, labels: dict, limits, cgroup_parent: str | None) -> dict:
     """The build request: a build container's limits, applied to every RUN step."""
     disk = limits.disk_mb << 20
-    params = {"t": tag, "rm": True, "forcerm": True, "pull": False, "dockerfile": GENERATED,
+    # nocache: no layer made by another build is ever used (a tenant's cached step would stand
+    # in for another's), and each build's layers are its own to remove; an unchanged project is
+    # a hit in xbuild's own cache instead.
+    params = {"t": tag, "rm": True, "forcerm": True, "nocache": True, "pull": False, "dockerfile": GENERATED,
               "labels": json.dumps(labels), "platform": target.platform,
               "memory": _bytes(limits.memory), "memswap": _bytes(limits.memory),
               "cpuperiod": 100000, "cpuquota": int(limits.cpus * 100000),
@@ -297,8 +301,14 @@ def build(project: Path, name: str, target: Target, exclude, mtime: int, log, la
         params = _params(tag, target, {**labels, images.LABEL: "app"}, limits, cgroup_parent)
         stream = _stream(_context(project, text, exclude, mtime), params, limits,
                          progress.stop_requested, progress.container)
-        with contextlib.closing(stream):  # whatever ends the build (an error, a signal) closes it
-            _follow(stream, log)
+        layers: list[str] = []
+        try:
+            with contextlib.closing(stream):  # whatever ends the build (an error, a signal) closes it
+                _follow(stream, log, layers)
+        except BaseException:
+            for layer in reversed(layers):  # the steps that did run: nobody else's to keep
+                remove(layer)
+            raise
     image = client().images.get(tag)
     arch, variant = image.attrs.get("Architecture"), image.attrs.get("Variant")
     _, want_arch, want_variant = target.os_arch_variant
@@ -309,8 +319,9 @@ def build(project: Path, name: str, target: Target, exclude, mtime: int, log, la
             "platform": "/".join(filter(None, ("linux", arch, variant)))}
 
 
-def _follow(stream, log) -> None:
-    """Log the engine's messages; an error names the step that failed, with the last lines."""
+def _follow(stream, log, layers: list[str]) -> None:
+    """Log the engine's messages and note the layers the steps made (in `layers`); an error
+    names the step that failed, with the last lines."""
     from docker.errors import APIError
     step, tail = "the build", []
     try:
@@ -318,6 +329,8 @@ def _follow(stream, log) -> None:
             for part in chunk.get("stream", "").rstrip().splitlines():
                 if part.startswith("Step "):
                     step = part
+                elif (m := _LAYER.match(part)) and " : FROM " not in step.upper():
+                    layers.append(m.group(1))  # (a FROM step names its base: not ours)
                 tail = (tail + [part])[-40:]
                 log(part)
             if "error" in chunk:

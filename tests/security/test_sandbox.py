@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -315,6 +316,12 @@ def test_dockerfile_steps_get_the_limits(engine, tmp_path):
         pytest.skip("this machine cannot give Dockerfile builds a pids limit")
     assert proc.returncode == 7, proc.stderr[-3000:]  # the pids limit refused the 31st process
     assert "fork" in proc.stderr.lower()
+    # Every step ran (no layer cache shared between builds), and the failed build's layers went.
+    from docker.errors import ImageNotFound
+    from xbuild.engine import client
+    (layer,) = re.findall(r"^mem=.*?^ ---> ([0-9a-f]{12})$", proc.stderr, re.M | re.S)
+    with pytest.raises(ImageNotFound):
+        client().images.get(layer)
 
 
 @integration
