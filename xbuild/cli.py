@@ -55,16 +55,45 @@ _register()
 
 
 def report(exc: XBuildError) -> None:
+    """The error, its detail (often a build log's tail: untrusted) and the hint, made safe."""
+    from xbuild.terminal import safe, safe_lines
     err = lambda s="": click.echo(s, err=True)  # noqa: E731
-    err(click.style("error: ", fg="red", bold=True) + exc.message)
+    err(click.style("error: ", fg="red", bold=True) + safe_lines(exc.message))
     if exc.detail:
-        err("\n".join("  | " + line for line in exc.detail.splitlines()))
+        err("\n".join("  | " + safe(line) for line in exc.detail.splitlines()))
     if exc.hint:
-        err(click.style("hint: ", fg="yellow", bold=True) + exc.hint)
+        err(click.style("hint: ", fg="yellow", bold=True) + safe_lines(exc.hint))
+
+
+class Terminated(BaseException):
+    """SIGTERM (what CI sends on cancel) or SIGHUP (the terminal went away), raised in the main
+    thread like Ctrl-C's KeyboardInterrupt, so every context manager on the way out runs: the
+    build container is removed, temporary directories too."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+def _on_signal(signum, frame) -> None:
+    import signal
+    # Once is enough: a second signal must not interrupt the clean-up the first one started.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def _handle_signals() -> None:
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _on_signal)
 
 
 def main(argv=None) -> None:
     debug = os.environ.get("XBUILD_DEBUG") not in (None, "", "0")
+    _handle_signals()
     try:
         code = cli.main(args=argv, prog_name="xbuild", standalone_mode=False)
     except XBuildError as exc:
@@ -79,6 +108,9 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Terminated as exc:
+        click.echo("terminated", err=True)
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug in xbuild, not the user's mistake
         if debug:
             traceback.print_exc()

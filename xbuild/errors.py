@@ -120,13 +120,7 @@ class RegistryError(ServiceError):
     hint = "check the repository name and `docker login` to the registry (the engine's credentials)"
 
 
-# --- the installation's side -----------------------------------------------------------------
-class DataFilesMissing(ServiceError):
-    """targets/ or recipes/ is empty or absent: a broken install (or a wrong XBUILD_DATA_DIR)."""
-    exit_code = 34
-
-
-# --- the build service's API and client (22-24) -------------------------------------------------
+# --- the build service's API and client ----------------------------------------------------
 class ServerError(ServiceError):
     """The build server answered, with an error of its own (HTTP 5xx): not the user's fault."""
     exit_code = 22
@@ -138,7 +132,8 @@ class RefusedByService(UserError):
     exit_code = 23
     hint = "the build service's operator decides this (see the README's build service section)"
 
-# --- output directories and sizes (issue 8) --------------------------------------------------
+
+# --- output directories and sizes ----------------------------------------------------------
 class OutputDirInUse(UserError):
     """An --out that holds something xbuild did not make: replacing it would delete the user's files."""
     exit_code = 25
@@ -157,7 +152,29 @@ class OutputTooLarge(UserError):
     hint = "install less into the output, or raise XBUILD_MAX_OUTPUT_MB"
 
 
-# --- OS releases (issue 9) -------------------------------------------------------------------
+# --- the sandbox's limits --------------------------------------------------------------------
+class DiskLimitExceeded(UserError):
+    exit_code = 29
+    hint = "raise it with XBUILD_MAX_DISK_MB, or make the build write less"
+
+
+class NoSpace(ServiceError):
+    exit_code = 30
+    hint = "free some space (`xbuild images prune`, old outputs), or lower XBUILD_MIN_FREE_MB"
+
+
+class OutOfMemory(UserError):
+    exit_code = 31
+    hint = "raise it with --memory (XBUILD_MEMORY), or lower the parallel jobs (-j)"
+
+
+# --- the installation's side -----------------------------------------------------------------
+class DataFilesMissing(ServiceError):
+    """targets/ or recipes/ is empty or absent: a broken install (or a wrong XBUILD_DATA_DIR)."""
+    exit_code = 34
+
+
+# --- OS releases -----------------------------------------------------------------------------
 class UnknownRelease(UserError):
     """--os (or xbuild.toml's os) names a release the board does not run."""
     exit_code = 36

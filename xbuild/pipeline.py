@@ -21,12 +21,11 @@ from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildsc
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
-from xbuild.errors import BuildFailed
+from xbuild.buildlog import BuildLog
+from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
-from xbuild.sandbox import Container
+from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
-
-LOG_TAIL = 40
 
 
 @dataclass
@@ -149,22 +148,20 @@ def _from_cache(spec, store, base, build_id, key, progress) -> "BuildResult | No
 def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Progress,
            labels: dict) -> BuildResult:
     spec.out.parent.mkdir(parents=True, exist_ok=True)
+    check_free_space([p for p in (engine_data_root(), spec.out.parent) if p is not None])
     work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
     failed_log = spec.out.parent / f"{spec.out.name}.failed.log"
     try:
         log_path = work / "out" / "build.log"
         log_path.parent.mkdir()
-        with log_path.open("w") as log:
-            def on_line(line: str) -> None:
-                log.write(line + "\n")
-                progress.line(line)
-
+        # Secrets the project passes in are masked in every line logged (the store keeps the log).
+        with BuildLog(log_path, progress, secrets=spec.passed_env().values()) as log:
             if spec.recipe.kind == "image":
-                produced, image_id = _dockerfile_image(spec, exclude, source_hash, work, on_line,
+                produced, image_id = _dockerfile_image(spec, exclude, source_hash, work, log,
                                                        progress, labels)
             else:
-                produced, image_id = _compile(spec, image_def, exclude, source_hash, work, on_line,
-                                              progress, labels, log, failed_log)
+                produced, image_id = _compile(spec, image_def, exclude, source_hash, work, log,
+                                              progress, labels)
         swap_in(work / "out", spec.out)
         failed_log.unlink(missing_ok=True)
         return BuildResult(
@@ -172,7 +169,7 @@ def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Prog
             spec.out / "manifest.json", spec.out / "build.log", image_id, source_hash, 0.0,
             {"cache": "miss"})
     except BaseException:
-        if (work / "out" / "build.log").exists() and not failed_log.exists():
+        if (work / "out" / "build.log").exists():  # this failure's log, not an older one's
             shutil.copy(work / "out" / "build.log", failed_log)
         raise
     finally:
@@ -186,27 +183,27 @@ def _manifest(spec: BuildSpec, source_hash: str, files: list, **extra) -> dict:
             **extra}
 
 
-def _compile(spec, image_def, exclude, source_hash, work, on_line, progress, labels, log, failed_log):
+def _compile(spec, image_def, exclude, source_hash, work, log, progress, labels):
     """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
     if spec.mode == "emulate" and spec.target.needs_qemu:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build")
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-    image = images.ensure(image_def, on_line)
+    image = images.ensure(image_def, log.line)
 
     progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
-    log_path = work / "out" / "build.log"
     with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
-                   env=_environment(spec), limits=spec.limits, labels=labels) as box:
+                   env=_environment(spec), limits=spec.limits, labels=labels,
+                   kill_inside=True) as box:
         progress.container(name)
         with sources.payload(spec.project, exclude, spec.source_date_epoch,
                              spec.variation.src_dir) as payload:
             box.put("/", payload)
         box.put("/", _control_files(spec))
-        code = box.run(on_line)
+        code = box.run(log.line)
         if code != 0:
-            log.flush()
-            raise _build_failed(log_path, failed_log, code)
+            raise _build_failed(log, code, box.oom_killed, spec.limits,
+                                spec.out.parent / f"{spec.out.name}.failed.log")
         with (work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
             save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
     extract(work / "stage.tar", work / "stage", "build output", strip="stage")
@@ -219,23 +216,28 @@ def _compile(spec, image_def, exclude, source_hash, work, on_line, progress, lab
     artifacts.gate(files, spec.target.abi, spec.target.name)
     manifest = _manifest(spec, source_hash, files, image={"tag": image.tag, "id": image.id},
                          toolchain=_toolchain_versions(work / "stage"))
-    log.flush()
+    log.close()  # complete before it is listed beside the artifacts
     produced = artifacts.write(tree, work / "out", spec.name, spec.target.name, manifest,
                                spec.source_date_epoch)
     return produced, image.id
 
 
-def _dockerfile_image(spec, exclude, source_hash, work, on_line, progress, labels):
+def _dockerfile_image(spec, exclude, source_hash, work, log, progress, labels):
     """A Dockerfile project: an image for the board's platform, saved as a `docker load` archive."""
     from xbuild import dockerimage
     if spec.target.needs_qemu:
         binfmt.require(spec.target.qemu_arch, f"RUN steps of a {spec.target.name} image")
     progress.phase("build", f"Dockerfile for {spec.target.platform}")
     built = dockerimage.build(spec.project, spec.name, spec.target, exclude, spec.source_date_epoch,
-                              on_line, labels)
+                              log.line, labels, spec.limits, progress)
     archive = work / "out" / f"{spec.name}-{spec.target.name}.image.tar"
-    progress.phase("save", f"{built['tag']} -> {archive.name}")
-    dockerimage.save(built["tag"], archive)
+    name = dockerimage.image_name(spec.name, spec.target)
+    progress.phase("save", f"{name} -> {archive.name}")
+    try:
+        dockerimage.save(built["tag"], archive, name)
+    finally:
+        dockerimage.remove(built["tag"])  # the build's own tag: no other build may see it
+    built["tag"] = name
     files = [{"path": archive.name, "size": archive.stat().st_size, "sha256": sha256_file(archive)}]
     manifest = _manifest(spec, source_hash, files, image=built,
                          artifacts=[{"name": archive.name, "sha256": files[0]["sha256"],
@@ -247,12 +249,17 @@ def _dockerfile_image(spec, exclude, source_hash, work, on_line, progress, label
     return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
 
 
-def _build_failed(log_path: Path, keep: Path, code: int) -> BuildFailed:
-    shutil.copy(log_path, keep)
-    lines = [ln for ln in log_path.read_text(errors="replace").splitlines()
-             if not ln.startswith("::xbuild ")]
-    step = next((ln.removeprefix("::xbuild ") for ln in reversed(log_path.read_text().splitlines())
-                 if ln.startswith("::xbuild step")), "the build")
-    return BuildFailed(f"{step.split(': ', 1)[-1]!r} failed (exit code {code})",
-                       detail="\n".join(lines[-LOG_TAIL:]),
+def _build_failed(log: BuildLog, code: int, oom: bool, limits, keep: Path) -> XBuildError:
+    """The failing step, why it ended when the kernel or the limits ended it, and the log's tail
+    (its lines are masked already). _build's clean-up keeps the full log as `keep`."""
+    step = repr(log.step.split(": ", 1)[-1])
+    detail = "\n".join(log.tail())
+    if oom:
+        return OutOfMemory(f"{step} was killed: memory limit {limits.memory}", detail=detail)
+    if code == 153:  # SIGXFSZ: a file reached RLIMIT_FSIZE, which is the disk limit
+        error = disk_limit_error(limits.disk_mb, "a single file reached it")
+        error.detail = detail
+        return error
+    why = " (killed by SIGKILL)" if code == 137 else ""
+    return BuildFailed(f"{step} failed (exit code {code}){why}", detail=detail,
                        hint=f"full log: {keep}")

@@ -1,73 +1,110 @@
 """A sandboxed container: the only place untrusted project code runs.
 
-No network, a non-root user, every capability dropped, no-new-privileges, pid and memory limits,
-an init as PID 1 (a crashed process under qemu can hang a container when it is PID 1), and a time
-limit. Files go in and out as tar streams through the engine: no bind mount exposes the host, and
-what comes out is written by xbuild itself, so it belongs to the invoking user."""
+No network, a non-root user, every capability dropped, no-new-privileges, pid, memory, CPU and disk
+limits, an init as PID 1 (a crashed process under qemu can hang a container when it is PID 1), and
+a time limit. Files go in and out as tar streams through the engine: no bind mount exposes the
+host, and what comes out is written by xbuild itself, so it belongs to the invoking user.
+
+The time limit holds even when xbuild is gone (SIGKILL, a dead worker): the command runs under
+`timeout -s KILL`, and the container carries its deadline as a label for `remove_expired`."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import shutil
 import threading
-from dataclasses import dataclass
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from xbuild.engine import client
-from xbuild.errors import BuildTimeout
+from xbuild.errors import BuildTimeout, DiskLimitExceeded, NoSpace
 
 BUILD_LABEL = "org.xbuild.build"
+DEADLINE_LABEL = "org.xbuild.deadline"
+# The engine's own time limit runs this long after ours (ours kills first and says why); the
+# deadline label allows for the upload of the sources before the clock starts, too.
+GRACE = 60
+START_ALLOWANCE = 600
+DISK_POLL_SECONDS = 3.0
+# What the engine keeps of a container's output besides what xbuild streams: bounded.
+LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "1"}}
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
 
 
 @dataclass(frozen=True)
 class Limits:
     timeout: int = 3600          # seconds
     memory: str = "4g"
-    pids: int = 4096
+    pids: int = field(default_factory=lambda: _env_int("XBUILD_MAX_PIDS", 4096))
     network: bool = False        # builds never; `xbuild run --publish` opts in
+    disk_mb: int = field(default_factory=lambda: _env_int("XBUILD_MAX_DISK_MB", 10240))
+    cpus: float = field(default_factory=lambda: float(os.environ.get("XBUILD_MAX_CPUS") or os.cpu_count() or 1))
 
 
 def hardening(limits: Limits, user: str | None) -> dict:
+    from docker.types import Ulimit
+    disk = limits.disk_mb << 20
     return {
         "network_mode": "bridge" if limits.network else "none",
         "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
         "pids_limit": limits.pids, "mem_limit": limits.memory, "memswap_limit": limits.memory,
-        "init": True, **({"user": user} if user else {}),
+        "nano_cpus": int(limits.cpus * 1e9),
+        # No single file may outgrow the disk limit (the watchdog measures the whole layer).
+        "ulimits": [Ulimit(name="fsize", soft=disk, hard=disk)],
+        "log_config": LOG_CONFIG, "init": True, **({"user": user} if user else {}),
     }
+
+
+@functools.cache
+def streaming_api():
+    """A client without a socket timeout, for streams that may stay quiet for a long time (a
+    long link, a sleeping step): the time limit is ours to enforce, not the socket's."""
+    import docker
+    return docker.from_env(timeout=None).api
 
 
 class Container:
     """Created on enter (stale ones of the same name removed first), always removed on exit."""
 
-    def __init__(self, image: str, command: list[str], *, name: str, env: dict[str, str],
+    def __init__(self, image: str, command: list[str] | None, *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
-                 platform: str | None = None, ports: dict | None = None, labels: dict | None = None):
+                 platform: str | None = None, ports: dict | None = None, labels: dict | None = None,
+                 kill_inside: bool = False):
+        """kill_inside: the command also runs under `timeout -s KILL` (the image has coreutils)."""
         self.name, self.limits = name, limits
+        if kill_inside and command:
+            command = ["timeout", "-s", "KILL", str(limits.timeout + GRACE), *command]
+        self._labels = {BUILD_LABEL: name, **(labels or {})}
         self._kwargs = dict(image=image, command=command, name=name, environment=env,
-                            working_dir=workdir, labels={BUILD_LABEL: name, **(labels or {})}, ports=ports or {},
-                            **hardening(limits, user))
+                            working_dir=workdir, ports=ports or {}, **hardening(limits, user))
         self.container = None
+        self.oom_killed = False
 
     def __enter__(self) -> "Container":
-        self._remove(self.name)
-        self.container = client().containers.create(**self._kwargs)
+        self.remove_now(self.name)
+        deadline = int(time.time()) + START_ALLOWANCE + self.limits.timeout + GRACE
+        self.container = client().containers.create(
+            labels={**self._labels, DEADLINE_LABEL: str(deadline)}, **self._kwargs)
         return self
 
     def __exit__(self, *exc) -> None:
-        self._remove(self.name)
+        self.remove_now(self.name)
 
     @staticmethod
     def remove_labelled(label: str, value: str) -> int:
         """Remove containers left by a process that died (e.g. a SIGKILLed worker's build)."""
-        from docker.errors import APIError
-        found = client().containers.list(all=True, filters={"label": f"{label}={value}"})
-        for c in found:
-            try:
-                c.remove(force=True)
-            except APIError:
-                pass
-        return len(found)
+        return _remove_all(client().containers.list(all=True, filters={"label": f"{label}={value}"}))
 
     @staticmethod
-    def _remove(name: str) -> None:
+    def remove_now(name: str) -> None:
         from docker.errors import APIError, NotFound
         try:
             client().containers.get(name).remove(force=True)
@@ -88,35 +125,217 @@ class Container:
 
     def run(self, on_line, on_err=None) -> int:
         """Start, feed every output line to on_line (stderr lines to on_err when given), return
-        the exit code; kill at the time limit."""
-        self.container.start()
-        streams = [(on_line, {"stdout": True, "stderr": on_err is None})]
-        if on_err is not None:
-            streams.append((on_err, {"stdout": False, "stderr": True}))
-        pumps = [threading.Thread(target=self._pump, args=s, daemon=True) for s in streams]
-        for pump in pumps:
-            pump.start()
+        the exit code. Kill at the time limit and at the disk limit (raising why)."""
+        # Attached before the start, the stream misses nothing; the engine does not run ahead
+        # of a slow reader, so every line arrives, to the last one.
+        from docker.utils.socket import frames_iter
+        sock = streaming_api().attach_socket(self.container.id, params={
+            "stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
+        watchdog = _Watchdog(self)
         try:
-            status = self.container.wait(timeout=self.limits.timeout)
-        except Exception as exc:  # requests' ReadTimeout / ConnectionError: the time limit hit
-            if "timed out" not in str(exc).lower() and "timeout" not in type(exc).__name__.lower():
-                raise
-            self.container.kill()
-            for pump in pumps:
-                pump.join(5)
-            raise BuildTimeout(f"killed at the time limit of {self.limits.timeout} s",
-                               hint="raise it with --timeout (XBUILD_TIMEOUT) or `timeout` in "
-                                    "xbuild.toml, or find what hangs in the log") from None
-        for pump in pumps:
-            pump.join(10)
-        return int(status.get("StatusCode", 1))
+            self.container.start()
+            watchdog.start()
+            _pump(frames_iter(sock, tty=False), on_line, on_err or on_line)
+            status = streaming_api().wait(self.container.id)
+        finally:
+            watchdog.stop()
+            # The SDK hangs the HTTP response on the socket it returns; closing the response
+            # closes the connection (a worker runs many builds: no socket may leak).
+            getattr(sock, "_response", sock).close()
+        if watchdog.reason is not None:
+            raise watchdog.reason
+        code = int(status.get("StatusCode", 1))
+        if code == 137:
+            self.container.reload()
+            self.oom_killed = bool(self.container.attrs["State"].get("OOMKilled"))
+        return code
 
-    def _pump(self, on_line, which: dict) -> None:
-        buf = b""
-        for chunk in self.container.logs(stream=True, follow=True, **which):
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
+    def kill(self) -> None:
+        from docker.errors import APIError
+        try:
+            self.container.kill()
+        except APIError:
+            pass  # it ended meanwhile
+
+
+def container_disk_used(container_id: str) -> int:
+    """Bytes in a container's writable layer (the list API's size option: the engine walks the
+    layer, so this is not cheap)."""
+    from docker.errors import DockerException
+    try:
+        found = client().api.containers(all=True, size=True, filters={"id": container_id})
+    except DockerException:
+        return 0  # gone, or the engine is busy: the next poll sees it
+    return int(found[0].get("SizeRw") or 0) if found else 0
+
+
+def _pump(frames, on_out, on_err) -> None:
+    """The engine's (stream, bytes) frames -> lines; a partial line waits for its end."""
+    emitters = {1: on_out, 2: on_err}
+    partial = {1: b"", 2: b""}
+    for key, data in frames:
+        if key in partial and data:
+            *lines, partial[key] = (partial[key] + data).split(b"\n")
             for line in lines:
-                on_line(line.decode("utf-8", "replace"))
-        if buf:
-            on_line(buf.decode("utf-8", "replace"))
+                emitters[key](line.decode("utf-8", "replace"))
+    for key, rest in partial.items():
+        if rest:
+            emitters[key](rest.decode("utf-8", "replace"))
+
+
+class _Watchdog(threading.Thread):
+    """Kills the container at its time limit, or when its writes pass the disk limit."""
+
+    def __init__(self, box: Container):
+        super().__init__(daemon=True, name=f"watchdog-{box.name}")
+        self.box, self.reason = box, None
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def run(self) -> None:
+        limits = self.box.limits
+        deadline = time.monotonic() + limits.timeout
+        next_disk = time.monotonic()
+        while not self._halt.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                self._kill(BuildTimeout(f"killed at the time limit of {limits.timeout} s",
+                                        hint="raise it with --timeout (XBUILD_TIMEOUT) or `timeout` "
+                                             "in xbuild.toml, or find what hangs in the log"))
+                return
+            if time.monotonic() >= next_disk:
+                used = container_disk_used(self.box.container.id)
+                if used > limits.disk_mb << 20:
+                    self._kill(disk_limit_error(limits.disk_mb, f"{used >> 20} MB written"))
+                    return
+                next_disk = time.monotonic() + DISK_POLL_SECONDS
+
+    def _kill(self, reason) -> None:
+        self.reason = reason
+        self.box.kill()
+
+
+def disk_limit_error(limit_mb: int, what: str) -> DiskLimitExceeded:
+    return DiskLimitExceeded(f"killed at the disk limit of {limit_mb} MB ({what})",
+                             hint=f"raise it with XBUILD_MAX_DISK_MB (now {limit_mb}), or make the "
+                                  "build write less (build.log shows where it was)")
+
+
+def _remove_all(containers) -> int:
+    from docker.errors import APIError
+    removed = 0
+    for c in containers:
+        try:
+            c.remove(force=True)
+            removed += 1
+        except APIError:
+            pass  # removed meanwhile
+    return removed
+
+
+def remove_expired(now: float | None = None, label: str | None = None) -> int:
+    """Remove xbuild's containers past their deadline label: builds whose xbuild died (SIGKILL,
+    a lost worker) and whose container outlived it. `label` ("key=value") narrows the search
+    (e.g. to one service's jobs). Returns how many were removed."""
+    now = time.time() if now is None else now
+    expired = []
+    labels = [DEADLINE_LABEL, *([label] if label else [])]
+    for c in client().containers.list(all=True, filters={"label": labels}):
+        try:
+            deadline = float(c.labels.get(DEADLINE_LABEL, ""))
+        except ValueError:
+            continue  # not one of ours
+        if deadline < now:
+            expired.append(c)
+    return _remove_all(expired)
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_free_space(paths: list[Path]) -> None:
+    """Refuse to start when a disk a build writes to is nearly full (XBUILD_MIN_FREE_MB)."""
+    need = _env_int("XBUILD_MIN_FREE_MB", 1024)
+    for path in paths:
+        free = shutil.disk_usage(_existing(path)).free >> 20
+        if free < need:
+            raise NoSpace(f"only {free} MB free on the disk of {path} (a build needs {need} MB)",
+                          hint="free some space (`xbuild images prune`, old outputs), or lower "
+                               "XBUILD_MIN_FREE_MB")
+
+
+def engine_data_root() -> Path | None:
+    """The engine's data root when it is on this machine's filesystem (a local engine)."""
+    root = Path(client().info().get("DockerRootDir") or "/var/lib/docker")
+    return root if root.exists() else None
+
+
+@contextlib.contextmanager
+def pids_cgroup(pids: int, log):
+    """A cgroup parent holding a pids limit, for builds whose containers the engine creates
+    itself (a Dockerfile's RUN steps: the build API has no pids limit). It needs the engine's
+    cgroupfs driver on this machine and a writable cgroup tree (xbuild as root); otherwise the
+    build runs without a pids limit and says so. Yields the parent to give the engine, or None."""
+    name = f"xbuild-{uuid.uuid4().hex[:16]}"
+    where = _pids_dir(name)
+    if isinstance(where, str):
+        log(f"[xbuild] no pids limit for this Dockerfile build: {where}")
+        yield None
+        return
+    try:
+        where.mkdir()
+        (where / "pids.max").write_text(str(pids))
+    except OSError as exc:
+        log(f"[xbuild] no pids limit for this Dockerfile build: {where}: {exc.strerror}")
+        yield None
+        return
+    try:
+        yield f"/{name}"
+    finally:
+        # The engine made the same group in every hierarchy; empty once the build's containers
+        # are gone (their removal can lag a moment behind the build's end).
+        for _ in range(20):
+            left = [d for d in CGROUP_ROOT.glob(f"*/{name}") if not _rmdir(d)] + \
+                   ([where] if where.exists() and not _rmdir(where) else [])
+            if not left:
+                break
+            time.sleep(0.5)
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _pids_dir(name: str) -> Path | str:
+    """Where the pids group goes, or why there is none."""
+    from docker.errors import APIError
+    if not client().api.base_url.startswith("http+docker://local"):  # unix socket (or npipe)
+        return "the engine is not on this machine, so neither is its cgroup tree"
+    try:
+        info = client().info()
+    except APIError as exc:
+        return f"engine info: {exc}"
+    if info.get("CgroupDriver") != "cgroupfs":
+        return f"the engine's cgroup driver is {info.get('CgroupDriver')!r}, not cgroupfs"
+    if not (CGROUP_ROOT / "unified").exists() and (CGROUP_ROOT / "cgroup.controllers").exists():
+        # cgroup v2: the parent is one directory; pids must be delegated to its children.
+        if "pids" not in (CGROUP_ROOT / "cgroup.subtree_control").read_text().split():
+            return "cgroup v2 without the pids controller enabled at the root"
+        return CGROUP_ROOT / name
+    if not (CGROUP_ROOT / "pids").is_dir():
+        return "no pids cgroup controller on this machine"
+    return CGROUP_ROOT / "pids" / name
+
+
+def _rmdir(path: Path) -> bool:
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True

@@ -166,10 +166,11 @@ def nightly_run_now(config_path, wait, night, as_json):
 def submit(server, target, project, mode, no_cache, wait, out, git_url, ref, as_json):
     """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
     from xbuild.service.client import submit_and_wait
+    from xbuild.terminal import safe
     if ref and not git_url:
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
     result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
-                             no_cache, wait, out, log=lambda line: click.echo(line, err=True),
+                             no_cache, wait, out, log=lambda line: click.echo(safe(line), err=True),
                              git=git_url, ref=ref)
     if as_json:
         emit_json(result)
