@@ -385,3 +385,55 @@ def test_serve_stops_its_worker_and_its_children_on_sigterm(engine, tmp_path):
         assert [k for k in kids if _alive(k)] == []
     finally:
         server.stop()
+
+
+def test_cancel_stops_a_dockerfile_build(engine, tmp_path):
+    """A Dockerfile build has no container of xbuild's to kill: the build polls the job's cancel
+    and closes its build request, and the engine stops the RUN step."""
+    from xbuild.engine import client
+    marker = f"xbuild-cancel-{time.time_ns()}"
+    env = _env(tmp_path, XBUILD_SERVICE_DOCKERFILE="1")
+    server = Server(env, tmp_path)
+    try:
+        job = _post(server, {"Dockerfile": f"FROM debian:bookworm\nRUN sleep 600 && echo {marker}\n"}).json()
+        _wait(server, job["id"], states=("running",))
+
+        def run_steps():
+            return [c for c in client().containers.list(all=True)
+                    if marker in " ".join(c.attrs["Config"].get("Cmd") or [])]
+        deadline = time.monotonic() + 300  # the base image may be made first
+        while not run_steps() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert run_steps(), "the RUN step never started"
+        assert requests.post(f"{server.url}/v1/builds/{job['id']}/cancel", headers=_auth()).status_code == 202
+        assert _wait(server, job["id"], timeout=120)["state"] == "cancelled"
+        deadline = time.monotonic() + 60
+        while run_steps() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert run_steps() == []
+    finally:
+        server.stop()
+
+
+def test_the_reaper_removes_containers_past_their_deadline(engine):
+    """A build container whose xbuild died keeps running; past its deadline label the reaper (and
+    every worker, before each job) removes it."""
+    from xbuild import images, targets
+    from xbuild.engine import client
+    from xbuild.sandbox import DEADLINE_LABEL
+    from xbuild.service import reaper
+    base = images.ensure(images.builder_def(targets.get("rpi3"), "cross").parent, lambda line: None)
+    past = client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
+                                   labels={DEADLINE_LABEL: str(time.time() - 5)})
+    future = client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
+                                     labels={DEADLINE_LABEL: str(time.time() + 3600)})
+    try:
+        assert reaper._remove_expired() >= 1
+        alive = {c.id for c in client().containers.list(all=True, filters={"label": DEADLINE_LABEL})}
+        assert past.id not in alive and future.id in alive
+    finally:
+        for c in (past, future):
+            try:
+                c.remove(force=True)
+            except Exception:  # noqa: BLE001 - already gone is the point of the test
+                pass

@@ -9,7 +9,8 @@ policy is in the settings below, each chosen on purpose.
   every time ends as failed after MAX_ATTEMPTS.
 - worker_prefetch_multiplier=1 and concurrency 1 per worker: a build uses the machine's cores;
   a worker must not hoard queued builds that an idle worker could take.
-- visibility_timeout (Redis) of 6 h, above any build time limit: Redis never hands a running
+- visibility_timeout (Redis) above the longest build time limit (config.MAX_TIMEOUT, 7 days, plus
+  an hour): Redis never hands a running
   build to a second worker; the lease would stop it anyway (run_job refuses a held lease).
 - task_time_limit is not used: the build container has its own time limit and is removed on it,
   which a Celery hard kill of the worker process would skip."""
@@ -21,6 +22,7 @@ import time
 
 from celery import Celery
 
+from xbuild.config import MAX_TIMEOUT
 from xbuild.service import settings
 from xbuild.targets import all_targets
 
@@ -34,7 +36,7 @@ app.conf.update(
     worker_concurrency=1,
     task_track_started=True,
     broker_connection_retry_on_startup=True,
-    broker_transport_options=({"visibility_timeout": 6 * 3600} if not settings.embedded() else {}),
+    broker_transport_options=({"visibility_timeout": MAX_TIMEOUT + 3600} if not settings.embedded() else {}),
     result_expires=7 * 24 * 3600,
     task_default_queue="xbuild.amd64",
     worker_hijack_root_logger=False,

@@ -76,6 +76,10 @@ class _JobLog(Progress):
     def container(self, name):
         self.container_name = name
 
+    def stop_requested(self) -> bool:
+        """A Dockerfile build has no one container to kill: it polls this and stops itself."""
+        return self.cancelled.is_set()
+
     def phase(self, name, detail=""):
         self.line(f"[xbuild] {name}{': ' + detail if detail else ''}")
 
@@ -274,8 +278,9 @@ def _build_patiently(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
 
 def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     # A previous attempt's worker may have died with its build container still running.
-    from xbuild.sandbox import Container
+    from xbuild.sandbox import Container, remove_expired
     Container.remove_labelled(JOB_LABEL, job.id)
+    remove_expired()  # any build container on this engine that outlived its time limit
     work.mkdir(exist_ok=True)
     for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
         shutil.rmtree(stale, ignore_errors=True)

@@ -46,6 +46,16 @@ def _remove_containers(job_id: str) -> None:
         pass  # no engine on this machine: the job's next worker removes it on its own engine
 
 
+def _remove_expired() -> int:
+    """Build containers past their deadline label (their xbuild died with them running)."""
+    from xbuild.errors import XBuildError
+    from xbuild.sandbox import remove_expired
+    try:
+        return remove_expired()
+    except XBuildError:
+        return 0  # no engine on this machine: each worker sweeps its own before every job
+
+
 def _submit(job: Job) -> None:
     from xbuild.service.celery_app import submit
     submit(job)
@@ -143,5 +153,7 @@ def run_forever(stop: threading.Event, log=print) -> None:
         try:
             for job_id, action in reaper.sweep():
                 log(f"reaper: {action} {job_id}")
+            if removed := _remove_expired():
+                log(f"reaper: removed {removed} build container(s) past their time limit")
         except Exception as exc:  # noqa: BLE001 - the reaper must outlive a bad sweep
             log(f"reaper: sweep failed: {exc}")
