@@ -396,3 +396,43 @@ def test_a_wrong_store_url_is_refused_before_the_build(tmp_path, var, url):
     assert proc.returncode == 15, proc.stderr
     assert "image:" not in proc.stderr  # refused before any engine work
     assert not Path("/", name).exists() and not (project / "xbuild-out").exists()
+
+
+def _peak_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM:"))) / 1024
+
+
+@pytest.mark.integration
+def test_a_large_artifact_is_served_and_downloaded_in_little_memory(engine, tmp_path):
+    """serve sends a 256 MB artifact as a stream, and submit writes it as one: neither process
+    grows with it (the server used to read the whole object into memory, and submit too)."""
+    import requests
+
+    from tests.services import Server
+    env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
+    env.update({"XBUILD_STATE_DIR": str(tmp_path / "state"), "XBUILD_STORE": (tmp_path / "store").as_uri(),
+                "XBUILD_API_TOKENS": "tok-1"})
+    project = make_project(tmp_path / "big", {
+        "xbuild.toml": '[build]\nsteps = ["mkdir -p $XBUILD_OUT/share && '
+                       'head -c 256M /dev/urandom > $XBUILD_OUT/share/blob"]\n'})
+    server = Server(env, tmp_path)
+    try:
+        proc, submit_rss = xbuild_rss("submit", "--server", server.url, "--target", "rpi3", project,
+                                      "--out", tmp_path / "first", env={**env, "XBUILD_TOKEN": "tok-1"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (tmp_path / "first" / "big-rpi3.tar.gz").stat().st_size > 256 * MiB
+        assert submit_rss < RSS_BOUND_MB, f"submit's peak RSS {submit_rss:.0f} MB"
+        before = _peak_mb(server.proc.p.pid)
+        auth = {"Authorization": "Bearer tok-1"}
+        job = requests.get(f"{server.url}/v1/builds", headers=auth, timeout=30).json()["builds"][0]
+        files = requests.get(f"{server.url}/v1/builds/{job['id']}/artifacts", headers=auth, timeout=30).json()
+        url = next(f["url"] for f in files["files"] if f["name"].endswith(".tar.gz"))
+        with requests.get(server.url + url, headers=auth, stream=True, timeout=120) as resp:
+            assert resp.status_code == 200
+            size = sum(len(chunk) for chunk in resp.iter_content(1 << 20))
+        assert size > 256 * MiB
+        grew = _peak_mb(server.proc.p.pid) - before
+        assert grew < 64, f"serve's peak RSS grew by {grew:.0f} MB sending a {size >> 20} MB artifact"
+    finally:
+        server.stop()

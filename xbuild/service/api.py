@@ -17,7 +17,6 @@ Every error, whatever its status, is JSON: {"error": "...", "hint": "..." or nul
 from __future__ import annotations
 
 import hmac
-import io
 import json
 import re
 import sys
@@ -30,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from xbuild import targets
 from xbuild.archive import check_upload, sha256_file
-from xbuild.errors import BadArtifact, SourceTooLarge, UserError, XBuildError
+from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, UserError, XBuildError
 from xbuild.service import policy, settings
 from xbuild.service.celery_app import queue_for, submit
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
@@ -250,10 +249,20 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         entry = next((f for f in job.files if f["name"] == name), None)
         if entry is None:
             raise Refused(404, "not found")
-        data = store().store.read(entry["object"])
-        if data is None:
-            return bad("the artifact is missing from the store", None, 410)
-        return send_file(io.BytesIO(data), download_name=name, as_attachment=True,
+        # Through a temporary file, sent as a stream: an artifact may be gigabytes, and the
+        # server's memory must not grow with it. Unlinked at once; the open file keeps it.
+        with tempfile.NamedTemporaryFile(prefix="xbuild-artifact-", delete=False) as tmp:
+            path = Path(tmp.name)
+        try:
+            store().store.get_file(entry["object"], path)
+            data = path.open("rb")
+        except StoreError:
+            if not store().store.exists(entry["object"]):
+                return bad("the artifact is missing from the store", None, 410)
+            raise  # the store failing: a 500 that says so
+        finally:
+            path.unlink(missing_ok=True)
+        return send_file(data, download_name=name, as_attachment=True,
                          mimetype="application/octet-stream")
 
     @app.post("/v1/builds/<job_id>/cancel")

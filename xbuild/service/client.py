@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
+import tempfile
 import time
 from pathlib import Path
 
-from xbuild.archive import sha256_file, tar_tree
+from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.atomic import check_out, replacing
 from xbuild.errors import (BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable,
                            TokenRejected)
@@ -61,9 +61,13 @@ def _first_line(text: str) -> str:
 
 
 def _source(project: Path) -> bytes:
-    raw = tar_tree(project, mtime=0, exclude=excluder(project, project / OUT_DIRNAME, OUT_DIRNAME),
-                   clamp=False)
-    return gzip.compress(raw, mtime=0)
+    """The project as a .tar.gz, compressed as it is read: memory holds the compressed upload
+    (which the server caps, XBUILD_MAX_UPLOAD_MB), never the unpacked tree."""
+    with tempfile.TemporaryDirectory(prefix="xbuild-submit-") as tmp:
+        archive = Path(tmp) / "source.tar.gz"
+        write_tar_gz(project, archive, mtime=0, compresslevel=6, clamp=False,
+                     exclude=excluder(project, project / OUT_DIRNAME, OUT_DIRNAME))
+        return archive.read_bytes()
 
 
 def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log,
@@ -115,7 +119,9 @@ def _download(client: Client, job_id: str, dest: Path) -> list[str]:
     with replacing(dest, "download") as tmp:
         for f in listing["files"]:
             name = Path(f["name"]).name
-            (tmp / name).write_bytes(client.call("GET", f["url"]).content)
+            with client.call("GET", f["url"], stream=True) as resp, (tmp / name).open("wb") as out:
+                for chunk in resp.iter_content(1 << 20):  # streamed: an artifact may be gigabytes
+                    out.write(chunk)
             if sha256_file(tmp / name) != f["sha256"]:
                 raise ServerUnavailable(f"{f['name']} arrived corrupted (sha256 mismatch)",
                                         hint="submit again; the previous output was left as it was")
