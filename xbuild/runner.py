@@ -36,6 +36,7 @@ def _artifact_tar(path: Path) -> Iterator[BinaryIO]:
         except (OSError, EOFError, zlib.error) as exc:
             raise BadArtifact(f"{path}: not a readable artifact archive ({exc})") from None
         check(tmp, str(path), limit)
+        tmp.seek(0)  # check() read it to the end; the engine must get it from the start
         yield tmp
 
 
