@@ -4,9 +4,11 @@ DevTools protocol: a visitor types the token into the form, as a person would.""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -37,7 +39,8 @@ class Browser:
         self.proc = subprocess.Popen([exe, "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                                       "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
                                       f"--user-data-dir={profile}", "about:blank"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # its own group: see close()
         try:
             port = self._port(profile / "DevToolsActivePort")
             page = next(t for t in requests.get(f"http://127.0.0.1:{port}/json", timeout=10).json()
@@ -129,7 +132,10 @@ class Browser:
     def close(self) -> None:
         if getattr(self, "sock", None) is not None:
             self.sock.close()
-        self.proc.kill()
+        # /usr/bin/chromium-headless-shell is a wrapper script: the browser and its helpers are
+        # its children, so the whole process group goes, not just the wrapper.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.log.close()
 
