@@ -53,7 +53,7 @@ def test_an_internal_error_ends_the_job_with_one_line(server, monkeypatch):
         monkeypatch.setenv(k, server.env[k])
     monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)
     jobs = Jobs(open_store(server.env["XBUILD_STORE"]))
-    job = Job(id="20260101-000000-badproj0", tenant=_tenant(), target="rpi3", project="..")
+    job = Job(id="20260101-000000-bad0b0d0", tenant=_tenant(), target="rpi3", project="..")
     jobs.save(job)
     threads = set(threading.enumerate())
     assert run_job(job.tenant, job.id, jobs) == "failed"
