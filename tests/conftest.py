@@ -32,6 +32,20 @@ def xbuild(*args, env: dict | None = None, cwd=None, timeout: int = 1800) -> sub
                           text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
+def tgz(files: dict[str, str | bytes], evil: str | None = None) -> bytes:
+    """A project upload (.tar.gz) made from a dict of files; `evil` adds one member of that name."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in {**files, **({evil: "x"} if evil else {})}.items():
+            data = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def make_project(root: Path, files: dict[str, str]) -> Path:
     """A project generated from a dict of files (a value starting with #! becomes executable)."""
     root.mkdir(parents=True, exist_ok=True)

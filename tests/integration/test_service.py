@@ -4,12 +4,10 @@ broker, a real Redis and a real RabbitMQ, the real engine. The CI client is the 
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
 import shutil
 import subprocess
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLES, make_project, xbuild
+from tests.conftest import EXAMPLES, make_project, tgz, xbuild
 from tests.services import GitDaemon, RabbitMQ, Redis, Server, xbuild_proc
 
 pytestmark = pytest.mark.integration
@@ -38,19 +36,6 @@ def _auth(token=TOKEN_A) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _tgz(files: dict[str, bytes | str], evil: str | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            data = data.encode() if isinstance(data, str) else data
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        if evil:
-            info = tarfile.TarInfo(evil)
-            info.size = 1
-            tar.addfile(info, io.BytesIO(b"x"))
-    return buf.getvalue()
 
 
 def _hello(n: int) -> dict[str, str]:
@@ -62,7 +47,7 @@ def _hello(n: int) -> dict[str, str]:
 
 def _post(server, files, target="rpi3", token=TOKEN_A):
     return requests.post(f"{server.url}/v1/builds", headers=_auth(token),
-                         files={"source": ("s.tar.gz", _tgz(files))}, data={"target": target, "project": "hello"})
+                         files={"source": ("s.tar.gz", tgz(files))}, data={"target": target, "project": "hello"})
 
 
 def _wait(server, job_id, states=("succeeded", "failed", "timed_out", "cancelled"), timeout=300, token=TOKEN_A):
@@ -121,7 +106,7 @@ def test_auth_and_tenants(embedded):
 
 def test_uploads_are_checked(embedded):
     evil = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
-                         files={"source": ("s.tar.gz", _tgz({"Makefile": "all:\n"}, evil="../../etc/x"))},
+                         files={"source": ("s.tar.gz", tgz({"Makefile": "all:\n"}, evil="../../etc/x"))},
                          data={"target": "rpi3"})
     assert evil.status_code == 422 and "unsafe" in evil.json()["error"]
     unknown = _post(embedded, _hello(0), target="rpi9")
@@ -185,7 +170,7 @@ def test_git_urls_and_refs_are_checked(embedded):
 def test_upload_size_limit(engine, tmp_path):
     server = Server(_env(tmp_path, XBUILD_MAX_UPLOAD_MB="1"), tmp_path)
     try:
-        big = _tgz({"blob": os.urandom(2 << 20)})
+        big = tgz({"blob": os.urandom(2 << 20)})
         resp = requests.post(f"{server.url}/v1/builds", headers=_auth(), files={"source": ("s.tar.gz", big)},
                              data={"target": "rpi3"})
         assert resp.status_code == 413

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLES, xbuild
+from tests.conftest import EXAMPLES, tgz, xbuild
 from tests.services import GitDaemon, Redis, Server, xbuild_proc
 
 pytestmark = pytest.mark.security
@@ -52,15 +52,6 @@ def _auth(token=TOKEN_A) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _tgz(files: dict[str, str | bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            data = data.encode() if isinstance(data, str) else data
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def _hello() -> dict[str, str]:
@@ -69,7 +60,7 @@ def _hello() -> dict[str, str]:
 
 def _upload(server, files, project="hello", target="rpi3", token=TOKEN_A):
     return requests.post(f"{server.url}/v1/builds", headers=_auth(token),
-                         files={"source": ("s.tar.gz", _tgz(files))}, data={"target": target, "project": project})
+                         files={"source": ("s.tar.gz", tgz(files))}, data={"target": target, "project": project})
 
 
 def _wait(server, job_id, timeout=300, states=TERMINAL) -> dict:
@@ -272,7 +263,7 @@ def test_the_upload_check_follows_the_operators_settings(monkeypatch):
     from xbuild.service import policy
 
     def check(files):
-        with tarfile.open(fileobj=io.BytesIO(_tgz(files))) as tar:
+        with tarfile.open(fileobj=io.BytesIO(tgz(files))) as tar:
             policy.check_upload(tar)
 
     monkeypatch.delenv("XBUILD_SERVICE_DOCKERFILE", raising=False)
@@ -328,7 +319,7 @@ def test_wrong_json_types_get_json_4xx(server):
         resp = requests.post(url, headers={**_auth(), "Content-Type": "application/json"}, data=json.dumps(body))
         _is_json_error(resp, status)
     _is_json_error(requests.post(url, headers={**_auth(), "Content-Type": "application/json"}, data=b"{nope"), 400)
-    _is_json_error(requests.post(url, headers=_auth(), files={"source": ("s", _tgz(_hello()))},
+    _is_json_error(requests.post(url, headers=_auth(), files={"source": ("s", tgz(_hello()))},
                                  data={"target": "rpi3", "mode": "fast"}), 422)
 
 
@@ -521,7 +512,7 @@ def test_first_publishes_to_a_fresh_embedded_broker_all_succeed(tmp_path):
 
 def _submit_at_once(server, n: int) -> list[tuple[int, str]]:
     """n uploads released at the same instant; their statuses and the start of their bodies."""
-    barrier, codes, source = threading.Barrier(n), [], _tgz({"README": "x\n"})
+    barrier, codes, source = threading.Barrier(n), [], tgz({"README": "x\n"})
 
     def post():
         barrier.wait()
@@ -556,7 +547,7 @@ def test_submit_reports_a_server_error_as_one(engine, tmp_path):
     (tmp_path / "not-a-dir").write_text("")  # a store the server cannot write
     server = Server(_env(tmp_path, XBUILD_STORE=(tmp_path / "not-a-dir" / "store").as_uri()), tmp_path)
     try:
-        raw = requests.post(f"{server.url}/v1/builds", headers=_auth(), files={"source": ("s", _tgz(_hello()))},
+        raw = requests.post(f"{server.url}/v1/builds", headers=_auth(), files={"source": ("s", tgz(_hello()))},
                             data={"target": "rpi3"})
         body = _is_json_error(raw, 500)
         assert "the build server failed" in body["error"] and str(tmp_path) not in raw.text
