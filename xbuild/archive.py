@@ -19,7 +19,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable
 
-from xbuild.errors import BadArtifact, ConfigError, OutputTooLarge, SourceTooLarge, XBuildError
+from xbuild.envnum import megabytes
+from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, XBuildError
 
 MB = 1 << 20
 # Each entry costs at least its 512-byte header, counted so that millions of empty entries (which
@@ -32,23 +33,14 @@ _META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfil
                tarfile.GNUTYPE_LONGLINK)
 
 
-def _cap(name: str, default_mb: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default_mb * MB
-    if not raw.isdigit() or int(raw) == 0:
-        raise ConfigError(f"{name}={raw!r} is not a number of megabytes", hint=f"e.g. {name}={default_mb}")
-    return int(raw) * MB
-
-
 def max_source() -> int:
     """Bytes a project (or an uploaded source) may hold, by apparent size: a sparse file counts in full."""
-    return _cap("XBUILD_MAX_SOURCE_MB", 2048)
+    return megabytes("XBUILD_MAX_SOURCE_MB", 2048)
 
 
 def max_output() -> int:
     """Bytes a build's output, or any archive xbuild extracts, may hold."""
-    return _cap("XBUILD_MAX_OUTPUT_MB", 4096)
+    return megabytes("XBUILD_MAX_OUTPUT_MB", 4096)
 
 
 def too_large(error: type[XBuildError], what: str, limit: int) -> XBuildError:

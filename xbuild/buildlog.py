@@ -9,8 +9,9 @@ log is capped the same way."""
 from __future__ import annotations
 
 import collections
-import os
 from pathlib import Path
+
+from xbuild.envnum import megabytes
 
 MARK = "::xbuild "
 TAIL = 40            # lines shown with a failed build's error
@@ -19,7 +20,8 @@ MIN_SECRET = 4       # shorter values would mask ordinary text ("1", "on") witho
 
 
 def max_bytes() -> int:
-    return max(1, int(os.environ.get("XBUILD_MAX_LOG_MB", "50"))) << 20
+    """XBUILD_MAX_LOG_MB, for build.log and for a service job's log alike."""
+    return megabytes("XBUILD_MAX_LOG_MB", 50, fraction=True)
 
 
 class BuildLog:

@@ -41,7 +41,7 @@ class BuildResult:
 
     def to_json(self) -> dict:
         return {"status": "ok", "target": self.spec.target.name,
-                "os": self.spec.target.release.name, "mode": self.spec.mode,
+                "os": self.spec.target.selected.name, "mode": self.spec.mode,
                 "recipe": self.spec.recipe.name, "artifacts": [a.to_json() for a in self.artifacts],
                 "manifest": str(self.manifest), "log": str(self.log), "image": self.image,
                 "source_hash": self.source_hash, "duration": round(self.duration, 3), **self.extra}

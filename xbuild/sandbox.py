@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from xbuild.engine import client
+from xbuild.envnum import number
 from xbuild.errors import BuildTimeout, DiskLimitExceeded, NoSpace
 
 BUILD_LABEL = "org.xbuild.build"
@@ -35,17 +36,13 @@ DISK_POLL_SECONDS = 3.0
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "1"}}
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name) or default)
-
-
 @dataclass(frozen=True)
 class Limits:
     timeout: int = 3600          # seconds
     memory: str = "4g"
-    pids: int = field(default_factory=lambda: _env_int("XBUILD_MAX_PIDS", 4096))
+    pids: int = field(default_factory=lambda: int(number("XBUILD_MAX_PIDS", 4096)))
     network: bool = False        # builds never; `xbuild run --publish` opts in
-    disk_mb: int = field(default_factory=lambda: _env_int("XBUILD_MAX_DISK_MB", 10240))
+    disk_mb: int = field(default_factory=lambda: int(number("XBUILD_MAX_DISK_MB", 10240)))
     cpus: float = field(default_factory=lambda: float(os.environ.get("XBUILD_MAX_CPUS") or os.cpu_count() or 1))
 
 
@@ -260,7 +257,7 @@ def _existing(path: Path) -> Path:
 
 def check_free_space(paths: list[Path]) -> None:
     """Refuse to start when a disk a build writes to is nearly full (XBUILD_MIN_FREE_MB)."""
-    need = _env_int("XBUILD_MIN_FREE_MB", 1024)
+    need = int(number("XBUILD_MIN_FREE_MB", 1024, zero=True))
     for path in paths:
         free = shutil.disk_usage(_existing(path)).free >> 20
         if free < need:

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from xbuild import buildlog
 from xbuild import spec as specs
 from xbuild.archive import extract
 from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
@@ -29,10 +30,6 @@ LOG_LINE_BYTES = 16 << 10     # a longer line is cut (a binary dumped to stdout)
 JOB_LABEL = "org.xbuild.job"
 
 
-def max_log_bytes() -> int:
-    return int(float(os.environ.get("XBUILD_MAX_LOG_MB", "50")) * (1 << 20))
-
-
 class _JobLog(Progress):
     """Progress that appends the job's log to the store as it comes: lines are buffered for at
     most LOG_FLUSH_SECONDS or LOG_CHUNK_BYTES, then written as one more chunk. Memory holds one
@@ -43,7 +40,7 @@ class _JobLog(Progress):
         super().__init__(quiet=True)
         self.jobs, self.job, self.last = jobs, job, time.monotonic()
         self.offset, self.pending, self.pending_bytes = jobs.log_size(job), [], 0
-        self.cap, self.capped = max_log_bytes(), 0     # capped: lines left out so far
+        self.cap, self.capped = buildlog.max_bytes(), 0     # capped: lines left out so far
         self.tail: collections.deque[bytes] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.cancelled = threading.Event()
         self.container_name: str | None = None
