@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 
 from xbuild import BUILD_LOGIC_VERSION
 from xbuild.spec import BuildSpec
+from xbuild.store import to_segment
 
 
 def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
@@ -40,4 +40,4 @@ def build_id(spec: BuildSpec, cache_key: str) -> str:
 
 def store_base(spec: BuildSpec) -> str:
     """The project's folder in the configured store (a safe single path segment)."""
-    return re.sub(r"[^A-Za-z0-9._+-]", "-", spec.name).lstrip(".-") or "project"
+    return to_segment(spec.name)

@@ -33,8 +33,8 @@ from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, UserError, XB
 from xbuild.service import policy, settings
 from xbuild.service.celery_app import queue_for, submit
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
+from xbuild.store import to_segment
 
-_PROJECT = re.compile(r"[^A-Za-z0-9._+-]")
 _GIT_REF = re.compile(r"(?!.*\.\.)\w[\w./+-]*\Z")  # never "-..." (an option to git), never ".."
 _GIT_URL = re.compile(r"(https?|git|ssh)://[^/\s]|[\w.-]+@[\w.-]+:[^\s]")
 _JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}\Z")  # jobs.new_id(): anything else is no job
@@ -60,7 +60,7 @@ def _error(status: int, message: str, hint: str | None = None, headers=None, **e
 
 def _project_name(raw: str) -> str:
     """A directory on the worker and a prefix in the store: never ".", "..", hidden or empty."""
-    return _PROJECT.sub("-", raw).lstrip(".-")[:100] or "project"
+    return to_segment(raw)[:100]
 
 
 def _form() -> dict:

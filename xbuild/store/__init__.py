@@ -30,6 +30,12 @@ def is_segment(name: str) -> bool:
     return bool(_SEGMENT.match(name)) and name not in (".", "..")
 
 
+def to_segment(name: str) -> str:
+    """Any name (a project's folder, a tenant's upload) made a plain segment: odd characters
+    become "-", never ".", "..", hidden or empty."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", name).lstrip(".-") or "project"
+
+
 def check_segments(path: str, what: str) -> list[str]:
     """Split a store path, refusing `..`, absolute paths and odd names (they could escape a
     file store's root, or collide in an S3 bucket)."""
