@@ -40,6 +40,8 @@ def serve(host, port):
     worker = None
     if settings.embedded():
         click.echo(f"embedded broker {settings.broker_url()}: starting a worker", err=True)
+        from xbuild.service.celery_app import declare_queues
+        declare_queues()  # first, alone: the worker and the API then only find them made
         # Without the tokens (a worker never needs them); its own process group, so that stopping
         # it reaches Celery's prefork child too.
         worker = subprocess.Popen([sys.executable, "-m", "xbuild", "worker"], start_new_session=True,

@@ -57,6 +57,18 @@ def build(tenant: str, job_id: str) -> str:
 _PUBLISHING = threading.Lock()
 
 
+def declare_queues() -> None:
+    """Every build queue's row in the embedded broker, made by one process before any other uses
+    them. kombu's SQLAlchemy transport creates a queue's row on first use, and two processes doing
+    that at once collide (UNIQUE constraint failed: kombu_queue.name): a starting worker dies of
+    it, leaving `serve` without one. `serve` calls this before it starts its worker and the API."""
+    from kombu import Exchange, Queue
+    names = {app.conf.task_default_queue} | {queue_for(t) for t in all_targets()}
+    with app.connection_for_write() as connection:
+        for name in sorted(names):
+            Queue(name, Exchange(name), routing_key=name)(connection.default_channel).declare()
+
+
 def submit(job, attempts: int = 3) -> None:
     """Queue a job; safe from any thread (the API serves on 8).
 
