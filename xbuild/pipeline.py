@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, images,
                     publish, sources, toolchain)
@@ -101,7 +102,8 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
 
     result = _from_cache(spec, store, base, build_id, key, progress) if use_cache else None
     if result is None:
-        result = _build(spec, image_def, exclude, source_hash, progress, labels or {})
+        result = _build(spec, progress, labels or {}, source_hash=source_hash, exclude=exclude,
+                        image_def=image_def)
         if record:
             progress.phase("store", f"recording build {build_id} in {store.url}")
             publish.publish(store, base, spec.out, _record(spec, build_id, key, result))
@@ -145,28 +147,50 @@ def _from_cache(spec, store, base, build_id, key, progress) -> "BuildResult | No
                        record.get("image", ""), record["source_tree_sha256"], 0.0, {"cache": "hit"})
 
 
-def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Progress,
-           labels: dict) -> BuildResult:
+@dataclass(frozen=True)
+class BuildContext:
+    """One build, as each step sees it: what is built, from which tree, where, and who hears."""
+    spec: BuildSpec
+    source_hash: str
+    exclude: Callable[[str], bool]  # what of the project tree stays out (sources.excluder)
+    image_def: images.ImageDef
+    progress: Progress
+    labels: dict          # on every container and image the build makes (the service's job id)
+    work: Path            # private, beside the output directory; its out/ is swapped in on success
+    log: BuildLog
+
+    @property
+    def out(self) -> Path:
+        return self.work / "out"
+
+    def manifest(self, files: list, **extra) -> dict:
+        spec = self.spec
+        return {"name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
+                "recipe": spec.recipe.name, "source_tree_sha256": self.source_hash,
+                "options": spec.options(), "files": files,
+                "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION}, **extra}
+
+
+def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> BuildResult:
+    """Build in a private work directory; swap its out/ in as the output only on success.
+    inputs: BuildContext's source_hash, exclude and image_def."""
     spec.out.parent.mkdir(parents=True, exist_ok=True)
     check_free_space([p for p in (engine_data_root(), spec.out.parent) if p is not None])
     work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
     failed_log = spec.out.parent / f"{spec.out.name}.failed.log"
     try:
-        log_path = work / "out" / "build.log"
-        log_path.parent.mkdir()
+        (work / "out").mkdir()
         # Secrets the project passes in are masked in every line logged (the store keeps the log).
-        with BuildLog(log_path, progress, secrets=spec.passed_env().values()) as log:
-            if spec.recipe.kind == "image":
-                produced, image_id = _dockerfile_image(spec, exclude, source_hash, work, log,
-                                                       progress, labels)
-            else:
-                produced, image_id = _compile(spec, image_def, exclude, source_hash, work, log,
-                                              progress, labels)
+        with BuildLog(work / "out" / "build.log", progress, secrets=spec.passed_env().values()) as log:
+            ctx = BuildContext(spec=spec, progress=progress, labels=labels, work=work, log=log,
+                               **inputs)
+            step = _dockerfile_image if spec.recipe.kind == "image" else _compile
+            produced, image_id = step(ctx)
         swap_in(work / "out", spec.out)
         failed_log.unlink(missing_ok=True)
         return BuildResult(
             spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
-            spec.out / "manifest.json", spec.out / "build.log", image_id, source_hash, 0.0,
+            spec.out / "manifest.json", spec.out / "build.log", image_id, ctx.source_hash, 0.0,
             {"cache": "miss"})
     except BaseException:
         if (work / "out" / "build.log").exists():  # this failure's log, not an older one's
@@ -176,27 +200,21 @@ def _build(spec: BuildSpec, image_def, exclude, source_hash: str, progress: Prog
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _manifest(spec: BuildSpec, source_hash: str, files: list, **extra) -> dict:
-    return {"name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
-            "recipe": spec.recipe.name, "source_tree_sha256": source_hash, "options": spec.options(),
-            "files": files, "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION},
-            **extra}
-
-
-def _compile(spec, image_def, exclude, source_hash, work, log, progress, labels):
+def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
+    spec, progress, log = ctx.spec, ctx.progress, ctx.log
     if spec.mode == "emulate" and spec.target.needs_qemu:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build")
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-    image = images.ensure(image_def, log.line)
+    image = images.ensure(ctx.image_def, log.line)
 
     progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
     with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
-                   env=_environment(spec), limits=spec.limits, labels=labels,
+                   env=_environment(spec), limits=spec.limits, labels=ctx.labels,
                    kill_inside=True) as box:
         progress.container(name)
-        with sources.payload(spec.project, exclude, spec.source_date_epoch,
+        with sources.payload(spec.project, ctx.exclude, spec.source_date_epoch,
                              spec.variation.src_dir) as payload:
             box.put("/", payload)
         box.put("/", _control_files(spec))
@@ -204,33 +222,34 @@ def _compile(spec, image_def, exclude, source_hash, work, log, progress, labels)
         if code != 0:
             raise _build_failed(log, code, box.oom_killed, spec.limits,
                                 spec.out.parent / f"{spec.out.name}.failed.log")
-        with (work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
+        with (ctx.work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
             save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
-    extract(work / "stage.tar", work / "stage", "build output", strip="stage")
-    (work / "stage.tar").unlink()  # its disk space is needed for the archive
+    stage, tree = ctx.work / "stage", ctx.work / "tree"
+    extract(ctx.work / "stage.tar", stage, "build output", strip="stage")
+    (ctx.work / "stage.tar").unlink()  # its disk space is needed for the archive
 
-    tree = work / "tree"
-    artifacts.assemble(work / "stage", tree)
+    artifacts.assemble(stage, tree)
     files = artifacts.describe(tree)
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
     artifacts.gate(files, spec.target.abi, spec.target.name)
-    manifest = _manifest(spec, source_hash, files, image={"tag": image.tag, "id": image.id},
-                         toolchain=_toolchain_versions(work / "stage"))
+    manifest = ctx.manifest(files, image={"tag": image.tag, "id": image.id},
+                            toolchain=_toolchain_versions(stage))
     log.close()  # complete before it is listed beside the artifacts
-    produced = artifacts.write(tree, work / "out", spec.name, spec.target.name, manifest,
+    produced = artifacts.write(tree, ctx.out, spec.name, spec.target.name, manifest,
                                spec.source_date_epoch)
     return produced, image.id
 
 
-def _dockerfile_image(spec, exclude, source_hash, work, log, progress, labels):
+def _dockerfile_image(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     """A Dockerfile project: an image for the board's platform, saved as a `docker load` archive."""
     from xbuild import dockerimage
+    spec, progress = ctx.spec, ctx.progress
     if spec.target.needs_qemu:
         binfmt.require(spec.target.qemu_arch, f"RUN steps of a {spec.target.name} image")
     progress.phase("build", f"Dockerfile for {spec.target.platform}")
-    built = dockerimage.build(spec.project, spec.name, spec.target, exclude, spec.source_date_epoch,
-                              log.line, labels, spec.limits, progress)
-    archive = work / "out" / f"{spec.name}-{spec.target.name}.image.tar"
+    built = dockerimage.build(spec.project, spec.name, spec.target, ctx.exclude,
+                              spec.source_date_epoch, ctx.log.line, ctx.labels, spec.limits, progress)
+    archive = ctx.out / f"{spec.name}-{spec.target.name}.image.tar"
     name = dockerimage.image_name(spec.name, spec.target)
     progress.phase("save", f"{name} -> {archive.name}")
     try:
@@ -239,13 +258,12 @@ def _dockerfile_image(spec, exclude, source_hash, work, log, progress, labels):
         dockerimage.remove(built["tag"])  # the build's own tag: no other build may see it
     built["tag"] = name
     files = [{"path": archive.name, "size": archive.stat().st_size, "sha256": sha256_file(archive)}]
-    manifest = _manifest(spec, source_hash, files, image=built,
-                         artifacts=[{"name": archive.name, "sha256": files[0]["sha256"],
-                                     "size": files[0]["size"]}])
-    (work / "out" / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    manifest = ctx.manifest(files, image=built, artifacts=[{"name": archive.name, "sha256":
+                                                            files[0]["sha256"], "size": files[0]["size"]}])
+    (ctx.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     sums = [f"{files[0]['sha256']}  {archive.name}",
-            f"{sha256_file(work / 'out' / 'manifest.json')}  manifest.json"]
-    (work / "out" / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+            f"{sha256_file(ctx.out / 'manifest.json')}  manifest.json"]
+    (ctx.out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
 
 
