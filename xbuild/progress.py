@@ -1,17 +1,26 @@
 """Progress on stderr: a live status line on a terminal, plain phase lines elsewhere (CI logs).
 stdout is kept for results (and for the single JSON object under --json). Build output is
-untrusted: what reaches the terminal goes through terminal.safe."""
+untrusted: what reaches the terminal goes through terminal.safe.
+
+Off a terminal, a long quiet phase (an image bootstrapped, packages installed, a long link) still
+prints a line every XBUILD_PROGRESS_SECONDS (15): a CI log that shows nothing for minutes looks
+hung, and gets killed."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
+import threading
 import time
 
+from xbuild.envnum import number
 from xbuild.terminal import safe
 
 # A build printing millions of lines must not spend its time redrawing the status line.
 REDRAW_SECONDS = 0.05
+# apt says how many packages it installs, then sets each up: "12/140 packages set up".
+_APT_TOTAL = re.compile(r"(\d+) newly installed")
 
 
 class Progress:
@@ -23,17 +32,45 @@ class Progress:
         self.phase_name = ""
         self.detail = ""
         self._drawn = 0.0
+        self.last_line = ""
+        self.printed = self.start
+        self.apt_total = self.apt_done = 0
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self.start:5.1f}s"
 
     def phase(self, name: str, detail: str = "") -> None:
         self.phase_name, self.detail = name, detail
+        self.phase_start, self.last_line = time.monotonic(), ""
         if self.quiet:
             return
         self._clear()
-        print(f"[xbuild {self._elapsed()}] {name}{': ' + safe(detail) if detail else ''}",
-              file=self.stream, flush=True)
+        self._print(f"{name}{': ' + safe(detail) if detail else ''}")
+        if not self.tty and self._heartbeat is None:
+            self._heartbeat = threading.Thread(target=self._beat, daemon=True)
+            self._heartbeat.start()
+
+    def _print(self, text: str) -> None:
+        self.printed = time.monotonic()
+        print(f"[xbuild {self._elapsed()}] {text}", file=self.stream, flush=True)
+
+    def _beat(self) -> None:
+        every = number("XBUILD_PROGRESS_SECONDS", 15, fraction=True)
+        while not self._stop.wait(min(every, 1.0)):
+            if time.monotonic() - self.printed >= every:
+                self._print(self.still())
+
+    def still(self) -> str:
+        """What the current phase is doing, for a log that has heard nothing for a while."""
+        text = f"still {self.phase_name}{': ' + safe(self.detail) if self.detail else ''} " \
+               f"({time.monotonic() - self.phase_start:.0f}s in this step"
+        if self.apt_total:
+            text += f"; {self.apt_done}/{self.apt_total} packages set up"
+        if self.last_line:
+            text += f"; last output: {safe(self.last_line.strip())[:120]}"
+        return text + ")"
 
     def line(self, text: str) -> None:
         """A line of tool output (apt, the compiler, ...)."""
@@ -42,7 +79,13 @@ class Progress:
             return
         if self.quiet:
             return
+        self.last_line = text
+        if match := _APT_TOTAL.search(text):
+            self.apt_total, self.apt_done = int(match.group(1)), 0
+        elif text.startswith("Setting up "):
+            self.apt_done += 1
         if self.verbose:
+            self.printed = time.monotonic()
             print(safe(text), file=self.stream, flush=True)
         elif self.tty and (now := time.monotonic()) - self._drawn >= REDRAW_SECONDS:
             self._drawn = now
@@ -64,4 +107,8 @@ class Progress:
         return False
 
     def done(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+            self._heartbeat, self._stop = None, threading.Event()  # `verify` builds again
         self._clear()
