@@ -39,11 +39,12 @@ def cli():
 
 
 def _register() -> None:
-    from xbuild.commands import artifacts, build, run, system, verify
+    from xbuild.commands import artifacts, build, run, shell, system, verify
     cli.add_command(build.build)
     cli.add_command(verify.verify)
     cli.add_command(artifacts.artifacts)
     cli.add_command(run.run)
+    cli.add_command(shell.shell)
     for cmd in system.COMMANDS:
         cli.add_command(cmd)
     from xbuild.commands import service

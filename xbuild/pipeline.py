@@ -67,7 +67,16 @@ def _control_files(spec: BuildSpec) -> bytes:
         return tar_tree(root, mtime=spec.source_date_epoch, uid=1000, gid=1000, prefix="xbuild/")
 
 
-def _environment(spec: BuildSpec) -> dict[str, str]:
+def prepare(box: Container, spec: BuildSpec, exclude) -> None:
+    """Put the project and /xbuild (shims, toolchain files, build script) into a build container:
+    the same for a build and for `xbuild shell`."""
+    with sources.payload(spec.project, exclude, spec.source_date_epoch,
+                         spec.variation.src_dir) as payload:
+        box.put("/", payload)
+    box.put("/", _control_files(spec))
+
+
+def environment(spec: BuildSpec) -> dict[str, str]:
     env = toolchain.environment(spec.target, spec.mode, spec.jobs)
     env["SOURCE_DATE_EPOCH"] = str(spec.source_date_epoch)
     env.update(dict(spec.variation.env))
@@ -88,7 +97,7 @@ def _toolchain_versions(stage: Path) -> dict:
 def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: bool = True,
               record: bool = True, publish_to: str | None = None,
               create_bucket: bool = False, labels: dict | None = None,
-              push_to: str | None = None) -> BuildResult:
+              push_to: str | None = None, keep_failed: bool = False) -> BuildResult:
     """Answer from the cache when the same inputs were built before; otherwise build, and record
     the build in the configured store (the cache). Optionally publish to another store."""
     progress = progress or Progress(quiet=True)
@@ -103,7 +112,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     result = _from_cache(spec, store, base, build_id, key, progress) if use_cache else None
     if result is None:
         result = _build(spec, progress, labels or {}, source_hash=source_hash, exclude=exclude,
-                        image_def=image_def)
+                        image_def=image_def, keep_failed=keep_failed)
         if record:
             progress.phase("store", f"recording build {build_id} in {store.url}")
             publish.publish(store, base, spec.out, _record(spec, build_id, key, result))
@@ -158,6 +167,7 @@ class BuildContext:
     labels: dict          # on every container and image the build makes (the service's job id)
     work: Path            # private, beside the output directory; its out/ is swapped in on success
     log: BuildLog
+    keep_failed: bool = False  # --keep: a failed build's tree is copied out for inspection
 
     @property
     def out(self) -> Path:
@@ -173,7 +183,7 @@ class BuildContext:
 
 def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> BuildResult:
     """Build in a private work directory; swap its out/ in as the output only on success.
-    inputs: BuildContext's source_hash, exclude and image_def."""
+    inputs: BuildContext's source_hash, exclude, image_def and keep_failed."""
     spec.out.parent.mkdir(parents=True, exist_ok=True)
     check_free_space([p for p in (engine_data_root(), spec.out.parent) if p is not None])
     work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
@@ -211,17 +221,17 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
     with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
-                   env=_environment(spec), limits=spec.limits, labels=ctx.labels,
+                   env=environment(spec), limits=spec.limits, labels=ctx.labels,
                    kill_inside=True) as box:
         progress.container(name)
-        with sources.payload(spec.project, ctx.exclude, spec.source_date_epoch,
-                             spec.variation.src_dir) as payload:
-            box.put("/", payload)
-        box.put("/", _control_files(spec))
+        prepare(box, spec, ctx.exclude)
         code = box.run(log.line)
         if code != 0:
-            raise _build_failed(log, code, box.oom_killed, spec.limits,
-                                spec.out.parent / f"{spec.out.name}.failed.log")
+            error = _build_failed(log, code, box.oom_killed, spec.limits,
+                                  spec.out.parent / f"{spec.out.name}.failed.log")
+            if ctx.keep_failed:
+                error.hint = _keep_tree(ctx, box)
+            raise error
         with (ctx.work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
             save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
     stage, tree = ctx.work / "stage", ctx.work / "tree"
@@ -267,6 +277,31 @@ def _dockerfile_image(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]
     return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
 
 
+def kept_tree(out: Path) -> Path:
+    """Where --keep puts a failed build's tree: beside the output directory, like the failed log."""
+    return out.parent / f"{out.name}.failed"
+
+
+# What a failed configure leaves behind to say why, by build system.
+_FAILURE_LOGS = ("config.log", "CMakeFiles/CMakeError.log", "CMakeFiles/CMakeConfigureLog.yaml",
+                 "meson-logs/meson-log.txt")
+
+
+def _keep_tree(ctx: BuildContext, box: Container) -> str:
+    """Copy the failed build's tree out of its container (capped like any output), replacing only
+    an earlier kept tree; return the hint that says where it is and which logs to read."""
+    from xbuild.atomic import replacing
+    tar = ctx.work / "failed.tar"
+    with tar.open("wb") as f:
+        save_stream(box.get(ctx.spec.variation.src_dir), f, max_output(), "the failed build's tree")
+    dest = kept_tree(ctx.spec.out)
+    with replacing(dest, "failed") as tmp:
+        extract(tar, tmp, "the failed build's tree", strip=Path(ctx.spec.variation.src_dir).name)
+    logs = sorted(str(p) for name in _FAILURE_LOGS for p in dest.glob(f"**/{name}"))[:5]
+    return (f"build tree kept in {dest}" + (f"; read {', '.join(logs)}" if logs else "")
+            + f"; full log: {ctx.spec.out.parent / f'{ctx.spec.out.name}.failed.log'}")
+
+
 def _build_failed(log: BuildLog, code: int, oom: bool, limits, keep: Path) -> XBuildError:
     """The failing step, why it ended when the kernel or the limits ended it, and the log's tail
     (its lines are masked already). _build's clean-up keeps the full log as `keep`."""
@@ -280,4 +315,4 @@ def _build_failed(log: BuildLog, code: int, oom: bool, limits, keep: Path) -> XB
         return error
     why = " (killed by SIGKILL)" if code == 137 else ""
     return BuildFailed(f"{step} failed (exit code {code}){why}", detail=detail,
-                       hint=f"full log: {keep}")
+                       hint=f"full log: {keep}; --keep keeps the build tree to inspect")

@@ -74,14 +74,17 @@ class Container:
     def __init__(self, image: str, command: list[str] | None, *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
                  platform: str | None = None, ports: dict | None = None, labels: dict | None = None,
-                 kill_inside: bool = False):
-        """kill_inside: the command also runs under `timeout -s KILL` (the image has coreutils)."""
+                 kill_inside: bool = False, interactive: bool = False):
+        """kill_inside: the command also runs under `timeout -s KILL` (the image has coreutils).
+        interactive: stdin stays open (and a terminal is allocated when ours is one): `shell`."""
         self.name, self.limits = name, limits
         if kill_inside and command:
             command = ["timeout", "-s", "KILL", str(limits.timeout + GRACE), *command]
         self._labels = {BUILD_LABEL: name, **(labels or {})}
         self._kwargs = dict(image=image, command=command, name=name, environment=env,
                             working_dir=workdir, ports=ports or {}, **hardening(limits, user))
+        if interactive:
+            self._kwargs.update(stdin_open=True, tty=os.isatty(0))
         self.container = None
         self.oom_killed = False
 
@@ -146,6 +149,17 @@ class Container:
             self.container.reload()
             self.oom_killed = bool(self.container.attrs["State"].get("OOMKilled"))
         return code
+
+    def attach_terminal(self) -> int:
+        """Start with our stdin, stdout and stderr attached, until the command ends; its exit code.
+        The docker CLI does what the SDK does not: raw terminal mode, resizes, detach keys."""
+        import subprocess
+        docker = shutil.which("docker")
+        if docker is None:
+            from xbuild.errors import EngineUnavailable
+            raise EngineUnavailable("`xbuild shell` needs the docker command-line client",
+                                    hint="install it (Debian: apt install docker.io, or docker-ce-cli)")
+        return subprocess.run([docker, "start", "--attach", "--interactive", self.container.id]).returncode
 
     def kill(self) -> None:
         from docker.errors import APIError

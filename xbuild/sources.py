@@ -24,14 +24,16 @@ _CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / 
 
 def excluder(project: Path, out: Path, out_dirname: str):
     """What never goes into the build: VCS data, xbuild-out/, the output directory, and what xbuild
-    writes beside the output directory while it builds (`.NAME.tmp-*`, `NAME.failed.log`), which
-    is inside the project when --out is."""
+    writes beside the output directory (`.NAME.tmp-*`, `NAME.failed.log`, the `NAME.failed/` tree
+    --keep keeps), which is inside the project when --out is."""
     out_rel = os.path.relpath(out, project)
     parent_rel, name = os.path.split(out_rel)
+    kept = os.path.join(parent_rel, f"{name}.failed")
 
     def exclude(rel: str) -> bool:
         top = rel.split("/", 1)[0]
-        if top in (out_dirname, *VCS_DIRS) or rel == out_rel or rel.startswith(out_rel + "/"):
+        if top in (out_dirname, *VCS_DIRS) or any(rel == d or rel.startswith(d + "/")
+                                                   for d in (out_rel, kept)):
             return True
         where, base = os.path.split(rel)
         return where == parent_rel and (base.startswith(f".{name}.") or base == f"{name}.failed.log")

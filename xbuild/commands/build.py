@@ -33,10 +33,13 @@ from xbuild.errors import ConfigError, XBuildError
         help="Dockerfile projects: also push the image as REPO:TARGET (the engine's `docker login`).")
 @option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE",
         help="Build even when the store (XBUILD_STORE) has this build already.")
+@option("--keep", is_flag=True, env="XBUILD_KEEP",
+        help="When the build fails, copy its tree (config.log, CMakeError.log, ...) out beside the "
+             "output directory as TARGET.failed/ and say where.")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
 def build(target, project, os_release, mode, out, jobs, timeout, memory, publish, create_bucket, push,
-          no_cache, verbose, as_json):
+          no_cache, keep, verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
@@ -54,7 +57,8 @@ def build(target, project, os_release, mode, out, jobs, timeout, memory, publish
         from xbuild.pipeline import run_build
         from xbuild.progress import Progress
         result = run_build(spec, Progress(verbose=verbose), use_cache=not no_cache,
-                           publish_to=publish, create_bucket=create_bucket, push_to=push)
+                           publish_to=publish, create_bucket=create_bucket, push_to=push,
+                           keep_failed=keep)
     except XBuildError as exc:
         if as_json:
             emit_json({"status": "error", "target": target, "os": os_release, "mode": mode,

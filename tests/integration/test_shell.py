@@ -1,0 +1,69 @@
+"""`xbuild shell`: the build container as a build sees it, fed here through a pipe (the docker CLI
+attaches our stdin), and `--keep`: a failed build's tree copied out for inspection."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import make_project, xbuild
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = """\
+echo "CC=$CC"
+command -v gcc
+ls /xbuild/src
+ls /sys/class/net
+rm -f /xbuild/src/Makefile
+bash /xbuild/build.sh >/dev/null 2>&1; echo "build=$?"
+exit 3
+"""
+
+
+def _shell(project, stdin: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "xbuild", "shell", "--target", "rpi3", str(project)],
+                          input=stdin, capture_output=True, text=True, env=env, timeout=600)
+
+
+def _containers(name_part: str) -> str:
+    return subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter",
+                           f"name={name_part}"], capture_output=True, text=True).stdout.strip()
+
+
+def test_shell_has_the_build_environment_and_leaves_the_project_alone(engine, tmp_path):
+    project = make_project(tmp_path / "proj", {
+        "Makefile": "all:\n\techo hi > hi.txt\n", "xbuild.toml": '[build]\nartifacts = ["hi.txt"]\n'})
+    result = _shell(project, SCRIPT)
+    assert result.returncode == 3, result.stderr  # the shell's own exit code
+    out = result.stdout.splitlines()
+    assert "CC=arm-linux-gnueabihf-gcc" in out and "/xbuild/bin/gcc" in out
+    assert "Makefile" in out and "xbuild.toml" in out
+    assert "lo" in out and "eth0" not in out  # no network, as in a build
+    assert "build=2" in out  # the build's steps ran, and failed without the deleted Makefile
+    assert (project / "Makefile").is_file()  # the copy was deleted, not the project's file
+    assert "xbuild shell: proj for rpi3" in result.stderr
+    assert _containers("xbuild-shell-rpi3") == ""
+
+
+def test_keep_copies_a_failed_builds_tree_out_and_names_its_config_log(engine, tmp_path):
+    project = make_project(tmp_path / "broken", {
+        "configure": "#!/bin/sh\necho 'checking for libfoo... no' > config.log\necho 'no libfoo'\nexit 1\n",
+        "Makefile.in": "all:\n"})
+    result = xbuild("--target", "rpi3", "--no-cache", "--keep", project)
+    assert result.returncode == 7, result.stderr
+    kept = project / "xbuild-out" / "rpi3.failed"
+    assert (kept / "config.log").read_text() == "checking for libfoo... no\n"
+    assert (kept / "configure").is_file()
+    assert f"build tree kept in {kept}" in result.stderr and f"{kept}/config.log" in result.stderr
+    # A second failure replaces the kept tree xbuild made (it carries its marker).
+    again = xbuild("--target", "rpi3", "--no-cache", "--keep", project)
+    assert again.returncode == 7 and (kept / "config.log").is_file()
+    # Without --keep, the error says the option exists, and nothing is copied.
+    plain = xbuild("--target", "rpi3", "--no-cache", project, "--out", tmp_path / "other")
+    assert "--keep keeps the build tree" in plain.stderr
+    assert not (tmp_path / "other.failed").exists()
