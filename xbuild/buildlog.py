@@ -34,6 +34,7 @@ class BuildLog:
         self.size = self.omitted = 0
         self.last: collections.deque[str] = collections.deque(maxlen=KEEP)
         self.step = "the build"
+        self.count = self.first_build_line = 0  # lines seen; where the build's own lines begin
         self._file = path.open("w", encoding="utf-8", errors="replace", buffering=1 << 16)
 
     def mask(self, text: str) -> str:
@@ -45,6 +46,7 @@ class BuildLog:
     def line(self, text: str) -> None:
         text = self.mask(text)
         self.last.append(text)
+        self.count += 1
         if text.startswith(MARK + "step"):
             self.step = text.removeprefix(MARK)
         if self.size > self.cap:
@@ -60,9 +62,16 @@ class BuildLog:
         self.size += len(text) + 1
         self.progress.line(text)
 
+    def begin_build(self) -> None:
+        """From here on the lines are the build's own: a failure's tail shows only them, not the
+        apt output of the image built before it."""
+        self.first_build_line = self.count
+
     def tail(self, n: int = TAIL) -> list[str]:
-        """The last lines of build output (progress markers left out)."""
-        return [ln for ln in self.last if not ln.startswith(MARK)][-n:]
+        """The last lines of the build's output (progress markers left out)."""
+        first = self.count - len(self.last)  # the number of the oldest line still held
+        return [ln for i, ln in enumerate(self.last, first)
+                if i >= self.first_build_line and not ln.startswith(MARK)][-n:]
 
     def close(self) -> None:
         if self._file.closed:

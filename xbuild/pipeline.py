@@ -225,6 +225,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
                    kill_inside=True) as box:
         progress.container(name)
         prepare(box, spec, ctx.exclude)
+        log.begin_build()
         code = box.run(log.line)
         if code != 0:
             error = _build_failed(log, code, box.oom_killed, spec.limits,
@@ -313,6 +314,8 @@ def _build_failed(log: BuildLog, code: int, oom: bool, limits, keep: Path) -> XB
         error = disk_limit_error(limits.disk_mb, "a single file reached it")
         error.detail = detail
         return error
-    why = " (killed by SIGKILL)" if code == 137 else ""
+    # Not the memory limit (the engine says when it is): a kill from outside the build.
+    why = (f" (killed by SIGKILL from outside the build, not by its memory limit of {limits.memory}: "
+           "another process, or the machine itself out of memory)") if code == 137 else ""
     return BuildFailed(f"{step} failed (exit code {code}){why}", detail=detail,
                        hint=f"full log: {keep}; --keep keeps the build tree to inspect")

@@ -273,7 +273,8 @@ def test_a_build_killed_from_outside_says_sigkill(engine, tmp_path):
     project = make_project(tmp_path / "k", {"xbuild.toml": '[build]\nsteps = ["kill -9 $$"]\n'})
     proc = xbuild("--target", "rpi3", project)
     assert proc.returncode == 7, proc.stderr
-    assert "exit code 137) (killed by SIGKILL)" in proc.stderr
+    assert "exit code 137) (killed by SIGKILL from outside the build, not by its memory limit of 4g" \
+        in proc.stderr
 
 
 @integration
