@@ -1,0 +1,98 @@
+"""A .deb the board installs with apt (`--deb`): the artifact tree under its prefix, `Depends` from
+the artifact's runtime dependencies, and byte-identical for identical inputs, like the tar.gz.
+
+Written here rather than by dpkg-deb: the build machine need not be Debian, and every byte
+(member order, owners, mtimes, gzip headers) is ours to fix. The format is small: an ar archive
+of `debian-binary`, `control.tar.gz` and `data.tar.gz` (deb(5))."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from xbuild.archive import write_tar, write_tar_gz
+from xbuild.errors import ConfigError
+
+# Debian policy 5.6.1 (Package) and 5.6.12 (Version: [epoch:]upstream[-revision]).
+_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+\Z")
+_VERSION = re.compile(r"([0-9]+:)?[0-9][A-Za-z0-9.+~:-]*\Z")
+MAINTAINER = "xbuild <xbuild@localhost>"
+
+
+def package_name(name: str) -> str:
+    """A Debian package name made from a project name: lower case, other characters as '-'."""
+    out = re.sub(r"[^a-z0-9+.-]+", "-", name.lower()).strip("-.+")
+    return out if len(out) >= 2 else f"{out or 'x'}-pkg"
+
+
+def check_version(version: str, where: str) -> str:
+    if not _VERSION.match(version):
+        raise ConfigError(f"{where}: {version!r} is not a Debian package version",
+                          hint='a version starts with a digit, e.g. version = "1.2.0" in xbuild.toml')
+    return version
+
+
+def file_name(name: str, version: str, arch: str) -> str:
+    """<name>_<version>_<arch>.deb, without the epoch (as Debian names its files)."""
+    return f"{name}_{version.split(':', 1)[-1]}_{arch}.deb"
+
+
+def _installed_kib(tree: Path) -> int:
+    return sum((p.lstat().st_size + 1023) // 1024 for p in tree.rglob("*") if not p.is_dir()) or 1
+
+
+def control(*, name: str, version: str, arch: str, depends: list[str], description: str,
+            installed_kib: int) -> str:
+    fields = [("Package", name), ("Version", version), ("Architecture", arch),
+              ("Maintainer", MAINTAINER), ("Installed-Size", str(installed_kib)),
+              ("Depends", ", ".join(depends)), ("Section", "misc"), ("Priority", "optional"),
+              ("Description", description.splitlines()[0] if description else name)]
+    return "".join(f"{k}: {v}\n" for k, v in fields if v)
+
+
+def _md5sums(tree: Path, prefix: str) -> str:
+    lines = []
+    for path in sorted(p for p in tree.rglob("*") if p.is_file() and not p.is_symlink()):
+        digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+        lines.append(f"{digest}  {prefix}/{path.relative_to(tree).as_posix()}\n")
+    return "".join(lines)
+
+
+def _ar_member(name: str, data: bytes, mtime: int) -> bytes:
+    header = f"{name:<16}{mtime:<12}{0:<6}{0:<6}{0o100644:<8o}{len(data):<10}`\n".encode()
+    return header + data + (b"\n" if len(data) % 2 else b"")
+
+
+def write(tree: Path, out_dir: Path, *, name: str, version: str, arch: str, depends: list[str],
+          description: str, prefix: str, mtime: int) -> Path:
+    """Write out_dir/<name>_<version>_<arch>.deb holding tree at `prefix` (e.g. /usr/local)."""
+    prefix = prefix.strip("/")
+    with tempfile.TemporaryDirectory(prefix="xbuild-deb-") as tmp:
+        meta = Path(tmp, "control")
+        meta.mkdir()
+        (meta / "control").write_text(control(name=name, version=version, arch=arch, depends=depends,
+                                              description=description,
+                                              installed_kib=_installed_kib(tree)))
+        (meta / "md5sums").write_text(_md5sums(tree, prefix))
+        control_tar = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=control_tar, mtime=0) as gz:
+            write_tar(meta, gz, mtime=mtime, prefix=".", clamp=False)
+        data_tar = Path(tmp, "data.tar.gz")
+        write_tar_gz(tree, data_tar, mtime=mtime, prefix=f"./{prefix}")
+        deb = out_dir / file_name(name, version, arch)
+        with deb.open("wb") as f:
+            f.write(b"!<arch>\n")
+            f.write(_ar_member("debian-binary", b"2.0\n", mtime))
+            f.write(_ar_member("control.tar.gz", control_tar.getvalue(), mtime))
+            size = data_tar.stat().st_size
+            f.write(f"{'data.tar.gz':<16}{mtime:<12}{0:<6}{0:<6}{0o100644:<8o}{size:<10}`\n".encode())
+            with data_tar.open("rb") as data:  # streamed: the data may be large
+                shutil.copyfileobj(data, f)
+            if size % 2:
+                f.write(b"\n")
+    return deb
