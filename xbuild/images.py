@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import os
 import io
 import json
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from xbuild import BUILD_LOGIC_VERSION, rootfs
 from xbuild.engine import client
+from xbuild.paths import cache_dir
 from xbuild.errors import ConfigError, ImageBuildFailed
 from xbuild.targets import Target, host_arch
 
@@ -35,7 +35,7 @@ BUILD_USER = "1000:1000"
 # What every builder has, whatever the recipe: the image is shared by all recipes.
 TOOLS = ["build-essential", "make", "cmake", "ninja-build", "meson", "autoconf", "automake",
          "libtool", "pkgconf", "file", "ca-certificates"]
-LOCKS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xbuild" / "locks"
+LOCKS = cache_dir("locks")
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?\Z")
 _PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64/v8"}
 

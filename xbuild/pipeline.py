@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, images,
-                    publish, sources, toolchain)
+from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, depends,
+                    images, publish, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
@@ -40,8 +40,16 @@ class BuildResult:
     duration: float
     extra: dict = field(default_factory=dict)
 
+    @property
+    def depends(self) -> list[str]:
+        """The board's packages the artifact needs (manifest.json's depends: a hit has it too)."""
+        try:
+            return list(json.loads(self.manifest.read_text()).get("depends", []))
+        except (OSError, ValueError):
+            return []
+
     def to_json(self) -> dict:
-        return {"status": "ok", "target": self.spec.target.name,
+        return {"status": "ok", "target": self.spec.target.name, "depends": self.depends,
                 "os": self.spec.target.selected.name, "mode": self.spec.mode,
                 "recipe": self.spec.recipe.name, "artifacts": [a.to_json() for a in self.artifacts],
                 "manifest": str(self.manifest), "log": str(self.log), "image": self.image,
@@ -243,8 +251,13 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     files = artifacts.describe(tree)
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
     artifacts.gate(files, spec.target.abi, spec.target.name)
+    needs, unresolved = depends.resolve(files, depends.table(image.id, spec.target.debian_arch))
+    for m in unresolved:
+        progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
+                                  f"artifact nor a package of {spec.target.os_name} provides")
     manifest = ctx.manifest(files, image={"tag": image.tag, "id": image.id},
-                            toolchain=_toolchain_versions(stage))
+                            toolchain=_toolchain_versions(stage), depends=needs,
+                            depends_unresolved=unresolved)
     log.close()  # complete before it is listed beside the artifacts
     produced = artifacts.write(tree, ctx.out, spec.name, spec.target.name, manifest,
                                spec.source_date_epoch)

@@ -17,9 +17,10 @@ from typing import BinaryIO, Iterator
 
 from xbuild.archive import MB, max_source, sha256_file, write_tar
 from xbuild.errors import SourceTooLarge
+from xbuild.paths import cache_dir
 
 VCS_DIRS = (".git", ".hg", ".svn")
-_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xbuild" / "srchash"
+_CACHE_DIR = cache_dir("srchash")
 
 
 def excluder(project: Path, out: Path, out_dirname: str):

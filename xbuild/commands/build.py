@@ -77,6 +77,9 @@ def build(target, project, os_release, mode, out, jobs, timeout, memory, publish
     for a in result.artifacts:
         click.echo(f"  {a.path}  {a.size} bytes  sha256:{a.sha256[:16]}")
     click.echo(f"  manifest: {result.manifest}\n  log: {result.log}")
+    if result.depends:
+        from xbuild.depends import packages
+        click.echo(f"  on the board: sudo apt install {' '.join(packages(result.depends))}")
 
 
 def _check_push(spec, repo: str) -> None:

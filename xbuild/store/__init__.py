@@ -17,8 +17,8 @@ _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
 
 
 def default_url() -> str:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return (cache / "xbuild" / "store").as_uri()
+    from xbuild.paths import cache_dir
+    return cache_dir("store").as_uri()
 
 
 def configured_url() -> str:
