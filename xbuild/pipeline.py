@@ -110,6 +110,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     the build in the configured store (the cache). Optionally publish to another store."""
     progress = progress or Progress(quiet=True)
     started = time.monotonic()
+    progress.mark("hash")
     exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     source_hash = sources.tree_hash(spec.project, exclude)
     image_def = images.builder_def(spec.target, spec.mode, spec.config.packages)
@@ -138,6 +139,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
                                                   spec.target, lambda msg: progress.phase("push", msg))
     result.duration = time.monotonic() - started
     progress.done()
+    result.extra["timings"] = {name: round(t, 3) for name, t in progress.timings.items()}
     return result
 
 
@@ -228,12 +230,15 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
 
     progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
+    progress.mark("start")
     with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
                    env=environment(spec), limits=spec.limits, labels=ctx.labels,
                    kill_inside=True) as box:
         progress.container(name)
+        progress.mark("copy-in")
         prepare(box, spec, ctx.exclude)
         log.begin_build()
+        progress.mark("build")
         code = box.run(log.line)
         if code != 0:
             error = _build_failed(log, code, box.oom_killed, spec.limits,
@@ -241,6 +246,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
             if ctx.keep_failed:
                 error.hint = _keep_tree(ctx, box)
             raise error
+        progress.mark("copy-out")
         with (ctx.work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
             save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
     stage, tree = ctx.work / "stage", ctx.work / "tree"
@@ -251,6 +257,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     files = artifacts.describe(tree)
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
     artifacts.gate(files, spec.target.abi, spec.target.name)
+    progress.mark("depends")
     needs, unresolved = depends.resolve(files, depends.table(image.id, spec.target.debian_arch))
     for m in unresolved:
         progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
@@ -259,6 +266,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
                             toolchain=_toolchain_versions(stage), depends=needs,
                             depends_unresolved=unresolved)
     log.close()  # complete before it is listed beside the artifacts
+    progress.mark("archive")
     produced = artifacts.write(tree, ctx.out, spec.name, spec.target.name, manifest,
                                spec.source_date_epoch)
     return produced, image.id

@@ -31,6 +31,7 @@ class Progress:
         self.start = self.phase_start = time.monotonic()
         self.phase_name = ""
         self.detail = ""
+        self.timings: dict[str, float] = {}  # seconds spent in each phase, for --json and bench/
         self._drawn = 0.0
         self.last_line = ""
         self.printed = self.start
@@ -41,9 +42,16 @@ class Progress:
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self.start:5.1f}s"
 
+    def mark(self, name: str) -> None:
+        """Start timing phase `name` (the previous one ends here) without printing anything."""
+        now = time.monotonic()
+        if self.phase_name:
+            self.timings[self.phase_name] = self.timings.get(self.phase_name, 0.0) + now - self.phase_start
+        self.phase_name, self.phase_start, self.last_line = name, now, ""
+
     def phase(self, name: str, detail: str = "") -> None:
-        self.phase_name, self.detail = name, detail
-        self.phase_start, self.last_line = time.monotonic(), ""
+        self.mark(name)
+        self.detail = detail
         if self.quiet:
             return
         self._clear()
@@ -107,6 +115,7 @@ class Progress:
         return False
 
     def done(self) -> None:
+        self.mark("")
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join()

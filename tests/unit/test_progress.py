@@ -63,3 +63,16 @@ def test_a_terminal_gets_its_status_line_instead():
     progress = Progress(Tty())
     progress.phase("build", "x")
     assert progress._heartbeat is None
+
+
+def test_timings_add_up_per_phase():
+    progress = Progress(quiet=True)
+    progress.mark("hash")
+    time.sleep(0.05)
+    progress.phase("build", "step 1/2")
+    time.sleep(0.05)
+    progress.phase("build", "step 2/2")  # the same phase again: its times add up
+    time.sleep(0.05)
+    progress.done()
+    assert set(progress.timings) == {"hash", "build"}
+    assert progress.timings["build"] >= 0.1 > progress.timings["hash"] >= 0.05
