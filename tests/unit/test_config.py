@@ -32,9 +32,11 @@ packages = ["libssl-dev"]
 env = { FOO = "1", BAR = "two words" }
 pass_env = ["MY_TOKEN", "_X1"]
 timeout = 1800
+os = "bullseye"
 
 [target.rpi0]
 steps = ["make STATIC=1"]
+static = true
 env = { LDFLAGS = "-static" }
 """
 
@@ -55,10 +57,12 @@ def test_valid_file_round_trip(tmp_path):
     assert cfg.env == (("BAR", "two words"), ("FOO", "1"))  # a sorted tuple of pairs
     assert cfg.pass_env == ("MY_TOKEN", "_X1")
     assert cfg.timeout == 1800
+    assert cfg.os == "bullseye" and cfg.static is None  # static: not set, the command line decides
     assert cfg.to_json() == {
         "recipe": "make", "steps": ["make linux", "make check"],
-        "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"], "os": None,
-        "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800}
+        "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"], "os": "bullseye",
+        "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800,
+        "static": None}
     hash(cfg)  # frozen, hashable: part of a cache key
 
 
@@ -68,6 +72,7 @@ def test_target_table_overrides_only_its_keys(tmp_path):
     assert cfg.steps == ("make STATIC=1",)
     assert cfg.env == (("LDFLAGS", "-static"),)  # replaced, not merged
     assert cfg.recipe == "make" and cfg.timeout == 1800 and cfg.packages == ("libssl-dev",)
+    assert cfg.static is True
 
 
 def test_target_table_found_by_alias(tmp_path):
@@ -83,7 +88,8 @@ def test_target_table_by_name_beats_alias(tmp_path):
 
 def test_empty_steps_list_is_refused(tmp_path):
     err = load_error(tmp_path, "[build]\nsteps = []\n")
-    assert "'steps' (line 2) is empty" in err.message
+    assert "(line 2): [build] 'steps' is an empty list" in err.message
+    assert "steps = [" in err.hint
 
 
 def test_broken_toml_names_the_line(tmp_path):
@@ -124,7 +130,7 @@ def test_unknown_table(tmp_path):
     ('[build]\nsteps = ["make", 1]\n', "steps"),
     ('[build]\nartifacts = "bin/app"\n', "artifacts"),
     ('[build]\npackages = [1]\n', "packages"),
-    ("[build]\nenv = { A = 1 }\n", "env"),
+    ("[build]\nenv = { A = 1 }\n", "A"),  # [build.env] 'A' must be a string
     ('[build]\nenv = ["A=1"]\n', "env"),
     ("[build]\ntimeout = -1\n", "timeout"),
     ("[build]\ntimeout = 0\n", "timeout"),

@@ -148,7 +148,7 @@ machine = "ARM"
 bits = 32
 endian = "little"
 float_abi = "hard"
-arm_arch_max = "v7-A"
+arm_arch_max = "v7"
 """
 
 
