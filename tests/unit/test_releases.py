@@ -210,6 +210,10 @@ def test_the_test_data_dir_loads(data_dir):
     ('cxxabi = "1.3.12"\n', '', r"bullseye.toml: missing key 'cxxabi'"),
     ('armhf = "/lib/ld-linux-armhf.so.3"', 'armhf = "lib/ld-linux-armhf.so.3"',
      r"\(line 15\): \[loaders\] 'armhf' must be an absolute path"),
+    ('description = "Debian 11"', 'description = ""', r"\(line 3\): 'description' must be a non-empty string"),
+    ('cxxabi = "1.3.12"', 'cxxabi = "CXXABI_1.3.12"', r"\(line 7\): 'cxxabi' must be a CXXABI_ version"),
+    ('[loaders]', '[loaderz]', r"\(line 11\): unknown table \[loaderz\]"),
+    ('armhf = "/lib/ld-linux-armhf.so.3"', 'armhf = 3', r"\(line 15\): \[loaders\] 'armhf' must be an absolute path"),
     ('armhf = "/lib/ld-linux-armhf.so.3"', 'arm = "/lib/ld-linux-armhf.so.3"',
      r"\(line 15\): \[loaders\] 'arm' must be a Debian architecture xbuild knows \(amd64, "),
 ])
@@ -219,6 +223,19 @@ def test_bad_release_file(data_dir, old, new, expected):
     assert old in text
     path.write_text(text.replace(old, new, 1))
     with pytest.raises(ConfigError, match=expected):
+        releases.all_releases()
+
+
+def test_a_release_without_loaders(data_dir):
+    path = data_dir / "releases" / "bullseye.toml"
+    path.write_text(path.read_text().split("[loaders]")[0] + "[loaders]\n")
+    with pytest.raises(ConfigError, match=r"bullseye.toml \(line 11\): 'loaders' is an empty table"):
+        releases.all_releases()
+
+
+def test_a_release_file_name_is_its_name(data_dir):
+    (data_dir / "releases" / "Bull Seye.toml").write_text((data_dir / "releases" / "bullseye.toml").read_text())
+    with pytest.raises(ConfigError, match=r"Bull Seye.toml: 'Bull Seye' is not a release name"):
         releases.all_releases()
 
 
