@@ -234,11 +234,11 @@ def _lines(source: str) -> dict[Key, int]:
                 seen[table] = seen.get(table, -1) + 1
                 table = (*table, seen[table])
             where.setdefault(table, n)
-        elif depth == 0 and (m := _KEY.match(line)):
+            continue
+        if depth == 0 and (m := _KEY.match(line)):
             where.setdefault((*table, *_parts(m[1])), n)
         bare = _STRINGS.sub('""', line).split("#")[0]
-        if not (depth == 0 and _HEADER.match(line)):
-            depth = max(0, depth + bare.count("[") + bare.count("{") - bare.count("]") - bare.count("}"))
+        depth = max(0, depth + bare.count("[") + bare.count("{") - bare.count("]") - bare.count("}"))
     return where
 
 

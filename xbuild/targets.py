@@ -123,11 +123,8 @@ def _os_carries_arch(board: dict) -> None:
                                 f"(no loader for it in releases/{name}.toml)")
 
 
-def _release_names():
-    return list(releases.all_releases())
-
-
-# One line per key of a board file. Optional keys take the Target dataclass's default.
+# One line per key of a board file (and a field of Target or AbiRequirement of the same name).
+# Optional keys left out take the dataclass's default.
 ABI = schema.Table({
     "machine": schema.one_of(lambda: sorted(set(MACHINES.values())), "an ELF machine xbuild reads",
                              required=True),
@@ -148,7 +145,7 @@ BOARD = schema.Table({
                             convert=lambda v: v or None),
     "platform": schema.text("a Docker platform linux/<arch>[/<variant>], such as linux/arm/v7",
                             r"linux/[a-z0-9]+(/v[0-9]+)?", required=True),
-    "os": schema.List(schema.one_of(_release_names, "an OS release"),
+    "os": schema.List(schema.one_of(lambda: list(releases.all_releases()), "an OS release"),
                       required=True, empty=False),
     "default_os": schema.text("one of the board's releases", required=True),
     "cflags": schema.List(schema.text("a compiler flag such as -mcpu=cortex-a7", r"-\S+")),
@@ -161,11 +158,9 @@ BOARD = schema.Table({
 
 def _load(path: Path) -> Target:
     data = schema.load(path, BOARD, hint="targets/rpi3.toml shows every key of a board")
-    abi = data.pop("abi")
-    target = Target(name=path.stem, **data,
-                    abi=AbiRequirement(machine=abi["machine"], bits=abi["bits"], endian=abi["endian"],
-                                       float_abi=abi.get("float_abi"), arm_arch_max=abi.get("arm_arch_max"),
-                                       glibc_max=None))
+    # The release's floors (glibc_max ...) are bound below, per release.
+    abi = AbiRequirement(**{"float_abi": None, "arm_arch_max": None, **data.pop("abi")}, glibc_max=None)
+    target = Target(name=path.stem, abi=abi, **data)
     return _bind(target, releases.all_releases()[target.default_os])
 
 
