@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from xbuild.errors import ConfigError
+from xbuild import schema
 
 FILENAME = "xbuild.toml"
 # The longest time limit a build may ask for. Beyond it a value is a mistake, and a huge one
 # (9223372036854775807) overflows the clocks that enforce it.
 MAX_TIMEOUT = 7 * 24 * 3600
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# A Debian package name, optionally with an architecture (libssl-dev:armhf).
+PACKAGE = r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?"
 
 
 @dataclass(frozen=True)
@@ -26,82 +25,43 @@ class ProjectConfig:
     pass_env: tuple[str, ...] = ()            # names copied from the caller's environment, and only these
     timeout: int | None = None                # seconds
     os: str | None = None                     # the board's OS release (--os overrides it)
+    static: bool | None = None                # fully static executables (None: not set, --static decides)
 
     def to_json(self) -> dict:
         return {"recipe": self.recipe, "steps": list(self.steps) if self.steps is not None else None,
                 "artifacts": list(self.artifacts), "packages": list(self.packages),
                 "env": dict(self.env), "pass_env": list(self.pass_env), "timeout": self.timeout,
-                "os": self.os}
+                "os": self.os, "static": self.static}
 
 
-_KEYS = {f.name for f in fields(ProjectConfig)}
+def _known_recipe(name) -> bool:
+    from xbuild import recipes  # the recipes' data files are read only when a project names one
+    return name in recipes.all_recipes()
 
 
-def _line_of(text: str, key: str, table: tuple[str, ...] = ()) -> str:
-    """ " (line N)" of `key = ...` (or of a `[key]` header), looked for first in the table `table`
-    (e.g. ("target", "rpi0")), so that a key set in both [build] and [target.X] is found where it
-    is wrong; "" when it cannot be found (an inline table, a dotted key)."""
-    lines = text.splitlines()
-    start = 0
-    if table:
-        header = r"\s*\.\s*".join(rf"""["']?{re.escape(t)}["']?""" for t in table)
-        start = next((n for n, line in enumerate(lines) if re.match(rf"\s*\[\s*{header}\s*\]", line)), 0)
-    for first in (start, 0):
-        for n, line in enumerate(lines[first:], first + 1):
-            if re.match(rf"""\s*["']?{re.escape(key)}["']?\s*=""", line) or \
-                    re.match(rf"\s*\[\s*{re.escape(key)}\s*[\].]", line):
-                return f" (line {n})"
-    return ""
+def _recipe_names() -> str:
+    from xbuild import recipes
+    return f"a recipe name ({', '.join(recipes.all_recipes())})"
 
 
-def _check_strings(value, key, where, text, table=()) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key!r}{_line_of(text, key, table)} must be a list of strings",
-                          hint=f'for example: {key} = ["..."]')
-    return tuple(value)
-
-
-def _settings(table, where: str, text: str, path: tuple[str, ...]) -> dict:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}{_line_of(text, path[-1], path[:-1])} must be a table",
-                          hint="xbuild.toml has [build] and [target.<name>] tables")
-    out: dict = {}
-    for key, value in table.items():
-        line = _line_of(text, key, path)
-        if key not in _KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{line}",
-                              hint=f"known keys: {', '.join(sorted(_KEYS))}")
-        if key in ("recipe", "os"):
-            if not isinstance(value, str):
-                raise ConfigError(f"{where}: {key!r}{line} must be a string")
-            out[key] = value
-        elif key == "timeout":
-            # bool is an int in Python: `timeout = true` must not become a 1-second limit
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{where}: 'timeout'{line} must be a positive "
-                                  "number of seconds")
-            if value > MAX_TIMEOUT:
-                raise ConfigError(f"{where}: 'timeout'{line} is {value} seconds, more than the "
-                                  f"limit of {MAX_TIMEOUT} (7 days)",
-                                  hint=f"give a number of seconds from 1 to {MAX_TIMEOUT}")
-            out[key] = value
-        elif key == "env":
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                raise ConfigError(f"{where}: 'env'{line} must be a table of strings",
-                                  hint='for example: env = { FOO = "1" }')
-            if bad := [k for k in value if not _ENV_NAME.match(k)]:
-                raise ConfigError(f"{where}: 'env'{line}: {bad[0]!r} is not a "
-                                  "variable name")
-            out[key] = tuple(sorted(value.items()))
-        else:
-            out[key] = _check_strings(value, key, where, text, path)
-            if key == "steps" and not value:
-                raise ConfigError(f"{where}: 'steps'{line} is empty",
-                                  hint="list at least one shell command, or remove the key")
-            if key == "pass_env" and (bad := [v for v in value if not _ENV_NAME.match(v)]):
-                raise ConfigError(f"{where}: 'pass_env'{line}: {bad[0]!r} is not "
-                                  "a variable name")
-    return out
+_ENV_VAR = schema.text("a variable name (letters, digits, _; not starting with a digit)", schema.ENV_NAME)
+# One line per key of [build] and [target.<name>]: what each must be, and what it becomes.
+SETTINGS = schema.Table({
+    "recipe": schema.Value(_recipe_names, _known_recipe),
+    "steps": schema.List(schema.text("a shell command (a non-empty string)"), empty=False,
+                         hint='list at least one shell command, e.g. steps = ["make"], or remove the key'),
+    "artifacts": schema.List(schema.text("a glob in the build tree (a non-empty string)")),
+    "packages": schema.List(schema.text('a Debian package name such as "zlib1g-dev"', PACKAGE)),
+    "env": schema.Names(_ENV_VAR, schema.ANY_TEXT, convert=lambda d: tuple(sorted(d.items()))),
+    "pass_env": schema.List(_ENV_VAR),
+    "timeout": schema.integer(1, MAX_TIMEOUT, f"a number of seconds from 1 to {MAX_TIMEOUT} (7 days)"),
+    "os": schema.text("an OS release name such as bullseye", r"[A-Za-z][A-Za-z0-9.-]*"),
+    "static": schema.BOOL,
+})
+PROJECT = schema.Table({
+    "build": SETTINGS,
+    "target": schema.Names(schema.text("a board name (letters, digits, . _ + -)", schema.NAME), SETTINGS),
+})
 
 
 @dataclass(frozen=True)
@@ -123,20 +83,5 @@ def load(project: Path) -> ProjectFile:
     path = project / FILENAME
     if not path.is_file():
         return ProjectFile()
-    text = path.read_text(errors="replace")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at the line shown") from None
-    unknown = sorted(set(data) - {"build", "target"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown table [{unknown[0]}]{_line_of(text, unknown[0])}",
-                          hint="xbuild.toml has [build] and [target.<name>] tables")
-    base = _settings(data.get("build", {}), f"{path} [build]", text, ("build",))
-    tables = data.get("target", {})
-    if not isinstance(tables, dict):  # `target = 3`
-        raise ConfigError(f"{path}: 'target'{_line_of(text, 'target')} must be [target.<name>] tables",
-                          hint='for example: [target.rpi0] steps = ["make STATIC=1"]')
-    per_target = {name: _settings(table, f"{path} [target.{name}]", text, ("target", name))
-                  for name, table in tables.items()}
-    return ProjectFile(base, per_target)
+    data = schema.load(path, PROJECT, hint="see the xbuild.toml section of the README")
+    return ProjectFile(data.get("build", {}), data.get("target", {}))

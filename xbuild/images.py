@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild import BUILD_LOGIC_VERSION, rootfs
+from xbuild.config import PACKAGE
 from xbuild.engine import client
 from xbuild.paths import cache_dir
 from xbuild.errors import ConfigError, ImageBuildFailed
@@ -36,7 +37,7 @@ BUILD_USER = "1000:1000"
 TOOLS = ["build-essential", "make", "cmake", "ninja-build", "meson", "autoconf", "automake",
          "libtool", "pkgconf", "file", "ca-certificates"]
 LOCKS = cache_dir("locks")
-_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?\Z")
+_PACKAGE = re.compile(PACKAGE + r"\Z")  # the same names xbuild.toml's schema accepts
 _PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64/v8"}
 
 

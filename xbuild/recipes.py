@@ -7,8 +7,10 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild.datafiles import build, data_files, read_toml
+from xbuild import schema
+from xbuild.datafiles import data_files
 from xbuild.errors import ConfigError, NoRecipe
+from xbuild.schema import Invalid
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,44 @@ class Recipe:
         return any(rule.matches(project) for rule in self.detect)
 
 
+def _rule_shape(rule: dict) -> None:
+    """A rule looks for `files`, or for one `file` (optionally with one marker in it)."""
+    if not rule.get("files") and "file" not in rule:
+        raise Invalid("files", "or 'file' must be given: a rule needs something to look for")
+    if "contains" in rule and "lacks" in rule:
+        raise Invalid("lacks", "cannot be given with 'contains' in the same rule: write two rules")
+    for marker in ("contains", "lacks"):
+        if marker in rule and "file" not in rule:
+            raise Invalid(marker, "needs 'file': the file to look in")
+
+
+def _steps_or_image(recipe: dict) -> None:
+    if recipe.get("kind", "steps") == "steps" and not recipe["steps"]:
+        raise Invalid("steps", "is empty: a recipe of kind \"steps\" runs at least one", hint='steps = ["make"]')
+
+
+_FILE = schema.text("a file name in the project's top folder", r"[^/\\]+")
+_STEP = schema.text("a shell command (a non-empty string)")
+RULE = schema.Table({
+    "files": schema.List(_FILE),
+    "file": _FILE,
+    "contains": schema.text(),
+    "lacks": schema.text(),
+}, rules=(_rule_shape,))
+RECIPE = schema.Table({
+    "description": schema.text(required=True),
+    "steps": schema.List(_STEP, required=True),
+    "detect": schema.Tables(RULE),
+    "order": schema.integer(0, 1000, "an order from 0 (tried first) to 1000"),
+    "collect_new_elf": schema.BOOL,
+    "kind": schema.one_of(("steps", "image")),
+}, rules=(_steps_or_image,))
+
+
 def _load(path: Path) -> Recipe:
-    data = read_toml(path)
-    rules = tuple(build(Rule, r, f"{path} detect") for r in data.pop("detect", []))
-    return build(Recipe, {"name": path.stem, "detect": rules, **data}, str(path))
+    data = schema.load(path, RECIPE, hint="recipes/make.toml shows every key of a recipe")
+    rules = tuple(Rule(**rule) for rule in data.pop("detect", ()))
+    return Recipe(name=path.stem, detect=rules, **data)
 
 
 @functools.cache

@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild.config import _line_of
-from xbuild.datafiles import data_files, read_toml
+from xbuild import schema
+from xbuild.datafiles import data_files
 from xbuild.errors import ConfigError
 
-_VERSION = re.compile(r"\d+(\.\d+)+\Z")
-_NAME = re.compile(r"[a-z][a-z0-9.-]*\Z")
+_NAME = r"[a-z][a-z0-9.-]*"
 # Debian architectures xbuild knows (targets' debian_arch), plus amd64, the build machine's.
 ARCHES = ("amd64", "arm64", "armel", "armhf", "i386", "ppc64el", "riscv64", "s390x")
 
@@ -41,47 +40,26 @@ class Release:
                 "glibcxx": self.glibcxx, "cxxabi": self.cxxabi}
 
 
-# key -> (check, what the value must be): one schema for every release file.
-_SCHEMA = {
-    "description": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
-    "suite": (lambda v: isinstance(v, str) and bool(_NAME.match(v)), "a Debian suite name such as "
-                                                                       "bookworm"),
-    "glibc": (lambda v: isinstance(v, str) and bool(_VERSION.match(v)), 'a version such as "2.36"'),
-    "glibcxx": (lambda v: isinstance(v, str) and bool(_VERSION.match(v)),
-                'a GLIBCXX_ version such as "3.4.30"'),
-    "cxxabi": (lambda v: isinstance(v, str) and bool(_VERSION.match(v)),
-               'a CXXABI_ version such as "1.3.13"'),
-    "loaders": (lambda v: isinstance(v, dict) and bool(v), "a table of Debian arch = loader path"),
-}
-
-
-def _fail(path: Path, text: str, key: str, message: str, table: tuple[str, ...] = ()) -> ConfigError:
-    return ConfigError(f"{path}{_line_of(text, key, table)}: {message}",
-                       hint="see the header comment of releases/bookworm.toml for the shape")
+_VERSION = r"\d+(\.\d+)+"
+# One line per key of a release file; every key is required.
+RELEASE = schema.Table({
+    "description": schema.text(required=True),
+    "suite": schema.text("a Debian suite name such as bookworm", _NAME, required=True),
+    "glibc": schema.text('a version such as "2.36"', _VERSION, required=True),
+    "glibcxx": schema.text('a GLIBCXX_ version such as "3.4.30"', _VERSION, required=True),
+    "cxxabi": schema.text('a CXXABI_ version such as "1.3.13"', _VERSION, required=True),
+    "loaders": schema.Names(schema.one_of(ARCHES, "a Debian architecture xbuild knows"),
+                            schema.text("an absolute path such as /lib/ld-linux-armhf.so.3", r"/\S+"),
+                            required=True, empty=False, convert=lambda d: tuple(sorted(d.items()))),
+})
 
 
 def load(path: Path) -> Release:
-    data, text = read_toml(path), path.read_text()
-    if not _NAME.match(path.stem):
-        raise ConfigError(f"{path}: {path.stem!r} is not a release name (lower case, digits, . and -)")
-    for key, value in data.items():
-        if key not in _SCHEMA:
-            raise _fail(path, text, key, f"unknown key {key!r}")
-        ok, what = _SCHEMA[key]
-        if not ok(value):
-            raise _fail(path, text, key, f"{key!r} must be {what}, not {value!r}")
-    if missing := [k for k in _SCHEMA if k not in data]:
-        raise ConfigError(f"{path}: missing key {missing[0]!r}", hint=f"keys: {', '.join(_SCHEMA)}")
-    for arch, loader in data["loaders"].items():
-        if arch not in ARCHES:
-            raise _fail(path, text, arch, f"[loaders] {arch!r} is not a Debian architecture "
-                                          f"xbuild knows ({', '.join(ARCHES)})", ("loaders",))
-        if not isinstance(loader, str) or not loader.startswith("/"):
-            raise _fail(path, text, arch, f"[loaders] {arch} must be an absolute path, not "
-                                          f"{loader!r}", ("loaders",))
-    return Release(name=path.stem, description=data["description"], suite=data["suite"],
-                   glibc=data["glibc"], glibcxx=data["glibcxx"], cxxabi=data["cxxabi"],
-                   loaders=tuple(sorted(data["loaders"].items())))
+    if not re.fullmatch(_NAME, path.stem):
+        raise ConfigError(f"{path}: {path.stem!r} is not a release name (lower case, digits, . and -)",
+                          hint="rename the file")
+    data = schema.load(path, RELEASE, hint="see the header comment of releases/bookworm.toml for the shape")
+    return Release(name=path.stem, **data)
 
 
 @functools.cache

@@ -7,13 +7,15 @@ import difflib
 import functools
 import platform as _platform
 from dataclasses import dataclass
+from pathlib import Path
 
-from xbuild import releases
-from xbuild.abi import AbiRequirement
-from xbuild.config import _line_of
-from xbuild.datafiles import build, data_files, read_toml
-from xbuild.errors import ConfigError, UnknownRelease, UnknownTarget
+from xbuild import releases, schema
+from xbuild.abi import _RANK, AbiRequirement
+from xbuild.datafiles import data_files
+from xbuild.elf import MACHINES
+from xbuild.errors import UnknownRelease, UnknownTarget
 from xbuild.releases import Release
+from xbuild.schema import Invalid
 
 # uname -m -> Debian architecture, for "is this target native here?"
 _HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "i686": "i386",
@@ -99,47 +101,67 @@ class Target:
                 "loader": self.selected.loader(self.debian_arch)}
 
 
-@dataclass(frozen=True)
-class _AbiTable:
-    machine: str
-    bits: int
-    endian: str
-    float_abi: str | None = None
-    arm_arch_max: str | None = None
+def _arm_only(abi: dict) -> None:
+    """An ARM board says its float ABI and newest architecture; no other board has either."""
+    for key in ("float_abi", "arm_arch_max"):
+        if abi["machine"] == "ARM" and key not in abi:
+            raise Invalid(key, "is missing: an ARM board needs it", hint=f"add {key} to [abi]")
+        if abi["machine"] != "ARM" and key in abi:
+            raise Invalid(key, f"is for ARM boards only, and this one is {abi['machine']}")
 
 
-def _load(path) -> Target:
-    data = read_toml(path)
-    abi = data.pop("abi", None)
-    if not isinstance(abi, dict):
-        raise ConfigError(f"{path}: missing [abi] table")
-    if "release" in data:  # chosen per build, never written in a board file
-        raise ConfigError(f"{path}: unknown key 'release'", hint="a board lists `os` and `default_os`")
-    data["qemu_cpu"] = data.get("qemu_cpu") or None
-    t = build(_AbiTable, abi, f"{path} [abi]")
-    data["abi"] = AbiRequirement(machine=t.machine, bits=t.bits, endian=t.endian,
-                                 float_abi=t.float_abi, arm_arch_max=t.arm_arch_max, glibc_max=None)
-    target = build(Target, {"name": path.stem, **data}, str(path))
-    _check_os(target, path)
+def _default_in_os(board: dict) -> None:
+    if board["default_os"] not in board["os"]:
+        raise Invalid("default_os", f"must be one of os = {list(board['os'])}, not {board['default_os']!r}")
+
+
+def _os_carries_arch(board: dict) -> None:
+    known = releases.all_releases()
+    for name in board["os"]:
+        if known[name].loader(board["debian_arch"]) is None:
+            raise Invalid("os", f"lists {name}, which has no {board['debian_arch']} port "
+                                f"(no loader for it in releases/{name}.toml)")
+
+
+# One line per key of a board file (and a field of Target or AbiRequirement of the same name).
+# Optional keys left out take the dataclass's default.
+ABI = schema.Table({
+    "machine": schema.one_of(lambda: sorted(set(MACHINES.values())), "an ELF machine xbuild reads",
+                             required=True),
+    "bits": schema.one_of((32, 64), required=True),
+    "endian": schema.one_of(("little", "big"), required=True),
+    # Only the calling convention counts here: code built with -mfloat-abi=softfp passes floats in
+    # core registers, so its ELF says "soft" (elf.py reads hard or soft, nothing else).
+    "float_abi": schema.one_of(("hard", "soft"), hint='-mfloat-abi=softfp code is "soft"'),
+    "arm_arch_max": schema.one_of(lambda: list(_RANK), "an ARM architecture xbuild knows"),
+}, required=True, rules=(_arm_only,))
+BOARD = schema.Table({
+    "description": schema.text(required=True),
+    "debian_arch": schema.one_of(releases.ARCHES, "a Debian architecture xbuild knows", required=True),
+    "triple": schema.text("a GNU triple such as arm-linux-gnueabihf", r"[a-z0-9_]+(-[a-z0-9_]+){2,3}",
+                          required=True),
+    "qemu_arch": schema.text("a qemu-user architecture such as arm or aarch64", r"[a-z0-9_]+", required=True),
+    "qemu_cpu": schema.text('a QEMU_CPU model such as "cortex-a7" ("": qemu\'s default)', r"[A-Za-z0-9_.+-]*",
+                            convert=lambda v: v or None),
+    "platform": schema.text("a Docker platform linux/<arch>[/<variant>], such as linux/arm/v7",
+                            r"linux/[a-z0-9]+(/v[0-9]+)?", required=True),
+    "os": schema.List(schema.one_of(lambda: list(releases.all_releases()), "an OS release"),
+                      required=True, empty=False),
+    "default_os": schema.text("one of the board's releases", required=True),
+    "cflags": schema.List(schema.text("a compiler flag such as -mcpu=cortex-a7", r"-\S+")),
+    "aliases": schema.List(schema.text("a board name (letters, digits, . _ + -)", schema.NAME)),
+    "notes": schema.ANY_TEXT,
+    "distro": schema.text("a distribution name such as \"Raspberry Pi OS\""),
+    "abi": ABI,
+}, rules=(_default_in_os, _os_carries_arch))
+
+
+def _load(path: Path) -> Target:
+    data = schema.load(path, BOARD, hint="targets/rpi3.toml shows every key of a board")
+    # The release's floors (glibc_max ...) are bound below, per release.
+    abi = AbiRequirement(**{"float_abi": None, "arm_arch_max": None, **data.pop("abi")}, glibc_max=None)
+    target = Target(name=path.stem, abi=abi, **data)
     return _bind(target, releases.all_releases()[target.default_os])
-
-
-def _check_os(t: Target, path) -> None:
-    """The board's releases exist and carry its architecture; the default is one of them."""
-    text, known = path.read_text(), releases.all_releases()
-    if not t.os:
-        raise ConfigError(f"{path}{_line_of(text, 'os')}: 'os' lists no release",
-                          hint=f"releases: {', '.join(known)}")
-    for name in t.os:
-        if name not in known:
-            raise ConfigError(f"{path}{_line_of(text, 'os')}: {name!r} is not a release "
-                              f"(releases/*.toml)", hint=f"releases: {', '.join(known)}")
-        if known[name].loader(t.debian_arch) is None:
-            raise ConfigError(f"{path}{_line_of(text, 'os')}: {name} has no {t.debian_arch} port "
-                              f"(no loader for it in releases/{name}.toml)")
-    if t.default_os not in t.os:
-        raise ConfigError(f"{path}{_line_of(text, 'default_os')}: default_os {t.default_os!r} is "
-                          f"not one of os = {list(t.os)}")
 
 
 def _bind(t: Target, release: Release) -> Target:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_cli import assert_user_error, xbuild
 from xbuild import config
 from xbuild.config import ProjectConfig
 from xbuild.errors import ConfigError
@@ -32,9 +33,11 @@ packages = ["libssl-dev"]
 env = { FOO = "1", BAR = "two words" }
 pass_env = ["MY_TOKEN", "_X1"]
 timeout = 1800
+os = "bullseye"
 
 [target.rpi0]
 steps = ["make STATIC=1"]
+static = true
 env = { LDFLAGS = "-static" }
 """
 
@@ -55,10 +58,12 @@ def test_valid_file_round_trip(tmp_path):
     assert cfg.env == (("BAR", "two words"), ("FOO", "1"))  # a sorted tuple of pairs
     assert cfg.pass_env == ("MY_TOKEN", "_X1")
     assert cfg.timeout == 1800
+    assert cfg.os == "bullseye" and cfg.static is None  # static: not set, the command line decides
     assert cfg.to_json() == {
         "recipe": "make", "steps": ["make linux", "make check"],
-        "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"], "os": None,
-        "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800}
+        "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"], "os": "bullseye",
+        "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800,
+        "static": None}
     hash(cfg)  # frozen, hashable: part of a cache key
 
 
@@ -68,6 +73,7 @@ def test_target_table_overrides_only_its_keys(tmp_path):
     assert cfg.steps == ("make STATIC=1",)
     assert cfg.env == (("LDFLAGS", "-static"),)  # replaced, not merged
     assert cfg.recipe == "make" and cfg.timeout == 1800 and cfg.packages == ("libssl-dev",)
+    assert cfg.static is True
 
 
 def test_target_table_found_by_alias(tmp_path):
@@ -83,7 +89,8 @@ def test_target_table_by_name_beats_alias(tmp_path):
 
 def test_empty_steps_list_is_refused(tmp_path):
     err = load_error(tmp_path, "[build]\nsteps = []\n")
-    assert "'steps' (line 2) is empty" in err.message
+    assert "(line 2): [build] 'steps' is an empty list" in err.message
+    assert "steps = [" in err.hint
 
 
 def test_broken_toml_names_the_line(tmp_path):
@@ -124,7 +131,7 @@ def test_unknown_table(tmp_path):
     ('[build]\nsteps = ["make", 1]\n', "steps"),
     ('[build]\nartifacts = "bin/app"\n', "artifacts"),
     ('[build]\npackages = [1]\n', "packages"),
-    ("[build]\nenv = { A = 1 }\n", "env"),
+    ("[build]\nenv = { A = 1 }\n", "A"),  # [build.env] 'A' must be a string
     ('[build]\nenv = ["A=1"]\n', "env"),
     ("[build]\ntimeout = -1\n", "timeout"),
     ("[build]\ntimeout = 0\n", "timeout"),
@@ -157,3 +164,51 @@ def test_tables_that_are_not_tables_are_config_errors(tmp_path, text):
     err = load_error(tmp_path, text)
     assert "table" in err.message
     assert "line" in err.message
+
+
+# Every value rule, on a real file: the file, the line and what the value must be.
+@pytest.mark.parametrize("text, expected", [
+    ('[build]\npackages = ["libssl-dev", "Bad Name"]\n',
+     "(line 2): [build] 'packages' lists 'Bad Name', which is not a Debian package name such as \"zlib1g-dev\""),
+    ('[build]\npackages = ["libssl-dev:armhf", "-x"]\n', "(line 2): [build] 'packages' lists '-x'"),
+    ('[build]\nrecipe = "scons"\n', "(line 2): [build] 'recipe' must be a recipe name (cmake, meson, "),
+    ('[build]\nos = "../etc"\n', "(line 2): [build] 'os' must be an OS release name such as bullseye, not '../etc'"),
+    ('[build]\nstatic = "yes"\n', "(line 2): [build] 'static' must be true or false, not 'yes'"),
+    ("[build]\nstatic = 1\n", "(line 2): [build] 'static' must be true or false, not 1"),
+    ("\n[target.rpi0]\ntimeout = 604801\n",
+     "(line 3): [target.rpi0] 'timeout' must be a number of seconds from 1 to 604800 (7 days), not 604801"),
+    ('[build]\nartifacts = ["bin/app", ""]\n', "(line 2): [build] 'artifacts' lists '', which is not a glob"),
+    ('[build]\nsteps = ["make", " "]\n', "(line 2): [build] 'steps' lists ' ', which is not a shell command"),
+    ('[build]\nenv = { "A-B" = "1" }\n', "(line 2): [build.env] 'A-B' must be a variable name"),
+    ('[build]\n[build.env]\nOK = "1"\n1X = "2"\n', "(line 4): [build.env] '1X' must be a variable name"),
+    ('[target."rpi 0"]\nsteps = ["x"]\n', "(line 1): [target] 'rpi 0' must be a board name"),
+    ('[build]\nsteps = ["make"]\n[target.rpi0]\nstaticc = true\n', "(line 4): [target.rpi0] unknown key 'staticc'"),
+])
+def test_each_value_rule_names_file_line_and_what(tmp_path, text, expected):
+    err = load_error(tmp_path, text)
+    assert err.message.startswith(str(tmp_path / "xbuild.toml"))
+    assert expected in err.message
+    assert err.hint
+
+
+def test_unknown_key_says_did_you_mean(tmp_path):
+    err = load_error(tmp_path, '[build]\npass-env = ["X"]\n')
+    assert err.hint.startswith("did you mean 'pass_env'? known keys: artifacts, env, os, packages, pass_env")
+
+
+def test_static_is_unset_unless_written(tmp_path):
+    pf = config.load(write(tmp_path, '[build]\nstatic = false\n[target.rpi0]\nstatic = true\n'))
+    assert pf.for_target(("rpi3",)).static is False and pf.for_target(("rpi0",)).static is True
+    assert config.load(write(tmp_path, '[build]\nsteps = ["make"]\n')).for_target(("rpi3",)).static is None
+
+
+def test_the_command_line_prints_one_line_and_exits_6(tmp_path):
+    """`xbuild build` with a bad xbuild.toml: the error and its hint, never a traceback."""
+    write(tmp_path, '[build]\nsteps = ["make"]\n\n[target.rpi3]\ntimeout = 99999999\n')
+    (tmp_path / "Makefile").write_text("all:\n")
+    r = xbuild("build", "--target", "rpi3", tmp_path)
+    assert_user_error(r, 6)
+    assert r.stderr.splitlines()[0] == (
+        f"error: {tmp_path / 'xbuild.toml'} (line 5): [target.rpi3] 'timeout' must be a number of seconds "
+        "from 1 to 604800 (7 days), not 99999999")
+    assert r.stderr.splitlines()[1].startswith("hint: ") and len(r.stderr.splitlines()) == 2

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import recipes, spec
+from xbuild import datafiles, recipes, spec
 from xbuild.errors import BadProjectPath, ConfigError, NoRecipe, UnknownTarget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -294,3 +294,76 @@ def test_resolve_out_dir_option(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n"})
     s = spec.resolve(project, "rpi3", out=tmp_path / "elsewhere")
     assert s.out == (tmp_path / "elsewhere").resolve()
+
+
+# --- malformed recipe files: the file, the line, what the value must be -----------------------
+
+RECIPE = """\
+description = "a test recipe"
+order = 70
+detect = [
+  { files = ["build.ninja"] },
+  { file = "build.sh", contains = "ninja" },
+]
+steps = [
+  "ninja",
+]
+collect_new_elf = true
+"""
+
+
+@pytest.fixture
+def recipe_dir(tmp_path, monkeypatch):
+    """DATA_DIR pointed at a tmp dir holding only recipes/; the cache cleared around it."""
+    (tmp_path / "recipes").mkdir()
+    recipes.all_recipes.cache_clear()
+    monkeypatch.setattr(datafiles, "DATA_DIR", tmp_path)
+    yield tmp_path / "recipes"
+    monkeypatch.undo()
+    recipes.all_recipes.cache_clear()
+
+
+def test_a_good_recipe_file_loads(recipe_dir):
+    (recipe_dir / "ninja.toml").write_text(RECIPE)
+    r = recipes.get("ninja")
+    assert r.steps == ("ninja",) and r.order == 70 and r.collect_new_elf and r.kind == "steps"
+    assert r.detect == (recipes.Rule(files=("build.ninja",)), recipes.Rule(file="build.sh", contains="ninja"))
+
+
+def test_an_image_recipe_may_have_no_steps(recipe_dir):
+    (recipe_dir / "img.toml").write_text(RECIPE.replace('  "ninja",\n', "") + 'kind = "image"\n')
+    assert recipes.get("img").steps == () and recipes.get("img").kind == "image"
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('description = "a test recipe"\n', "", ": missing key 'description'"),
+    ("order = 70", "order = -1", "(line 2): 'order' must be an order from 0 (tried first) to 1000, not -1"),
+    ("order = 70", 'order = "70"', "(line 2): 'order' must be an order from 0"),
+    ('  "ninja",\n', "", "(line 7): 'steps' is empty: a recipe of kind \"steps\" runs at least one"),
+    ('  "ninja",\n', '  "ninja",\n  "",\n', "(line 7): 'steps' lists '', which is not a shell command"),
+    ('steps = [\n  "ninja",\n]', 'steps = "ninja"', "(line 7): 'steps' must be a list, each entry a shell command"),
+    ("collect_new_elf = true", 'collect_new_elf = "yes"', "(line 10): 'collect_new_elf' must be true or false"),
+    ("collect_new_elf = true", 'kind = "docker"', "(line 10): 'kind' must be one of 'steps', 'image', not 'docker'"),
+    ("collect_new_elf = true", "collect_new_elfs = true", "(line 10): unknown key 'collect_new_elfs'"),
+    # detect rules: an inline table's mistakes point at the line of `detect`
+    ('{ files = ["build.ninja"] }', "{ }", "(line 3): [detect #1] 'files' or 'file' must be given"),
+    ('{ files = ["build.ninja"] }', '{ contains = "x", files = ["a"] }',
+     "(line 3): [detect #1] 'contains' needs 'file': the file to look in"),
+    ('contains = "ninja"', 'contains = "ninja", lacks = "make"',
+     "(line 3): [detect #2] 'lacks' cannot be given with 'contains'"),
+    ('{ file = "build.sh"', '{ file = "src/build.sh"',
+     "(line 3): [detect #2] 'file' must be a file name in the project's top folder, not 'src/build.sh'"),
+    ('{ files = ["build.ninja"] }', '{ files = ["build.ninja"], filez = ["x"] }',
+     "(line 3): [detect #1] unknown key 'filez'"),
+    ('{ files = ["build.ninja"] }', '{ files = "build.ninja" }', "(line 3): [detect #1] 'files' must be a list"),
+    ('contains = "ninja"', 'contains = ""', "(line 3): [detect #2] 'contains' must be a non-empty string"),
+    ("detect = [", "detect = [\n  3,", "(line 3): 'detect' must be a list of tables"),
+])
+def test_each_recipe_rule_names_file_line_and_what(recipe_dir, old, new, expected):
+    assert old in RECIPE
+    (recipe_dir / "bad.toml").write_text(RECIPE.replace(old, new, 1))
+    with pytest.raises(ConfigError) as exc:
+        recipes.all_recipes()
+    assert exc.value.message.startswith(str(recipe_dir / "bad.toml"))
+    assert expected in exc.value.message
+    assert exc.value.hint

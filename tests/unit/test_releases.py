@@ -129,7 +129,7 @@ def test_release_is_in_the_cache_key(tmp_path):
 
 def test_os_in_xbuild_toml_must_be_a_string(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n", "xbuild.toml": "[build]\nos = 11\n"})
-    with pytest.raises(ConfigError, match=r"'os' \(line 2\) must be a string"):
+    with pytest.raises(ConfigError, match=r"\(line 2\): \[build\] 'os' must be an OS release name .*, not 11"):
         specs.resolve(project, "rpi3")
 
 
@@ -209,9 +209,13 @@ def test_the_test_data_dir_loads(data_dir):
     ('cxxabi = "1.3.12"', 'cxxabi = "1.3.12"\nlibc = "x"', r"\(line 8\): unknown key 'libc'"),
     ('cxxabi = "1.3.12"\n', '', r"bullseye.toml: missing key 'cxxabi'"),
     ('armhf = "/lib/ld-linux-armhf.so.3"', 'armhf = "lib/ld-linux-armhf.so.3"',
-     r"\(line \d+\): \[loaders\] armhf must be an absolute path"),
+     r"\(line 15\): \[loaders\] 'armhf' must be an absolute path"),
+    ('description = "Debian 11"', 'description = ""', r"\(line 3\): 'description' must be a non-empty string"),
+    ('cxxabi = "1.3.12"', 'cxxabi = "CXXABI_1.3.12"', r"\(line 7\): 'cxxabi' must be a CXXABI_ version"),
+    ('[loaders]', '[loaderz]', r"\(line 11\): unknown table \[loaderz\]"),
+    ('armhf = "/lib/ld-linux-armhf.so.3"', 'armhf = 3', r"\(line 15\): \[loaders\] 'armhf' must be an absolute path"),
     ('armhf = "/lib/ld-linux-armhf.so.3"', 'arm = "/lib/ld-linux-armhf.so.3"',
-     r"\(line \d+\): \[loaders\] 'arm' is not a Debian architecture"),
+     r"\(line 15\): \[loaders\] 'arm' must be a Debian architecture xbuild knows \(amd64, "),
 ])
 def test_bad_release_file(data_dir, old, new, expected):
     path = data_dir / "releases" / "bullseye.toml"
@@ -222,14 +226,27 @@ def test_bad_release_file(data_dir, old, new, expected):
         releases.all_releases()
 
 
+def test_a_release_without_loaders(data_dir):
+    path = data_dir / "releases" / "bullseye.toml"
+    path.write_text(path.read_text().split("[loaders]")[0] + "[loaders]\n")
+    with pytest.raises(ConfigError, match=r"bullseye.toml \(line 11\): 'loaders' is an empty table"):
+        releases.all_releases()
+
+
+def test_a_release_file_name_is_its_name(data_dir):
+    (data_dir / "releases" / "Bull Seye.toml").write_text((data_dir / "releases" / "bullseye.toml").read_text())
+    with pytest.raises(ConfigError, match=r"Bull Seye.toml: 'Bull Seye' is not a release name"):
+        releases.all_releases()
+
+
 @pytest.mark.parametrize("old,new,expected", [
     ('os = ["bullseye", "bookworm"]', 'os = ["bullseye", "buster"]',
-     r"tb.toml \(line 6\): 'buster' is not a release"),
-    ('os = ["bullseye", "bookworm"]', 'os = []', r"tb.toml \(line 6\): 'os' lists no release"),
+     r"tb.toml \(line 6\): 'os' lists 'buster', which is not an OS release \(bookworm, bullseye, trixie\)"),
+    ('os = ["bullseye", "bookworm"]', 'os = []', r"tb.toml \(line 6\): 'os' is an empty list"),
     ('default_os = "bookworm"', 'default_os = "trixie"',
-     r"tb.toml \(line 7\): default_os 'trixie' is not one of"),
+     r"tb.toml \(line 7\): 'default_os' must be one of os = \['bullseye', 'bookworm'\], not 'trixie'"),
     ('debian_arch = "armhf"', 'debian_arch = "riscv64"',
-     r"tb.toml \(line 6\): bullseye has no riscv64 port"),
+     r"tb.toml \(line 6\): 'os' lists bullseye, which has no riscv64 port"),
     ('default_os = "bookworm"\n', '', r"tb.toml: missing key 'default_os'"),
 ])
 def test_bad_board_os(data_dir, old, new, expected):

@@ -148,7 +148,7 @@ machine = "ARM"
 bits = 32
 endian = "little"
 float_abi = "hard"
-arm_arch_max = "v7-A"
+arm_arch_max = "v7"
 """
 
 
@@ -223,6 +223,66 @@ def test_malformed_toml_syntax(data_dir):
     with pytest.raises(ConfigError) as exc:
         targets.all_targets()
     assert "not valid TOML" in exc.value.message and "line" in exc.value.message
+
+
+# Every rule of a board file, on a real broken file: the file, the line, what the value must be.
+@pytest.mark.parametrize("old, new, expected", [
+    ('description = "a test board"', 'description = ""', "(line 1): 'description' must be a non-empty string"),
+    ('aliases = ["tb"]', 'aliases = ["t b"]', "(line 2): 'aliases' lists 't b', which is not a board name"),
+    ('debian_arch = "armhf"', 'debian_arch = "arm"',
+     "(line 3): 'debian_arch' must be a Debian architecture xbuild knows (amd64, arm64, armel, armhf, "),
+    ('triple = "arm-linux-gnueabihf"', 'triple = "arm"', "(line 4): 'triple' must be a GNU triple such as "),
+    ('qemu_arch = "arm"', 'qemu_arch = "qemu-arm"', "(line 5): 'qemu_arch' must be a qemu-user architecture"),
+    ('qemu_cpu = "cortex-a7"', 'qemu_cpu = "cortex a7"', "(line 6): 'qemu_cpu' must be a QEMU_CPU model"),
+    ('platform = "linux/arm/v7"', 'platform = "arm/v7"',
+     "(line 7): 'platform' must be a Docker platform linux/<arch>[/<variant>], such as linux/arm/v7, not 'arm/v7'"),
+    ('platform = "linux/arm/v7"', 'platform = "linux/arm/7"', "(line 7): 'platform' must be a Docker platform"),
+    ('cflags = ["-mcpu=cortex-a7"]', 'cflags = ["mcpu=cortex-a7"]',
+     "(line 8): 'cflags' lists 'mcpu=cortex-a7', which is not a compiler flag such as -mcpu=cortex-a7"),
+    ('os = ["bullseye", "bookworm"]', 'os = "bookworm"', "(line 9): 'os' must be a list, each entry an OS release"),
+    ('default_os = "bookworm"', 'default_os = "bookworm"\ndistro = ""',
+     "(line 11): 'distro' must be a distribution name"),
+    ('default_os = "bookworm"', 'default_os = "bookworm"\nnotes = 3', "(line 11): 'notes' must be a string, not 3"),
+    ('machine = "ARM"', 'machine = "arm"', "(line 13): [abi] 'machine' must be an ELF machine xbuild reads (AArch64, "
+                                           "ARM, "),
+    ("bits = 32", "bits = 16", "(line 14): [abi] 'bits' must be one of 32, 64, not 16"),
+    ("bits = 32", "bits = true", "(line 14): [abi] 'bits' must be one of 32, 64, not True"),
+    ('endian = "little"', 'endian = "LE"', "(line 15): [abi] 'endian' must be one of 'little', 'big', not 'LE'"),
+    ('float_abi = "hard"', 'float_abi = "softfp"', "(line 16): [abi] 'float_abi' must be one of 'hard', 'soft'"),
+    ('arm_arch_max = "v7"', 'arm_arch_max = "v7-A"',
+     "(line 17): [abi] 'arm_arch_max' must be an ARM architecture xbuild knows (pre-v4, v4, v4T, "),
+    ('arm_arch_max = "v7"', 'arm_arch_max = "armv6"', "(line 17): [abi] 'arm_arch_max' must be an ARM architecture"),
+    ('float_abi = "hard"\n', "", "(line 12): [abi] 'float_abi' is missing: an ARM board needs it"),
+    ('machine = "ARM"', 'machine = "AArch64"', "(line 16): [abi] 'float_abi' is for ARM boards only, and this "
+                                                "one is AArch64"),
+    ("[abi]", "[abi]\nbitz = 32", "(line 13): [abi] unknown key 'bitz'"),
+    ("[abi]", "[abis]", "(line 12): unknown table [abis]"),
+])
+def test_each_board_rule_names_file_line_and_what(data_dir, old, new, expected):
+    assert old in GOOD
+    (data_dir / "bad.toml").write_text(GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as exc:
+        targets.all_targets()
+    assert exc.value.message.startswith(str(data_dir / "bad.toml"))
+    assert expected in exc.value.message
+    assert exc.value.hint
+
+
+def test_softfp_is_refused_with_a_hint(data_dir):
+    """-mfloat-abi=softfp code passes floats in core registers: the gate reads it as "soft", so a
+    board requiring "softfp" would refuse every build."""
+    (data_dir / "bad.toml").write_text(GOOD.replace('float_abi = "hard"', 'float_abi = "softfp"'))
+    with pytest.raises(ConfigError) as exc:
+        targets.all_targets()
+    assert exc.value.hint == '-mfloat-abi=softfp code is "soft"'
+
+
+def test_unknown_board_key_says_did_you_mean(data_dir):
+    (data_dir / "bad.toml").write_text(GOOD.replace("qemu_cpu =", "qemu_cpus ="))
+    with pytest.raises(ConfigError) as exc:
+        targets.all_targets()
+    assert "(line 6): unknown key 'qemu_cpus'" in exc.value.message
+    assert exc.value.hint.startswith("did you mean 'qemu_cpu'? known keys: abi, aliases, cflags")
 
 
 def test_cache_is_restored_after_the_tmp_data_dir(data_dir):

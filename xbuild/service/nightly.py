@@ -6,7 +6,9 @@ every other build, indexed per night in the store.
     [[project]]
     name = "hello"
     path = "examples/hello-make"    # or: git = "https://...", branch = "main"
-    targets = ["rpi3", "rpi0"]
+    targets = ["rpi3", "rpi0"]     # boards (names or aliases)
+    os = "bullseye"                 # optional: the OS release, which every board must run
+    static = true                   # optional: fully static executables
 
 Store layout: nightly/<date>/index.json (what was built, from which commit, state, artifacts) and
 nightly/latest/<project>/<target> (moved only on success). A night is claimed under a lease and
@@ -23,9 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from xbuild import schema
 from xbuild import targets as tg
 from xbuild.archive import tar_tree
-from xbuild.errors import ConfigError
+from xbuild.errors import ConfigError, UnknownTarget
+from xbuild.schema import Invalid
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, now
 from xbuild.service.leases import lease
 from xbuild.sources import excluder
@@ -41,6 +45,8 @@ class Project:
     path: str | None = None
     git: str | None = None
     branch: str | None = None
+    os: str | None = None     # the OS release to build for (every board of the project runs it)
+    static: bool = False      # fully static executables
 
 
 @dataclass(frozen=True)
@@ -51,26 +57,66 @@ class Config:
     base: Path
 
 
+def _is_board(name) -> bool:
+    try:
+        return isinstance(name, str) and bool(tg.get(name))
+    except UnknownTarget:
+        return False
+
+
+def cron(schedule: str):
+    """The schedule as Celery's crontab: minute hour day-of-month month day-of-week (UTC)."""
+    from celery.schedules import crontab
+    minute, hour, dom, month, dow = schedule.split()
+    return crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+
+
+def _is_cron(schedule) -> bool:
+    try:
+        return isinstance(schedule, str) and bool(cron(schedule))
+    except (ValueError, TypeError, KeyError):  # 4 or 6 fields, or a field crontab's parser refuses
+        return False
+
+
+def _one_source(p: dict) -> None:
+    if ("path" in p) == ("git" in p):
+        raise Invalid("path", "or 'git' must be given, and only one of them")
+    if "branch" in p and "git" not in p:
+        raise Invalid("branch", "is for a git project: a path project builds what its folder holds")
+
+
+def _boards_run_os(p: dict) -> None:
+    for name in p["targets"] if "os" in p else ():
+        if p["os"].lower() not in tg.get(name).os:
+            raise Invalid("os", f"is {p['os']!r}, which {name} does not run: its releases are "
+                                f"{tg.get(name).releases_text()}")
+
+
+# One line per key of nightly.toml.
+PROJECT = schema.Table({
+    "name": schema.text("a project name (letters, digits, . _ + -)", schema.NAME, required=True),
+    "targets": schema.List(schema.Value(lambda: f"a board ({', '.join(tg.all_targets())})", _is_board),
+                           required=True, empty=False),
+    "path": schema.text("a folder, relative to nightly.toml"),
+    "git": schema.text("a git URL"),
+    "branch": schema.text("a branch or tag name"),
+    "os": schema.text("an OS release name such as bullseye", r"[A-Za-z][A-Za-z0-9.-]*"),
+    "static": schema.BOOL,
+}, rules=(_one_source, _boards_run_os))
+NIGHTLY = schema.Table({
+    "schedule": schema.Value('a cron schedule of five fields (UTC), such as "0 2 * * *"', _is_cron),
+    "keep": schema.integer(0, 100000, "the number of nights kept in the store (0: all of them)"),
+    "project": schema.Tables(PROJECT),
+})
+
+
 def load(path: str) -> Config:
-    import tomllib
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"nightly config {path!r} not found", hint="write a nightly.toml (see README)")
-    try:
-        data = tomllib.loads(file.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    projects = []
-    for n, p in enumerate(data.get("project", []), 1):
-        if not isinstance(p, dict) or "name" not in p or not p.get("targets"):
-            raise ConfigError(f"{path}: [[project]] #{n} needs a name and targets")
-        if bool(p.get("path")) == bool(p.get("git")):
-            raise ConfigError(f"{path}: project {p['name']!r} needs exactly one of path or git")
-        for t in p["targets"]:
-            tg.get(t)
-        projects.append(Project(p["name"], tuple(p["targets"]), p.get("path"), p.get("git"), p.get("branch")))
-    return Config(data.get("schedule", "0 2 * * *"), int(data.get("keep", 14)), tuple(projects),
-                  file.resolve().parent)
+    data = schema.load(file, NIGHTLY, hint="see the nightly section of the README")
+    projects = tuple(Project(**p) for p in data.get("project", ()))
+    return Config(data.get("schedule", "0 2 * * *"), data.get("keep", 14), projects, file.resolve().parent)
 
 
 def _commit(project: Project, base: Path) -> str | None:
@@ -158,17 +204,14 @@ def run_scheduler(config_path: str, log=print) -> None:
     """Sleep until the next scheduled night, run it, repeat; sweep for dead workers meanwhile."""
     import threading
 
-    from celery.schedules import crontab
-
     from xbuild.service import reaper
     config = load(config_path)
-    minute, hour, dom, month, dow = config.schedule.split()
-    cron = crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+    schedule = cron(config.schedule)
     stop = threading.Event()
     threading.Thread(target=reaper.run_forever, args=(stop, log), daemon=True).start()
     last = datetime.datetime.now(datetime.timezone.utc)
     while True:
-        wait = cron.remaining_estimate(last).total_seconds()
+        wait = schedule.remaining_estimate(last).total_seconds()
         log(f"next night in {wait / 3600:.1f} h ({config.schedule} UTC)")
         time.sleep(max(0.0, wait))
         last = datetime.datetime.now(datetime.timezone.utc)
