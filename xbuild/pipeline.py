@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, images,
-                    publish, sources, toolchain)
+from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, hints,
+                    images, publish, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
@@ -232,6 +232,8 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
                                   spec.out.parent / f"{spec.out.name}.failed.log")
             if ctx.keep_failed:
                 error.hint = _keep_tree(ctx, box)
+            # The package that ships a missing header, library or command, when the log names one.
+            error.hint = hints.for_build(error.hint, log.tail(), spec, progress)
             raise error
         with (ctx.work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
             save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
