@@ -59,8 +59,9 @@ EXECUTABLES = {"LIBXSLT_XSLTPROC_EXECUTABLE": "xsltproc", "GETTEXT_MSGFMT_EXECUT
                "PYTHON_EXECUTABLE": "python3", "Python3_EXECUTABLE": "python3"}
 
 MAX_AGE = 7 * 86400   # the suite's Contents change with point releases: fetch again after a week
-FETCH_SECONDS = 90    # a whole Contents file; past it, no hint
+FETCH_SECONDS = 60    # every Contents file one failed build fetches; past it, no hint
 READ_TIMEOUT = 15     # one read from the mirror
+RETRY_AFTER = 3600    # a mirror that failed is not asked again sooner (no network: no wait per build)
 
 # What a lookup needs of a Contents file: headers, pkg-config modules, libraries in a lib dir,
 # commands and CMake package configuration files.
@@ -105,8 +106,8 @@ def _classify(kind: str, m: re.Match) -> list[tuple[str, str]]:
 class Index:
     """One (suite, arch)'s reduced Contents, with the suite's arch-independent packages."""
 
-    def __init__(self, suite: str, arch: str, progress=None):
-        self.texts = [t for t in (_contents(suite, a, progress) for a in (arch, "all")) if t]
+    def __init__(self, suite: str, arch: str, deadline: float, progress=None):
+        self.texts = [t for t in (_contents(suite, a, deadline, progress) for a in (arch, "all")) if t]
 
     def find(self, pattern: str, prefer_dev: bool) -> tuple[str, str] | None:
         """(package, path) of the first path that matches `pattern` (a regex of whole paths);
@@ -160,10 +161,11 @@ def hints(lines: list[str], suite: str, target_arch: str, multiarch: str, tools_
     if not wanted:
         return []
     indexes: dict[str, Index] = {}
+    deadline = time.monotonic() + FETCH_SECONDS
     found: dict[tuple[str, str], list[str]] = {}  # (key, package) -> what it provides
     for kind, name in wanted:
         arch = tools_arch if kind == "command" else target_arch
-        index = indexes.get(arch) or indexes.setdefault(arch, Index(suite, arch, progress))
+        index = indexes.get(arch) or indexes.setdefault(arch, Index(suite, arch, deadline, progress))
         if (hit := lookup(kind, name, index, multiarch)) is None or hit[0] in declared:
             continue
         key = "tools" if kind == "command" else "packages"
@@ -185,32 +187,39 @@ def for_build(hint: str | None, lines: list[str], spec, progress=None) -> str | 
     return "\n".join(found + ([hint] if hint else [])) or None
 
 
-def _contents(suite: str, arch: str, progress=None) -> str:
+def _contents(suite: str, arch: str, deadline: float, progress=None) -> str:
     """The reduced Contents of (suite, arch), fetched when missing or a week old; "" when it
     cannot be had (an old copy is used when the mirror does not answer)."""
     path = cache_dir() / suite / f"{arch}.txt"
-    try:
-        fresh = time.time() - path.stat().st_mtime < MAX_AGE
-    except OSError:
-        fresh = False
-    if not fresh:
+    failed = path.with_name(f".{arch}.failed")
+    if _age(path) > MAX_AGE and _age(failed) > RETRY_AFTER and time.monotonic() < deadline:
         try:
-            _fetch(suite, arch, path, progress)
-        except (OSError, EOFError, zlib.error):
-            pass  # no network, a slow or broken mirror: no hint (or the old copy's)
+            _fetch(suite, arch, path, deadline, progress)
+        except (OSError, EOFError, zlib.error):  # no network, a slow or broken mirror: no hint
+            try:                                 # (or the old copy's), and no new try for a while
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                failed.touch()
+            except OSError:
+                pass
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
 
 
-def _fetch(suite: str, arch: str, path: Path, progress=None) -> None:
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _fetch(suite: str, arch: str, path: Path, deadline: float, progress=None) -> None:
     import urllib.request
     from xbuild.rootfs import MIRROR
     url = f"{MIRROR}/dists/{suite}/main/Contents-{arch}.gz"
     if progress is not None:
         progress.phase("hints", f"looking the missing files up in {url} (kept for a week)")
-    deadline = time.monotonic() + FETCH_SECONDS
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip
     kept, rest = [], b""
     with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as response:

@@ -282,9 +282,17 @@ def test_contents_are_fetched_once_per_suite_and_arch_then_read_from_the_cache(m
 def test_no_contents_means_no_hint_and_no_error(mirror, monkeypatch):
     mirror.broken = True  # a truncated download
     assert _hints(GCC) == []
-    monkeypatch.setattr("xbuild.rootfs.MIRROR", "http://127.0.0.1:1/debian")  # nothing listens
-    assert _hints(GCC) == []
     assert _hints(GCC, suite="nosuchsuite") == []  # a 404
+    monkeypatch.setattr("xbuild.rootfs.MIRROR", "http://127.0.0.1:1/debian")  # nothing listens
+    assert _hints(GCC, suite="bookworm") == []
+
+
+def test_a_mirror_that_failed_is_not_asked_again_for_an_hour(mirror):
+    mirror.broken = True
+    assert _hints(GCC) == []
+    asked = len(mirror.requests)
+    mirror.broken = False
+    assert _hints(GCC) == [] and len(mirror.requests) == asked  # no wait on every failed build
 
 
 def test_an_old_copy_serves_when_the_mirror_is_gone(mirror, monkeypatch, tmp_path):
@@ -314,3 +322,8 @@ def test_the_service_keeps_the_hints_and_hides_only_server_paths(tmp_path):
     assert _tenant_hint(hint, job, tmp_path) == (
         'add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)\n'
         'full log: GET /v1/builds/j1/log')
+
+
+def test_fetching_is_bounded_in_time(mirror, monkeypatch):
+    monkeypatch.setattr(hints, "FETCH_SECONDS", 0)  # the time a failed build may spend is spent
+    assert _hints(GCC) == [] and mirror.requests == []
