@@ -62,6 +62,7 @@ MAX_AGE = 7 * 86400   # the suite's Contents change with point releases: fetch a
 FETCH_SECONDS = 60    # every Contents file one failed build fetches; past it, no hint
 READ_TIMEOUT = 15     # one read from the mirror
 RETRY_AFTER = 3600    # a mirror that failed is not asked again sooner (no network: no wait per build)
+MAX_NAMES = 10        # looked up per failed build: each lookup scans the index (tens of ms)
 
 # What a lookup needs of a Contents file: headers, pkg-config modules, libraries in a lib dir,
 # commands and CMake package configuration files.
@@ -157,7 +158,7 @@ def lookup(kind: str, name: str, index: Index, multiarch: str) -> tuple[str, str
 def hints(lines: list[str], suite: str, target_arch: str, multiarch: str, tools_arch: str,
           declared: Collection[str] = (), progress=None) -> list[str]:
     """The xbuild.toml lines that add what the lines say is missing, one per package."""
-    wanted = missing(lines)
+    wanted = missing(lines)[:MAX_NAMES]
     if not wanted:
         return []
     indexes: dict[str, Index] = {}
@@ -165,8 +166,9 @@ def hints(lines: list[str], suite: str, target_arch: str, multiarch: str, tools_
     found: dict[tuple[str, str], list[str]] = {}  # (key, package) -> what it provides
     for kind, name in wanted:
         arch = tools_arch if kind == "command" else target_arch
-        index = indexes.get(arch) or indexes.setdefault(arch, Index(suite, arch, deadline, progress))
-        if (hit := lookup(kind, name, index, multiarch)) is None or hit[0] in declared:
+        if arch not in indexes:
+            indexes[arch] = Index(suite, arch, deadline, progress)
+        if (hit := lookup(kind, name, indexes[arch], multiarch)) is None or hit[0] in declared:
             continue
         key = "tools" if kind == "command" else "packages"
         provides = found.setdefault((key, hit[0]), [])
