@@ -62,8 +62,8 @@ def report(exc: XBuildError) -> None:
     err(click.style("error: ", fg="red", bold=True) + safe_lines(exc.message))
     if exc.detail:
         err("\n".join("  | " + safe(line) for line in exc.detail.splitlines()))
-    if exc.hint:
-        err(click.style("hint: ", fg="yellow", bold=True) + safe_lines(exc.hint))
+    for hint in (exc.hint or "").splitlines():  # several hints: one line each
+        err(click.style("hint: ", fg="yellow", bold=True) + safe(hint))
 
 
 class Terminated(BaseException):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, depends,
-                    images, publish, sources, toolchain)
+                    hints, images, publish, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
@@ -245,6 +245,8 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
                                   spec.out.parent / f"{spec.out.name}.failed.log")
             if ctx.keep_failed:
                 error.hint = _keep_tree(ctx, box)
+            # The package that ships a missing header, library or command, when the log names one.
+            error.hint = hints.for_build(error.hint, log.tail(), spec, progress)
             raise error
         progress.mark("copy-out")
         with (ctx.work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory

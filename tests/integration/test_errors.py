@@ -26,7 +26,7 @@ def test_compile_failure_shows_the_log_tail_and_keeps_the_log(engine, tmp_path):
     project = make_project(tmp_path / "broken", BROKEN_C)
     proc = xbuild("--target", "rpi3", project)
     _assert_clean_error(proc, 7, "undeclared", "full log:")
-    log = proc.stderr.split("full log: ")[1].split()[0]
+    log = proc.stderr.split("full log: ")[1].split()[0].rstrip(";")
     assert "undeclared" in Path(log).read_text()
     assert not (project / "xbuild-out" / "rpi3").exists()  # nothing half-written
 

@@ -107,8 +107,8 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
         job["downloaded"] = _download(client, job["id"], dest)
     elif job.get("error"):
         log(f"error: {job['error']}")
-        if job.get("hint"):
-            log(f"hint: {job['hint']}")
+        for hint in (job.get("hint") or "").splitlines():  # several hints: one line each
+            log(f"hint: {hint}")
     return job
 
 

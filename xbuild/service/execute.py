@@ -292,10 +292,14 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
 
 
 def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
-    """A hint for the tenant: never a path on the server (the pipeline's "full log: /srv/...")."""
-    if hint and (hint.startswith("full log:") or str(work) in hint or str(settings.state_dir()) in hint):
-        return f"full log: GET /v1/builds/{job.id}/log"
-    return hint
+    """A hint for the tenant: never a path on the server (the pipeline's "full log: /srv/...").
+    Line by line: the lines before it (the missing packages' hints) stay."""
+    if not hint:
+        return hint
+    server = (str(work), str(settings.state_dir()))
+    return "\n".join(f"full log: GET /v1/builds/{job.id}/log"
+                     if line.startswith("full log:") or any(p in line for p in server) else line
+                     for line in hint.splitlines())
 
 
 def _published_files(jobs: Jobs, spec, build_id: str) -> list[dict]:
