@@ -24,9 +24,10 @@ class Artifact:
         return {"path": str(self.path), "sha256": self.sha256, "size": self.size}
 
 
-def assemble(stage: Path, tree: Path) -> None:
+def assemble(stage: Path, tree: Path, name: str, dests: tuple[str | None, ...] = ()) -> None:
     """Lay out the artifact tree: the install tree relative to the prefix (so `bin/hello` is at
-    the top, where `xbuild run` unpacks it into the prefix), plus the collected files."""
+    the top, where `xbuild run` unpacks it into the prefix), plus the collected files, each where
+    its glob's `dest` says or by kind (see `placed`)."""
     install = stage / "install"
     prefixed = install / PREFIX.lstrip("/")
     tree.mkdir(parents=True)
@@ -35,11 +36,36 @@ def assemble(stage: Path, tree: Path) -> None:
         shutil.rmtree(prefixed)
     if install.is_dir():  # anything installed outside the prefix keeps its path from /
         shutil.copytree(install, tree, symlinks=True, dirs_exist_ok=True)
-    if (stage / "files").is_dir():
-        shutil.copytree(stage / "files", tree, symlinks=True, dirs_exist_ok=True)
+    files = stage / "files"
+    for group in sorted(files.iterdir()) if files.is_dir() else ():
+        dest = dests[int(group.name)] if group.name.isdigit() and int(group.name) < len(dests) else None
+        for item in sorted(group.iterdir()):
+            where = tree / (dest.strip("/") if dest else placed(item, name))
+            where.mkdir(parents=True, exist_ok=True)
+            if item.is_dir() and not item.is_symlink():
+                shutil.copytree(item, where / item.name, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy2(item, where / item.name, follow_symlinks=False)
     for d in sorted((p for p in tree.rglob("*") if p.is_dir()), reverse=True):
         if not any(d.iterdir()):  # empty directories left by an install into an empty prefix
             d.rmdir()
+
+
+def placed(path: Path, name: str) -> str:
+    """Where a collected file goes under the prefix: shared libraries (lib*.so*, ELF shared
+    objects) in lib/, executables in bin/, anything else in share/<name>/."""
+    if path.name.startswith("lib") and ".so" in path.name:
+        return "lib"
+    if path.is_file() and not path.is_symlink():
+        try:
+            info = elf.read_elf(path)
+        except elf.ElfError:
+            info = None
+        if info is not None:
+            return "lib" if info.kind == "shared-object" else "bin"
+        if path.stat().st_mode & 0o111:
+            return "bin"  # a script
+    return f"share/{name}"
 
 
 def describe(tree: Path) -> list[dict]:
@@ -88,7 +114,10 @@ def built_for(archive: Path, target_name: str) -> tuple[str | None, tuple[str, .
         return None, ()
 
 
-def write(tree: Path, out: Path, name: str, target: str, manifest: dict, mtime: int) -> list[Artifact]:
+def write(tree: Path, out: Path, name: str, target: str, manifest: dict, mtime: int,
+          also: tuple[Path, ...] = ()) -> list[Artifact]:
+    """The tar.gz of tree, plus `also` (files already in out, e.g. the .deb), listed in the
+    manifest and SHA256SUMS."""
     if not any(tree.iterdir()):
         raise NoArtifacts("the build produced nothing to ship: the install tree is empty and no "
                           "artifact matched",
@@ -96,10 +125,11 @@ def write(tree: Path, out: Path, name: str, target: str, manifest: dict, mtime: 
                                'xbuild.toml: [build] artifacts = ["path/or/glob"]')
     archive = out / f"{name}-{target}.tar.gz"
     write_tar_gz(tree, archive, mtime=mtime)
-    artifact = Artifact(archive, sha256_file(archive), archive.stat().st_size)
-    manifest = {**manifest, "artifacts": [{"name": archive.name, "sha256": artifact.sha256,
-                                           "size": artifact.size}]}
+    made = [Artifact(p, sha256_file(p), p.stat().st_size) for p in (archive, *also)]
+    manifest = {**manifest, "artifacts": [{"name": a.path.name, "sha256": a.sha256, "size": a.size}
+                                          for a in made]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    sums = [f"{artifact.sha256}  {archive.name}", f"{sha256_file(out / 'manifest.json')}  manifest.json"]
+    sums = [f"{a.sha256}  {a.path.name}" for a in made]
+    sums.append(f"{sha256_file(out / 'manifest.json')}  manifest.json")
     (out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-    return [artifact]
+    return made

@@ -15,19 +15,24 @@ _COLLECT = r"""
 cd "$XBUILD_SRC"
 echo "::xbuild collect"
 mkdir -p "$XBUILD_OUT" {stage}/files {stage}/meta
-# Globs from xbuild.toml `artifacts`, relative to the project root (one per line in the file).
+# Globs from xbuild.toml `artifacts`, relative to the project root (one per line in the file):
+# glob N's matches go to files/N/, by name; xbuild places them by kind or by the glob's dest.
 shopt -s globstar nullglob dotglob
-IFS=$'\n'
-for pattern in $(cat {root}/artifacts.txt); do
-  for f in $pattern; do cp -a --parents "$f" {stage}/files/; done
-done
-unset IFS
+n=0
+while IFS= read -r pattern; do
+  mkdir -p {stage}/files/$n
+  IFS=$'\n'
+  for f in $pattern; do cp -a "$f" {stage}/files/$n/; done  # unquoted: the glob expands here
+  unset IFS
+  n=$((n + 1))
+done < {root}/artifacts.txt
 # No install step and no listed artifacts: take the executables and shared libraries the build
-# made (files newer than the stamp written before the first step).
-if [ "$XBUILD_COLLECT_NEW_ELF" = 1 ] && [ -z "$(ls -A "$XBUILD_OUT")" ] && [ -z "$(ls -A {stage}/files)" ]; then
+# made (files newer than the stamp written before the first step), placed by kind too.
+if [ "$XBUILD_COLLECT_NEW_ELF" = 1 ] && [ -z "$(ls -A "$XBUILD_OUT")" ] && [ -z "$(find {stage}/files -type f -print -quit)" ]; then
+  mkdir -p {stage}/files/new
   find . -type f -newer {root}/stamp ! -name '*.o' ! -name '*.a' -print0 | sort -z |
   while IFS= read -r -d '' f; do
-    if file -b "$f" | grep -qE '^ELF .*(executable|shared object)'; then cp -a --parents "$f" {stage}/files/; fi
+    if file -b "$f" | grep -qE '^ELF .*(executable|shared object)'; then cp -a "$f" {stage}/files/new/; fi
   done
 fi
 {{

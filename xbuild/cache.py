@@ -28,6 +28,7 @@ def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
         "config": spec.config.to_json(),
         "image": image_tag,
         "source_date_epoch": spec.source_date_epoch,
+        "deb": [spec.deb, spec.version],
         # Hashed one by one, so not even the key's input holds a passed secret in the clear.
         "pass_env": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in spec.passed_env().items()},
     }

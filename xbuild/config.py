@@ -13,6 +13,8 @@ FILENAME = "xbuild.toml"
 MAX_TIMEOUT = 7 * 24 * 3600
 # A Debian package name, optionally with an architecture (libssl-dev:armhf).
 PACKAGE = r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?"
+# Options appended to the recipe's own steps: each recipe step that takes them says @<key>@.
+BUILD_ARGS = ("cmake_args", "configure_args", "meson_args", "make_args")
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,36 @@ class ProjectConfig:
     timeout: int | None = None                # seconds
     os: str | None = None                     # the board's OS release (--os overrides it)
     static: bool | None = None                # fully static executables (None: not set, --static decides)
+    tools: tuple[str, ...] = ()               # programs the build runs: build-machine packages
+    name: str | None = None                   # artifact, package and cache name (default: the folder's)
+    version: str | None = None                # the .deb's version (default: git describe, else 0~epoch)
+    deb: bool | None = None                   # also write a .deb (None: not set, --deb decides)
+    cmake_args: tuple[str, ...] = ()
+    configure_args: tuple[str, ...] = ()
+    meson_args: tuple[str, ...] = ()
+    make_args: tuple[str, ...] = ()
+    # Where each `artifacts` glob's files land in the artifact (None: by kind: bin/, lib/, share/).
+    dests: tuple[str | None, ...] = ()
+
+    def __post_init__(self):
+        # `artifacts` entries are globs or { glob = "...", dest = "dir" }: split into two lists.
+        entries = self.artifacts
+        if any(isinstance(a, dict) for a in entries) or len(self.dests) != len(entries):
+            object.__setattr__(self, "artifacts", tuple(a["glob"] if isinstance(a, dict) else a
+                                                        for a in entries))
+            object.__setattr__(self, "dests", tuple(a.get("dest") if isinstance(a, dict) else None
+                                                    for a in entries))
+
+    def build_args(self) -> dict[str, tuple[str, ...]]:
+        return {key: getattr(self, key) for key in BUILD_ARGS}
 
     def to_json(self) -> dict:
         return {"recipe": self.recipe, "steps": list(self.steps) if self.steps is not None else None,
-                "artifacts": list(self.artifacts), "packages": list(self.packages),
+                "artifacts": list(self.artifacts), "dests": list(self.dests),
+                "packages": list(self.packages), "tools": list(self.tools),
                 "env": dict(self.env), "pass_env": list(self.pass_env), "timeout": self.timeout,
-                "os": self.os, "static": self.static}
+                "os": self.os, "static": self.static, "name": self.name, "version": self.version,
+                "deb": self.deb, **{k: list(v) for k, v in self.build_args().items()}}
 
 
 def _known_recipe(name) -> bool:
@@ -44,14 +70,30 @@ def _recipe_names() -> str:
     return f"a recipe name ({', '.join(recipes.all_recipes())})"
 
 
+def _artifact(value) -> bool:
+    """A glob, or a table of a glob and the directory (relative to the prefix) its files go to."""
+    if isinstance(value, str):
+        return value.strip() != ""
+    return (isinstance(value, dict) and set(value) <= {"glob", "dest"}
+            and isinstance(value.get("glob"), str) and value["glob"].strip() != ""
+            and isinstance(value.get("dest", "x"), str) and value.get("dest", "x").strip("/") != ""
+            and ".." not in value.get("dest", "").split("/"))
+
+
 _ENV_VAR = schema.text("a variable name (letters, digits, _; not starting with a digit)", schema.ENV_NAME)
 # One line per key of [build] and [target.<name>]: what each must be, and what it becomes.
 SETTINGS = schema.Table({
     "recipe": schema.Value(_recipe_names, _known_recipe),
     "steps": schema.List(schema.text("a shell command (a non-empty string)"), empty=False,
                          hint='list at least one shell command, e.g. steps = ["make"], or remove the key'),
-    "artifacts": schema.List(schema.text("a glob in the build tree (a non-empty string)")),
+    "artifacts": schema.List(schema.Value('a glob in the build tree, or { glob = "...", dest = "dir" }',
+                                          _artifact)),
     "packages": schema.List(schema.text('a Debian package name such as "zlib1g-dev"', PACKAGE)),
+    "tools": schema.List(schema.text('a Debian package name such as "xsltproc"', PACKAGE)),
+    "name": schema.text("a name (letters, digits, . _ + -)", schema.NAME),
+    "version": schema.text("a version such as \"1.2.0\"", r"[0-9][A-Za-z0-9.+~:-]*"),
+    "deb": schema.BOOL,
+    **{key: schema.List(schema.text("an option (a non-empty string)")) for key in BUILD_ARGS},
     "env": schema.Names(_ENV_VAR, schema.ANY_TEXT, convert=lambda d: tuple(sorted(d.items()))),
     "pass_env": schema.List(_ENV_VAR),
     "timeout": schema.integer(1, MAX_TIMEOUT, f"a number of seconds from 1 to {MAX_TIMEOUT} (7 days)"),

@@ -96,3 +96,72 @@ def write(tree: Path, out_dir: Path, *, name: str, version: str, arch: str, depe
             if size % 2:
                 f.write(b"\n")
     return deb
+
+
+# --- reading (`xbuild run` takes a .deb) ---------------------------------------------------------
+
+def _members(f) -> dict[str, tuple[int, int]]:
+    """name -> (offset, size) of the ar members of an open .deb."""
+    if f.read(8) != b"!<arch>\n":
+        raise ValueError("not an ar archive")
+    found = {}
+    while header := f.read(60):
+        if len(header) < 60 or header[58:60] != b"`\n":
+            raise ValueError("truncated ar member header")
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58].decode().strip())
+        found[name] = (f.tell(), size)
+        f.seek(size + size % 2, 1)
+    return found
+
+
+def open_data(path: Path):
+    """The .deb's data.tar.gz member as a readable gzip stream (xbuild's own .debs, and Debian's
+    with gzip data)."""
+    import io as _io
+    f = path.open("rb")
+    try:
+        members = _members(f)
+        name = next((n for n in members if n.startswith("data.tar")), None)
+        if name != "data.tar.gz":
+            raise ValueError(f"data member {name or 'missing'}: only data.tar.gz is read")
+        offset, size = members[name]
+        f.seek(offset)
+        return gzip.GzipFile(fileobj=_io.BufferedReader(_Slice(f, size)))  # type: ignore[arg-type]
+    except BaseException:
+        f.close()
+        raise
+
+
+def depends(path: Path) -> list[str]:
+    """The package names of the .deb's Depends field."""
+    import tarfile
+    with path.open("rb") as f:
+        offset, size = _members(f)["control.tar.gz"]
+        f.seek(offset)
+        with tarfile.open(fileobj=io.BytesIO(f.read(size)), mode="r:gz") as tar:
+            member = tar.extractfile("./control")
+            text = member.read().decode() if member else ""
+    for line in text.splitlines():
+        if line.startswith("Depends:"):
+            return [re.split(r"[ (]", d.strip(), maxsplit=1)[0] for d in line[8:].split(",") if d.strip()]
+    return []
+
+
+class _Slice(io.RawIOBase):
+    """`size` bytes of an open file from its current position, closing the file with itself."""
+
+    def __init__(self, f, size: int):
+        self.f, self.left = f, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        data = self.f.read(min(len(buf), self.left))
+        self.left -= len(data)
+        buf[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()

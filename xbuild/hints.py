@@ -35,6 +35,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     ("dependency", r'ERROR: Dependency "([^"]+)" not found'),                     # meson
     ("dependency", r"Run-time dependency ([\w+.-]+) found: NO.*\n(?:.*\n){0,2}?.*ERROR:"),
     ("command", r"ERROR: Program '([\w+.-]+)' not found"),                        # meson
+    ("command", r"Could not find \w+ using the following names: ([\w+.-]+)"),       # CMake find_program
     ("cmake", r'Could not find a package configuration file provided by\s+"([^"]+)"'),
     ("findmodule", r"Could NOT find (\w+)\b[^(]*\(missing:\s*([^)]*)\)"),  # spans lines
     # A "no" only counts when configure stops right after it: most "no"s are harmless.

@@ -104,7 +104,10 @@ def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
                   labels)
 
 
-def builder_def(target: Target, mode: str, packages: tuple[str, ...] = ()) -> ImageDef:
+def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
+                tools: tuple[str, ...] = ()) -> ImageDef:
+    """The builder, plus the project's `packages` (the target's libraries: multiarch in cross mode)
+    and `tools` (programs the build runs: the build machine's own packages)."""
     arch = target.debian_arch
     if mode == "cross":
         host_platform = _PLATFORMS.get(host_arch(), "linux/" + host_arch())
@@ -116,11 +119,11 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = ()) -> Im
     run += " && useradd --create-home --uid 1000 --user-group builder"
     labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
     defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
-    if not packages:
+    if not packages and not tools:
         return defn
-    _check_packages(packages)
+    _check_packages((*packages, *tools))
     # Cross mode installs the target architecture's packages through multiarch (libssl-dev:armhf).
-    names = sorted(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages)
+    names = sorted({*(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages), *tools})
     labels = ((LABEL, "deps"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
     return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
 
@@ -166,8 +169,9 @@ def _debootstrap(defn: ImageDef, log) -> None:
             client().images.load(f)
 
 
-def builder(target: Target, mode: str, log, packages: tuple[str, ...] = ()) -> Image:
-    return ensure(builder_def(target, mode, packages), log)
+def builder(target: Target, mode: str, log, packages: tuple[str, ...] = (),
+            tools: tuple[str, ...] = ()) -> Image:
+    return ensure(builder_def(target, mode, packages, tools), log)
 
 
 def runtime(target: Target, log, packages: tuple[str, ...] = ()) -> Image:

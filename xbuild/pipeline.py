@@ -113,7 +113,8 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     progress.mark("hash")
     exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     source_hash = sources.tree_hash(spec.project, exclude)
-    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages)
+    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages,
+                                   spec.config.tools)
     key = cache.key(spec, source_hash, image_def.tag)
     build_id, base = cache.build_id(spec, key), cache.store_base(spec)
     store = open_store(configured_url(), create=True) if use_cache or record else None
@@ -161,7 +162,7 @@ def _from_cache(spec, store, base, build_id, key, progress) -> "BuildResult | No
     progress.phase("cache", f"hit: build {build_id} from {store.url}")
     names = {f["name"]: f for f in record["files"]}
     archives = [artifacts.Artifact(spec.out / n, f["sha256"], f["size"]) for n, f in sorted(names.items())
-                if n.endswith((".tar.gz", ".image.tar"))]
+                if n.endswith((".tar.gz", ".image.tar", ".deb"))]
     return BuildResult(spec, archives, spec.out / "manifest.json", spec.out / "build.log",
                        record.get("image", ""), record["source_tree_sha256"], 0.0, {"cache": "hit"})
 
@@ -255,7 +256,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     extract(ctx.work / "stage.tar", stage, "build output", strip="stage")
     (ctx.work / "stage.tar").unlink()  # its disk space is needed for the archive
 
-    artifacts.assemble(stage, tree)
+    artifacts.assemble(stage, tree, spec.name, spec.config.dests)
     files = artifacts.describe(tree)
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
     artifacts.gate(files, spec.target.abi, spec.target.name)
@@ -269,9 +270,20 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
                             depends_unresolved=unresolved)
     log.close()  # complete before it is listed beside the artifacts
     progress.mark("archive")
+    also = (_deb(ctx, tree, needs),) if spec.deb else ()
     produced = artifacts.write(tree, ctx.out, spec.name, spec.target.name, manifest,
-                               spec.source_date_epoch)
+                               spec.source_date_epoch, also)
     return produced, image.id
+
+
+def _deb(ctx: BuildContext, tree: Path, needs: list[str]) -> Path:
+    """The artifact as a package the board installs with apt, its Depends the runtime ones."""
+    from xbuild import deb
+    spec = ctx.spec
+    return deb.write(tree, ctx.out, name=deb.package_name(spec.name), version=spec.version,
+                     arch=spec.target.debian_arch, depends=needs, prefix=toolchain.PREFIX,
+                     description=f"{spec.name} for {spec.target.name} ({spec.target.os_name}), "
+                                 "built by xbuild", mtime=spec.source_date_epoch)
 
 
 def _dockerfile_image(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:

@@ -4,10 +4,12 @@ install into the staging prefix. Detection looks at the project's top-level file
 from __future__ import annotations
 
 import functools
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild import schema
+from xbuild.config import BUILD_ARGS
 from xbuild.datafiles import data_files
 from xbuild.errors import ConfigError, NoRecipe
 from xbuild.schema import Invalid
@@ -47,6 +49,19 @@ class Recipe:
 
     def matches(self, project: Path) -> bool:
         return any(rule.matches(project) for rule in self.detect)
+
+    def takes(self) -> list[str]:
+        """The project options (xbuild.toml's cmake_args, make_args...) its steps append."""
+        return [key for key in BUILD_ARGS if any(f"@{key}@" in step for step in self.steps)]
+
+    def fill(self, args: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        """The steps with each @<key>@ replaced by the project's options for it, shell-quoted."""
+        steps = []
+        for step in self.steps:
+            for key in BUILD_ARGS:
+                step = step.replace(f" @{key}@", "".join(" " + shlex.quote(a) for a in args.get(key, ())))
+            steps.append(step)
+        return tuple(steps)
 
 
 def _rule_shape(rule: dict) -> None:

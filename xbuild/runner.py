@@ -31,13 +31,21 @@ def _artifact_tar(path: Path) -> Iterator[BinaryIO]:
     limit = max_output()
     with tempfile.TemporaryFile(prefix="xbuild-artifact-") as tmp:
         try:
-            with gzip.open(path) if path.suffix == ".gz" else path.open("rb") as src:
+            with _open(path) as src:
                 save_stream(iter(lambda: src.read(1 << 20), b""), tmp, limit, f"{path} unpacked")
-        except (OSError, EOFError, zlib.error) as exc:
+        except (OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
             raise BadArtifact(f"{path}: not a readable artifact archive ({exc})") from None
         check(tmp, str(path), limit)
         tmp.seek(0)  # check() read it to the end; the engine must get it from the start
         yield tmp
+
+
+def _open(path: Path):
+    """The artifact's tar stream: a .tar.gz, a plain .tar, or a .deb's data (paths from /)."""
+    if path.suffix == ".deb":
+        from xbuild import deb
+        return deb.open_data(path)
+    return gzip.open(path) if path.suffix == ".gz" else path.open("rb")
 
 
 def is_image_archive(path: Path) -> bool:
@@ -79,12 +87,21 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
                  cpu: str | None = None, ports: dict | None = None, log=lambda line: None,
                  out=print, err=print, packages: tuple[str, ...] = ()) -> int:
     """In the board's release's userland (target.release), with `packages` installed there."""
+    root = PREFIX
+    if artifact.suffix == ".deb":  # its tree is from / (usr/local/...), its Depends what it needs
+        from xbuild import deb
+        root = "/"
+        try:
+            packages = tuple(sorted({*packages, *deb.depends(artifact)}))
+        except (OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
+            raise BadArtifact(f"{artifact}: not a readable .deb ({exc})") from None
     with _artifact_tar(artifact) as payload:
         return _run_in_runtime(target, payload, command, timeout=timeout, cpu=cpu, ports=ports,
-                               log=log, out=out, err=err, packages=packages)
+                               log=log, out=out, err=err, packages=packages, root=root)
 
 
-def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err, packages) -> int:
+def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err, packages,
+                    root: str = PREFIX) -> int:
     if target.needs_qemu:
         binfmt.require(target.qemu_arch, f"running {target.name} code")
     image = images.runtime(target, log, packages)
@@ -95,5 +112,5 @@ def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, 
     limits = Limits(timeout=timeout, memory="2g", network=bool(ports))
     with Container(image.id, command, name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env,
                    limits=limits, workdir=PREFIX, ports=ports) as box:
-        box.put(PREFIX, payload)
+        box.put(root, payload)
         return box.run(out, on_err=err)

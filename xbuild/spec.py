@@ -43,10 +43,14 @@ class BuildSpec:
     limits: Limits
     source_date_epoch: int
     variation: Variation = Variation()
+    deb: bool = False     # also write a .deb
+    version: str = ""     # xbuild.toml's version, else git describe, else 0~SOURCE_DATE_EPOCH
 
     @property
     def steps(self) -> tuple[str, ...]:
-        return self.config.steps if self.config.steps is not None else self.recipe.steps
+        if self.config.steps is not None:
+            return self.config.steps
+        return self.recipe.fill(self.config.build_args())
 
     def passed_env(self) -> dict[str, str]:
         """The caller's variables the project asks for by name (pass_env), those that are set."""
@@ -56,7 +60,8 @@ class BuildSpec:
         """The build options as recorded in the manifest (and part of the cache key)."""
         return {"target": self.target.name, "os": self.target.selected.name, "mode": self.mode,
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
-                "jobs": self.jobs, "source_date_epoch": self.source_date_epoch}
+                "jobs": self.jobs, "source_date_epoch": self.source_date_epoch, "deb": self.deb,
+                "version": self.version}
 
 
 def _out_name(target: Target) -> str:
@@ -64,6 +69,36 @@ def _out_name(target: Target) -> str:
     board must not replace each other's output."""
     return target.name if target.selected.name == target.default_os else \
         f"{target.name}-{target.selected.name}"
+
+
+def _version(project: Path, cfg: ProjectConfig, epoch: int) -> str:
+    """xbuild.toml's version; else `git describe` (v1.2-3-gabc -> 1.2-3-gabc); else 0~<epoch>."""
+    if cfg.version:
+        return cfg.version
+    try:
+        out = subprocess.run(["git", "-C", str(project), "describe", "--tags", "--always"],
+                             capture_output=True, text=True, timeout=10)
+        described = out.stdout.strip().removeprefix("v")
+        if out.returncode == 0 and described[:1].isdigit():
+            return described
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return f"0~{epoch}"
+
+
+def _check_args(path: Path, cfg: ProjectConfig, recipe: Recipe) -> None:
+    """cmake_args & co. go where the recipe's steps take them: nowhere else."""
+    for key, args in cfg.build_args().items():
+        if not args:
+            continue
+        if cfg.steps is not None:
+            raise ConfigError(f"{path / config.FILENAME}: {key} are added to the recipe's own steps, "
+                              "and this project lists its own steps",
+                              hint=f"write the options into your steps, or remove {key}")
+        if key not in recipe.takes():
+            takes = [r.name for r in recipes.all_recipes().values() if key in r.takes()]
+            raise ConfigError(f"{path / config.FILENAME}: {key} does not apply to the "
+                              f"{recipe.name} recipe", hint=f"{key} applies to: {', '.join(takes)}")
 
 
 def _epoch(project: Path) -> int:
@@ -81,7 +116,7 @@ def _epoch(project: Path) -> int:
 
 def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
             jobs: int | None = None, timeout: int | None = None, memory: str = "4g",
-            os_release: str | None = None) -> BuildSpec:
+            os_release: str | None = None, deb: bool | None = None) -> BuildSpec:
     """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default."""
     target = targets.get(target_name)  # first: an unknown target is the likeliest typo
     path = Path(project).expanduser()
@@ -115,9 +150,16 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         if pattern.startswith("/") or ".." in Path(pattern).parts:
             raise ConfigError(f"{path / config.FILENAME}: artifact pattern {pattern!r} leaves the "
                               "project tree", hint="artifact globs are relative to the project root")
+    _check_args(path, cfg, recipe)
+    epoch = _epoch(path)
+    make_deb = bool(cfg.deb if deb is None else deb)
+    version = _version(path, cfg, epoch)
+    if make_deb:
+        from xbuild.deb import check_version
+        check_version(version, str(path / config.FILENAME) if cfg.version else "the version from git describe")
     return BuildSpec(
-        project=path, name=path.name, target=target, mode=mode, recipe=recipe, config=cfg,
+        project=path, name=cfg.name or path.name, target=target, mode=mode, recipe=recipe, config=cfg,
         out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
-        source_date_epoch=_epoch(path))
+        source_date_epoch=epoch, deb=make_deb, version=version)

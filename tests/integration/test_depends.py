@@ -41,10 +41,10 @@ def test_summary_prints_the_apt_line_and_warns_of_a_library_nothing_provides(eng
     result = xbuild("--target", "rpi3", "--no-cache", project)
     assert result.returncode == 0, result.stderr
     assert "on the board: sudo apt install libc6" in result.stdout
-    assert "warning: app needs libfoo.so.1, which neither the artifact nor a package of " \
+    assert "warning: bin/app needs libfoo.so.1, which neither the artifact nor a package of " \
            "Raspberry Pi OS trixie provides" in result.stderr
     manifest = json.loads((project / "xbuild-out" / "rpi3" / "manifest.json").read_text())
-    assert manifest["depends_unresolved"] == [{"file": "app", "soname": "libfoo.so.1"}]
+    assert manifest["depends_unresolved"] == [{"file": "bin/app", "soname": "libfoo.so.1"}]
 
 
 def test_a_library_the_artifact_ships_is_not_a_dependency(engine, tmp_path):

@@ -84,13 +84,15 @@ def test_umask(box, umask, mode):
     assert (box.src / "made").stat().st_mode & 0o777 == mode
 
 
-def test_artifact_globs_are_collected_with_their_parents(tmp_path):
+def test_artifact_globs_are_collected_by_name_one_folder_per_glob(tmp_path):
+    """Glob N's matches go to files/N/ under their own names: the host places them by kind or by
+    the glob's dest, never under their build-tree path (_xbuild/test/x in /usr/local is no use)."""
     box = Container(tmp_path, artifacts="lib/*.so*\nsrc/app\n**/*.dat\nnothing/*\nname with space.txt\n")
     proc = box.run(["mkdir -p lib src deep/er", "touch lib/libx.so lib/libx.so.1 lib/libx.a src/app src/app.c",
                     "touch deep/er/a.dat top.dat 'name with space.txt' .hidden.dat"])
     assert proc.returncode == 0, proc.stderr
-    assert box.files() == sorted(["lib/libx.so", "lib/libx.so.1", "src/app", "deep/er/a.dat", "top.dat",
-                                  ".hidden.dat", "name with space.txt"])
+    assert box.files() == sorted(["0/libx.so", "0/libx.so.1", "1/app", "2/a.dat", "2/top.dat",
+                                  "2/.hidden.dat", "4/name with space.txt"])
 
 
 def _compile(where: Path, name: str) -> None:
@@ -114,7 +116,7 @@ def test_no_install_step_collects_the_new_executables_only(box, gcc):
                     "gcc -shared -fPIC -o libnew.so old.c", "printf '#!/bin/sh\\n' > script.sh"],
                    collect_new_elf=True)
     assert proc.returncode == 0, proc.stderr
-    assert box.files() == ["app", "libnew.so"]
+    assert box.files() == ["new/app", "new/libnew.so"]
 
 
 def test_new_executables_are_not_collected_when_the_install_step_made_something(box, gcc):

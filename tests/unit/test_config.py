@@ -63,7 +63,9 @@ def test_valid_file_round_trip(tmp_path):
         "recipe": "make", "steps": ["make linux", "make check"],
         "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"], "os": "bullseye",
         "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800,
-        "static": None}
+        "static": None, "tools": [], "name": None, "version": None, "deb": None,
+        "dests": [None, None], "cmake_args": [], "configure_args": [], "meson_args": [],
+        "make_args": []}
     hash(cfg)  # frozen, hashable: part of a cache key
 
 
@@ -193,7 +195,7 @@ def test_each_value_rule_names_file_line_and_what(tmp_path, text, expected):
 
 def test_unknown_key_says_did_you_mean(tmp_path):
     err = load_error(tmp_path, '[build]\npass-env = ["X"]\n')
-    assert err.hint.startswith("did you mean 'pass_env'? known keys: artifacts, env, os, packages, pass_env")
+    assert err.hint.startswith("did you mean 'pass_env'? known keys: artifacts, cmake_args, configure_args")
 
 
 def test_static_is_unset_unless_written(tmp_path):

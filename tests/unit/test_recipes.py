@@ -146,7 +146,8 @@ def test_resolve_detected_recipe_and_defaults(tmp_path):
     assert s.project == project.resolve()
     assert s.name == "proj"
     assert s.out == project.resolve() / "xbuild-out" / "rpi3"
-    assert s.steps == recipes.get("make").steps
+    assert s.steps == recipes.get("make").fill({})
+    assert all("@" not in step for step in s.steps)  # no option placeholder is left
     assert s.source_date_epoch == 1700000000
     assert s.limits.timeout == 3600
 

@@ -33,20 +33,23 @@ from xbuild.errors import ConfigError, XBuildError
         help="Dockerfile projects: also push the image as REPO:TARGET (the engine's `docker login`).")
 @option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE",
         help="Build even when the store (XBUILD_STORE) has this build already.")
+@option("--deb/--no-deb", default=None, env="XBUILD_DEB",
+        help="Also write NAME_VERSION_ARCH.deb, installable on the board with apt [default: "
+             "xbuild.toml's deb].")
 @option("--keep", is_flag=True, env="XBUILD_KEEP",
         help="When the build fails, copy its tree (config.log, CMakeError.log, ...) out beside the "
              "output directory as TARGET.failed/ and say where.")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
 def build(target, project, os_release, mode, out, jobs, timeout, memory, publish, create_bucket, push,
-          no_cache, keep, verbose, as_json):
+          no_cache, deb, keep, verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
     try:
         # Resolve first: a user's mistake is reported before the engine libraries even load.
         spec = specs.resolve(project, target, mode=mode, out=out, jobs=jobs, timeout=timeout,
-                             memory=memory, os_release=os_release)
+                             memory=memory, os_release=os_release, deb=deb)
         if push:
             _check_push(spec, push)
         from xbuild.atomic import check_out
