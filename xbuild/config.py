@@ -26,12 +26,13 @@ class ProjectConfig:
     pass_env: tuple[str, ...] = ()            # names copied from the caller's environment, and only these
     timeout: int | None = None                # seconds
     os: str | None = None                     # the board's OS release (--os overrides it)
+    static: bool | None = None                # fully static executables (--static overrides it)
 
     def to_json(self) -> dict:
         return {"recipe": self.recipe, "steps": list(self.steps) if self.steps is not None else None,
                 "artifacts": list(self.artifacts), "packages": list(self.packages),
                 "env": dict(self.env), "pass_env": list(self.pass_env), "timeout": self.timeout,
-                "os": self.os}
+                "os": self.os, "static": self.static}
 
 
 _KEYS = {f.name for f in fields(ProjectConfig)}
@@ -74,6 +75,10 @@ def _settings(table, where: str, text: str, path: tuple[str, ...]) -> dict:
         if key in ("recipe", "os"):
             if not isinstance(value, str):
                 raise ConfigError(f"{where}: {key!r}{line} must be a string")
+            out[key] = value
+        elif key == "static":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: 'static'{line} must be true or false")
             out[key] = value
         elif key == "timeout":
             # bool is an int in Python: `timeout = true` must not become a 1-second limit

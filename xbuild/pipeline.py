@@ -51,7 +51,7 @@ def _control_files(spec: BuildSpec) -> bytes:
     """/xbuild: shims, toolchain files, the build script, the artifact globs."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = toolchain.files(spec.target, spec.mode)
+        files = spec.toolchain.files()
         files["build.sh"] = buildscript.render(spec.steps, spec.recipe.collect_new_elf,
                                                spec.variation.src_dir, spec.variation.umask,
                                                spec.recipe.name)
@@ -67,7 +67,7 @@ def _control_files(spec: BuildSpec) -> bytes:
 
 
 def _environment(spec: BuildSpec) -> dict[str, str]:
-    env = toolchain.environment(spec.target, spec.mode, spec.jobs)
+    env = spec.toolchain.environment(spec.jobs)
     env["SOURCE_DATE_EPOCH"] = str(spec.source_date_epoch)
     env.update(dict(spec.variation.env))
     env.update(dict(spec.config.env))
@@ -94,7 +94,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     started = time.monotonic()
     exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     source_hash = sources.tree_hash(spec.project, exclude)
-    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages)
+    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages, spec.toolchain)
     key = cache.key(spec, source_hash, image_def.tag)
     build_id, base = cache.build_id(spec, key), cache.store_base(spec)
     store = open_store(configured_url(), create=True) if use_cache or record else None
@@ -215,7 +215,7 @@ def _compile(spec, image_def, exclude, source_hash, work, log, progress, labels)
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
     artifacts.gate(files, spec.target.abi, spec.target.name)
     manifest = _manifest(spec, source_hash, files, image={"tag": image.tag, "id": image.id},
-                         toolchain=_toolchain_versions(work / "stage"))
+                         toolchain={**spec.toolchain.summary(), **_toolchain_versions(work / "stage")})
     log.close()  # complete before it is listed beside the artifacts
     produced = artifacts.write(tree, work / "out", spec.name, spec.target.name, manifest,
                                spec.source_date_epoch)

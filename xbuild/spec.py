@@ -8,12 +8,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import config, recipes, targets
+from xbuild import config, recipes, targets, toolchain
 from xbuild.config import ProjectConfig
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.recipes import Recipe
 from xbuild.sandbox import Limits
 from xbuild.targets import Target
+from xbuild.toolchain import Toolchain
 
 MODES = ("cross", "emulate")
 OUT_DIRNAME = "xbuild-out"
@@ -43,6 +44,12 @@ class BuildSpec:
     limits: Limits
     source_date_epoch: int
     variation: Variation = Variation()
+    static: bool = False   # --static: fully static executables (zig + musl)
+
+    @property
+    def toolchain(self) -> Toolchain:
+        """The toolchain the board, its release, the mode and --static pick (toolchain.pick)."""
+        return toolchain.pick(self.target, self.mode, self.static)
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -55,15 +62,17 @@ class BuildSpec:
     def options(self) -> dict:
         """The build options as recorded in the manifest (and part of the cache key)."""
         return {"target": self.target.name, "os": self.target.selected.name, "mode": self.mode,
+                "static": self.static, "toolchain": self.toolchain.summary(),
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch}
 
 
-def _out_name(target: Target) -> str:
-    """rpi3 for the default release, rpi3-bullseye for another: builds for two releases of a
-    board must not replace each other's output."""
-    return target.name if target.selected.name == target.default_os else \
+def _out_name(target: Target, static: bool = False) -> str:
+    """rpi3 for the default release, rpi3-bullseye for another, rpi0-static for --static: builds
+    for two releases of a board (or static and not) must not replace each other's output."""
+    name = target.name if target.selected.name == target.default_os else \
         f"{target.name}-{target.selected.name}"
+    return f"{name}-static" if static else name
 
 
 def _epoch(project: Path) -> int:
@@ -81,8 +90,9 @@ def _epoch(project: Path) -> int:
 
 def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
             jobs: int | None = None, timeout: int | None = None, memory: str = "4g",
-            os_release: str | None = None) -> BuildSpec:
-    """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default."""
+            os_release: str | None = None, static: bool | None = None) -> BuildSpec:
+    """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default.
+    static: --static (XBUILD_STATIC); else xbuild.toml's static; else False."""
     target = targets.get(target_name)  # first: an unknown target is the likeliest typo
     path = Path(project).expanduser()
     if not path.exists():
@@ -102,6 +112,8 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
                           hint="`xbuild targets` lists the boards and their aliases")
     cfg = project_file.for_target((target.name, *target.aliases))
     target = target.with_os(os_release or cfg.os)
+    static = bool(static if static is not None else cfg.static)
+    toolchain.pick(target, mode, static)  # a board without --static fails here, before any work
     if cfg.recipe:
         recipe = recipes.get(cfg.recipe)
     elif cfg.steps is not None and not any(r.matches(path) for r in recipes.all_recipes().values()):
@@ -117,7 +129,7 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
                               "project tree", hint="artifact globs are relative to the project root")
     return BuildSpec(
         project=path, name=path.name, target=target, mode=mode, recipe=recipe, config=cfg,
-        out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target),
+        out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target, static),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
-        source_date_epoch=_epoch(path))
+        source_date_epoch=_epoch(path), static=static)

@@ -42,6 +42,9 @@ class Target:
     aliases: tuple[str, ...] = ()
     notes: str = ""
     distro: str = "Debian"  # whose build of the release the board runs, e.g. "Raspberry Pi OS"
+    # A toolchain (toolchains/*.toml) the board needs whatever its release, e.g. "zig" for the Pi
+    # Zero/1, whose ARMv6 C runtime Debian's armhf GCC cannot make. None: toolchain.pick decides.
+    toolchain: str | None = None
     release: Release | None = None  # the selected release: default_os until with_os() picks another
 
     @property

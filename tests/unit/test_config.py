@@ -57,7 +57,7 @@ def test_valid_file_round_trip(tmp_path):
     assert cfg.timeout == 1800
     assert cfg.to_json() == {
         "recipe": "make", "steps": ["make linux", "make check"],
-        "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"], "os": None,
+        "artifacts": ["src/app", "lib/*.so*"], "packages": ["libssl-dev"], "os": None, "static": None,
         "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800}
     hash(cfg)  # frozen, hashable: part of a cache key
 
