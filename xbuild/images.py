@@ -100,8 +100,12 @@ def base_def(arch: str, suite: str, platform: str) -> ImageDef:
 def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
     """A fresh target-arch Debian of the board's release: where `xbuild run` unpacks and runs an
     artifact. With the build's declared packages installed (a -dev package pulls in its library),
-    the program finds the release's sonames there, as on the board."""
-    base = base_def(target.debian_arch, target.suite, target.platform)
+    the program finds the release's sonames there, as on the board. A board older than its
+    Debian userland's CPU baseline (the ARMv6 Pi Zero on armhf) shares the Debian armhf image,
+    labelled as what it is (ARMv7)."""
+    from xbuild.toolchain.zig import debian_userland_cpu
+    platform = "linux/arm/v7" if debian_userland_cpu(target) else target.platform
+    base = base_def(target.debian_arch, target.suite, platform)
     if not packages:
         return base
     _check_packages(packages)

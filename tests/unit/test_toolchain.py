@@ -342,3 +342,25 @@ def test_zig_shim_makes_armv6_hard_float_code_on_the_host(tmp_path):
     assert info.arm_arch in ("v6", "v6KZ", "v6K") and info.arm_thumb_isa == 1 and not info.arm_simd
     assert info.interpreter == "/lib/ld-linux-armhf.so.3"
     assert info.glibc is not None and glibc_tuple(info.glibc) <= (2, 31)
+
+
+def test_static_for_a_board_without_it_is_a_clean_config_error_from_the_cli(tmp_path):
+    from tests.conftest import make_project, xbuild
+    project = make_project(tmp_path / "p", {"Makefile": "all:\n\ttrue\n"})
+    proc = xbuild("--target", "s390x", "--static", project)
+    assert proc.returncode == 6, proc.stderr
+    assert "--static is not available for s390x" in proc.stderr and "Traceback" not in proc.stderr
+    proc = xbuild("--target", "s390x", project, env={"XBUILD_STATIC": "1"})
+    assert proc.returncode == 6 and "--static is not available" in proc.stderr
+
+
+def test_the_pi_zero_runs_its_dynamic_programs_on_the_shared_debian_armhf_userland(monkeypatch):
+    monkeypatch.setattr(targets, "host_arch", lambda: "amd64")
+    from xbuild import images
+    from xbuild.toolchain.zig import debian_userland_cpu
+    assert debian_userland_cpu(targets.get("rpi0")) == "cortex-a7"
+    assert debian_userland_cpu(targets.get("rpi3")) is None and debian_userland_cpu(targets.get("armel")) is None
+    assert images.runtime_def(targets.get("rpi0")).tag == images.runtime_def(targets.get("rpi3")).tag
+    # configure probes of a dynamic build link against that userland; a static build's do not
+    assert toolchain.pick(targets.get("rpi0")).environment(1)["QEMU_CPU"] == "cortex-a7"
+    assert toolchain.pick(targets.get("rpi0"), static=True).environment(1)["QEMU_CPU"] == "arm1176"
