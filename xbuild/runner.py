@@ -83,7 +83,7 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
     """In the board's release's userland (target.release), with `packages` installed there."""
     release = target.selected
     if release.suite != release.name:
-        err(f"note: {target.os_name} ({release.description}) is not on the Debian mirror: running "
+        err(f"note: {target.os_name} is not on the Debian mirror: running "
             f"on Debian {release.suite}'s {target.debian_arch} userland, the nearest suite; the ABI "
             f"gate checked the artifact against {release.name}'s glibc {release.glibc}")
     with _artifact_tar(artifact) as payload:

@@ -64,7 +64,11 @@ class Target:
 
     @property
     def os_name(self) -> str:
-        return f"{self.distro} {self.selected.name}"
+        """"Raspberry Pi OS bullseye"; a release that is no Debian suite names itself ("NVIDIA
+        L4T R32 (Ubuntu 18.04)"), not "Debian l4t-r32"."""
+        release = self.selected
+        return release.description if release.name != release.suite else \
+            f"{self.distro} {release.name}"
 
     def with_os(self, name: str | None) -> "Target":
         """The board running release `name` (None: its default). Unknown: UnknownRelease (36)."""

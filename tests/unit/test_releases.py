@@ -249,3 +249,8 @@ def test_a_board_file_cannot_pick_the_release_object(data_dir):
     (data_dir / "targets" / "tb.toml").write_text(BOARD.replace("[abi]", 'release = "x"\n\n[abi]'))
     with pytest.raises(ConfigError, match="unknown key 'release'"):
         targets.all_targets()
+
+
+def test_a_release_that_is_no_debian_suite_names_itself():
+    assert targets.get("jetson-nano").os_name == "NVIDIA L4T R32 (Ubuntu 18.04)"
+    assert targets.get("jetson-nano").with_os("bookworm").os_name == "Debian bookworm"
