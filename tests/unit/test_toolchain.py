@@ -293,6 +293,11 @@ def test_static_on_a_board_zig_has_no_musl_for_names_the_boards_that_have_it():
         toolchain.pick(targets.get("rpi3"), "emulate", static=True)
 
 
+def test_the_pi_zero_cannot_build_emulated_debian_armhf_gcc_would_make_armv7_code():
+    with pytest.raises(ConfigError, match="rpi0 builds with zig in cross mode, not --mode emulate"):
+        toolchain.pick(targets.get("rpi0"), "emulate")
+
+
 def test_zig_shims_aim_at_the_exact_cpu_and_glibc_of_the_release():
     rpi0 = targets.get("rpi0")
     trixie, bullseye = (toolchain.pick(rpi0.with_os(r)).shims()["bin/gcc"] for r in ("trixie", "bullseye"))

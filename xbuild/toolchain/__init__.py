@@ -215,6 +215,11 @@ def pick(target: Target, mode: str = "cross", static: bool = False) -> Toolchain
         _check_static(target, mode)
         return get("zig", target, static=True)
     if mode == "emulate":
+        if target.toolchain:  # its release's own GCC makes what the board cannot run
+            raise ConfigError(f"{target.name} builds with {target.toolchain} in cross mode, not "
+                              f"--mode emulate: Debian's native {target.debian_arch} GCC links its "
+                              f"own C runtime, built for a newer CPU than the {target.name}'s",
+                              hint="drop --mode emulate")
         return get("gcc-native", target)
     if target.toolchain == "zig" or needs_exact_glibc(target):
         return get("zig", target)
