@@ -369,3 +369,41 @@ def test_the_pi_zero_runs_its_dynamic_programs_on_the_shared_debian_armhf_userla
     # configure probes of a dynamic build link against that userland; a static build's do not
     assert toolchain.pick(targets.get("rpi0")).environment(1)["QEMU_CPU"] == "cortex-a7"
     assert toolchain.pick(targets.get("rpi0"), static=True).environment(1)["QEMU_CPU"] == "arm1176"
+
+
+def test_zig_shim_compiles_several_sources_into_one_object_each(tmp_path):
+    """`zig cc -c a.c b.c` alone writes one a.o holding both, and a Makefile that then links a.o
+    and b.o (lz4's does) fails with duplicate symbols: the shim compiles them one by one, as gcc."""
+    from xbuild.toolchain.zig import installed
+    home, _ = installed()
+    tc = toolchain.pick(targets.get("rpi0"))
+    files = {rel: text.replace(tc.definition.home, str(home)) for rel, text in tc.shims().items()}
+    shim = _write(tmp_path, files) / "bin" / "gcc"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.c").write_text("int a(void) { return 1; }\n")
+    (src / "b.c").write_text("int b(void) { return 2; }\n")
+    env = {"PATH": "/usr/bin:/bin", "XBUILD_SRC": str(src),
+           "ZIG_GLOBAL_CACHE_DIR": str(Path.home() / ".cache" / "zig"),
+           "ZIG_LOCAL_CACHE_DIR": str(tmp_path / "zig-local")}
+
+    def cc(*args):
+        proc = subprocess.run([str(shim), *args], cwd=src, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+
+    def symbols(obj):
+        out = subprocess.run(["sh", str(tmp_path / "bin" / "nm"), str(src / obj)], capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+        return {line.split()[-1] for line in out.splitlines() if " T " in line}
+
+    shim.chmod(0o755)
+    _tool("arm-linux-gnueabihf-nm")
+    cc("-O2", "-c", "a.c", "b.c")
+    assert symbols("a.o") == {"a"} and symbols("b.o") == {"b"}
+    cc("-c", "b.c", "-o", "both.o")  # -o: one source, one named object, untouched
+    assert symbols("both.o") == {"b"}
+    (src / "bad.c").write_text("int bad(void) { return undeclared; }\n")
+    proc = subprocess.run([str(shim), "-c", "a.c", "bad.c"], cwd=src, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode != 0 and "undeclared" in proc.stderr  # a failure is not swallowed

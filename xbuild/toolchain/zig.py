@@ -56,6 +56,36 @@ def zig_cpu(target: Target) -> str:
     return "baseline"
 
 
+# `zig cc -c a.c b.c` writes one a.o holding both (gcc and clang write a.o and b.o; lz4's Makefile,
+# for one, relies on that): without -o, the shim compiles each source in a call of its own.
+_SOURCE = "*.c|*.cc|*.cpp|*.cxx|*.C|*.S|*.s|*.m"
+_ONE_SOURCE_AT_A_TIME = f"""\
+if [ -z "$XBUILD_ONE_SOURCE" ]; then
+  c=0 o=0 n=0
+  for a do
+    case $a in -c) c=1 ;; -o|-o?*) o=1 ;; -*) ;; {_SOURCE}) n=$((n + 1)) ;; esac
+  done
+  if [ $c = 1 ] && [ $o = 0 ] && [ $n -gt 1 ]; then
+    for a do
+      case $a in -*) ;; {_SOURCE}) XBUILD_ONE_SOURCE=$a "$0" "$@" || exit $? ;; esac
+    done
+    exit 0
+  fi
+else
+  n=$#
+  for a do
+    case $a in
+      -*) set -- "$@" "$a" ;;
+      {_SOURCE}) if [ "$a" = "$XBUILD_ONE_SOURCE" ]; then set -- "$@" "$a"; fi ;;
+      *) set -- "$@" "$a" ;;
+    esac
+  done
+  shift $n
+  unset XBUILD_ONE_SOURCE
+fi
+"""
+
+
 class Zig(Toolchain):
     @property
     def version(self) -> str:
@@ -89,6 +119,13 @@ class Zig(Toolchain):
             if self.static:
                 out.append("-static")
         return out
+
+    def shims(self) -> dict[str, str]:
+        files = super().shims()
+        for rel, body in files.items():
+            if f"{self.definition.home}/zig " in body and " -E " not in body:  # cc and c++
+                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _ONE_SOURCE_AT_A_TIME, 1)
+        return files
 
     def environment(self, jobs: int) -> dict[str, str]:
         return {**super().environment(jobs), "ZIG_GLOBAL_CACHE_DIR": self.definition.cache,
