@@ -1,6 +1,7 @@
 """The build cache key: a hash of everything that decides a build's output.
 
-Source content, the resolved target (every ABI fact and tuning flag), the recipe and its steps,
+Source content, the resolved target (every ABI fact and tuning flag, and its OS release), the
+toolchain (name and version) and the static flag, the recipe and its steps,
 the project config, the builder image's definition (its tag is a content hash), the reproducibility
 epoch, xbuild's own build-logic version, and the values of the variables the project passes in
 (`pass_env`: a different VERSION must not answer from the cache). Not in it: job count, paths,
@@ -23,6 +24,8 @@ def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
         "source": source_hash,
         "target": dataclasses.asdict(spec.target),
         "mode": spec.mode,
+        "static": spec.static,
+        "toolchain": spec.toolchain.summary(),  # name, version (zig's), static
         "recipe": dataclasses.asdict(spec.recipe),
         "steps": list(spec.steps),
         "config": spec.config.to_json(),

@@ -1,4 +1,4 @@
-"""Where the data files (targets/, releases/, recipes/) live. xbuild/schema.py checks what they hold."""
+"""Where the data files (targets/, releases/, recipes/, toolchains/) live. xbuild/schema.py checks what they hold."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def _default_dir() -> Path:
-    """Where targets/, releases/ and recipes/ are, without XBUILD_DATA_DIR.
+    """Where targets/, releases/, recipes/ and toolchains/ are, without XBUILD_DATA_DIR.
 
     The top-level folders of the repository are the source of truth. A wheel (`pip install .`)
     carries a copy inside the package, xbuild/data/, made by setup.py at build time; a source

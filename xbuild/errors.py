@@ -179,3 +179,9 @@ class UnknownRelease(UserError):
     """--os (or xbuild.toml's os) names a release the board does not run."""
     exit_code = 36
     hint = "`xbuild targets` lists each board's OS releases"
+
+
+class ToolchainMissing(ServiceError):
+    """A build needs zig and this installation has no `ziglang` package (it is a dependency)."""
+    exit_code = 24
+    hint = "reinstall xbuild (`pip install xbuild` brings ziglang), or `pip install ziglang`"

@@ -4,10 +4,12 @@ so an image is reused until its definition changes.
   xbuild/base:<suite>-<arch>-<hash>        debootstrap'd Debian, right platform label (rootfs.py)
   xbuild/builder:<suite>-<arch>-<mode>-<hash>  base + toolchains: cross = host-arch base with Debian's
                                              cross toolchain; emulate = target-arch base, native gcc
+  xbuild/builder:<suite>-<arch>-zig-<cpu>-<glibc>-<hash>  cross builder + zig, its cache warmed for
+                                             the board's CPU (toolchain/zig.py)
   xbuild/deps:<...>-<hash>                 builder + the project's declared -dev packages
 
 Targets that share a Debian architecture share images: the board's tuning is applied at build
-time by the compiler shims (toolchain.py), so rpi2, rpi3 and beaglebone reuse one armhf image."""
+time by the compiler shims (toolchain/), so rpi2, rpi3 and beaglebone reuse one armhf image."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xbuild import BUILD_LOGIC_VERSION, rootfs
 from xbuild.config import PACKAGE
@@ -28,6 +31,9 @@ from xbuild.engine import client
 from xbuild.paths import cache_dir
 from xbuild.errors import ConfigError, ImageBuildFailed
 from xbuild.targets import Target, host_arch
+
+if TYPE_CHECKING:
+    from xbuild.toolchain import Toolchain
 
 LABEL = "org.xbuild.kind"
 KINDS = ("base", "builder", "deps")  # each built on the one before it
@@ -83,6 +89,7 @@ class ImageDef:
     parent: "ImageDef | None" = None
     arch: str = ""
     suite: str = ""
+    context: tuple[tuple[str, str], ...] = ()  # (name in the build context, host directory)
 
 
 def base_def(arch: str, suite: str, platform: str) -> ImageDef:
@@ -94,8 +101,12 @@ def base_def(arch: str, suite: str, platform: str) -> ImageDef:
 def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
     """A fresh target-arch Debian of the board's release: where `xbuild run` unpacks and runs an
     artifact. With the build's declared packages installed (a -dev package pulls in its library),
-    the program finds the release's sonames there, as on the board."""
-    base = base_def(target.debian_arch, target.suite, target.platform)
+    the program finds the release's sonames there, as on the board. A board older than its
+    Debian userland's CPU baseline (the ARMv6 Pi Zero on armhf) shares the Debian armhf image,
+    labelled as what it is (ARMv7)."""
+    from xbuild.toolchain.zig import debian_userland_cpu
+    platform = "linux/arm/v7" if debian_userland_cpu(target) else target.platform
+    base = base_def(target.debian_arch, target.suite, platform)
     if not packages:
         return base
     _check_packages(packages)
@@ -105,20 +116,32 @@ def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
 
 
 def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
-                tools: tuple[str, ...] = ()) -> ImageDef:
-    """The builder, plus the project's `packages` (the target's libraries: multiarch in cross mode)
-    and `tools` (programs the build runs: the build machine's own packages)."""
-    arch = target.debian_arch
+                toolchain: "Toolchain | None" = None, tools: tuple[str, ...] = ()) -> ImageDef:
+    """The image a build runs in: the toolchain's (default: the one pick() chooses for the board
+    and mode), plus the project's `packages` (the target's libraries: multiarch in cross mode) and
+    `tools` (programs the build runs: the build machine's own packages)."""
+    from xbuild.toolchain import get, pick
+    from xbuild.toolchain.zig import Zig
+    toolchain = toolchain or pick(target, mode)
+    arch, mode = target.debian_arch, toolchain.mode
+    # zig extends the gcc-cross builder: its binutils, pkgconf and multiarch set-up.
+    debian = get("gcc-cross", target) if isinstance(toolchain, Zig) else toolchain
     if mode == "cross":
         host_platform = _PLATFORMS.get(host_arch(), "linux/" + host_arch())
         parent = base_def(host_arch(), target.suite, host_platform)
-        run = _apt(TOOLS + [f"crossbuild-essential-{arch}", f"libc6-dev:{arch}"], add_arch=arch)
+        run = _apt(TOOLS + debian.image_packages(), add_arch=arch)
     else:
         parent = runtime_def(target)
-        run = _apt(TOOLS)
+        run = _apt(TOOLS + debian.image_packages())
     run += " && useradd --create-home --uid 1000 --user-group builder"
     labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
     defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
+    if isinstance(toolchain, Zig):
+        name, body, home = toolchain.image_layer()
+        dockerfile = f"FROM {defn.tag}\n{body}"
+        defn = ImageDef(f"{REPO_PREFIX}builder:{name}-{_digest('builder', dockerfile)}", "builder",
+                        defn.platform, labels + (("org.xbuild.toolchain", "zig"),), dockerfile, defn,
+                        context=(("ziglang", str(home)),))
     if not packages and not tools:
         return defn
     _check_packages((*packages, *tools))
@@ -153,7 +176,8 @@ def ensure(defn: ImageDef, log) -> Image:
         if defn.dockerfile is None:
             _debootstrap(defn, log)
         else:
-            _docker_build(defn.tag, defn.dockerfile, defn.platform, dict(defn.labels), log)
+            _docker_build(defn.tag, defn.dockerfile, defn.platform, dict(defn.labels), log,
+                          defn.context)
     return Image(defn.tag, client().images.get(defn.tag).id, True)
 
 
@@ -171,7 +195,7 @@ def _debootstrap(defn: ImageDef, log) -> None:
 
 def builder(target: Target, mode: str, log, packages: tuple[str, ...] = (),
             tools: tuple[str, ...] = ()) -> Image:
-    return ensure(builder_def(target, mode, packages, tools), log)
+    return ensure(builder_def(target, mode, packages, tools=tools), log)
 
 
 def runtime(target: Target, log, packages: tuple[str, ...] = ()) -> Image:
@@ -189,24 +213,50 @@ def _apt(packages: list[str], add_arch: str | None = None) -> str:
             + " ".join(packages))
 
 
-def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log) -> None:
+@contextlib.contextmanager
+def _build_context(dockerfile: str, context: tuple[tuple[str, str], ...]):
+    """What the engine builds from: the Dockerfile alone, or a tar of it and the directories its
+    COPY lines name (spooled to a temporary file: zig's is 400 MB)."""
+    if not context:
+        yield {"fileobj": io.BytesIO(dockerfile.encode())}
+        return
+    import tarfile
+    with tempfile.TemporaryFile(prefix="xbuild-context-") as f:
+        with tarfile.open(fileobj=f, mode="w") as tar:
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(dockerfile.encode())
+            tar.addfile(info, io.BytesIO(dockerfile.encode()))
+            for name, path in context:
+                tar.add(path, arcname=name, filter=lambda m: None if "__pycache__" in m.name else m)
+        f.seek(0)
+        yield {"fileobj": f, "custom_context": True}
+
+
+def _docker_build(tag: str, dockerfile: str, platform: str, labels: dict, log,
+                  context: tuple[tuple[str, str], ...] = ()) -> None:
     from docker.errors import APIError, BuildError
     log(f"building {tag} (first time for this definition: this takes a few minutes)")
     tail: list[str] = []
     try:
         # The low-level API streams the build output, so the user sees apt's progress as it happens.
-        for chunk in client().api.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
-                                        forcerm=True, labels=labels, decode=True, platform=platform):
-            if "stream" in chunk and (line := chunk["stream"].rstrip()):
-                tail = (tail + [line])[-30:]
-                log(line)
-            if "error" in chunk:
-                raise BuildError(chunk["error"], tail)
+        with _build_context(dockerfile, context) as ctx:
+            _stream_build(ctx, tag, labels, platform, log, tail)
     except (BuildError, APIError) as exc:
         raise ImageBuildFailed(f"building image {tag} failed: {str(exc).strip()}",
                                detail="\n".join(tail),
                                hint="check that containers reach the Debian mirror, and the "
                                     "package names") from None
+
+
+def _stream_build(ctx: dict, tag: str, labels: dict, platform: str, log, tail: list[str]) -> None:
+    from docker.errors import BuildError
+    for chunk in client().api.build(**ctx, tag=tag, rm=True, forcerm=True, labels=labels,
+                                    decode=True, platform=platform):
+        if "stream" in chunk and (line := chunk["stream"].rstrip()):
+            tail[:] = (tail + [line])[-30:]
+            log(line)
+        if "error" in chunk:
+            raise BuildError(chunk["error"], tail)
 
 
 def _ours(img) -> bool:

@@ -60,7 +60,7 @@ def _control_files(spec: BuildSpec) -> bytes:
     """/xbuild: shims, toolchain files, the build script, the artifact globs."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = toolchain.files(spec.target, spec.mode)
+        files = spec.toolchain.files()
         files["build.sh"] = buildscript.render(spec.steps, spec.recipe.collect_new_elf,
                                                spec.variation.src_dir, spec.variation.umask,
                                                spec.recipe.name)
@@ -85,7 +85,7 @@ def prepare(box: Container, spec: BuildSpec, exclude) -> None:
 
 
 def environment(spec: BuildSpec) -> dict[str, str]:
-    env = toolchain.environment(spec.target, spec.mode, spec.jobs)
+    env = spec.toolchain.environment(spec.jobs)
     env["SOURCE_DATE_EPOCH"] = str(spec.source_date_epoch)
     env.update(dict(spec.variation.env))
     env.update(dict(spec.config.env))
@@ -113,7 +113,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     progress.mark("hash")
     exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     source_hash = sources.tree_hash(spec.project, exclude)
-    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages,
+    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages, spec.toolchain,
                                    spec.config.tools)
     key = cache.key(spec, source_hash, image_def.tag)
     build_id, base = cache.build_id(spec, key), cache.store_base(spec)
@@ -266,7 +266,8 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
         progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
                                   f"artifact nor a package of {spec.target.os_name} provides")
     manifest = ctx.manifest(files, image={"tag": image.tag, "id": image.id},
-                            toolchain=_toolchain_versions(stage), depends=needs,
+                            toolchain={**spec.toolchain.summary(), **_toolchain_versions(stage)},
+                            depends=needs,
                             depends_unresolved=unresolved)
     log.close()  # complete before it is listed beside the artifacts
     progress.mark("archive")

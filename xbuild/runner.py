@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import shutil
 import tarfile
 import tempfile
 import uuid
@@ -18,6 +19,7 @@ from xbuild.errors import BadArtifact
 from xbuild.sandbox import Container, Limits
 from xbuild.targets import Target
 from xbuild.toolchain import PREFIX
+from xbuild.toolchain.zig import debian_userland_cpu
 
 
 @contextlib.contextmanager
@@ -95,9 +97,46 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
             packages = tuple(sorted({*packages, *deb.depends(artifact)}))
         except (OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
             raise BadArtifact(f"{artifact}: not a readable .deb ({exc})") from None
+    release = target.selected
+    if release.suite != release.name:
+        err(f"note: {target.os_name} is not on the Debian mirror: running "
+            f"on Debian {release.suite}'s {target.debian_arch} userland, the nearest suite; the ABI "
+            f"gate checked the artifact against {release.name}'s glibc {release.glibc}")
     with _artifact_tar(artifact) as payload:
+        if cpu is None and (userland := debian_userland_cpu(target)) and \
+                not _is_static(payload, command[0]):
+            cpu = userland
+            err(f"note: {target.os_name}'s own ARMv6 libraries are not on the Debian mirror: this "
+                f"dynamic program runs on Debian {release.suite} armhf (ARMv7) under "
+                f"QEMU_CPU={cpu}, not as the {target.qemu_cpu}; the ABI gate is the proof that its "
+                f"code is ARMv6 (a --static build runs as the {target.qemu_cpu})")
+        payload.seek(0)
         return _run_in_runtime(target, payload, command, timeout=timeout, cpu=cpu, ports=ports,
                                log=log, out=out, err=err, packages=packages, root=root)
+
+
+def _is_static(payload: BinaryIO, program: str) -> bool:
+    """Whether `program` (a path in the artifact, relative to PREFIX) is an ELF executable with no
+    program interpreter: it needs nothing from the userland. A program not in the artifact (sh,
+    say) is the userland's own."""
+    from xbuild.elf import ElfError, read_elf
+    wanted = program.removeprefix(PREFIX).removeprefix("./").strip("/")
+    with tarfile.open(fileobj=payload, mode="r:") as tar:
+        # a .deb's tree is from / (usr/local/bin/x), a tar.gz's from the prefix (bin/x)
+        names = {wanted, f"{PREFIX.strip('/')}/{wanted}"}
+        member = next((m for m in tar if m.isfile() and m.name.removeprefix("./") in names), None)
+        if member is None or (f := tar.extractfile(member)) is None:
+            return False
+        with tempfile.NamedTemporaryFile(prefix="xbuild-program-") as tmp:
+            shutil.copyfileobj(f, tmp)
+            tmp.flush()
+            try:
+                info = read_elf(tmp.name)
+            except ElfError:
+                return False
+    # A static-PIE executable is ET_DYN ("shared-object") without an interpreter.
+    return info is not None and info.interpreter is None and \
+        info.kind in ("executable", "shared-object")
 
 
 def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err, packages,

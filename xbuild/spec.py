@@ -8,12 +8,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import config, recipes, targets
+from xbuild import config, recipes, targets, toolchain
 from xbuild.config import ProjectConfig
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.recipes import Recipe
 from xbuild.sandbox import Limits
 from xbuild.targets import Target
+from xbuild.toolchain import Toolchain
 
 MODES = ("cross", "emulate")
 OUT_DIRNAME = "xbuild-out"
@@ -43,8 +44,14 @@ class BuildSpec:
     limits: Limits
     source_date_epoch: int
     variation: Variation = Variation()
-    deb: bool = False     # also write a .deb
-    version: str = ""     # xbuild.toml's version, else git describe, else 0~SOURCE_DATE_EPOCH
+    static: bool = False   # --static: fully static executables (zig + musl)
+    deb: bool = False      # also write a .deb
+    version: str = ""      # xbuild.toml's version, else git describe, else 0~SOURCE_DATE_EPOCH
+
+    @property
+    def toolchain(self) -> Toolchain:
+        """The toolchain the board, its release, the mode and --static pick (toolchain.pick)."""
+        return toolchain.pick(self.target, self.mode, self.static)
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -59,16 +66,18 @@ class BuildSpec:
     def options(self) -> dict:
         """The build options as recorded in the manifest (and part of the cache key)."""
         return {"target": self.target.name, "os": self.target.selected.name, "mode": self.mode,
+                "static": self.static, "toolchain": self.toolchain.summary(),
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch, "deb": self.deb,
                 "version": self.version}
 
 
-def _out_name(target: Target) -> str:
-    """rpi3 for the default release, rpi3-bullseye for another: builds for two releases of a
-    board must not replace each other's output."""
-    return target.name if target.selected.name == target.default_os else \
+def _out_name(target: Target, static: bool = False) -> str:
+    """rpi3 for the default release, rpi3-bullseye for another, rpi0-static for --static: builds
+    for two releases of a board (or static and not) must not replace each other's output."""
+    name = target.name if target.selected.name == target.default_os else \
         f"{target.name}-{target.selected.name}"
+    return f"{name}-static" if static else name
 
 
 def _version(project: Path, cfg: ProjectConfig, epoch: int) -> str:
@@ -116,8 +125,10 @@ def _epoch(project: Path) -> int:
 
 def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
             jobs: int | None = None, timeout: int | None = None, memory: str = "4g",
-            os_release: str | None = None, deb: bool | None = None) -> BuildSpec:
-    """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default."""
+            os_release: str | None = None, static: bool | None = None,
+            deb: bool | None = None) -> BuildSpec:
+    """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default.
+    static: --static (XBUILD_STATIC); else xbuild.toml's static; else False. deb: likewise."""
     target = targets.get(target_name)  # first: an unknown target is the likeliest typo
     path = Path(project).expanduser()
     if not path.exists():
@@ -137,6 +148,8 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
                           hint="`xbuild targets` lists the boards and their aliases")
     cfg = project_file.for_target((target.name, *target.aliases))
     target = target.with_os(os_release or cfg.os)
+    static = bool(static if static is not None else cfg.static)
+    toolchain.pick(target, mode, static)  # a board without --static fails here, before any work
     if cfg.recipe:
         recipe = recipes.get(cfg.recipe)
     elif cfg.steps is not None and not any(r.matches(path) for r in recipes.all_recipes().values()):
@@ -159,7 +172,7 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         check_version(version, str(path / config.FILENAME) if cfg.version else "the version from git describe")
     return BuildSpec(
         project=path, name=cfg.name or path.name, target=target, mode=mode, recipe=recipe, config=cfg,
-        out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target),
+        out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target, static),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
-        source_date_epoch=epoch, deb=make_deb, version=version)
+        source_date_epoch=epoch, static=static, deb=make_deb, version=version)

@@ -44,6 +44,9 @@ class Target:
     aliases: tuple[str, ...] = ()
     notes: str = ""
     distro: str = "Debian"  # whose build of the release the board runs, e.g. "Raspberry Pi OS"
+    # A toolchain (toolchains/*.toml) the board needs whatever its release, e.g. "zig" for the Pi
+    # Zero/1, whose ARMv6 C runtime Debian's armhf GCC cannot make. None: toolchain.pick decides.
+    toolchain: str | None = None
     release: Release | None = None  # the selected release: default_os until with_os() picks another
 
     @property
@@ -63,7 +66,11 @@ class Target:
 
     @property
     def os_name(self) -> str:
-        return f"{self.distro} {self.selected.name}"
+        """"Raspberry Pi OS bullseye"; a release that is no Debian suite names itself ("NVIDIA
+        L4T R32 (Ubuntu 18.04)"), not "Debian l4t-r32"."""
+        release = self.selected
+        return release.description if release.name != release.suite else \
+            f"{self.distro} {release.name}"
 
     def with_os(self, name: str | None) -> "Target":
         """The board running release `name` (None: its default). Unknown: UnknownRelease (36)."""
@@ -152,8 +159,14 @@ BOARD = schema.Table({
     "aliases": schema.List(schema.text("a board name (letters, digits, . _ + -)", schema.NAME)),
     "notes": schema.ANY_TEXT,
     "distro": schema.text("a distribution name such as \"Raspberry Pi OS\""),
+    "toolchain": schema.one_of(lambda: list(_toolchains()), "a toolchain (toolchains/*.toml)"),
     "abi": ABI,
 }, rules=(_default_in_os, _os_carries_arch))
+
+
+def _toolchains():
+    from xbuild.toolchain import all_toolchains  # it builds on boards: imported when checked
+    return all_toolchains()
 
 
 def _load(path: Path) -> Target:
@@ -167,9 +180,9 @@ def _load(path: Path) -> Target:
 def _bind(t: Target, release: Release) -> Target:
     """The board on `release`: the ABI gate's floors and loader become the release's."""
     abi = dataclasses.replace(t.abi, glibc_max=release.glibc, glibcxx_max=release.glibcxx,
-                              cxxabi_max=release.cxxabi, loader=release.loader(t.debian_arch),
-                              os=f"{t.distro} {release.name}")
-    return dataclasses.replace(t, release=release, abi=abi)
+                              cxxabi_max=release.cxxabi, loader=release.loader(t.debian_arch))
+    bound = dataclasses.replace(t, release=release, abi=abi)
+    return dataclasses.replace(bound, abi=dataclasses.replace(abi, os=bound.os_name))
 
 
 @functools.cache

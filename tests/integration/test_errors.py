@@ -51,9 +51,10 @@ def test_abi_gate_names_the_file_and_the_problem(engine, tmp_path):
 
 
 def test_armv7_code_fails_the_gate_for_a_pi_zero(engine, tmp_path):
-    # Forcing Debian armhf's compiler for rpi0 produces ARMv7 hard-float code.
+    # Forcing Debian armhf's compiler for rpi0 (by its path: the triple-named shim is zig; its
+    # image is built on the armhf cross builder) produces ARMv7 hard-float code.
     project = make_project(tmp_path / "v7", {
-        "xbuild.toml": '[build]\nsteps = ["arm-linux-gnueabi-gcc -march=armv7-a -o app app.c"]\n'
+        "xbuild.toml": '[build]\nsteps = ["/usr/bin/arm-linux-gnueabihf-gcc -o app app.c"]\n'
                        'artifacts = ["app"]\n',
         "app.c": "int main(void) { return 0; }\n"})
     proc = xbuild("--target", "rpi0", project)

@@ -93,3 +93,95 @@ def test_vendored_bookworm_binary_refused_in_a_bullseye_build(builds, tmp_path):
     assert f"needs GLIBC_{elf['glibc']}, Raspberry Pi OS bullseye ships 2.31" in r.stderr
     assert "cxx-hello" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --- zig: the Pi Zero/1 (Raspberry Pi OS armhf, ARMv6), L4T R32, --static ------------------------
+# Images: trixie armhf cross builder + its zig layer (one, for rpi0's dynamic and static builds),
+# bullseye arm64 cross builder + its zig layer and bullseye arm64 runtime (jetson-nano).
+
+def _manifest(result: dict) -> dict:
+    return json.loads(Path(result["manifest"]).read_text())
+
+
+def test_rpi0_is_raspberry_pi_os_armhf_armv6_built_by_zig(builds):
+    result = builds.get("hello-make", "rpi0")
+    manifest = _manifest(result)
+    assert manifest["toolchain"]["name"] == "zig" and manifest["toolchain"]["version"]
+    assert manifest["options"]["toolchain"]["name"] == "zig" and manifest["options"]["static"] is False
+    assert manifest["target"]["os_name"] == "Raspberry Pi OS trixie"
+    elf = _elves(result)["bin/hello"]
+    assert (elf["machine"], elf["float_abi"], elf["arm_arch"]) == ("ARM", "hard", "v6")
+    assert elf["arm_thumb_isa"] == 1 and elf["arm_simd"] == 0  # no Thumb-2, no NEON
+    assert elf["interpreter"] == "/lib/ld-linux-armhf.so.3" and elf["needed"] == ["libc.so.6"]
+
+    run = xbuild("run", "--target", "rpi0", result["artifacts"][0]["path"], "--", "bin/hello")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "Hello from xbuild (hello-make)"
+    assert "dynamic program runs on Debian trixie armhf (ARMv7) under QEMU_CPU=cortex-a7" in run.stderr
+    assert "the ABI gate is the proof that its code is ARMv6" in run.stderr
+
+
+def test_rpi0_dynamic_needs_debians_armv7_userland_which_the_arm1176_cannot_run(builds):
+    """Why `xbuild run` says so: forced onto the board's CPU model, Debian armhf's loader dies."""
+    artifact = builds.get("hello-make", "rpi0")["artifacts"][0]["path"]
+    run = xbuild("run", "--target", "rpi0", "--cpu", "arm1176", artifact, "--", "bin/hello")
+    assert run.returncode == 132, (run.stdout, run.stderr)  # SIGILL
+
+
+def test_rpi0_static_runs_as_the_arm1176_with_nothing_from_the_userland(builds, tmp_path):
+    out = tmp_path / "static"
+    proc = xbuild("--target", "rpi0", "--static", builds.project("hello-make"), "--out", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    manifest = _manifest(result)
+    assert manifest["options"]["static"] is True and manifest["toolchain"]["static"] is True
+    assert "arm-linux-musleabihf" in manifest["toolchain"]["description"]
+    elf = _elves(result)["bin/hello"]
+    assert elf["static"] and elf["interpreter"] is None and elf["needed"] == []
+    assert (elf["float_abi"], elf["arm_arch"], elf["arm_thumb_isa"]) == ("hard", "v6", 1)
+    # static and dynamic builds differ in the cache key
+    assert result["cache_key"] != builds.get("hello-make", "rpi0")["cache_key"]
+
+    run = xbuild("run", "--target", "rpi0", result["artifacts"][0]["path"], "--", "bin/hello", "--arch")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "armv6l" and "note:" not in run.stderr  # QEMU_CPU=arm1176 itself
+
+
+def test_rpi0_static_by_environment_and_xbuild_toml(builds, tmp_path):
+    """XBUILD_STATIC and `static = true` under [target.X] reach the build as --static does."""
+    project = make_project(tmp_path / "p", {
+        "hello.c": '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n',
+        "xbuild.toml": '[build]\nsteps = ["$CC -O2 hello.c -o hello"]\nartifacts = ["hello"]\n'
+                       '[target.rpi0]\nstatic = true\n'})
+    proc = xbuild("--target", "rpi0", project, "--out", tmp_path / "o1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert _elves(json.loads(proc.stdout))["hello"]["static"] is True
+    proc = xbuild("--target", "rpi0", project, "--out", tmp_path / "o2", "--json",
+                  env={"XBUILD_STATIC": "0"})
+    assert proc.returncode == 0, proc.stderr
+    assert _elves(json.loads(proc.stdout))["hello"]["interpreter"] == "/lib/ld-linux-armhf.so.3"
+
+
+def test_cxx_on_rpi0_uses_llvm_libcxx_linked_in(builds):
+    result = builds.get("cxx-hello", "rpi0")
+    elf = _elves(result)["bin/cxx-hello"]
+    assert "libstdc++.so.6" not in elf["needed"] and elf["glibcxx"] is None  # libc++, static
+    assert (elf["float_abi"], elf["arm_arch"], elf["arm_thumb_isa"]) == ("hard", "v6", 1)
+    run = xbuild("run", "--target", "rpi0", result["artifacts"][0]["path"], "--", "bin/cxx-hello", "a")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "cxx-hello: 1 argument(s), half of 5 is 2.5"
+
+
+def test_jetson_nano_on_l4t_r32_needs_nothing_above_glibc_2_27(builds):
+    result = builds.get("hello-make", "jetson-nano")
+    manifest = _manifest(result)
+    assert manifest["options"]["os"] == "l4t-r32" and manifest["toolchain"]["name"] == "zig"
+    assert manifest["target"]["floors"] == {"os": "l4t-r32", "suite": "bullseye", "glibc": "2.27",
+                                            "glibcxx": "3.4.25", "cxxabi": "1.3.11"}
+    elf = _elves(result)["bin/hello"]
+    assert elf["machine"] == "AArch64" and elf["interpreter"] == "/lib/ld-linux-aarch64.so.1"
+    assert glibc_tuple(elf["glibc"]) <= (2, 27)
+    run = xbuild("run", "--target", "jetson-nano", result["artifacts"][0]["path"], "--", "bin/hello")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "Hello from xbuild (hello-make)"
+    assert "running on Debian bullseye's arm64 userland, the nearest suite" in run.stderr

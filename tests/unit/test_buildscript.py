@@ -31,7 +31,7 @@ class Container:
         assert script.count(toolchain.ROOT) >= 3
         (self.root / "build.sh").write_text(script.replace(toolchain.ROOT + "/", f"{self.root}/"))
         full = {k: v.replace(toolchain.ROOT + "/", f"{self.root}/")
-                for k, v in toolchain.environment(targets.get("rpi3"), "cross", jobs=2).items()}
+                for k, v in toolchain.pick(targets.get("rpi3"), "cross").environment(jobs=2).items()}
         full["PATH"] = os.environ["PATH"]  # the host's tools (the shims are toolchain's tests)
         full.update({"CC": "gcc", "AR": "ar", "HOME": str(self.root)}, **(env or {}))
         return subprocess.run(["bash", str(self.root / "build.sh")], capture_output=True, text=True,

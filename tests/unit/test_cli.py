@@ -66,7 +66,7 @@ def test_targets_prints_one_line_per_target():
     assert first_words == names
     for line in r.stdout.splitlines():
         if line.startswith("rpi0 "):
-            assert "armel" in line and "arm1176" in line
+            assert "armhf" in line and "arm1176" in line  # Raspberry Pi OS armhf, ARMv6 (zig)
 
 
 def test_targets_json():
@@ -75,7 +75,7 @@ def test_targets_json():
     data = json.loads(r.stdout)
     by_name = {t["name"]: t for t in data["targets"]}
     assert set(by_name) == set(targets.all_targets())
-    assert by_name["rpi0"]["arch"] == "armel" and by_name["rpi0"]["cpu"] == "arm1176"
+    assert by_name["rpi0"]["arch"] == "armhf" and by_name["rpi0"]["cpu"] == "arm1176"
     assert by_name["riscv64"]["suite"] == "trixie"
     assert all(t["description"] for t in data["targets"])
 

@@ -56,12 +56,18 @@ def test_debian_targets_offer_three_suites(name):
     assert t.distro == "Debian"
 
 
-@pytest.mark.parametrize("name", ["rpi0", "rpi1", "jetson-nano"])
-def test_boards_left_as_they_were_default_to_bookworm(name):
-    """rpi0/rpi1 (Debian armel) and jetson-nano (Debian arm64) keep today's default until the
-    exact-glibc toolchain gives them their own OS."""
+@pytest.mark.parametrize("name", ["rpi0", "rpi1"])
+def test_armv6_pis_run_raspberry_pi_os_armhf_trixie_by_default(name):
     t = targets.get(name)
-    assert t.default_os == "bookworm" and t.suite == "bookworm" and t.distro == "Debian"
+    assert t.default_os == "trixie" and t.distro == "Raspberry Pi OS" and t.debian_arch == "armhf"
+    assert t.abi.loader == "/lib/ld-linux-armhf.so.3"
+
+
+def test_jetson_nano_defaults_to_l4t_r32_with_bullseyes_packages():
+    t = targets.get("jetson-nano")
+    assert t.default_os == "l4t-r32" and t.suite == "bullseye"  # the nearest suite on the mirror
+    assert (t.glibc, t.abi.glibcxx_max, t.abi.cxxabi_max) == ("2.27", "3.4.25", "1.3.11")
+    assert t.abi.loader == "/lib/ld-linux-aarch64.so.1"
 
 
 def test_with_os_binds_suite_floors_and_loader():
@@ -241,7 +247,7 @@ def test_a_release_file_name_is_its_name(data_dir):
 
 @pytest.mark.parametrize("old,new,expected", [
     ('os = ["bullseye", "bookworm"]', 'os = ["bullseye", "buster"]',
-     r"tb.toml \(line 6\): 'os' lists 'buster', which is not an OS release \(bookworm, bullseye, trixie\)"),
+     r"tb.toml \(line 6\): 'os' lists 'buster', which is not an OS release \(bookworm, bullseye, l4t-r32, trixie\)"),
     ('os = ["bullseye", "bookworm"]', 'os = []', r"tb.toml \(line 6\): 'os' is an empty list"),
     ('default_os = "bookworm"', 'default_os = "trixie"',
      r"tb.toml \(line 7\): 'default_os' must be one of os = \['bullseye', 'bookworm'\], not 'trixie'"),
@@ -260,3 +266,8 @@ def test_a_board_file_cannot_pick_the_release_object(data_dir):
     (data_dir / "targets" / "tb.toml").write_text(BOARD.replace("[abi]", 'release = "x"\n\n[abi]'))
     with pytest.raises(ConfigError, match="unknown key 'release'"):
         targets.all_targets()
+
+
+def test_a_release_that_is_no_debian_suite_names_itself():
+    assert targets.get("jetson-nano").os_name == "NVIDIA L4T R32 (Ubuntu 18.04)"
+    assert targets.get("jetson-nano").with_os("bookworm").os_name == "Debian bookworm"

@@ -36,16 +36,18 @@ def test_required_board_exists(name):
 
 
 @pytest.mark.parametrize("name", ["rpi0", "rpi1"])
-def test_armv6_pis_are_armel_soft_float_arm1176(name):
+def test_armv6_pis_are_raspberry_pi_os_armhf_hard_float_arm1176_through_zig(name):
     t = targets.get(name)
-    assert t.debian_arch == "armel"
-    assert t.triple == "arm-linux-gnueabi"
-    assert t.qemu_cpu == "arm1176"
-    assert t.abi.machine == "ARM"
-    assert t.abi.arm_arch_max == "v6KZ"
-    assert t.abi.float_abi == "soft"
-    assert "-mfloat-abi=softfp" in t.cflags
-    assert not any("hard" in f for f in t.cflags)
+    assert (t.debian_arch, t.triple, t.distro) == ("armhf", "arm-linux-gnueabihf", "Raspberry Pi OS")
+    assert t.qemu_cpu == "arm1176" and t.platform == "linux/arm/v6"
+    assert (t.abi.machine, t.abi.arm_arch_max, t.abi.float_abi) == ("ARM", "v6KZ", "hard")
+    assert "-mcpu=arm1176jzf-s" in t.cflags and t.toolchain == "zig"
+
+
+def test_armel_stays_debian_armel_for_its_users():
+    t = targets.get("armel")
+    assert (t.debian_arch, t.triple, t.abi.float_abi, t.toolchain) == \
+        ("armel", "arm-linux-gnueabi", "soft", None)
 
 
 def test_riscv64_is_trixie():
@@ -125,7 +127,7 @@ def test_unknown_target_far_from_everything_has_no_suggestion():
 
 def test_summary_is_json_friendly():
     s = targets.get("rpi0").summary()
-    assert s["name"] == "rpi0" and s["arch"] == "armel" and s["cpu"] == "arm1176"
+    assert s["name"] == "rpi0" and s["arch"] == "armhf" and s["cpu"] == "arm1176"
     assert isinstance(s["aliases"], list) and "pi0" in s["aliases"]
 
 

@@ -48,7 +48,7 @@ def test_every_module_and_advertised_transport_imports_without_the_test_extras(w
     assert int(proc.stdout) > 40
 
 
-@pytest.mark.parametrize("kind", ["targets", "releases", "recipes"])
+@pytest.mark.parametrize("kind", ["targets", "releases", "recipes", "toolchains"])
 def test_the_wheel_carries_the_repositorys_data_files(wheel_venv, kind):
     proc = wheel_venv.python("import xbuild.datafiles as d; print(d.DATA_DIR)")
     shipped = Path(proc.stdout.strip()) / kind
@@ -148,3 +148,16 @@ def test_serve_and_worker_on_redis_take_a_submit_wait(farm, wheel_venv, tmp_path
     assert result["cache"] == "miss"  # built by the worker, not answered from a store
     assert "ABI gate" in proc.stderr  # the log was streamed to the client
     _check_artifact(wheel_venv, project / "xbuild-out" / "rpi3", wheel_venv.env())
+
+
+def test_the_wheel_brings_zig_and_picks_it_for_the_pi_zero(wheel_venv):
+    """ziglang is a dependency, not a test extra: a user's install can build for rpi0."""
+    proc = wheel_venv.python(
+        "from xbuild import targets, toolchain\n"
+        "from xbuild.toolchain.zig import installed\n"
+        "tc = toolchain.pick(targets.get('rpi0'))\n"
+        "home, version = installed()\n"
+        "print(tc.name, version, (home / 'zig').is_file())")
+    assert proc.returncode == 0, proc.stderr
+    name, version, present = proc.stdout.split()
+    assert name == "zig" and version and present == "True"

@@ -15,6 +15,9 @@ from xbuild.errors import ConfigError, XBuildError
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The board's OS release, e.g. bullseye [default: xbuild.toml's os, else the board's "
              "default; `xbuild targets` lists them].")
+@option("--static/--no-static", default=None, env="XBUILD_STATIC",
+        help="Fully static executables (zig + musl), needing nothing from the board's userland; "
+             "ARM boards [default: xbuild.toml's static, else off].")
 @option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="cross: Debian cross toolchain at native speed; emulate: the whole "
                                 "build in a target-arch root under qemu.")
@@ -41,15 +44,15 @@ from xbuild.errors import ConfigError, XBuildError
              "output directory as TARGET.failed/ and say where.")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
-def build(target, project, os_release, mode, out, jobs, timeout, memory, publish, create_bucket, push,
-          no_cache, deb, keep, verbose, as_json):
+def build(target, project, os_release, static, mode, out, jobs, timeout, memory, publish, create_bucket,
+          push, no_cache, deb, keep, verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
     try:
         # Resolve first: a user's mistake is reported before the engine libraries even load.
         spec = specs.resolve(project, target, mode=mode, out=out, jobs=jobs, timeout=timeout,
-                             memory=memory, os_release=os_release, deb=deb)
+                             memory=memory, os_release=os_release, static=static, deb=deb)
         if push:
             _check_push(spec, push)
         from xbuild.atomic import check_out
@@ -72,7 +75,8 @@ def build(target, project, os_release, mode, out, jobs, timeout, memory, publish
         return
     how = "from the cache" if result.extra.get("cache") == "hit" else "built"
     click.echo(f"{how}: {spec.name} for {spec.target.name} on {spec.target.os_name} "
-               f"({spec.mode}, {spec.recipe.name}) "
+               f"({spec.mode}, {spec.toolchain.name}{', static' if spec.static else ''}, "
+               f"{spec.recipe.name}) "
                f"in {result.duration:.1f}s, build {result.extra['build_id']}")
     for what in ("published", "pushed"):
         if what in result.extra:

@@ -43,7 +43,7 @@ def shell(target, project, os_release, mode, timeout, memory):
     progress = Progress()
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {mode})")
     image = images.ensure(images.builder_def(spec.target, mode, spec.config.packages,
-                                                     spec.config.tools), progress.line)
+                                                     spec.toolchain, spec.config.tools), progress.line)
     progress.done()
     exclude = sources.excluder(spec.project, spec.out, specs.OUT_DIRNAME)
     name = f"xbuild-shell-{spec.target.name}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""zig (rpi0) vs Debian's GCC (rpi3) vs native, side by side in one run, on the project
+bench/cross_vs_native.py uses (Debian's lz4 source: a plain Makefile that calls cc/ar itself).
+
+    .venv/bin/python bench/zig_vs_gcc.py [--repeat 3]
+
+Each round builds a clean copy natively on the host (make + make install), with `xbuild --target
+rpi3` (Debian's armhf cross GCC) and with `xbuild --target rpi0` (zig for the arm1176, Raspberry Pi
+OS armhf); container start, copy-in and collection are included. Images are built first and not
+timed (zig's C runtime for the board is built when its image is made). Prints medians and ratios;
+the machine is shared and noisy, so only the ratios mean anything."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PACKAGE, VERSION, fresh_tree, source, timed  # noqa: E402
+from cross_vs_native import native  # noqa: E402
+
+KINDS = {"native": None, "rpi3 (gcc)": "rpi3", "rpi0 (zig)": "rpi0"}
+
+
+def xbuild(tree: Path, target: str, jobs: int) -> float:
+    # --no-cache: every round really builds (the same sources would otherwise be a cache hit)
+    return timed([sys.executable, "-m", "xbuild", "--target", target, str(tree), "--jobs", str(jobs),
+                  "--out", str(tree.parent / f"out-{target}"), "--no-cache"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args()
+
+    orig = source()
+    for target in ("rpi3", "rpi0"):  # images first, untimed
+        subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", target],
+                       check=True, stdout=subprocess.DEVNULL)
+    times: dict[str, list[float]] = {k: [] for k in KINDS}
+    for n in range(args.repeat):
+        for kind, target in KINDS.items():  # interleaved, so drift on the shared machine hits all
+            with tempfile.TemporaryDirectory() as tmp:
+                tree = fresh_tree(orig, Path(tmp))
+                t = native(tree, args.jobs) if target is None else xbuild(tree, target, args.jobs)
+                times[kind].append(t)
+                print(f"round {n + 1}: {kind:11} {t:7.2f} s", flush=True)
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n{PACKAGE} {VERSION}, -j{args.jobs}, medians of {args.repeat}:")
+    for k, v in med.items():
+        print(f"  {k:11} {v:7.2f} s")
+    print(f"  rpi0 (zig) / rpi3 (gcc) = {med['rpi0 (zig)'] / med['rpi3 (gcc)']:.2f}x")
+    print(f"  rpi0 (zig) / native     = {med['rpi0 (zig)'] / med['native']:.2f}x")
+    print(f"  rpi3 (gcc) / native     = {med['rpi3 (gcc)'] / med['native']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""zig as C/C++ compiler and linker: `zig cc -target arm-linux-gnueabihf.2.31 -mcpu=arm1176jzf_s`
+builds its C runtime (crt files, compiler_rt, glibc stubs of that exact version, or musl) for that
+CPU, so nothing newer than the board's CPU or release reaches the artifact. Headers and libraries
+of declared packages are the suite's Debian -dev packages, searched after zig's own libc headers.
+
+zig comes from the `ziglang` package on PyPI (an xbuild dependency). Its image copies the
+installed package in (no network needed) on top of the gcc-cross builder, whose binutils, pkgconf
+and multiarch set-up it reuses, and warms zig's cache for the board's CPU and C library there, so
+the minutes zig spends building its C runtime are paid once per image, not per build."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from xbuild.errors import ToolchainMissing
+from xbuild.targets import Target
+from xbuild.toolchain import Toolchain, multiarch
+
+# An ARM board older than ARMv7 (Pi Zero/1) on Debian armhf: Debian's armhf userland is ARMv7
+# and dies with SIGILL under the board's own CPU model, so code that needs that userland (a
+# dynamic program, configure probes) runs under the oldest core Debian armhf supports.
+DEBIAN_ARMHF_CPU = "cortex-a7"
+
+
+def debian_userland_cpu(target: Target) -> str | None:
+    """The QEMU_CPU under which the release's Debian userland runs on this board, when the
+    board's own model cannot run it; else None."""
+    from xbuild.abi import arm_arch_fits
+    if target.debian_arch == "armhf" and target.abi.arm_arch_max and \
+            not arm_arch_fits("v7", target.abi.arm_arch_max):
+        return DEBIAN_ARMHF_CPU
+    return None
+
+
+@functools.cache
+def installed() -> tuple[Path, str]:
+    """(the ziglang package directory, its version) of this installation."""
+    import importlib.metadata
+    import importlib.util
+    spec = importlib.util.find_spec("ziglang")
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolchainMissing("this build needs zig, and the ziglang package is not installed")
+    home = Path(list(spec.submodule_search_locations)[0])
+    if not (home / "zig").is_file():
+        raise ToolchainMissing(f"{home} holds no zig executable: a broken ziglang install")
+    return home, importlib.metadata.version("ziglang")
+
+
+def zig_cpu(target: Target) -> str:
+    """zig's -mcpu name for the board: its GCC -mcpu (arm1176jzf-s -> arm1176jzf_s), else the
+    architecture's baseline."""
+    for flag in target.cflags:
+        if flag.startswith("-mcpu="):
+            return flag.split("=", 1)[1].replace("-", "_").replace(".", "_")
+    return "baseline"
+
+
+# `zig cc -c a.c b.c` writes one a.o holding both (gcc and clang write a.o and b.o; lz4's Makefile,
+# for one, relies on that): without -o, the shim compiles each source in a call of its own.
+_SOURCE = "*.c|*.cc|*.cpp|*.cxx|*.C|*.S|*.s|*.m"
+_ONE_SOURCE_AT_A_TIME = f"""\
+if [ -z "$XBUILD_ONE_SOURCE" ]; then
+  c=0 o=0 n=0
+  for a do
+    case $a in -c) c=1 ;; -o|-o?*) o=1 ;; -*) ;; {_SOURCE}) n=$((n + 1)) ;; esac
+  done
+  if [ $c = 1 ] && [ $o = 0 ] && [ $n -gt 1 ]; then
+    for a do
+      case $a in -*) ;; {_SOURCE}) XBUILD_ONE_SOURCE=$a "$0" "$@" || exit $? ;; esac
+    done
+    exit 0
+  fi
+else
+  n=$#
+  for a do
+    case $a in
+      -*) set -- "$@" "$a" ;;
+      {_SOURCE}) if [ "$a" = "$XBUILD_ONE_SOURCE" ]; then set -- "$@" "$a"; fi ;;
+      *) set -- "$@" "$a" ;;
+    esac
+  done
+  shift $n
+  unset XBUILD_ONE_SOURCE
+fi
+"""
+
+
+class Zig(Toolchain):
+    @property
+    def version(self) -> str:
+        return installed()[1]
+
+    @property
+    def zig_target(self) -> str:
+        if self.static:
+            return (self.definition.musl or {})[self.target.triple]
+        return f"{self.target.triple}.{self.target.glibc}"
+
+    def _placeholders(self) -> dict[str, str]:
+        return {"zig": f"{self.definition.home}/zig", "target": self.zig_target,
+                "cpu": zig_cpu(self.target), "version": self.version}
+
+    def defines(self) -> list[str]:
+        """What the suite's own GCC defines by itself (trixie armhf: 64-bit time_t)."""
+        if self.static:  # musl's time_t is 64-bit everywhere already
+            return []
+        return [f for d in self.definition.defines
+                if (d["suite"], d["arch"]) == (self.target.suite, self.target.debian_arch)
+                for f in d["flags"]]
+
+    def flags(self, shim: str) -> list[str]:
+        ma = multiarch(self.target)
+        # zig's own libc headers come first; the -dev packages' headers after them.
+        out = ["-Wno-unused-command-line-argument", *self.defines(),
+               "-idirafter", f"/usr/include/{ma}", "-idirafter", "/usr/include"]
+        if shim != "cpp":
+            out.append(f"-L/usr/lib/{ma}")
+            if self.static:
+                out.append("-static")
+        return out
+
+    def shims(self) -> dict[str, str]:
+        files = super().shims()
+        for rel, body in files.items():
+            if f"{self.definition.home}/zig " in body and " -E " not in body:  # cc and c++
+                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _ONE_SOURCE_AT_A_TIME, 1)
+        return files
+
+    def environment(self, jobs: int) -> dict[str, str]:
+        return {**super().environment(jobs), "ZIG_GLOBAL_CACHE_DIR": self.definition.cache,
+                "ZIG_LOCAL_CACHE_DIR": "/home/builder/.cache/zig-local"}
+
+    def run_env(self) -> dict[str, str]:
+        env = dict(self.target.run_env)
+        if env and not self.static and (cpu := debian_userland_cpu(self.target)):
+            env["QEMU_CPU"] = cpu  # configure probes link against the Debian armhf userland
+        return env
+
+    def image_layer(self) -> tuple[str, str, Path]:
+        """(name, Dockerfile body after FROM, the ziglang directory to copy in as `ziglang`).
+        The cache is warmed for the board's CPU on both the release's glibc and musl, C and C++,
+        so dynamic and --static builds share the image."""
+        home, version = installed()
+        zig, cache, cpu = f"{self.definition.home}/zig", self.definition.cache, zig_cpu(self.target)
+        glibc_target = f"{self.target.triple}.{self.target.glibc}"
+        musl_target = (self.definition.musl or {})[self.target.triple]
+        warm = " && ".join(
+            f"{zig} {cc} -target {t} -mcpu={cpu} {extra} /tmp/w.{ext} -o /tmp/w"
+            for t, extra in ((glibc_target, ""), (musl_target, "-static"))
+            for cc, ext in (("cc", "c"), ("c++", "cc")))
+        body = (f"LABEL org.xbuild.zig={version}\n"
+                f"COPY ziglang {self.definition.home}\n"
+                f"ENV ZIG_GLOBAL_CACHE_DIR={cache} ZIG_LOCAL_CACHE_DIR=/tmp/zig-local\n"
+                "RUN printf 'int main(void){return 0;}\\n' > /tmp/w.c && "
+                "printf '#include <string>\\nint main(){return std::string(\"x\").size()-1;}\\n' "
+                f"> /tmp/w.cc && {warm} && chown -R 1000:1000 {cache} && rm -rf /tmp/w* /tmp/zig-local\n")
+        name = f"{self.target.suite}-{self.target.debian_arch}-zig-{cpu}-{self.target.glibc}"
+        return name, body, home
