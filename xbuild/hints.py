@@ -39,7 +39,8 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     ("cmake", r'Could not find a package configuration file provided by\s+"([^"]+)"'),
     ("findmodule", r"Could NOT find (\w+)\b[^(]*\(missing:\s*([^)]*)\)"),  # spans lines
     # A "no" only counts when configure stops right after it: most "no"s are harmless.
-    ("configure", r"^checking (?:for )?(.+?)\.\.\. no\n(?:.*\n){0,3}?configure: error:"),
+    # The last check before the error: the lines between are not checks themselves.
+    ("configure", r"^checking (?:for )?(.+?)\.\.\. no\n(?:(?!checking ).*\n){0,3}?configure: error:"),
     ("command", r"\b([\w+.-]+): command not found"),                              # bash
     ("command", r": \d+: ([\w+.-]+): not found$"),                                # dash (sh)
     ("command", r"^make(?:\[\d+\])?: ([\w+.-]+): No such file or directory"),     # make, exit 127
@@ -93,7 +94,7 @@ def _classify(kind: str, m: re.Match) -> list[tuple[str, str]]:
         return [("command", c) for c in commands] or (
             [("header", FIND_MODULES[name])] if name in FIND_MODULES else [])
     if kind == "configure":  # checking for X... no: a function in a library, a header, a program
-        if lib := re.fullmatch(r"\S+ in -l([\w+.-]+)", name):
+        if lib := re.match(r"\S+ in -l([\w+.-]+)", name):  # "keypad in -lcurses -ltinfo": the first
             return [("library", lib.group(1))]
         if re.fullmatch(r"[\w+./-]+\.h(?:pp)?", name):
             return [("header", name)]

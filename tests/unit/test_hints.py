@@ -67,6 +67,10 @@ configure: error: ncurses.h is required"""
 CONFIGURE_LIB = """checking for gcc option to enable C11 features... none needed
 checking for cJSON_Parse in -lcjson... no
 configure: error: libcjson is required"""
+CONFIGURE_LIBS = """checking for keypad in -lncursest -ltinfo... no
+checking for keypad in -lcurses... no
+checking for keypad in -lcurses -ltinfo... no
+configure: error: cannot find required curses/ncurses library"""  # htop 3.4.1
 CONFIGURE_PROGRAM = """checking for xsltproc... no
 configure: error: xsltproc is required to build the man pages"""
 CONFIGURE_PKG = """checking for libcjson >= 1.7... no
@@ -98,6 +102,7 @@ ENV = "env: ‘xsltproc’: No such file or directory"
     (CMAKE_PKG_CHECK, [("pkgconfig", "libcjson")]),
     (CONFIGURE_HEADER, [("header", "ncurses.h")]),
     (CONFIGURE_LIB, [("library", "cjson")]),
+    (CONFIGURE_LIBS, [("library", "curses")]),
     (CONFIGURE_PROGRAM, [("command", "xsltproc")]),
     (CONFIGURE_PKG, [("pkgconfig", "libcjson")]),
     (BASH, [("command", "xsltproc")]),
