@@ -155,11 +155,11 @@ def test_rpi0_static_by_environment_and_xbuild_toml(builds, tmp_path):
                        '[target.rpi0]\nstatic = true\n'})
     proc = xbuild("--target", "rpi0", project, "--out", tmp_path / "o1", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert _elves(json.loads(proc.stdout))["hello"]["static"] is True
+    assert _elves(json.loads(proc.stdout))["bin/hello"]["static"] is True
     proc = xbuild("--target", "rpi0", project, "--out", tmp_path / "o2", "--json",
                   env={"XBUILD_STATIC": "0"})
     assert proc.returncode == 0, proc.stderr
-    assert _elves(json.loads(proc.stdout))["hello"]["interpreter"] == "/lib/ld-linux-armhf.so.3"
+    assert _elves(json.loads(proc.stdout))["bin/hello"]["interpreter"] == "/lib/ld-linux-armhf.so.3"
 
 
 def test_cxx_on_rpi0_uses_llvm_libcxx_linked_in(builds):

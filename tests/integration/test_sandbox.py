@@ -33,7 +33,9 @@ def probe(engine, tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     out = project / "xbuild-out" / "arm64"
     with tarfile.open(out / "probe-arm64.tar.gz") as tar:
-        files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
+        # extra files land by kind: the .txt files in share/probe/
+        files = {m.name.rsplit("/", 1)[-1]: tar.extractfile(m).read().decode()
+                 for m in tar.getmembers() if m.isfile()}
     return out, files
 
 
