@@ -4,6 +4,7 @@ broker, a real Redis and a real RabbitMQ, the real engine. The CI client is the 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -189,6 +190,13 @@ def test_cancel_and_time_limit(embedded):
     hang = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\n'}).json()
     _wait(embedded, hang["id"], states=("running",))
     time.sleep(3)
+    # its farm's label: what the farm's sweeps of expired containers look for (and nothing else)
+    from xbuild.service.execute import FARM_LABEL
+    farm = hashlib.sha256(embedded.env["XBUILD_STORE"].encode()).hexdigest()[:16]
+    deadline = time.monotonic() + 120
+    while not (boxes := _containers_of([hang["id"]])) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [c.labels.get(FARM_LABEL) for c in boxes] == [farm]
     assert requests.post(f"{embedded.url}/v1/builds/{hang['id']}/cancel", headers=_auth()).status_code == 202
     assert _wait(embedded, hang["id"], timeout=60)["state"] == "cancelled"
     slow = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\ntimeout = 3\n'}).json()
@@ -400,24 +408,33 @@ def test_cancel_stops_a_dockerfile_build(engine, tmp_path):
         server.stop()
 
 
-def test_the_reaper_removes_containers_past_their_deadline(engine):
+def test_the_reaper_removes_its_farms_containers_past_their_deadline(engine, tmp_path, monkeypatch):
     """A build container whose xbuild died keeps running; past its deadline label the reaper (and
-    every worker, before each job) removes it."""
+    every worker, before each job) removes it: its own farm's only. The engine is shared with
+    other farms, laptops' builds and the other tests, whose containers are not its to remove (a
+    sweep of the whole engine once took a sandbox test's container from under it)."""
     from xbuild import images, targets
     from xbuild.engine import client
     from xbuild.sandbox import DEADLINE_LABEL
     from xbuild.service import reaper
+    from xbuild.service.execute import FARM_LABEL, farm_label
+    monkeypatch.setenv("XBUILD_STORE", (tmp_path / "store").as_uri())  # a farm of this test's own
+    key, ours = farm_label().split("=", 1)
+    assert key == FARM_LABEL
     base = images.ensure(images.builder_def(targets.get("rpi3"), "cross").parent, lambda line: None)
-    past = client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
-                                   labels={DEADLINE_LABEL: str(time.time() - 5)})
-    future = client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
-                                     labels={DEADLINE_LABEL: str(time.time() + 3600)})
+
+    def container(deadline: float, farm: str | None):
+        labels = {DEADLINE_LABEL: str(deadline), **({FARM_LABEL: farm} if farm else {})}
+        return client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
+                                       labels=labels)
+    made = {"past": container(time.time() - 5, ours), "future": container(time.time() + 3600, ours),
+            "other farm": container(time.time() - 5, "0123456789abcdef"), "no farm": container(time.time() - 5, None)}
     try:
-        assert reaper._remove_expired() >= 1
+        assert reaper._remove_expired() == 1
         alive = {c.id for c in client().containers.list(all=True, filters={"label": DEADLINE_LABEL})}
-        assert past.id not in alive and future.id in alive
+        assert {name for name, c in made.items() if c.id in alive} == {"future", "other farm", "no farm"}
     finally:
-        for c in (past, future):
+        for c in made.values():
             try:
                 c.remove(force=True)
             except Exception:  # noqa: BLE001 - already gone is the point of the test

@@ -47,9 +47,9 @@ def _remove_containers(job_id: str) -> None:
 
 
 def _remove_expired() -> int:
-    """Build containers past their deadline label (their xbuild died with them running)."""
+    """This farm's build containers past their deadline label (see execute.farm_label)."""
     from xbuild.errors import XBuildError
-    from xbuild.sandbox import remove_expired
+    from xbuild.service.execute import remove_expired
     try:
         return remove_expired()
     except XBuildError:
