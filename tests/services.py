@@ -3,6 +3,7 @@ on loopback, each stopped (and its process group killed) at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -136,6 +137,36 @@ def xbuild_proc(args: list[str], env: dict, log: Path) -> Proc:
     return Proc([sys.executable, "-m", "xbuild", *args], env, log)
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state, ppid, pgrp, ...); None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below pid, with its start time (fields[19]): a pid reused later is not it."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        if fields := _stat(int(stat.parent.name)):
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if (fields := _stat(child)) is not None:
+                found[child] = fields[19]
+                todo.append(child)
+    return found
+
+
+def alive(pid: int, started: str | None = None) -> bool:
+    """Running (not a zombie), and the same process when its start time is given."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z" and (started is None or fields[19] == started)
+
+
 class Server:
     def __init__(self, env: dict, workdir: Path):
         self.port = free_port()
@@ -148,11 +179,29 @@ class Server:
                     return
             except requests.RequestException:
                 time.sleep(0.2)
-        self.proc.kill()  # nothing left running (or unclosed) to trouble the tests after this one
+        self.stop(signal.SIGKILL)  # nothing left running (or unclosed) to trouble the tests after this one
         raise RuntimeError(f"xbuild serve did not start: {(workdir / 'serve.log').read_text()[-2000:]}")
 
-    def stop(self) -> None:
-        self.proc.stop()
+    def stop(self, sig=signal.SIGTERM) -> None:
+        """Stop serve, and whatever it started: its embedded worker runs in a session of its own
+        (so that serve can stop the worker's whole group), out of reach of a signal to serve's
+        group. serve stops it on SIGTERM, but not when it is killed, or slower than the grace
+        here (a worker finishing a build): then what is left of them is killed here, their
+        process groups too (a Celery prefork child outlives its parent for a moment)."""
+        below = {pid: (started, int(f[2])) for pid, started in descendants(self.proc.p.pid).items()
+                 if (f := _stat(pid))}
+        self.proc.kill(sig)
+        left = {pid: group for pid, (started, group) in below.items() if alive(pid, started)}
+        # a group is still ours while a member seen above is alive (never a reused id's group)
+        for group in set(left.values()) - {os.getpgrp()}:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(alive(pid, started) for pid, (started, _) in below.items()) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 class GitDaemon(Proc):

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, make_project, tgz, xbuild
-from tests.services import GitDaemon, RabbitMQ, Redis, Server, xbuild_proc
+from tests.services import GitDaemon, RabbitMQ, Redis, Server, alive, descendants, xbuild_proc
 
 pytestmark = pytest.mark.integration
 TOKEN_A, TOKEN_B = "token-a-123", "token-b-456"
@@ -338,46 +338,44 @@ def test_nightly_matrix_once_even_with_two_schedulers(embedded, git_repo, tmp_pa
     assert {b["build_id"] for b in builds} == {b["build_id"] for b in index["builds"]}
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below pid, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited while we looked
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+def _worker_started(server: Server) -> dict[int, str]:
+    """serve's processes: the worker, and Celery's prefork child once it is ready."""
+    deadline = time.monotonic() + 120
+    while len(kids := descendants(server.proc.p.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(kids) >= 2, kids
+    return kids
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def _all_gone(kids: dict[int, str]) -> bool:
+    deadline = time.monotonic() + 10
+    while [k for k, started in kids.items() if alive(k, started)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [k for k, started in kids.items() if alive(k, started)] == []
 
 
 def test_serve_stops_its_worker_and_its_children_on_sigterm(engine, tmp_path):
     import signal
     server = Server(_env(tmp_path), tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while len(kids := _descendants(server.proc.p.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)  # the worker, and Celery's prefork child once it is ready
-        assert len(kids) >= 2, kids
+        kids = _worker_started(server)
         server.proc.p.send_signal(signal.SIGTERM)  # serve alone, as an init system or CI does
         assert server.proc.p.wait(90) == 0
-        deadline = time.monotonic() + 10
-        while [k for k in kids if _alive(k)] and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [k for k in kids if _alive(k)] == []
+        assert _all_gone(kids)
     finally:
         server.stop()
+
+
+def test_a_test_server_never_outlives_its_test(engine, tmp_path):
+    """serve's worker has a session of its own: killing serve's group misses it. A serve killed
+    (or slower than the test's grace) must not leave its worker running after the suite."""
+    import signal
+    server = Server(_env(tmp_path), tmp_path)
+    try:
+        kids = _worker_started(server)
+    finally:
+        server.stop(signal.SIGKILL)  # serve gets no chance to stop its worker itself
+    assert _all_gone(kids)
 
 
 def test_cancel_stops_a_dockerfile_build(engine, tmp_path):
@@ -431,8 +429,8 @@ def test_the_reaper_removes_its_farms_containers_past_their_deadline(engine, tmp
             "other farm": container(time.time() - 5, "0123456789abcdef"), "no farm": container(time.time() - 5, None)}
     try:
         assert reaper._remove_expired() == 1
-        alive = {c.id for c in client().containers.list(all=True, filters={"label": DEADLINE_LABEL})}
-        assert {name for name, c in made.items() if c.id in alive} == {"future", "other farm", "no farm"}
+        left = {c.id for c in client().containers.list(all=True, filters={"label": DEADLINE_LABEL})}
+        assert {name for name, c in made.items() if c.id in left} == {"future", "other farm", "no farm"}
     finally:
         for c in made.values():
             try:
