@@ -116,6 +116,90 @@ def test_uploads_are_checked(embedded):
     assert requests.get(f"{embedded.url}/openapi.json").json()["openapi"].startswith("3.")
 
 
+def test_a_build_for_an_os_release(embedded, tmp_path):
+    """--os through the service: the worker builds for that release (its OpenSSL's soname), the
+    job names it, and the download lands beside, not over, the default release's."""
+    project = shutil.copytree(EXAMPLES / "openssl-version", tmp_path / "ssl")
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", "--os", "bullseye", project,
+                  "--json", env={"XBUILD_TOKEN": TOKEN_A})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["state"] == "succeeded" and result["os"] == "bullseye"
+    assert "on bullseye" in proc.stderr  # "submitted build ... (rpi3 on bullseye, queue ...)"
+    out = project / "xbuild-out/rpi3-bullseye"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["target"]["os"] == "bullseye" and manifest["options"]["os"] == "bullseye"
+    (elf,) = [f["elf"] for f in manifest["files"] if f.get("path") == "bin/sslversion"]
+    assert "libssl.so.1.1" in elf["needed"]
+    listed = requests.get(f"{embedded.url}/v1/builds", headers=_auth()).json()["builds"]
+    assert [b["os"] for b in listed if b["id"] == result["id"]] == ["bullseye"]
+    # Without --os: xbuild.toml's release, else the board's default; the job records which.
+    (project / "xbuild.toml").write_text('[build]\nos = "bullseye"\npackages = ["libssl-dev"]\n')
+    job = requests.post(f"{embedded.url}/v1/builds", headers=_auth(), files={"source": (
+        "s.tar.gz", tgz({p.name: p.read_text() for p in project.iterdir() if p.is_file()}))},
+        data={"target": "rpi3", "project": "ssl"}).json()
+    assert job["os"] is None
+    assert _wait(embedded, job["id"])["os"] == "bullseye"
+
+
+def test_an_unknown_os_release_is_refused_with_the_boards_releases(embedded):
+    from xbuild import targets
+    rpi3 = targets.get("rpi3")
+    for body in ({"target": "rpi3", "os": "buster"}, {"target": "rpi3", "os": 31}):
+        resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
+                             json={**body, "git_url": "https://example.org/x.git"})
+        assert resp.status_code == 422, resp.text
+    resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
+                         files={"source": ("s.tar.gz", tgz(_hello(0)))}, data={"target": "rpi3", "os": "buster"})
+    error = resp.json()
+    assert resp.status_code == 422 and error["exit_code"] == 36
+    assert error["error"] == f"rpi3 does not run 'buster': its releases are {rpi3.releases_text()}"
+    assert "xbuild targets" in error["hint"]
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", "--os", "buster",
+                  EXAMPLES / "hello-make", env={"XBUILD_TOKEN": TOKEN_A})
+    assert proc.returncode == 36 and "bullseye" in proc.stderr and "Traceback" not in proc.stderr
+    assert "buster" not in json.dumps(requests.get(f"{embedded.url}/v1/builds", headers=_auth()).json())
+
+
+def test_nightly_builds_two_releases_of_a_board_side_by_side(engine, tmp_path):
+    """os = "..." in a [[project]]: built for that release; its latest is kept apart from the
+    board's default release's, built the same night."""
+    from xbuild import targets
+    from xbuild.store import open_store
+    default = targets.get("rpi3").default_os
+    assert default != "bullseye"
+    path = EXAMPLES / "openssl-version"
+    config = tmp_path / "nightly.toml"
+    config.write_text(f'[[project]]\nname = "ssl"\npath = "{path}"\ntargets = ["rpi3"]\nos = "bullseye"\n'
+                      f'[[project]]\nname = "ssl"\npath = "{path}"\ntargets = ["rpi3"]\n')
+    env = _env(tmp_path)
+    server = Server(env, tmp_path)
+    try:
+        proc = xbuild("nightly", "run-now", "--config", config, "--json", env=env)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    builds = json.loads(proc.stdout)["builds"]
+    assert sorted((b["target"], b["os"], b["state"]) for b in builds) == sorted(
+        [("rpi3", "bullseye", "succeeded"), ("rpi3", default, "succeeded")])
+    store = open_store(env["XBUILD_STORE"])
+    latest = {k.rsplit("/", 1)[1]: json.loads(store.read(k))["build_id"] for k in store.list("nightly/latest/ssl")}
+    assert latest == {"rpi3-bullseye": next(b["build_id"] for b in builds if b["os"] == "bullseye"),
+                      "rpi3": next(b["build_id"] for b in builds if b["os"] == default)}
+    assert latest["rpi3"] != latest["rpi3-bullseye"]
+
+
+def test_nightly_refuses_a_release_the_board_does_not_run(tmp_path):
+    config = tmp_path / "nightly.toml"
+    config.write_text(f'[[project]]\nname = "ssl"\npath = "{EXAMPLES / "hello-make"}"\n'
+                      'targets = ["arm64", "rpi3"]\nos = "buster"\n')
+    env = _env(tmp_path)
+    proc = xbuild("nightly", "run-now", "--config", config, env=env)
+    assert proc.returncode == 36 and "rpi3" not in proc.stdout and "Traceback" not in proc.stderr
+    assert "does not run 'buster'" in proc.stderr
+    assert not (tmp_path / "store" / "jobs").exists()  # nothing was queued
+
+
 def _git(*args, cwd) -> str:
     return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=cwd,
                           check=True, capture_output=True, text=True).stdout.strip()

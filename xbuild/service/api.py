@@ -1,8 +1,8 @@
 """The HTTP API for CI pipelines. JSON in and out; every request carries a bearer token from
 XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is a 404).
 
-    POST /v1/builds                      multipart: source (a .tar.gz), target, mode, no_cache
-                                         or JSON: {"git_url", "ref", "target", "mode", "no_cache"}
+    POST /v1/builds                      multipart: source (a .tar.gz), target, os, mode, no_cache
+                                         or JSON: {"git_url", "ref", "target", "os", "mode", "no_cache"}
     GET  /v1/builds                      the tenant's recent builds
     GET  /v1/builds/<id>                 state
     GET  /v1/builds/<id>/log?offset=N    log bytes from N; X-Next-Offset, X-Build-State headers
@@ -180,13 +180,16 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     def submit_build():
         who = tenant()
         form = _form()
-        target = targets.get(_text(form, "target")).name  # UnknownTarget: a 422
+        board = targets.get(_text(form, "target"))  # UnknownTarget: a 422
+        release = _text(form, "os", None) or None
+        if release is not None:  # UnknownRelease (a 422) lists the board's releases, as the CLI does
+            release = board.with_os(release).selected.name
         mode = _text(form, "mode", "cross")
         if mode not in ("cross", "emulate"):
             return bad(f"unknown mode {mode!r}", "cross or emulate", 422)
         no_cache = _flag(form, "no_cache")
-        job = Job(id=new_id(), tenant=who, target=target, mode=mode, no_cache=no_cache,
-                  queue=queue_for(target))
+        job = Job(id=new_id(), tenant=who, target=board.name, os=release, mode=mode, no_cache=no_cache,
+                  queue=queue_for(board.name))
         if request.is_json:
             url = _text(form, "git_url")
             if not _GIT_URL.match(url):  # not file:// or a path: the server's own disk is not a source

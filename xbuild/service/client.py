@@ -9,12 +9,16 @@ from pathlib import Path
 from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.atomic import check_out, replacing
 from xbuild.errors import (BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable,
-                           TokenRejected)
+                           TokenRejected, UnknownRelease, UnknownTarget, UserError)
 from xbuild.service.jobs import TERMINAL
 from xbuild.sources import excluder
 from xbuild.spec import OUT_DIRNAME
 
 POLL_MIN, POLL_MAX = 0.1, 1.0  # seconds between log polls while waiting
+# A 422 that names one of these exit codes exits with it, as the same mistake does on the CLI;
+# any other refusal is a ConfigError.
+_REFUSALS: dict[object, type[UserError]] = {
+    e.exit_code: e for e in (RefusedByService, UnknownTarget, UnknownRelease)}
 
 
 class Client:
@@ -33,8 +37,9 @@ class Client:
             raise TokenRejected(f"{self.server} refused the token")
         if resp.status_code in (400, 413, 422):
             body = _json(resp)
-            # the service's policy (exit 23, as when its worker refuses a git source), or the request
-            error = RefusedByService if body.get("exit_code") == RefusedByService.exit_code else ConfigError
+            # the service's policy (exit 23, as when its worker refuses a git source), an unknown
+            # board or release (3, 36), or another wrong value in the request
+            error = _REFUSALS.get(body.get("exit_code"), ConfigError)
             raise error(f"the server refused the build: {body.get('error', resp.status_code)}",
                         hint=body.get("hint"))
         if resp.status_code >= 500:  # it answered: not "unreachable", and not the user's fault
@@ -71,12 +76,13 @@ def _source(project: Path) -> bytes:
 
 
 def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log,
-                    git: str | None = None, ref: str | None = None) -> dict:
+                    git: str | None = None, ref: str | None = None, os_release: str | None = None) -> dict:
     """Upload PROJECT (or name a git URL and ref for the server to fetch), then follow the build."""
     client = Client(server, token)
-    options = {"target": target, "mode": mode, "no_cache": "1" if no_cache else ""}
+    options = {"target": target, "os": os_release or "", "mode": mode, "no_cache": "1" if no_cache else ""}
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
-    dest = Path(out) if out else path / OUT_DIRNAME / target
+    # Two releases of a board must not replace each other's download (as the CLI's output dirs)
+    dest = Path(out) if out else path / OUT_DIRNAME / (f"{target}-{os_release}" if os_release else target)
     if wait:
         check_out(dest, path)  # refused now, not after the build
     if git:
@@ -87,7 +93,8 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
         resp = client.call("POST", "/v1/builds", files={"source": ("source.tar.gz", _source(path))},
                            data={**options, "project": path.name})
     job = resp.json()
-    log(f"submitted build {job['id']} ({job['target']}, queue {job.get('queue')})")
+    release = f" on {job['os']}" if job.get("os") else ""
+    log(f"submitted build {job['id']} ({job['target']}{release}, queue {job.get('queue')})")
     if not wait:
         return job
     offset, pause = 0, POLL_MIN

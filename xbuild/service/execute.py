@@ -299,7 +299,10 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
         project = _source(jobs, job, Path(tmp))
-        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
+        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os)
+        if job.os != spec.target.selected.name:  # xbuild.toml or the board's default chose it
+            job.os = spec.target.selected.name       # the status names what it is built for
+            _patiently(jobs.save, job)
         policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
         key, value = farm_label().split("=", 1)
         result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id, key: value})

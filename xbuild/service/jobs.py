@@ -47,6 +47,8 @@ class Job:
     tenant: str
     target: str
     mode: str = "cross"
+    os: str | None = None               # the board's OS release; None: xbuild.toml's, else the
+                                        # board's default (the worker then records the one it built for)
     no_cache: bool = False
     source: str = "upload"              # upload | git
     git_url: str | None = None
