@@ -200,6 +200,50 @@ def test_nightly_refuses_a_release_the_board_does_not_run(tmp_path):
     assert not (tmp_path / "store" / "jobs").exists()  # nothing was queued
 
 
+def test_a_build_no_worker_serves_says_so_and_keeps_waiting(engine, tmp_path):
+    """`xbuild submit` and `nightly run-now` to a farm with no worker on the build's queue (only
+    an amd64 one): after XBUILD_UNSERVED_AFTER each names the queue and how to start a worker,
+    and keeps waiting; the worker started then builds both."""
+    redis = Redis(tmp_path / "redis")
+    env = _env(tmp_path, XBUILD_BROKER_URL=redis.url, XBUILD_UNSERVED_AFTER="2")
+    config = tmp_path / "nightly.toml"
+    config.write_text(f'[[project]]\nname = "hello"\npath = "{EXAMPLES / "hello-make"}"\ntargets = ["rpi3"]\n')
+    notice = ("no worker serves queue xbuild.armhf: the build waits until one does; "
+              "start one with `xbuild worker --queues armhf`")
+    procs = []
+    try:
+        server = Server(env, tmp_path)
+        procs.append(server)
+        procs.append(xbuild_proc(["worker", "--queues", "amd64", "--name", "amd64@test"], env,
+                                 tmp_path / "worker-amd64.log"))
+        submit = xbuild_proc(["submit", "--server", server.url, "--target", "rpi3", str(EXAMPLES / "hello-make"),
+                              "--out", str(tmp_path / "out"), "--json"], {**env, "XBUILD_TOKEN": TOKEN_A},
+                             tmp_path / "submit.log")
+        nightly = xbuild_proc(["nightly", "run-now", "--config", str(config)], env, tmp_path / "nightly.log")
+        procs += [submit, nightly]
+
+        def told() -> list[str]:
+            return [n for n in ("submit", "nightly") if notice in (tmp_path / f"{n}.log").read_text()]
+        deadline = time.monotonic() + 120
+        while told() != ["submit", "nightly"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert told() == ["submit", "nightly"], (tmp_path / "submit.log").read_text()
+        assert submit.p.poll() is None and nightly.p.poll() is None  # still waiting
+        procs.append(xbuild_proc(["worker", "--queues", "armhf", "--name", "armhf@test"], env,
+                                 tmp_path / "worker-armhf.log"))
+        assert submit.p.wait(600) == 0 and nightly.p.wait(600) == 0
+        out = (tmp_path / "submit.log").read_text()
+        assert out.count(notice) == 1 and f"waiting: {notice}\n" in out  # said once
+        assert (tmp_path / "out/hello-make-rpi3.tar.gz").is_file()
+    finally:
+        for proc in reversed(procs):  # a Proc's kill also closes its log
+            if isinstance(proc, Server):
+                proc.stop()
+            else:
+                proc.kill()
+        redis.kill()
+
+
 def _git(*args, cwd) -> str:
     return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=cwd,
                           check=True, capture_output=True, text=True).stdout.strip()

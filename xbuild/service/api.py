@@ -31,7 +31,7 @@ from xbuild import targets
 from xbuild.archive import check_upload, sha256_file
 from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, UserError, XBuildError
 from xbuild.service import policy, settings
-from xbuild.service.celery_app import queue_for, submit
+from xbuild.service.celery_app import queue_for, submit, waiting_notice
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
 from xbuild.store import to_segment
 
@@ -173,6 +173,7 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     def view(job: Job) -> dict:
         base = f"/v1/builds/{job.id}"
         return {**{k: v for k, v in job.to_json().items() if k not in ("tenant", "files")},
+                "waiting": waiting_notice(job),
                 "links": {"self": base, "log": f"{base}/log", "artifacts": f"{base}/artifacts",
                           "cancel": f"{base}/cancel"}}
 

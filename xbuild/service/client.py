@@ -15,6 +15,7 @@ from xbuild.sources import excluder
 from xbuild.spec import OUT_DIRNAME
 
 POLL_MIN, POLL_MAX = 0.1, 1.0  # seconds between log polls while waiting
+WAITING_CHECK = 10.0           # seconds between asking whether a queued build has a worker
 # A 422 that names one of these exit codes exits with it, as the same mistake does on the CLI;
 # any other refusal is a ConfigError.
 _REFUSALS: dict[object, type[UserError]] = {
@@ -97,15 +98,22 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
     log(f"submitted build {job['id']} ({job['target']}{release}, queue {job.get('queue')})")
     if not wait:
         return job
-    offset, pause = 0, POLL_MIN
+    offset, pause, told, check_at = 0, POLL_MIN, False, time.monotonic() + WAITING_CHECK
     while True:
         r = client.call("GET", f"/v1/builds/{job['id']}/log", params={"offset": offset})
         if r.content:
             for line in r.content.decode("utf-8", "replace").splitlines():
                 log(line)
         offset = int(r.headers.get("X-Next-Offset", offset))
-        if r.headers.get("X-Build-State") in TERMINAL:
+        state = r.headers.get("X-Build-State")
+        if state in TERMINAL:
             break
+        if state == "queued" and not told and time.monotonic() >= check_at:
+            # no worker for its queue? the server says so once it has waited a while
+            check_at = time.monotonic() + WAITING_CHECK
+            if notice := client.call("GET", f"/v1/builds/{job['id']}").json().get("waiting"):
+                log(f"waiting: {notice}")
+                told = True
         # Quick at first (a cache hit ends in well under a second), then easier on the server.
         pause = POLL_MIN if r.content else min(pause * 1.5, POLL_MAX)
         time.sleep(pause)

@@ -36,6 +36,14 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def age(stamp: str | None) -> float:
+    """Seconds since a stamp of now()'s (0 for none)."""
+    if not stamp:
+        return 0.0
+    then = datetime.datetime.fromisoformat(stamp)
+    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
+
+
 def tenant_of(token: str) -> str:
     """Tenants are named by a hash of their token: the token itself is never stored."""
     return hashlib.sha256(token.encode()).hexdigest()[:16]

@@ -133,11 +133,12 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
             return {"night": night, "status": "queued", "builds": [
                 {"project": p.name, "target": t, "os": j.os, "state": "queued", "job": j.id}
                 for p, t, _, j in queued]}
-        deadline = time.monotonic() + timeout
+        deadline, told = time.monotonic() + timeout, set()
         while time.monotonic() < deadline:
             states = [jobs.get(TENANT, j.id) for *_, j in queued]
             if all(s.state in TERMINAL for s in states):
                 break
+            _tell_unserved(states, told, log)
             time.sleep(2)
         index = {"night": night, "finished": now(), "builds": []}
         for (p, t, commit, j) in queued:
@@ -155,6 +156,15 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
         return index
     finally:
         claim.release()
+
+
+def _tell_unserved(waiting: list, told: set[str], log) -> None:
+    """Once per queue: builds wait in a queue that no worker serves (they keep waiting)."""
+    from xbuild.service.celery_app import waiting_notice
+    for job in waiting:
+        if job.queue not in told and (notice := waiting_notice(job)):
+            told.add(job.queue)
+            log(notice)
 
 
 def _latest_name(target: str, release: str | None) -> str:

@@ -14,7 +14,11 @@ _BUILD = {"type": "object", "properties": {
     "git_url": {"type": ["string", "null"]}, "git_ref": {"type": ["string", "null"]},
     "commit": {"type": ["string", "null"], "description": "the commit a git build checked out"},
     "created": {"type": "string"}, "started": {"type": ["string", "null"]},
-    "finished": {"type": ["string", "null"]}, "links": {"type": "object"}}}
+    "finished": {"type": ["string", "null"]},
+    "waiting": {"type": ["string", "null"], "description": "set while the build has been queued for a "
+                "while (XBUILD_UNSERVED_AFTER, 60 s) and no worker serves its queue: which queue, and "
+                "how to start a worker for it; the build keeps waiting"},
+    "links": {"type": "object"}}}
 _ID = [{"name": "id", "in": "path", "required": True,
         "schema": {"type": "string", "pattern": r"^\d{8}-\d{6}-[0-9a-f]{8}$"}}]
 # Every error, whatever its status (404 and 405 of unknown routes, 413, 500 included), has this shape.
