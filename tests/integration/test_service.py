@@ -72,7 +72,8 @@ def embedded(engine, tmp_path_factory):
     server.stop()
 
 
-def test_submit_waits_streams_and_downloads(embedded, tmp_path):
+def test_submit_waits_streams_and_downloads(embedded, builds, tmp_path):
+    from xbuild.archive import sha256_file
     project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello-make")
     proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", project, "--json",
                   env={"XBUILD_TOKEN": TOKEN_A})
@@ -82,6 +83,16 @@ def test_submit_waits_streams_and_downloads(embedded, tmp_path):
     assert "ABI gate" in proc.stderr  # the log was streamed
     archive = project / "xbuild-out/rpi3/hello-make-rpi3.tar.gz"
     assert archive.is_file()
+    # One JSON shape for CI: a local build's fields, about the downloaded files, plus the service's.
+    local = builds.get("hello-make", "rpi3")
+    assert set(local) <= set(result), set(local) - set(result)
+    assert {k: result[k] for k in ("status", "target", "os", "mode", "recipe")} == \
+        {k: local[k] for k in ("status", "target", "os", "mode", "recipe")}
+    assert [Path(a["path"]).name for a in result["artifacts"]] == [Path(a["path"]).name for a in local["artifacts"]]
+    assert [(a["path"], a["sha256"], a["size"]) for a in result["artifacts"]] == \
+        [(str(archive), sha256_file(archive), archive.stat().st_size)]
+    assert Path(result["manifest"]).is_file() and "::xbuild collect" in Path(result["log"]).read_text()
+    assert result["cache"] in ("hit", "miss") and result["build_id"].startswith("rpi3-")
     run = xbuild("run", "--target", "rpi3", archive, "--", "bin/hello")
     assert "Hello from xbuild" in run.stdout
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -118,13 +120,32 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
         pause = POLL_MIN if r.content else min(pause * 1.5, POLL_MAX)
         time.sleep(pause)
     job = client.call("GET", f"/v1/builds/{job['id']}").json()
-    if job["state"] == "succeeded":
-        job["downloaded"] = _download(client, job["id"], dest)
-    elif job.get("error"):
-        log(f"error: {job['error']}")
-        if job.get("hint"):
-            log(f"hint: {job['hint']}")
-    return job
+    if job["state"] != "succeeded":
+        if job.get("error"):
+            log(f"error: {job['error']}")
+            if job.get("hint"):
+                log(f"hint: {job['hint']}")
+        return {"status": "error", "message": job.get("error"), **job}
+    downloaded = _download(client, job["id"], dest)
+    return {**_as_local_build(job, dest), **job, "downloaded": downloaded}
+
+
+def _as_local_build(job: dict, dest: Path) -> dict:
+    """What a local build's --json says (artifacts with path, sha256 and size, manifest, log,
+    cache, os, ...), from the downloaded manifest: CI reads either with one parser. The
+    service's own fields (id, state, queue, ...) go on top of it."""
+    path = dest / "manifest.json"  # every build writes one; a server of another version might not
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    times = [datetime.datetime.fromisoformat(job[k]) for k in ("started", "finished") if job.get(k)]
+    return {"status": "ok", "target": job["target"], "os": job.get("os"), "mode": job["mode"],
+            "recipe": manifest.get("recipe"),
+            "artifacts": [{"path": str(dest / Path(a["name"]).name), "sha256": a["sha256"], "size": a["size"]}
+                          for a in manifest.get("artifacts", [])],
+            "manifest": str(dest / "manifest.json"), "log": str(dest / "build.log"),
+            "image": (manifest.get("image") or {}).get("id", ""),
+            "source_hash": manifest.get("source_tree_sha256"),
+            "duration": round((times[1] - times[0]).total_seconds(), 3) if len(times) == 2 else None,
+            "cache": job.get("cache"), "build_id": job.get("build_id")}
 
 
 def _download(client: Client, job_id: str, dest: Path) -> list[str]:

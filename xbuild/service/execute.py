@@ -307,7 +307,7 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
         key, value = farm_label().split("=", 1)
         result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id, key: value})
         job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
-        job.build_id = result.extra["build_id"]
+        job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
         job.files = _published_files(jobs, spec, job.build_id)
 
 

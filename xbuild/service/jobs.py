@@ -73,6 +73,7 @@ class Job:
     hint: str | None = None
     cache: str | None = None
     build_id: str | None = None
+    cache_key: str | None = None
     files: list = field(default_factory=list)   # [{name, sha256, size, object}]
     queue: str = ""
     nightly: str | None = None                  # the night this job belongs to, if any
