@@ -233,7 +233,7 @@ def _remove_all(containers) -> int:
 
 
 def remove_expired(label: str, now: float | None = None) -> int:
-    """Remove the containers labelled `label` ("key=value": a farm's, see service/execute.py)
+    """Remove the containers labelled `label` ("key=value": a farm's, see service/execute.farm)
     that are past their deadline label: builds whose xbuild died (SIGKILL, a lost worker) and whose
     container outlived it. Never the whole engine's: it is shared with other deployments, other
     users' builds and tests, whose containers are not the caller's to remove. Returns how many

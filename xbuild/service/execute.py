@@ -32,18 +32,19 @@ JOB_LABEL = "org.xbuild.job"
 FARM_LABEL = "org.xbuild.farm"
 
 
-def farm_label() -> str:
-    """"key=value" of this deployment's build containers. A farm is its store (its API, workers
-    and reaper share it), named by a hash of the store's URL. A farm sweeps only its own expired
-    containers: another farm's, or a laptop's build on a shared engine, is not its to remove."""
+def farm() -> str:
+    """This deployment's name, the FARM_LABEL of its build containers. A farm is its store (its
+    API, workers and reaper share it), named by a hash of the store's URL. A farm sweeps only its
+    own expired containers: another farm's, or a laptop's build on a shared engine, is not its to
+    remove."""
     from xbuild.store import configured_url
-    return f"{FARM_LABEL}={hashlib.sha256(configured_url().encode()).hexdigest()[:16]}"
+    return hashlib.sha256(configured_url().encode()).hexdigest()[:16]
 
 
 def remove_expired() -> int:
     """This farm's build containers past their deadline (their xbuild died with them running)."""
     from xbuild import sandbox
-    return sandbox.remove_expired(label=farm_label())
+    return sandbox.remove_expired(label=f"{FARM_LABEL}={farm()}")
 
 
 class _JobLog(Progress):
@@ -300,12 +301,11 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
         project = _source(jobs, job, Path(tmp))
         spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os)
-        if job.os != spec.target.selected.name:  # xbuild.toml or the board's default chose it
-            job.os = spec.target.selected.name       # the status names what it is built for
+        if job.os != spec.target.selected.name:  # chosen by xbuild.toml or the board's default:
+            job.os = spec.target.selected.name   # the status names the release it is built for
             _patiently(jobs.save, job)
         policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
-        key, value = farm_label().split("=", 1)
-        result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id, key: value})
+        result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
         job.files = _published_files(jobs, spec, job.build_id)
