@@ -3,6 +3,7 @@ on loopback, each stopped (and its process group killed) at the end."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -22,24 +23,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# What was started here and is not stopped yet: stopped when the interpreter exits, so that a
+# test run cut short (Ctrl-C, a failure in a fixture's set-up) leaves nothing running either.
+_LEFT: list = []
+
+
+@atexit.register
+def _stop_what_is_left() -> None:
+    for thing in reversed(_LEFT[:]):  # servers before the processes they hold
+        with contextlib.suppress(Exception):
+            thing.stop(signal.SIGKILL) if isinstance(thing, Server) else thing.kill()
+
+
 class Proc:
     def __init__(self, args: list[str], env: dict, log: Path):
         self.log = log.open("ab")
         self.p = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
+        _LEFT.append(self)
 
     def kill(self, sig=signal.SIGKILL, grace: float = 20) -> None:
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.p.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait()
+        if self.log.closed:
+            return  # stopped already
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.p.pid, sig)
+        try:
+            self.p.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+        # The rest of its group goes too, also when it ended by itself: a member may outlive it
+        # (a Celery worker's prefork child).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.p.pid, signal.SIGKILL)
+        self.p.wait()
         self.log.close()
+        if self in _LEFT:
+            _LEFT.remove(self)
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
@@ -172,10 +191,14 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = xbuild_proc(["serve", "--port", str(self.port)], env, workdir / "serve.log")
+        _LEFT.append(self)
+        self.started: dict[int, str] = {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.proc.p.poll() is None:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                    # serve starts its worker before it answers: known now even if serve dies
+                    self.started = descendants(self.proc.p.pid)
                     return
             except requests.RequestException:
                 time.sleep(0.2)
@@ -188,8 +211,11 @@ class Server:
         group. serve stops it on SIGTERM, but not when it is killed, or slower than the grace
         here (a worker finishing a build): then what is left of them is killed here, their
         process groups too (a Celery prefork child outlives its parent for a moment)."""
-        below = {pid: (started, int(f[2])) for pid, started in descendants(self.proc.p.pid).items()
-                 if (f := _stat(pid))}
+        if self not in _LEFT:
+            return  # stopped already: its pid may be another process's now
+        # serve's children now, unless it has ended (then its pid may be another process's)
+        seen = {**self.started, **(descendants(self.proc.p.pid) if self.proc.p.poll() is None else {})}
+        below = {pid: (started, int(f[2])) for pid, started in seen.items() if (f := _stat(pid))}
         self.proc.kill(sig)
         left = {pid: group for pid, (started, group) in below.items() if alive(pid, started)}
         # a group is still ours while a member seen above is alive (never a reused id's group)
@@ -202,6 +228,8 @@ class Server:
         deadline = time.monotonic() + 10
         while any(alive(pid, started) for pid, (started, _) in below.items()) and time.monotonic() < deadline:
             time.sleep(0.1)
+        if self in _LEFT:
+            _LEFT.remove(self)
 
 
 class GitDaemon(Proc):

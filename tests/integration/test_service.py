@@ -505,13 +505,19 @@ def test_serve_stops_its_worker_and_its_children_on_sigterm(engine, tmp_path):
         server.stop()
 
 
-def test_a_test_server_never_outlives_its_test(engine, tmp_path):
+@pytest.mark.parametrize("how", ["killed by stop", "died before stop"])
+def test_a_test_server_never_outlives_its_test(engine, tmp_path, how):
     """serve's worker has a session of its own: killing serve's group misses it. A serve killed
-    (or slower than the test's grace) must not leave its worker running after the suite."""
+    (or slower than the test's grace), or one that died by itself (its worker is then no longer
+    its child), must not leave its worker running after the suite."""
     import signal
     server = Server(_env(tmp_path), tmp_path)
     try:
         kids = _worker_started(server)
+        if how == "died before stop":
+            server.proc.p.kill()  # serve alone; its worker lives on, reparented
+            server.proc.p.wait()
+            assert [k for k, started in kids.items() if alive(k, started)]
     finally:
         server.stop(signal.SIGKILL)  # serve gets no chance to stop its worker itself
     assert _all_gone(kids)
