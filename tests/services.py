@@ -32,7 +32,10 @@ _LEFT: list = []
 def _stop_what_is_left() -> None:
     for thing in reversed(_LEFT[:]):  # servers before the processes they hold
         with contextlib.suppress(Exception):
-            thing.stop(signal.SIGKILL) if isinstance(thing, Server) else thing.kill()
+            if isinstance(thing, Server):
+                thing.stop(signal.SIGKILL)
+            else:
+                thing.kill()
 
 
 class Proc:
