@@ -3,6 +3,8 @@ on loopback, each stopped (and its process group killed) at the end."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -21,24 +23,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# What was started here and is not stopped yet: stopped when the interpreter exits, so that a
+# test run cut short (Ctrl-C, a failure in a fixture's set-up) leaves nothing running either.
+_LEFT: list = []
+
+
+@atexit.register
+def _stop_what_is_left() -> None:
+    for thing in reversed(_LEFT[:]):  # servers before the processes they hold
+        with contextlib.suppress(Exception):
+            if isinstance(thing, Server):
+                thing.stop(signal.SIGKILL)
+            else:
+                thing.kill()
+
+
 class Proc:
     def __init__(self, args: list[str], env: dict, log: Path):
         self.log = log.open("ab")
         self.p = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
+        _LEFT.append(self)
 
     def kill(self, sig=signal.SIGKILL, grace: float = 20) -> None:
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.p.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait()
+        if self.log.closed:
+            return  # stopped already
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.p.pid, sig)
+        try:
+            self.p.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+        # The rest of its group goes too, also when it ended by itself: a member may outlive it
+        # (a Celery worker's prefork child).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.p.pid, signal.SIGKILL)
+        self.p.wait()
         self.log.close()
+        if self in _LEFT:
+            _LEFT.remove(self)
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
@@ -136,23 +159,80 @@ def xbuild_proc(args: list[str], env: dict, log: Path) -> Proc:
     return Proc([sys.executable, "-m", "xbuild", *args], env, log)
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state, ppid, pgrp, ...); None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below pid, with its start time (fields[19]): a pid reused later is not it."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        if fields := _stat(int(stat.parent.name)):
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if (fields := _stat(child)) is not None:
+                found[child] = fields[19]
+                todo.append(child)
+    return found
+
+
+def alive(pid: int, started: str | None = None) -> bool:
+    """Running (not a zombie), and the same process when its start time is given."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z" and (started is None or fields[19] == started)
+
+
 class Server:
     def __init__(self, env: dict, workdir: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = xbuild_proc(["serve", "--port", str(self.port)], env, workdir / "serve.log")
+        _LEFT.append(self)
+        self.started: dict[int, str] = {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.proc.p.poll() is None:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                    # serve starts its worker before it answers: known now even if serve dies
+                    self.started = descendants(self.proc.p.pid)
                     return
             except requests.RequestException:
                 time.sleep(0.2)
-        self.proc.kill()  # nothing left running (or unclosed) to trouble the tests after this one
+        self.stop(signal.SIGKILL)  # nothing left running (or unclosed) to trouble the tests after this one
         raise RuntimeError(f"xbuild serve did not start: {(workdir / 'serve.log').read_text()[-2000:]}")
 
-    def stop(self) -> None:
-        self.proc.stop()
+    def stop(self, sig=signal.SIGTERM) -> None:
+        """Stop serve, and whatever it started: its embedded worker runs in a session of its own
+        (so that serve can stop the worker's whole group), out of reach of a signal to serve's
+        group. serve stops it on SIGTERM, but not when it is killed, or slower than the grace
+        here (a worker finishing a build): then what is left of them is killed here, their
+        process groups too (a Celery prefork child outlives its parent for a moment)."""
+        if self not in _LEFT:
+            return  # stopped already: its pid may be another process's now
+        # serve's children now, unless it has ended (then its pid may be another process's)
+        seen = {**self.started, **(descendants(self.proc.p.pid) if self.proc.p.poll() is None else {})}
+        below = {pid: (started, int(f[2])) for pid, started in seen.items() if (f := _stat(pid))}
+        self.proc.kill(sig)
+        left = {pid: group for pid, (started, group) in below.items() if alive(pid, started)}
+        # a group is still ours while a member seen above is alive (never a reused id's group)
+        for group in set(left.values()) - {os.getpgrp()}:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(alive(pid, started) for pid, (started, _) in below.items()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self in _LEFT:
+            _LEFT.remove(self)
 
 
 class GitDaemon(Proc):

@@ -246,14 +246,15 @@ def _remove_all(containers) -> int:
     return removed
 
 
-def remove_expired(now: float | None = None, label: str | None = None) -> int:
-    """Remove xbuild's containers past their deadline label: builds whose xbuild died (SIGKILL,
-    a lost worker) and whose container outlived it. `label` ("key=value") narrows the search
-    (e.g. to one service's jobs). Returns how many were removed."""
+def remove_expired(label: str, now: float | None = None) -> int:
+    """Remove the containers labelled `label` ("key=value": a farm's, see service/execute.farm)
+    that are past their deadline label: builds whose xbuild died (SIGKILL, a lost worker) and whose
+    container outlived it. Never the whole engine's: it is shared with other deployments, other
+    users' builds and tests, whose containers are not the caller's to remove. Returns how many
+    were removed."""
     now = time.time() if now is None else now
     expired = []
-    labels = [DEADLINE_LABEL, *([label] if label else [])]
-    for c in client().containers.list(all=True, filters={"label": labels}):
+    for c in client().containers.list(all=True, filters={"label": [DEADLINE_LABEL, label]}):
         try:
             deadline = float(c.labels.get(DEADLINE_LABEL, ""))
         except ValueError:

@@ -157,11 +157,14 @@ def embedded(engine, tmp_path_factory):
 
 def test_the_page_shows_builds_logs_and_artifacts_in_a_browser(embedded, browser):
     job = _upload(embedded, _hello()).json()
-    assert _wait(embedded, job["id"])["state"] == "succeeded"
+    done = _wait(embedded, job["id"])
+    assert done["state"] == "succeeded" and done["os"]  # the release it was built for
     browser.open(f"{embedded.url}/#build={job['id']}")
     assert browser.js("document.getElementById('app').hidden")       # nothing shown before a token
     browser.sign_in(TOKEN_A)
     browser.until(f"document.querySelector('tr.selected[data-id=\"{job['id']}\"]') !== null")  # listed, selected
+    cells = browser.js(f"[...document.querySelector('tr[data-id=\"{job['id']}\"]').cells].map(c => c.textContent)")
+    assert cells[3] == done["os"]  # build, project, target, os, ...
     browser.until("document.getElementById('log').textContent.includes('ABI gate on')")  # its log
     link = f"/v1/builds/{job['id']}/artifacts/hello-rpi3.tar.gz"
     browser.until(f"document.querySelector('a.artifact[href=\"{link}\"]') !== null")

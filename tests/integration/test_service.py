@@ -4,6 +4,7 @@ broker, a real Redis and a real RabbitMQ, the real engine. The CI client is the 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, make_project, tgz, xbuild
-from tests.services import GitDaemon, RabbitMQ, Redis, Server, xbuild_proc
+from tests.services import GitDaemon, RabbitMQ, Redis, Server, alive, descendants, xbuild_proc
 
 pytestmark = pytest.mark.integration
 TOKEN_A, TOKEN_B = "token-a-123", "token-b-456"
@@ -71,7 +72,8 @@ def embedded(engine, tmp_path_factory):
     server.stop()
 
 
-def test_submit_waits_streams_and_downloads(embedded, tmp_path):
+def test_submit_waits_streams_and_downloads(embedded, builds, tmp_path):
+    from xbuild.archive import sha256_file
     project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello-make")
     proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", project, "--json",
                   env={"XBUILD_TOKEN": TOKEN_A})
@@ -81,6 +83,16 @@ def test_submit_waits_streams_and_downloads(embedded, tmp_path):
     assert "ABI gate" in proc.stderr  # the log was streamed
     archive = project / "xbuild-out/rpi3/hello-make-rpi3.tar.gz"
     assert archive.is_file()
+    # One JSON shape for CI: a local build's fields, about the downloaded files, plus the service's.
+    local = builds.get("hello-make", "rpi3")
+    assert set(local) <= set(result), set(local) - set(result)
+    assert {k: result[k] for k in ("status", "target", "os", "mode", "recipe")} == \
+        {k: local[k] for k in ("status", "target", "os", "mode", "recipe")}
+    assert [Path(a["path"]).name for a in result["artifacts"]] == [Path(a["path"]).name for a in local["artifacts"]]
+    assert [(a["path"], a["sha256"], a["size"]) for a in result["artifacts"]] == \
+        [(str(archive), sha256_file(archive), archive.stat().st_size)]
+    assert Path(result["manifest"]).is_file() and "::xbuild collect" in Path(result["log"]).read_text()
+    assert result["cache"] in ("hit", "miss") and result["build_id"].startswith("rpi3-")
     run = xbuild("run", "--target", "rpi3", archive, "--", "bin/hello")
     assert "Hello from xbuild" in run.stdout
 
@@ -113,6 +125,134 @@ def test_uploads_are_checked(embedded):
     assert unknown.status_code == 422 and "rpi" in unknown.json()["hint"]
     assert requests.post(f"{embedded.url}/v1/builds", headers=_auth(), data={"target": "rpi3"}).status_code == 400
     assert requests.get(f"{embedded.url}/openapi.json").json()["openapi"].startswith("3.")
+
+
+def test_a_build_for_an_os_release(embedded, tmp_path):
+    """--os through the service: the worker builds for that release (its OpenSSL's soname), the
+    job names it, and the download lands beside, not over, the default release's."""
+    project = shutil.copytree(EXAMPLES / "openssl-version", tmp_path / "ssl")
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", "--os", "bullseye", project,
+                  "--json", env={"XBUILD_TOKEN": TOKEN_A})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["state"] == "succeeded" and result["os"] == "bullseye"
+    assert "on bullseye" in proc.stderr  # "submitted build ... (rpi3 on bullseye, queue ...)"
+    out = project / "xbuild-out/rpi3-bullseye"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["target"]["os"] == "bullseye" and manifest["options"]["os"] == "bullseye"
+    (elf,) = [f["elf"] for f in manifest["files"] if f.get("path") == "bin/sslversion"]
+    assert "libssl.so.1.1" in elf["needed"]
+    listed = requests.get(f"{embedded.url}/v1/builds", headers=_auth()).json()["builds"]
+    assert [b["os"] for b in listed if b["id"] == result["id"]] == ["bullseye"]
+    # Without --os: xbuild.toml's release, else the board's default; the job records which.
+    (project / "xbuild.toml").write_text('[build]\nos = "bullseye"\npackages = ["libssl-dev"]\n')
+    job = requests.post(f"{embedded.url}/v1/builds", headers=_auth(), files={"source": (
+        "s.tar.gz", tgz({p.name: p.read_text() for p in project.iterdir() if p.is_file()}))},
+        data={"target": "rpi3", "project": "ssl"}).json()
+    assert job["os"] is None
+    assert _wait(embedded, job["id"])["os"] == "bullseye"
+
+
+def test_an_unknown_os_release_is_refused_with_the_boards_releases(embedded):
+    from xbuild import targets
+    rpi3 = targets.get("rpi3")
+    for body in ({"target": "rpi3", "os": "buster"}, {"target": "rpi3", "os": 31}):
+        resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
+                             json={**body, "git_url": "https://example.org/x.git"})
+        assert resp.status_code == 422, resp.text
+    resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
+                         files={"source": ("s.tar.gz", tgz(_hello(0)))}, data={"target": "rpi3", "os": "buster"})
+    error = resp.json()
+    assert resp.status_code == 422 and error["exit_code"] == 36
+    assert error["error"] == f"rpi3 does not run 'buster': its releases are {rpi3.releases_text()}"
+    assert "xbuild targets" in error["hint"]
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", "--os", "buster",
+                  EXAMPLES / "hello-make", env={"XBUILD_TOKEN": TOKEN_A})
+    assert proc.returncode == 36 and "bullseye" in proc.stderr and "Traceback" not in proc.stderr
+    assert "buster" not in json.dumps(requests.get(f"{embedded.url}/v1/builds", headers=_auth()).json())
+
+
+def test_nightly_builds_two_releases_of_a_board_side_by_side(engine, tmp_path):
+    """os = "..." in a [[project]]: built for that release; its latest is kept apart from the
+    board's default release's, built the same night."""
+    from xbuild import targets
+    from xbuild.store import open_store
+    default = targets.get("rpi3").default_os
+    assert default != "bullseye"
+    path = EXAMPLES / "openssl-version"
+    config = tmp_path / "nightly.toml"
+    config.write_text(f'[[project]]\nname = "ssl"\npath = "{path}"\ntargets = ["rpi3"]\nos = "bullseye"\n'
+                      f'[[project]]\nname = "ssl"\npath = "{path}"\ntargets = ["rpi3"]\n')
+    env = _env(tmp_path)
+    server = Server(env, tmp_path)
+    try:
+        proc = xbuild("nightly", "run-now", "--config", config, "--json", env=env)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    builds = json.loads(proc.stdout)["builds"]
+    assert sorted((b["target"], b["os"], b["state"]) for b in builds) == sorted(
+        [("rpi3", "bullseye", "succeeded"), ("rpi3", default, "succeeded")])
+    store = open_store(env["XBUILD_STORE"])
+    latest = {k.rsplit("/", 1)[1]: json.loads(store.read(k))["build_id"] for k in store.list("nightly/latest/ssl")}
+    assert latest == {"rpi3-bullseye": next(b["build_id"] for b in builds if b["os"] == "bullseye"),
+                      "rpi3": next(b["build_id"] for b in builds if b["os"] == default)}
+    assert latest["rpi3"] != latest["rpi3-bullseye"]
+
+
+def test_nightly_refuses_a_release_the_board_does_not_run(tmp_path):
+    config = tmp_path / "nightly.toml"
+    config.write_text(f'[[project]]\nname = "ssl"\npath = "{EXAMPLES / "hello-make"}"\n'
+                      'targets = ["arm64", "rpi3"]\nos = "buster"\n')
+    env = _env(tmp_path)
+    proc = xbuild("nightly", "run-now", "--config", config, env=env)
+    assert proc.returncode == 36 and "rpi3" not in proc.stdout and "Traceback" not in proc.stderr
+    assert "does not run 'buster'" in proc.stderr
+    assert not (tmp_path / "store" / "jobs").exists()  # nothing was queued
+
+
+def test_a_build_no_worker_serves_says_so_and_keeps_waiting(engine, tmp_path):
+    """`xbuild submit` and `nightly run-now` to a farm with no worker on the build's queue (only
+    an amd64 one): after XBUILD_UNSERVED_AFTER each names the queue and how to start a worker,
+    and keeps waiting; the worker started then builds both."""
+    redis = Redis(tmp_path / "redis")
+    env = _env(tmp_path, XBUILD_BROKER_URL=redis.url, XBUILD_UNSERVED_AFTER="2")
+    config = tmp_path / "nightly.toml"
+    config.write_text(f'[[project]]\nname = "hello"\npath = "{EXAMPLES / "hello-make"}"\ntargets = ["rpi3"]\n')
+    notice = ("no worker serves queue xbuild.armhf: the build waits until one does; "
+              "start one with `xbuild worker --queues armhf`")
+    procs = []
+    try:
+        server = Server(env, tmp_path)
+        procs.append(server)
+        procs.append(xbuild_proc(["worker", "--queues", "amd64", "--name", "amd64@test"], env,
+                                 tmp_path / "worker-amd64.log"))
+        submit = xbuild_proc(["submit", "--server", server.url, "--target", "rpi3", str(EXAMPLES / "hello-make"),
+                              "--out", str(tmp_path / "out"), "--json"], {**env, "XBUILD_TOKEN": TOKEN_A},
+                             tmp_path / "submit.log")
+        nightly = xbuild_proc(["nightly", "run-now", "--config", str(config)], env, tmp_path / "nightly.log")
+        procs += [submit, nightly]
+
+        def told() -> list[str]:
+            return [n for n in ("submit", "nightly") if notice in (tmp_path / f"{n}.log").read_text()]
+        deadline = time.monotonic() + 120
+        while told() != ["submit", "nightly"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert told() == ["submit", "nightly"], (tmp_path / "submit.log").read_text()
+        assert submit.p.poll() is None and nightly.p.poll() is None  # still waiting
+        procs.append(xbuild_proc(["worker", "--queues", "armhf", "--name", "armhf@test"], env,
+                                 tmp_path / "worker-armhf.log"))
+        assert submit.p.wait(600) == 0 and nightly.p.wait(600) == 0
+        out = (tmp_path / "submit.log").read_text()
+        assert out.count(notice) == 1 and f"waiting: {notice}\n" in out  # said once
+        assert (tmp_path / "out/hello-make-rpi3.tar.gz").is_file()
+    finally:
+        for proc in reversed(procs):  # a Proc's kill also closes its log
+            if isinstance(proc, Server):
+                proc.stop()
+            else:
+                proc.kill()
+        redis.kill()
 
 
 def _git(*args, cwd) -> str:
@@ -189,6 +329,13 @@ def test_cancel_and_time_limit(embedded):
     hang = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\n'}).json()
     _wait(embedded, hang["id"], states=("running",))
     time.sleep(3)
+    # its farm's label: what the farm's sweeps of expired containers look for (and nothing else)
+    from xbuild.service.execute import FARM_LABEL
+    farm = hashlib.sha256(embedded.env["XBUILD_STORE"].encode()).hexdigest()[:16]  # execute.farm()
+    deadline = time.monotonic() + 120
+    while not (boxes := _containers_of([hang["id"]])) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [c.labels.get(FARM_LABEL) for c in boxes] == [farm]
     assert requests.post(f"{embedded.url}/v1/builds/{hang['id']}/cancel", headers=_auth()).status_code == 202
     assert _wait(embedded, hang["id"], timeout=60)["state"] == "cancelled"
     slow = _post(embedded, {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\ntimeout = 3\n'}).json()
@@ -330,46 +477,50 @@ def test_nightly_matrix_once_even_with_two_schedulers(embedded, git_repo, tmp_pa
     assert {b["build_id"] for b in builds} == {b["build_id"] for b in index["builds"]}
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below pid, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited while we looked
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+def _worker_started(server: Server) -> dict[int, str]:
+    """serve's processes: the worker, and Celery's prefork child once it is ready."""
+    deadline = time.monotonic() + 120
+    while len(kids := descendants(server.proc.p.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(kids) >= 2, kids
+    return kids
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def _all_gone(kids: dict[int, str]) -> bool:
+    deadline = time.monotonic() + 10
+    while [k for k, started in kids.items() if alive(k, started)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [k for k, started in kids.items() if alive(k, started)] == []
 
 
 def test_serve_stops_its_worker_and_its_children_on_sigterm(engine, tmp_path):
     import signal
     server = Server(_env(tmp_path), tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while len(kids := _descendants(server.proc.p.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)  # the worker, and Celery's prefork child once it is ready
-        assert len(kids) >= 2, kids
+        kids = _worker_started(server)
         server.proc.p.send_signal(signal.SIGTERM)  # serve alone, as an init system or CI does
         assert server.proc.p.wait(90) == 0
-        deadline = time.monotonic() + 10
-        while [k for k in kids if _alive(k)] and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [k for k in kids if _alive(k)] == []
+        assert _all_gone(kids)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("how", ["killed by stop", "died before stop"])
+def test_a_test_server_never_outlives_its_test(engine, tmp_path, how):
+    """serve's worker has a session of its own: killing serve's group misses it. A serve killed
+    (or slower than the test's grace), or one that died by itself (its worker is then no longer
+    its child), must not leave its worker running after the suite."""
+    import signal
+    server = Server(_env(tmp_path), tmp_path)
+    try:
+        kids = _worker_started(server)
+        if how == "died before stop":
+            server.proc.p.kill()  # serve alone; its worker lives on, reparented
+            server.proc.p.wait()
+            assert [k for k, started in kids.items() if alive(k, started)]
+    finally:
+        server.stop(signal.SIGKILL)  # serve gets no chance to stop its worker itself
+    assert _all_gone(kids)
 
 
 def test_cancel_stops_a_dockerfile_build(engine, tmp_path):
@@ -400,24 +551,32 @@ def test_cancel_stops_a_dockerfile_build(engine, tmp_path):
         server.stop()
 
 
-def test_the_reaper_removes_containers_past_their_deadline(engine):
+def test_the_reaper_removes_its_farms_containers_past_their_deadline(engine, tmp_path, monkeypatch):
     """A build container whose xbuild died keeps running; past its deadline label the reaper (and
-    every worker, before each job) removes it."""
+    every worker, before each job) removes it: its own farm's only. The engine is shared with
+    other farms, laptops' builds and the other tests, whose containers are not its to remove (a
+    sweep of the whole engine once took a sandbox test's container from under it)."""
     from xbuild import images, targets
     from xbuild.engine import client
     from xbuild.sandbox import DEADLINE_LABEL
     from xbuild.service import reaper
+    from xbuild.service.execute import FARM_LABEL, farm
+    monkeypatch.setenv("XBUILD_STORE", (tmp_path / "store").as_uri())  # a farm of this test's own
+    ours = farm()
     base = images.ensure(images.builder_def(targets.get("rpi3"), "cross").parent, lambda line: None)
-    past = client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
-                                   labels={DEADLINE_LABEL: str(time.time() - 5)})
-    future = client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
-                                     labels={DEADLINE_LABEL: str(time.time() + 3600)})
+
+    def container(deadline: float, farm: str | None):
+        labels = {DEADLINE_LABEL: str(deadline), **({FARM_LABEL: farm} if farm else {})}
+        return client().containers.run(base.id, ["sleep", "600"], detach=True, network_mode="none",
+                                       labels=labels)
+    made = {"past": container(time.time() - 5, ours), "future": container(time.time() + 3600, ours),
+            "other farm": container(time.time() - 5, "0123456789abcdef"), "no farm": container(time.time() - 5, None)}
     try:
-        assert reaper._remove_expired() >= 1
-        alive = {c.id for c in client().containers.list(all=True, filters={"label": DEADLINE_LABEL})}
-        assert past.id not in alive and future.id in alive
+        assert reaper._remove_expired() == 1
+        left = {c.id for c in client().containers.list(all=True, filters={"label": DEADLINE_LABEL})}
+        assert {name for name, c in made.items() if c.id in left} == {"future", "other farm", "no farm"}
     finally:
-        for c in (past, future):
+        for c in made.values():
             try:
                 c.remove(force=True)
             except Exception:  # noqa: BLE001 - already gone is the point of the test

@@ -200,7 +200,11 @@ def test_the_embedded_worker_does_not_hold_the_api_tokens(git_server):
 def farm(engine, tmp_path):
     redis = Redis(tmp_path / "redis")
     env = _env(tmp_path, XBUILD_BROKER_URL=redis.url, XBUILD_SERVICE_ALLOW_PRIVATE_GIT="1")
-    server = Server(env, tmp_path)
+    try:
+        server = Server(env, tmp_path)
+    except BaseException:
+        redis.kill()  # the teardown below never runs when set-up fails
+        raise
     workers = []
 
     def worker(**extra):

@@ -146,7 +146,8 @@ def nightly_run_now(config_path, wait, night, as_json):
         emit_json(index)
     else:
         for b in index["builds"]:
-            click.echo(f"{b['project']:20} {b['target']:12} {b['state']:10} {b.get('build_id') or ''}")
+            click.echo(f"{b['project']:20} {b['target']:12} {b.get('os') or '':10} {b['state']:10} "
+                       f"{b.get('build_id') or ''}")
     sys.exit(0 if all(b["state"] == "succeeded" for b in index["builds"]) else 1)
 
 
@@ -154,18 +155,22 @@ def nightly_run_now(config_path, wait, night, as_json):
 @option("--server", required=True, env="XBUILD_SERVER", help="The xbuild API, e.g. http://buildfarm:8080.")
 @option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for.")
 @click.argument("project", type=click.Path(), default=".", required=False)
+@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
+        help="The board's OS release, e.g. bullseye [default: xbuild.toml's os, else the board's "
+             "default; `xbuild targets` lists them].")
 @option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="Build mode.")
 @option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE", help="Build even when cached.")
 @option("--wait/--no-wait", default=True, env="XBUILD_WAIT",
         help="Stream the log and exit with the build's exit code.")
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
-        help="Where to download the artifacts [default: PROJECT/xbuild-out/TARGET].")
+        help="Where to download the artifacts [default: PROJECT/xbuild-out/TARGET, or "
+             "TARGET-RELEASE with --os].")
 @option("--git", "git_url", env="XBUILD_GIT_URL",
         help="Build this git repository (fetched by the server) instead of uploading PROJECT.")
 @option("--ref", env="XBUILD_GIT_REF", help="With --git: the branch, tag or commit [default: its HEAD].")
 @json_option
-def submit(server, target, project, mode, no_cache, wait, out, git_url, ref, as_json):
+def submit(server, target, project, os_release, mode, no_cache, wait, out, git_url, ref, as_json):
     """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
     from xbuild.service.client import submit_and_wait
     from xbuild.terminal import safe
@@ -173,11 +178,12 @@ def submit(server, target, project, mode, no_cache, wait, out, git_url, ref, as_
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
     result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
                              no_cache, wait, out, log=lambda line: click.echo(safe(line), err=True),
-                             git=git_url, ref=ref)
+                             git=git_url, ref=ref, os_release=os_release)
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"{result['state']}: build {result['id']} for {target}")
+        release = f" on {result['os']}" if result.get("os") else ""
+        click.echo(f"{result['state']}: build {result['id']} for {target}{release}")
         for f in result.get("downloaded", []):
             click.echo(f"  {f}")
     if result["state"] in ("succeeded", "queued", "running"):  # queued/running: --no-wait

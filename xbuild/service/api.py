@@ -1,8 +1,8 @@
 """The HTTP API for CI pipelines. JSON in and out; every request carries a bearer token from
 XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is a 404).
 
-    POST /v1/builds                      multipart: source (a .tar.gz), target, mode, no_cache
-                                         or JSON: {"git_url", "ref", "target", "mode", "no_cache"}
+    POST /v1/builds                      multipart: source (a .tar.gz), target, os, mode, no_cache
+                                         or JSON: {"git_url", "ref", "target", "os", "mode", "no_cache"}
     GET  /v1/builds                      the tenant's recent builds
     GET  /v1/builds/<id>                 state
     GET  /v1/builds/<id>/log?offset=N    log bytes from N; X-Next-Offset, X-Build-State headers
@@ -31,7 +31,7 @@ from xbuild import targets
 from xbuild.archive import check_upload, sha256_file
 from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, UserError, XBuildError
 from xbuild.service import policy, settings
-from xbuild.service.celery_app import queue_for, submit
+from xbuild.service.celery_app import queue_for, submit, waiting_notice
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
 from xbuild.store import to_segment
 
@@ -173,6 +173,7 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     def view(job: Job) -> dict:
         base = f"/v1/builds/{job.id}"
         return {**{k: v for k, v in job.to_json().items() if k not in ("tenant", "files")},
+                "waiting": waiting_notice(job),
                 "links": {"self": base, "log": f"{base}/log", "artifacts": f"{base}/artifacts",
                           "cancel": f"{base}/cancel"}}
 
@@ -180,13 +181,16 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     def submit_build():
         who = tenant()
         form = _form()
-        target = targets.get(_text(form, "target")).name  # UnknownTarget: a 422
+        board = targets.get(_text(form, "target"))  # UnknownTarget: a 422
+        release = _text(form, "os", None) or None
+        if release is not None:  # UnknownRelease (a 422) lists the board's releases, as the CLI does
+            release = board.with_os(release).selected.name
         mode = _text(form, "mode", "cross")
         if mode not in ("cross", "emulate"):
             return bad(f"unknown mode {mode!r}", "cross or emulate", 422)
         no_cache = _flag(form, "no_cache")
-        job = Job(id=new_id(), tenant=who, target=target, mode=mode, no_cache=no_cache,
-                  queue=queue_for(target))
+        job = Job(id=new_id(), tenant=who, target=board.name, os=release, mode=mode, no_cache=no_cache,
+                  queue=queue_for(board.name))
         if request.is_json:
             url = _text(form, "git_url")
             if not _GIT_URL.match(url):  # not file:// or a path: the server's own disk is not a source

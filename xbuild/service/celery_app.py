@@ -89,3 +89,49 @@ def submit(job, attempts: int = 3) -> None:
                 if attempt == attempts:
                     raise
                 time.sleep(0.2 * attempt)
+
+
+# Which queues have a worker, asked at most every INSPECT_EVERY seconds: the API answers many
+# status polls, and each question is a broadcast that waits INSPECT_TIMEOUT for the replies.
+INSPECT_EVERY, INSPECT_TIMEOUT = 15.0, 2.0
+_inspected: dict = {"at": float("-inf"), "served": None}
+_INSPECTING = threading.Lock()
+
+
+def unserved_after() -> float:
+    """How long a job waits in its queue before a client is told nobody serves it."""
+    from xbuild.envnum import number
+    return number("XBUILD_UNSERVED_AFTER", 60, fraction=True)
+
+
+def served_queues() -> set[str] | None:
+    """The queues some live worker consumes; None when the broker cannot tell: the embedded
+    SQLite transport has no broadcast to ask the workers with (and there serve runs one itself)."""
+    with _INSPECTING:
+        if time.monotonic() - _inspected["at"] > INSPECT_EVERY:
+            _inspected.update(served=_ask_workers(), at=time.monotonic())
+        return _inspected["served"]
+
+
+def _ask_workers() -> set[str] | None:
+    try:
+        with app.connection_for_write() as connection:
+            if "fanout" not in connection.transport.implements.exchange_type:
+                return None
+            replies = app.control.inspect(timeout=INSPECT_TIMEOUT, connection=connection).active_queues()
+    except Exception:  # noqa: BLE001 - the broker restarting: no answer is "cannot tell"
+        return None
+    return {q["name"] for queues in (replies or {}).values() for q in queues or []}
+
+
+def waiting_notice(job) -> str | None:
+    """For a job queued for a while (XBUILD_UNSERVED_AFTER, 60 s) in a queue no worker serves:
+    what to tell whoever waits for it. It keeps waiting: a worker may come."""
+    from xbuild.service.jobs import age
+    if job.state != "queued" or age(job.started or job.created) < unserved_after():
+        return None
+    served = served_queues()
+    if served is None or job.queue in served:
+        return None
+    return (f"no worker serves queue {job.queue}: the build waits until one does; start one with "
+            f"`xbuild worker --queues {job.queue.removeprefix('xbuild.')}`")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -9,12 +11,17 @@ from pathlib import Path
 from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.atomic import check_out, replacing
 from xbuild.errors import (BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable,
-                           TokenRejected)
+                           TokenRejected, UnknownRelease, UnknownTarget, UserError)
 from xbuild.service.jobs import TERMINAL
 from xbuild.sources import excluder
 from xbuild.spec import OUT_DIRNAME
 
 POLL_MIN, POLL_MAX = 0.1, 1.0  # seconds between log polls while waiting
+WAITING_CHECK = 10.0           # seconds between asking whether a queued build has a worker
+# A 422 that names one of these exit codes exits with it, as the same mistake does on the CLI;
+# any other refusal is a ConfigError.
+_REFUSALS: dict[object, type[UserError]] = {
+    e.exit_code: e for e in (RefusedByService, UnknownTarget, UnknownRelease)}
 
 
 class Client:
@@ -33,8 +40,9 @@ class Client:
             raise TokenRejected(f"{self.server} refused the token")
         if resp.status_code in (400, 413, 422):
             body = _json(resp)
-            # the service's policy (exit 23, as when its worker refuses a git source), or the request
-            error = RefusedByService if body.get("exit_code") == RefusedByService.exit_code else ConfigError
+            # the service's policy (exit 23, as when its worker refuses a git source), an unknown
+            # board or release (3, 36), or another wrong value in the request
+            error = _REFUSALS.get(body.get("exit_code"), ConfigError)
             raise error(f"the server refused the build: {body.get('error', resp.status_code)}",
                         hint=body.get("hint"))
         if resp.status_code >= 500:  # it answered: not "unreachable", and not the user's fault
@@ -71,12 +79,13 @@ def _source(project: Path) -> bytes:
 
 
 def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log,
-                    git: str | None = None, ref: str | None = None) -> dict:
+                    git: str | None = None, ref: str | None = None, os_release: str | None = None) -> dict:
     """Upload PROJECT (or name a git URL and ref for the server to fetch), then follow the build."""
     client = Client(server, token)
-    options = {"target": target, "mode": mode, "no_cache": "1" if no_cache else ""}
+    options = {"target": target, "os": os_release or "", "mode": mode, "no_cache": "1" if no_cache else ""}
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
-    dest = Path(out) if out else path / OUT_DIRNAME / target
+    # Two releases of a board must not replace each other's download (as the CLI's output dirs)
+    dest = Path(out) if out else path / OUT_DIRNAME / (f"{target}-{os_release}" if os_release else target)
     if wait:
         check_out(dest, path)  # refused now, not after the build
     if git:
@@ -87,29 +96,56 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
         resp = client.call("POST", "/v1/builds", files={"source": ("source.tar.gz", _source(path))},
                            data={**options, "project": path.name})
     job = resp.json()
-    log(f"submitted build {job['id']} ({job['target']}, queue {job.get('queue')})")
+    release = f" on {job['os']}" if job.get("os") else ""
+    log(f"submitted build {job['id']} ({job['target']}{release}, queue {job.get('queue')})")
     if not wait:
         return job
-    offset, pause = 0, POLL_MIN
+    offset, pause, told, check_at = 0, POLL_MIN, False, time.monotonic() + WAITING_CHECK
     while True:
         r = client.call("GET", f"/v1/builds/{job['id']}/log", params={"offset": offset})
         if r.content:
             for line in r.content.decode("utf-8", "replace").splitlines():
                 log(line)
         offset = int(r.headers.get("X-Next-Offset", offset))
-        if r.headers.get("X-Build-State") in TERMINAL:
+        state = r.headers.get("X-Build-State")
+        if state in TERMINAL:
             break
+        if state == "queued" and not told and time.monotonic() >= check_at:
+            # no worker for its queue? the server says so once it has waited a while
+            check_at = time.monotonic() + WAITING_CHECK
+            if notice := client.call("GET", f"/v1/builds/{job['id']}").json().get("waiting"):
+                log(f"waiting: {notice}")
+                told = True
         # Quick at first (a cache hit ends in well under a second), then easier on the server.
         pause = POLL_MIN if r.content else min(pause * 1.5, POLL_MAX)
         time.sleep(pause)
     job = client.call("GET", f"/v1/builds/{job['id']}").json()
-    if job["state"] == "succeeded":
-        job["downloaded"] = _download(client, job["id"], dest)
-    elif job.get("error"):
-        log(f"error: {job['error']}")
-        for hint in (job.get("hint") or "").splitlines():  # several hints: one line each
-            log(f"hint: {hint}")
-    return job
+    if job["state"] != "succeeded":
+        if job.get("error"):
+            log(f"error: {job['error']}")
+            for hint in (job.get("hint") or "").splitlines():  # several hints: one line each
+                log(f"hint: {hint}")
+        return {"status": "error", "message": job.get("error"), **job}
+    downloaded = _download(client, job["id"], dest)
+    return {**_as_local_build(job, dest), **job, "downloaded": downloaded}
+
+
+def _as_local_build(job: dict, dest: Path) -> dict:
+    """What a local build's --json says (artifacts with path, sha256 and size, manifest, log,
+    cache, os, ...), from the downloaded manifest: CI reads either with one parser. The
+    service's own fields (id, state, queue, ...) go on top of it."""
+    path = dest / "manifest.json"  # every build writes one; a server of another version might not
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    times = [datetime.datetime.fromisoformat(job[k]) for k in ("started", "finished") if job.get(k)]
+    return {"status": "ok", "target": job["target"], "os": job.get("os"), "mode": job["mode"],
+            "recipe": manifest.get("recipe"),
+            "artifacts": [{"path": str(dest / Path(a["name"]).name), "sha256": a["sha256"], "size": a["size"]}
+                          for a in manifest.get("artifacts", [])],
+            "manifest": str(dest / "manifest.json"), "log": str(dest / "build.log"),
+            "image": (manifest.get("image") or {}).get("id", ""),
+            "source_hash": manifest.get("source_tree_sha256"),
+            "duration": round((times[1] - times[0]).total_seconds(), 3) if len(times) == 2 else None,
+            "cache": job.get("cache"), "build_id": job.get("build_id")}
 
 
 def _download(client: Client, job_id: str, dest: Path) -> list[str]:

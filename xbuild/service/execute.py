@@ -4,6 +4,7 @@ log streamed to the store, record the outcome. Nothing about building lives here
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import shutil
 import subprocess
@@ -28,6 +29,22 @@ LOG_CHUNK_BYTES = 1 << 20     # a chunk is written at least this often, whatever
 LOG_TAIL_LINES = 200          # kept past the cap, so the failing line is still there
 LOG_LINE_BYTES = 16 << 10     # a longer line is cut (a binary dumped to stdout)
 JOB_LABEL = "org.xbuild.job"
+FARM_LABEL = "org.xbuild.farm"
+
+
+def farm() -> str:
+    """This deployment's name, the FARM_LABEL of its build containers. A farm is its store (its
+    API, workers and reaper share it), named by a hash of the store's URL. A farm sweeps only its
+    own expired containers: another farm's, or a laptop's build on a shared engine, is not its to
+    remove."""
+    from xbuild.store import configured_url
+    return hashlib.sha256(configured_url().encode()).hexdigest()[:16]
+
+
+def remove_expired() -> int:
+    """This farm's build containers past their deadline (their xbuild died with them running)."""
+    from xbuild import sandbox
+    return sandbox.remove_expired(label=f"{FARM_LABEL}={farm()}")
 
 
 class _JobLog(Progress):
@@ -275,19 +292,22 @@ def _build_patiently(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
 
 def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     # A previous attempt's worker may have died with its build container still running.
-    from xbuild.sandbox import Container, remove_expired
+    from xbuild.sandbox import Container
     Container.remove_labelled(JOB_LABEL, job.id)
-    remove_expired()  # any build container on this engine that outlived its time limit
+    remove_expired()  # any of this farm's build containers on this engine past its time limit
     work.mkdir(exist_ok=True)
     for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
         project = _source(jobs, job, Path(tmp))
-        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out")
+        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os)
+        if job.os != spec.target.selected.name:  # chosen by xbuild.toml or the board's default:
+            job.os = spec.target.selected.name   # the status names the release it is built for
+            _patiently(jobs.save, job)
         policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
-        result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id})
+        result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
-        job.build_id = result.extra["build_id"]
+        job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
         job.files = _published_files(jobs, spec, job.build_id)
 
 

@@ -36,6 +36,14 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def age(stamp: str | None) -> float:
+    """Seconds since a stamp of now()'s (0 for none)."""
+    if not stamp:
+        return 0.0
+    then = datetime.datetime.fromisoformat(stamp)
+    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
+
+
 def tenant_of(token: str) -> str:
     """Tenants are named by a hash of their token: the token itself is never stored."""
     return hashlib.sha256(token.encode()).hexdigest()[:16]
@@ -47,6 +55,8 @@ class Job:
     tenant: str
     target: str
     mode: str = "cross"
+    os: str | None = None               # the board's OS release; None: xbuild.toml's, else the
+                                        # board's default (the worker then records the one it built for)
     no_cache: bool = False
     source: str = "upload"              # upload | git
     git_url: str | None = None
@@ -63,6 +73,7 @@ class Job:
     hint: str | None = None
     cache: str | None = None
     build_id: str | None = None
+    cache_key: str | None = None
     files: list = field(default_factory=list)   # [{name, sha256, size, object}]
     queue: str = ""
     nightly: str | None = None                  # the night this job belongs to, if any

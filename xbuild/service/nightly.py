@@ -11,9 +11,10 @@ every other build, indexed per night in the store.
     static = true                   # optional: fully static executables
 
 Store layout: nightly/<date>/index.json (what was built, from which commit, state, artifacts) and
-nightly/latest/<project>/<target> (moved only on success). A night is claimed under a lease and
-marked by its index, so two schedulers running by mistake do not build it twice. An unchanged
-project is a cache hit, not a rebuild."""
+nightly/latest/<project>/<target> (moved only on success; <target>-<release> for a release that is
+not the board's default, so two releases of a board built in one night keep one each). A night is
+claimed under a lease and marked by its index, so two schedulers running by mistake do not build it
+twice. An unchanged project is a cache hit, not a rebuild."""
 
 from __future__ import annotations
 
@@ -135,8 +136,10 @@ def _commit(project: Project, base: Path) -> str | None:
 def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path,
              commit: str | None) -> Job:
     from xbuild.service.celery_app import queue_for, submit
-    job = Job(id=new_id(), tenant=TENANT, target=tg.get(target).name, project=project.name,
-              queue=queue_for(tg.get(target).name), nightly=night)
+    board = tg.get(target)
+    release = board.with_os(project.os).selected.name if project.os else None
+    job = Job(id=new_id(), tenant=TENANT, target=board.name, os=release, project=project.name,
+              queue=queue_for(board.name), nightly=night)
     if project.git:
         # Pinned to the commit resolved now: every board of the night builds the same one.
         job.source, job.git_url, job.git_ref = "git", project.git, commit or project.branch
@@ -162,34 +165,54 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
         if (existing := jobs.store.read(index_key)) is not None:
             log(f"night {night} already built")
             return json.loads(existing)
+        for p in config.projects:  # a release a board does not run: refused before anything is queued
+            for t in p.targets:
+                tg.get(t).with_os(p.os)
         commits = {p.name: _commit(p, config.base) for p in config.projects}
         queued = [(p, t, commits[p.name], _enqueue(jobs, p, t, night, config.base, commits[p.name]))
                   for p in config.projects for t in p.targets]
         log(f"night {night}: {len(queued)} build(s) queued")
         if not wait:
             return {"night": night, "status": "queued", "builds": [
-                {"project": p.name, "target": t, "state": "queued", "job": j.id} for p, t, _, j in queued]}
-        deadline = time.monotonic() + timeout
+                {"project": p.name, "target": t, "os": j.os, "state": "queued", "job": j.id}
+                for p, t, _, j in queued]}
+        deadline, told = time.monotonic() + timeout, set()
         while time.monotonic() < deadline:
             states = [jobs.get(TENANT, j.id) for *_, j in queued]
             if all(s.state in TERMINAL for s in states):
                 break
+            _tell_unserved(states, told, log)
             time.sleep(2)
         index = {"night": night, "finished": now(), "builds": []}
         for (p, t, commit, j) in queued:
             job = jobs.get(TENANT, j.id)
-            index["builds"].append({"project": p.name, "target": t, "commit": job.commit or commit, "job": j.id,
+            index["builds"].append({"project": p.name, "target": t, "os": job.os,
+                                    "commit": job.commit or commit, "job": j.id,
                                     "state": job.state, "build_id": job.build_id, "error": job.error,
                                     "cache": job.cache,
                                     "files": job.files})
             if job.state == "succeeded":
-                jobs.store.write(f"nightly/latest/{p.name}/{t}",
+                jobs.store.write(f"nightly/latest/{p.name}/{_latest_name(t, job.os)}",
                                  json.dumps({"night": night, "build_id": job.build_id}).encode())
         jobs.store.write(index_key, json.dumps(index, indent=2, sort_keys=True).encode())
         _retain(jobs, config.keep)
         return index
     finally:
         claim.release()
+
+
+def _tell_unserved(waiting: list, told: set[str], log) -> None:
+    """Once per queue: builds wait in a queue that no worker serves (they keep waiting)."""
+    from xbuild.service.celery_app import waiting_notice
+    for job in waiting:
+        if job.queue not in told and (notice := waiting_notice(job)):
+            told.add(job.queue)
+            log(notice)
+
+
+def _latest_name(target: str, release: str | None) -> str:
+    """rpi3 for the board's default release, rpi3-bullseye for another (as the CLI's output dirs)."""
+    return target if release in (None, tg.get(target).default_os) else f"{target}-{release}"
 
 
 def _retain(jobs: Jobs, keep: int) -> None:

@@ -1,15 +1,25 @@
 """The API's OpenAPI description (served at /openapi.json)."""
 
+_OS = {"type": "string", "description": "the board's OS release, e.g. bullseye; one the board does "
+                                       "not run is a 422 that lists its releases [default: the "
+                                       "project's xbuild.toml os, else the board's default]"}
+_OS_BUILT = {"type": ["string", "null"], "description": "the OS release asked for; once the build "
+                                                        "started, the one it is built for"}
 _BUILD = {"type": "object", "properties": {
-    "id": {"type": "string"}, "target": {"type": "string"}, "mode": {"type": "string"},
+    "id": {"type": "string"}, "target": {"type": "string"}, "os": _OS_BUILT, "mode": {"type": "string"},
     "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]},
     "exit_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
     "attempts": {"type": "integer"}, "build_id": {"type": ["string", "null"]},
-    "cache": {"type": ["string", "null"]}, "project": {"type": "string"},
+    "cache": {"type": ["string", "null"]}, "cache_key": {"type": ["string", "null"]},
+    "project": {"type": "string"},
     "git_url": {"type": ["string", "null"]}, "git_ref": {"type": ["string", "null"]},
     "commit": {"type": ["string", "null"], "description": "the commit a git build checked out"},
     "created": {"type": "string"}, "started": {"type": ["string", "null"]},
-    "finished": {"type": ["string", "null"]}, "links": {"type": "object"}}}
+    "finished": {"type": ["string", "null"]},
+    "waiting": {"type": ["string", "null"], "description": "set while the build has been queued for a "
+                "while (XBUILD_UNSERVED_AFTER, 60 s) and no worker serves its queue: which queue, and "
+                "how to start a worker for it; the build keeps waiting"},
+    "links": {"type": "object"}}}
 _ID = [{"name": "id", "in": "path", "required": True,
         "schema": {"type": "string", "pattern": r"^\d{8}-\d{6}-[0-9a-f]{8}$"}}]
 # Every error, whatever its status (404 and 405 of unknown routes, 413, 500 included), has this shape.
@@ -17,7 +27,8 @@ _ERROR = {"type": "object", "required": ["error", "hint"], "properties": {
     "error": {"type": "string", "description": "what went wrong"},
     "hint": {"type": ["string", "null"], "description": "what to do"},
     "exit_code": {"type": "integer", "description": "422 only: the CLI's exit code for it "
-                                                   "(23: refused by the service's policy)"}}}
+                                                   "(3: unknown target, 36: unknown OS release, "
+                                                   "23: refused by the service's policy)"}}}
 
 
 def _err(description: str) -> dict:
@@ -40,17 +51,18 @@ SPEC = {
             "post": {"summary": "Submit a build: a source upload (multipart) or a git URL (JSON)",
                      "requestBody": {"content": {
                          "multipart/form-data": {"schema": {"type": "object", "required": ["source", "target"], "properties": {
-                             "source": {"type": "string", "format": "binary"}, "target": {"type": "string"},
+                             "source": {"type": "string", "format": "binary"}, "target": {"type": "string"}, "os": _OS,
                              "mode": {"type": "string"}, "no_cache": {"type": "string"}, "project": {"type": "string"}}}},
                          "application/json": {"schema": {"type": "object", "required": ["git_url", "target"], "properties": {
                              "git_url": {"type": "string", "description": "https://, git:// or ssh:// (or user@host:path); not a local path"},
                              "ref": {"type": "string", "description": "a branch, tag or commit [default: the remote's HEAD]"},
-                             "target": {"type": "string"},
+                             "target": {"type": "string"}, "os": _OS,
                              "mode": {"type": "string"}, "no_cache": {"type": "boolean"}}}}}},
                      "responses": {"201": {"description": "queued", "content": {"application/json": {
                          "schema": {"$ref": "#/components/schemas/Build"}}}},
                          "400": _err("not a JSON object, or no source"), "413": _err("the upload is over the limit"),
-                         "422": _err("a wrong value or type; a private git host; refused by the service's policy "
+                         "422": _err("a wrong value or type; an unknown target (exit_code 3) or an OS release "
+                                     "the board does not run (exit_code 36); a private git host; refused by the service's policy "
                                      "(pass_env, Dockerfile: XBUILD_SERVICE_PASS_ENV, XBUILD_SERVICE_DOCKERFILE)"),
                          **_AUTH}},
             "get": {"summary": "The tenant's recent builds", "responses": {"200": {"description": "builds"}, **_AUTH}}},

@@ -14,25 +14,17 @@ XBUILD_JOB_RETENTION_DAYS ago."""
 
 from __future__ import annotations
 
-import datetime
 import os
 import threading
 import time
 
 from xbuild.service import settings
-from xbuild.service.jobs import TERMINAL, Job, Jobs, now
+from xbuild.service.jobs import TERMINAL, Job, Jobs, age, now
 from xbuild.service.leases import lease, lease_class
 
 REQUEUE_AFTER = float(os.environ.get("XBUILD_REQUEUE_AFTER", "120"))
 RETENTION_EVERY = 3600.0
 ORPHAN_AFTER = 3600.0  # a live marker without a record (the API died between the two writes)
-
-
-def _age(stamp: str | None) -> float:
-    if not stamp:
-        return 0.0
-    then = datetime.datetime.fromisoformat(stamp)
-    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
 
 
 def _remove_containers(job_id: str) -> None:
@@ -47,9 +39,9 @@ def _remove_containers(job_id: str) -> None:
 
 
 def _remove_expired() -> int:
-    """Build containers past their deadline label (their xbuild died with them running)."""
+    """This farm's build containers past their deadline label (see execute.farm_label)."""
     from xbuild.errors import XBuildError
-    from xbuild.sandbox import remove_expired
+    from xbuild.service.execute import remove_expired
     try:
         return remove_expired()
     except XBuildError:
@@ -75,7 +67,7 @@ class Reaper:
             seen.add(job_id)
             job = self.jobs.get(tenant, job_id)
             if job is None or job.state in TERMINAL:
-                if job is not None or _age(self._marker_stamp(tenant, job_id)) > ORPHAN_AFTER:
+                if job is not None or age(self._marker_stamp(tenant, job_id)) > ORPHAN_AFTER:
                     self.jobs.unlist(tenant, job_id)
                 continue
             if action := self._check(job):
@@ -93,7 +85,7 @@ class Reaper:
     def _check(self, job: Job) -> str | None:
         if job.state == "running":
             return self._dead_worker(job)
-        if job.state == "queued" and _age(job.started or job.created) > REQUEUE_AFTER:
+        if job.state == "queued" and age(job.started or job.created) > REQUEUE_AFTER:
             return self._under_lease(job, self._resend)
         return None
 
