@@ -172,6 +172,31 @@ def test_an_unknown_os_release_is_refused_with_the_boards_releases(embedded):
     assert "buster" not in json.dumps(requests.get(f"{embedded.url}/v1/builds", headers=_auth()).json())
 
 
+def test_static_and_deb_through_the_service(embedded, tmp_path):
+    """--static and --deb reach the worker: an rpi0 static build (zig + musl, no interpreter)
+    with its .deb, downloaded beside (not over) the dynamic build's output."""
+    project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello")
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi0", "--static", "--deb", project,
+                  "--json", env={"XBUILD_TOKEN": TOKEN_A})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["static"] is True and result["deb"] is True
+    out = project / "xbuild-out/rpi0-static"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["options"]["static"] is True and manifest["toolchain"]["name"] == "zig"
+    (elf,) = [f["elf"] for f in manifest["files"] if f.get("path") == "bin/hello"]
+    assert elf["interpreter"] is None and elf["arm_arch"] in ("v6", "v6KZ")
+    assert sorted(Path(a["path"]).suffix for a in result["artifacts"]) == [".deb", ".gz"]
+
+
+def test_static_for_a_board_without_it_is_refused_before_queueing(embedded):
+    resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
+                         files={"source": ("s.tar.gz", tgz(_hello(0)))},
+                         data={"target": "s390x", "static": "1"})
+    assert resp.status_code == 422 and resp.json()["exit_code"] == 6, resp.text
+    assert "--static" in resp.json()["error"] or "static" in resp.json()["error"]
+
+
 def test_nightly_builds_two_releases_of_a_board_side_by_side(engine, tmp_path):
     """os = "..." in a [[project]]: built for that release; its latest is kept apart from the
     board's default release's, built the same night."""

@@ -160,6 +160,9 @@ def nightly_run_now(config_path, wait, night, as_json):
              "default; `xbuild targets` lists them].")
 @option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="Build mode.")
+@option("--static", is_flag=True, env="XBUILD_STATIC",
+        help="Fully static executables (zig + musl) [default: xbuild.toml's static].")
+@option("--deb", is_flag=True, env="XBUILD_DEB", help="Also a .deb [default: xbuild.toml's deb].")
 @option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE", help="Build even when cached.")
 @option("--wait/--no-wait", default=True, env="XBUILD_WAIT",
         help="Stream the log and exit with the build's exit code.")
@@ -170,7 +173,8 @@ def nightly_run_now(config_path, wait, night, as_json):
         help="Build this git repository (fetched by the server) instead of uploading PROJECT.")
 @option("--ref", env="XBUILD_GIT_REF", help="With --git: the branch, tag or commit [default: its HEAD].")
 @json_option
-def submit(server, target, project, os_release, mode, no_cache, wait, out, git_url, ref, as_json):
+def submit(server, target, project, os_release, mode, static, deb, no_cache, wait, out, git_url, ref,
+           as_json):
     """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
     from xbuild.service.client import submit_and_wait
     from xbuild.terminal import safe
@@ -178,7 +182,7 @@ def submit(server, target, project, os_release, mode, no_cache, wait, out, git_u
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
     result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
                              no_cache, wait, out, log=lambda line: click.echo(safe(line), err=True),
-                             git=git_url, ref=ref, os_release=os_release)
+                             git=git_url, ref=ref, os_release=os_release, static=static, deb=deb)
     if as_json:
         emit_json(result)
     else:

@@ -1,8 +1,9 @@
 """The HTTP API for CI pipelines. JSON in and out; every request carries a bearer token from
 XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is a 404).
 
-    POST /v1/builds                      multipart: source (a .tar.gz), target, os, mode, no_cache
-                                         or JSON: {"git_url", "ref", "target", "os", "mode", "no_cache"}
+    POST /v1/builds                      multipart: source (a .tar.gz), target, os, mode, static, deb,
+                                         no_cache; or JSON: {"git_url", "ref", "target", "os", "mode",
+                                         "static", "deb", "no_cache"}
     GET  /v1/builds                      the tenant's recent builds
     GET  /v1/builds/<id>                 state
     GET  /v1/builds/<id>/log?offset=N    log bytes from N; X-Next-Offset, X-Build-State headers
@@ -188,9 +189,12 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         mode = _text(form, "mode", "cross")
         if mode not in ("cross", "emulate"):
             return bad(f"unknown mode {mode!r}", "cross or emulate", 422)
-        no_cache = _flag(form, "no_cache")
+        no_cache, static, deb = _flag(form, "no_cache"), _flag(form, "static"), _flag(form, "deb")
+        if static:  # a board --static cannot serve is refused now (422), not by the worker
+            from xbuild.toolchain import pick
+            pick(board.with_os(release), mode, static)
         job = Job(id=new_id(), tenant=who, target=board.name, os=release, mode=mode, no_cache=no_cache,
-                  queue=queue_for(board.name))
+                  static=static, deb=deb, queue=queue_for(board.name))
         if request.is_json:
             url = _text(form, "git_url")
             if not _GIT_URL.match(url):  # not file:// or a path: the server's own disk is not a source

@@ -79,17 +79,22 @@ def _source(project: Path) -> bytes:
 
 
 def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log,
-                    git: str | None = None, ref: str | None = None, os_release: str | None = None) -> dict:
+                    git: str | None = None, ref: str | None = None, os_release: str | None = None,
+                    static: bool = False, deb: bool = False) -> dict:
     """Upload PROJECT (or name a git URL and ref for the server to fetch), then follow the build."""
     client = Client(server, token)
-    options = {"target": target, "os": os_release or "", "mode": mode, "no_cache": "1" if no_cache else ""}
+    options = {"target": target, "os": os_release or "", "mode": mode, "no_cache": "1" if no_cache else "",
+               "static": "1" if static else "", "deb": "1" if deb else ""}
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
-    # Two releases of a board must not replace each other's download (as the CLI's output dirs)
-    dest = Path(out) if out else path / OUT_DIRNAME / (f"{target}-{os_release}" if os_release else target)
+    # Two releases of a board (or static and not) must not replace each other's download, as the
+    # CLI's output directories do not
+    name = "-".join([target, *([os_release] if os_release else []), *(["static"] if static else [])])
+    dest = Path(out) if out else path / OUT_DIRNAME / name
     if wait:
         check_out(dest, path)  # refused now, not after the build
     if git:
-        resp = client.call("POST", "/v1/builds", json={**options, "git_url": git, "ref": ref})
+        resp = client.call("POST", "/v1/builds", json={**options, "static": static, "deb": deb,
+                                                       "no_cache": no_cache, "git_url": git, "ref": ref})
     else:
         if not path.is_dir():
             raise BadProjectPath(f"project path {str(project)!r} is not a directory")

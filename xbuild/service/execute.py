@@ -300,7 +300,9 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
         project = _source(jobs, job, Path(tmp))
-        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os)
+        # static/deb False: not asked for, so the project's xbuild.toml decides (None)
+        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os,
+                             static=job.static or None, deb=job.deb or None)
         if job.os != spec.target.selected.name:  # chosen by xbuild.toml or the board's default:
             job.os = spec.target.selected.name   # the status names the release it is built for
             _patiently(jobs.save, job)

@@ -58,6 +58,8 @@ class Job:
     os: str | None = None               # the board's OS release; None: xbuild.toml's, else the
                                         # board's default (the worker then records the one it built for)
     no_cache: bool = False
+    static: bool = False                # --static: fully static executables (False: xbuild.toml's)
+    deb: bool = False                   # --deb: also a .deb (False: xbuild.toml's)
     source: str = "upload"              # upload | git
     git_url: str | None = None
     git_ref: str | None = None

@@ -139,7 +139,7 @@ def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path,
     board = tg.get(target)
     release = board.with_os(project.os).selected.name if project.os else None
     job = Job(id=new_id(), tenant=TENANT, target=board.name, os=release, project=project.name,
-              queue=queue_for(board.name), nightly=night)
+              static=project.static, queue=queue_for(board.name), nightly=night)
     if project.git:
         # Pinned to the commit resolved now: every board of the night builds the same one.
         job.source, job.git_url, job.git_ref = "git", project.git, commit or project.branch

@@ -5,6 +5,9 @@ _OS = {"type": "string", "description": "the board's OS release, e.g. bullseye; 
                                        "project's xbuild.toml os, else the board's default]"}
 _OS_BUILT = {"type": ["string", "null"], "description": "the OS release asked for; once the build "
                                                         "started, the one it is built for"}
+_STATIC = {"description": "1 / true: fully static executables (zig + musl; ARM boards); a board "
+                          "that has none is a 422 [default: the project's xbuild.toml static]"}
+_DEB = {"description": "1 / true: also a .deb [default: the project's xbuild.toml deb]"}
 _BUILD = {"type": "object", "properties": {
     "id": {"type": "string"}, "target": {"type": "string"}, "os": _OS_BUILT, "mode": {"type": "string"},
     "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]},
@@ -52,11 +55,12 @@ SPEC = {
                      "requestBody": {"content": {
                          "multipart/form-data": {"schema": {"type": "object", "required": ["source", "target"], "properties": {
                              "source": {"type": "string", "format": "binary"}, "target": {"type": "string"}, "os": _OS,
-                             "mode": {"type": "string"}, "no_cache": {"type": "string"}, "project": {"type": "string"}}}},
+                             "mode": {"type": "string"}, "static": _STATIC, "deb": _DEB,
+                             "no_cache": {"type": "string"}, "project": {"type": "string"}}}},
                          "application/json": {"schema": {"type": "object", "required": ["git_url", "target"], "properties": {
                              "git_url": {"type": "string", "description": "https://, git:// or ssh:// (or user@host:path); not a local path"},
                              "ref": {"type": "string", "description": "a branch, tag or commit [default: the remote's HEAD]"},
-                             "target": {"type": "string"}, "os": _OS,
+                             "target": {"type": "string"}, "os": _OS, "static": _STATIC, "deb": _DEB,
                              "mode": {"type": "string"}, "no_cache": {"type": "boolean"}}}}}},
                      "responses": {"201": {"description": "queued", "content": {"application/json": {
                          "schema": {"$ref": "#/components/schemas/Build"}}}},

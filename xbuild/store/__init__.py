@@ -13,7 +13,7 @@ from urllib.request import url2pathname
 
 from xbuild.errors import ConfigError, StoreError
 
-_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*\Z")  # ~: Debian versions (x_0~1_armhf.deb)
 
 
 def default_url() -> str:
