@@ -36,6 +36,9 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     ("dependency", r"Run-time dependency ([\w+.-]+) found: NO.*\n(?:.*\n){0,2}?.*ERROR:"),
     ("command", r"ERROR: Program '([\w+.-]+)' not found"),                        # meson
     ("command", r"Could not find \w+ using the following names: ([\w+.-]+)"),       # CMake find_program
+    # A project's own CMake message(FATAL_ERROR "xsltproc not found: ..."), as mosquitto's: only
+    # a name the index knows as a command becomes a hint.
+    ("command", r"CMake Error at [^\n]*\(message\):\n\s+([\w+.-]+) not found"),
     ("cmake", r'Could not find a package configuration file provided by\s+"([^"]+)"'),
     ("findmodule", r"Could NOT find (\w+)\b[^(]*\(missing:\s*([^)]*)\)"),  # spans lines
     # A "no" only counts when configure stops right after it: most "no"s are harmless.

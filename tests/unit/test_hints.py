@@ -78,6 +78,9 @@ configure: error: Package requirements (libcjson >= 1.7) were not met:
 
 Package 'libcjson', required by 'virtual:world', not found
 """
+CMAKE_MESSAGE = """CMake Error at man/CMakeLists.txt:46 (message):
+  xsltproc not found: manpages cannot be built
+"""  # mosquitto 2.0.21
 BASH = "bash: line 1: xsltproc: command not found"
 DASH = "sh: 1: xsltproc: not found"
 DASH_IN_MAKE = "/bin/sh: 1: xsltproc: not found"
@@ -102,6 +105,7 @@ ENV = "env: ‘xsltproc’: No such file or directory"
     (CMAKE_PKG_CHECK, [("pkgconfig", "libcjson")]),
     (CONFIGURE_HEADER, [("header", "ncurses.h")]),
     (CONFIGURE_LIB, [("library", "cjson")]),
+    (CMAKE_MESSAGE, [("command", "xsltproc")]),
     (CONFIGURE_LIBS, [("library", "curses")]),
     (CONFIGURE_PROGRAM, [("command", "xsltproc")]),
     (CONFIGURE_PKG, [("pkgconfig", "libcjson")]),
