@@ -87,8 +87,9 @@ def run_image(target: Target, archive: Path, command: list[str], *, timeout: int
 
 def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout: int = 600,
                  cpu: str | None = None, ports: dict | None = None, log=lambda line: None,
-                 out=print, err=print, packages: tuple[str, ...] = ()) -> int:
-    """In the board's release's userland (target.release), with `packages` installed there."""
+                 out=print, err=print, packages: tuple[str, ...] = (), ready=lambda: None) -> int:
+    """In the board's release's userland (target.release), with `packages` installed there;
+    ready() is called once that image is there, as the program starts."""
     root = PREFIX
     if artifact.suffix == ".deb":  # its tree is from / (usr/local/...), its Depends what it needs
         from xbuild import deb
@@ -112,7 +113,8 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
                 f"code is ARMv6 (a --static build runs as the {target.qemu_cpu})")
         payload.seek(0)
         return _run_in_runtime(target, payload, command, timeout=timeout, cpu=cpu, ports=ports,
-                               log=log, out=out, err=err, packages=packages, root=root)
+                               log=log, out=out, err=err, packages=packages, root=root,
+                               ready=ready)
 
 
 def _is_static(payload: BinaryIO, program: str) -> bool:
@@ -140,7 +142,7 @@ def _is_static(payload: BinaryIO, program: str) -> bool:
 
 
 def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err, packages,
-                    root: str = PREFIX) -> int:
+                    root: str = PREFIX, ready=lambda: None) -> int:
     if target.needs_qemu:
         binfmt.require(target.qemu_arch, f"running {target.name} code")
     image = images.runtime(target, log, packages)
@@ -152,4 +154,5 @@ def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, 
     with Container(image.id, command, name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env,
                    limits=limits, workdir=PREFIX, ports=ports) as box:
         box.put(root, payload)
+        ready()
         return box.run(out, on_err=err)

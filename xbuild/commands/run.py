@@ -52,8 +52,12 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
         from xbuild.artifacts import built_for
         release, packages = built_for(path, board.name)
         board = board.with_os(os_release or release)
+        # The userland image may take minutes the first time: progress (and, off a terminal, a
+        # line every 15 s) until the program starts; then its own output only.
+        progress.phase("image", f"{board.os_name} {board.debian_arch} userland"
+                                + (f" with {', '.join(packages)}" if packages else ""))
         code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu,
-                            packages=packages, **io)
+                            packages=packages, ready=progress.done, **io)
     progress.done()
     sys.exit(code)
 
