@@ -34,7 +34,7 @@ def test_huge_timeout_in_xbuild_toml_is_a_config_error_naming_the_line(tmp_path,
     project, out = _project(tmp_path, toml), tmp_path / "out"
     r = xbuild("--target", "rpi3", project, "--out", out)
     assert r.returncode == 6, (r.returncode, r.stdout, r.stderr)
-    assert f"'timeout' (line {line})" in r.stderr and str(MAX_TIMEOUT) in r.stderr
+    assert f"(line {line}): " in r.stderr and "'timeout' must be" in r.stderr and str(MAX_TIMEOUT) in r.stderr
     assert "hint:" in r.stderr and "internal error" not in r.stderr and "Traceback" not in r.stderr
     _nothing_made(project, out)
 

@@ -310,6 +310,7 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
         result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
+        job.timings = result.extra.get("timings")
         job.files = _published_files(jobs, spec, job.build_id)
 
 

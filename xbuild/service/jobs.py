@@ -76,6 +76,7 @@ class Job:
     cache: str | None = None
     build_id: str | None = None
     cache_key: str | None = None
+    timings: dict | None = None          # seconds per phase of the build, as a local --json's
     files: list = field(default_factory=list)   # [{name, sha256, size, object}]
     queue: str = ""
     nightly: str | None = None                  # the night this job belongs to, if any
