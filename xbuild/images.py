@@ -98,15 +98,22 @@ def base_def(arch: str, suite: str, platform: str) -> ImageDef:
                     ((LABEL, "base"), ("org.xbuild.key", key)), arch=arch, suite=suite)
 
 
+# In every debootstrap'd base already (apt itself needs them): a program that needs no more than
+# these runs on the base image, with no image of its own.
+IN_EVERY_BASE = frozenset({"libc6", "libgcc-s1", "libstdc++6"})
+
+
 def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
     """A fresh target-arch Debian of the board's release: where `xbuild run` unpacks and runs an
-    artifact. With the build's declared packages installed (a -dev package pulls in its library),
-    the program finds the release's sonames there, as on the board. A board older than its
+    artifact. With the artifact's runtime dependencies installed (or, for a manifest from before
+    those, its declared -dev packages, which pull in their libraries), the program finds the
+    release's sonames there, as on the board. A board older than its
     Debian userland's CPU baseline (the ARMv6 Pi Zero on armhf) shares the Debian armhf image,
     labelled as what it is (ARMv7)."""
     from xbuild.toolchain.zig import debian_userland_cpu
     platform = "linux/arm/v7" if debian_userland_cpu(target) else target.platform
     base = base_def(target.debian_arch, target.suite, platform)
+    packages = tuple(p for p in packages if p not in IN_EVERY_BASE)
     if not packages:
         return base
     _check_packages(packages)

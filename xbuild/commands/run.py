@@ -54,8 +54,10 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
         board = board.with_os(os_release or release)
         # The userland image may take minutes the first time: progress (and, off a terminal, a
         # line every 15 s) until the program starts; then its own output only.
+        from xbuild.images import IN_EVERY_BASE
+        extra = [p for p in packages if p not in IN_EVERY_BASE]
         progress.phase("image", f"{board.os_name} {board.debian_arch} userland"
-                                + (f" with {', '.join(packages)}" if packages else ""))
+                                + (f" with {', '.join(extra)}" if extra else ""))
         code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu,
                             packages=packages, ready=progress.done, **io)
     progress.done()
