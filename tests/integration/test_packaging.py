@@ -51,20 +51,43 @@ def test_the_deb_is_listed_checksummed_and_read_by_dpkg(greeter):
     assert run.stdout.strip() == "Hello from greeter, deb"
 
 
-def test_apt_installs_the_deb_on_the_boards_userland(greeter):
+@pytest.fixture(scope="module")
+def jsonsum(engine, tmp_path_factory) -> dict:
+    """examples/json-ssl for rpi3: a program linking two of the board's libraries (cJSON, OpenSSL)."""
+    project = shutil.copytree(EXAMPLES / "json-ssl", tmp_path_factory.mktemp("j") / "json-ssl")
+    result = xbuild("--target", "rpi3", project, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+ABC_SHA256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_two_libraries_become_the_boards_runtime_packages_and_run(jsonsum):
+    packages = [d.split(" ")[0] for d in jsonsum["depends"]]
+    assert packages[0] == "libc6" and packages[1] == "libcjson1" and packages[2].startswith("libssl3")
+    for artifact in jsonsum["artifacts"]:  # the tar.gz and the .deb alike
+        run = xbuild("run", "--target", "rpi3", artifact["path"], "--", "bin/jsonsum", '{"a": "abc"}')
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout) == {"a": ABC_SHA256}
+
+
+def test_apt_installs_the_deb_and_its_dependencies_on_the_boards_userland(jsonsum):
     """apt itself, in a trixie armhf container under qemu (with network, for the Depends): the
-    package installs, and its program runs from /usr/local/bin."""
-    deb = Path(greeter["artifacts"][1]["path"])
+    package installs, pulls libcjson1 and libssl3t64, and its program runs from /usr/local/bin."""
+    deb = Path(next(a["path"] for a in jsonsum["artifacts"] if a["path"].endswith(".deb")))
     base = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
                            "--filter", "label=org.xbuild.kind=base"], capture_output=True, text=True)
     image = next(t for t in base.stdout.split() if t.startswith("xbuild/base:trixie-armhf-"))
     script = (f"cp /pkg/{deb.name} /tmp/ && apt-get update -qq && "
-              f"apt-get install -y -qq /tmp/{deb.name} >/dev/null && greeter apt")
+              f"apt-get install -y -qq /tmp/{deb.name} >/dev/null && "
+              "dpkg-query -W -f='${Status}\n' libcjson1 && jsonsum '{\"a\": \"abc\"}'")
     proc = subprocess.run(["docker", "run", "--rm", "--platform", "linux/arm/v7", "-v",
                            f"{deb.parent}:/pkg:ro", "-e", "QEMU_CPU=max", image, "sh", "-c", script],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().endswith("Hello from greeter, apt")
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-2] == "install ok installed" and json.loads(lines[-1]) == {"a": ABC_SHA256}
 
 
 def test_two_builds_make_the_same_deb(greeter, tmp_path):
