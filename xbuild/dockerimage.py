@@ -120,7 +120,7 @@ class _Resolver:
                                    hint=f"name the image itself: {ALLOWED}")
         if ref not in self._done:
             if d := _DEBIAN.match(ref):
-                base = images.ensure(images.base_def(self.target.debian_arch, d.group(1),
+                base = images.ensure(images.base_def(_userland_arch(self.target), d.group(1),
                                                      self.target.platform), self.log)
                 self.bases.append({"from": ref, "resolved": base.tag, "id": base.id, "how": "debootstrap"})
             else:
@@ -169,6 +169,14 @@ def resolve_bases(dockerfile: str, target: Target, log) -> tuple[str, list[dict]
     resolver = _Resolver(target, log)
     lines = directives + [resolver.instruction(inst) for inst in instructions]
     return "\n".join(lines) + "\n", resolver.bases
+
+
+def _userland_arch(target: Target) -> str:
+    """The Debian architecture of a `FROM debian:<suite>` for the board. Debian armhf is ARMv7
+    and dies with SIGILL on an ARMv6 Pi Zero/1, whose containers run Debian armel (ARMv5TE,
+    soft-float inside the container: the board's kernel runs it) instead."""
+    from xbuild.toolchain.zig import debian_userland_cpu
+    return "armel" if debian_userland_cpu(target) else target.debian_arch
 
 
 def _pull(ref: str, target: Target, log, where: str) -> dict:

@@ -151,3 +151,18 @@ def test_push_is_refused_for_archives_and_bad_names(engine, tmp_path):
     flask = shutil.copytree(EXAMPLES / "flask-hello", tmp_path / "flask")
     proc = xbuild("--target", "rpi3", flask, "--push", "Bad Name!")
     assert proc.returncode == 6 and "repository" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_pi_zero_image_is_debian_armel_which_the_arm1176_runs(engine, tmp_path):
+    """FROM debian:<suite> for rpi0: Debian armhf is ARMv7 (SIGILL on a Pi Zero), so the image is
+    Debian armel, labelled arm/v6, and it runs as the arm1176."""
+    project = make_project(tmp_path / "zero", {"Dockerfile": (
+        "FROM debian:bookworm-slim\nRUN dpkg --print-architecture > /arch\nCMD [\"cat\", \"/arch\"]\n")})
+    proc = xbuild("--target", "rpi0", project, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    image = _load(result["artifacts"][0]["path"])
+    assert (image.attrs["Architecture"], image.attrs.get("Variant")) == ("arm", "v6")
+    run = xbuild("run", "--target", "rpi0", result["artifacts"][0]["path"])  # QEMU_CPU=arm1176
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "armel"
