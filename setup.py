@@ -1,5 +1,5 @@
-"""Ship targets/, releases/, recipes/ and toolchains/ inside the wheel, as xbuild/data/, while the top-level folders stay
-the one source of truth (everything else about the package is in pyproject.toml).
+"""Ship targets/, releases/, recipes/ and toolchains/ inside the wheel, as xbuild/data/, while the
+top-level folders stay the one source of truth (everything else about the package is in pyproject.toml).
 
 The copy is made into the build directory only, never into the source tree: a source checkout
 and an editable install read the top-level folders directly (xbuild/datafiles.py)."""
