@@ -110,6 +110,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     the build in the configured store (the cache). Optionally publish to another store."""
     progress = progress or Progress(quiet=True)
     started = time.monotonic()
+    progress.timings.clear()  # this build's (`verify` builds twice with one Progress)
     progress.mark("hash")
     exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     source_hash = sources.tree_hash(spec.project, exclude)
