@@ -9,4 +9,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
 # Integration tests fail (not skip) when their real parts are missing: a green run proves them.
 export XBUILD_REQUIRE_INTEGRATION=1
-exec .venv/bin/python -m pytest -ra "$@"
+# The zig images (the Pi Zero's; the Jetson's bullseye arm64 stack) are the slowest to make and are
+# needed only part-way through: they are built now, beside the first tests, which wait on the same
+# image lock when they get there rather than build an image twice. Its log: .prebuild.log.
+if [ "${XBUILD_PREBUILD:-1}" = 1 ]; then
+  (.venv/bin/xbuild images build --target rpi0 && .venv/bin/xbuild images build --target jetson-nano) \
+    > .prebuild.log 2>&1 &
+  prebuild=$!
+  trap 'kill "$prebuild" 2>/dev/null || true' EXIT
+fi
+.venv/bin/python -m pytest -ra "$@"
