@@ -13,9 +13,9 @@ export XBUILD_REQUIRE_INTEGRATION=1
 # needed only part-way through: they are built now, beside the first tests, which wait on the same
 # image lock when they get there rather than build an image twice. Its log: .prebuild.log.
 if [ "${XBUILD_PREBUILD:-1}" = 1 ]; then
-  (.venv/bin/xbuild images build --target rpi0 && .venv/bin/xbuild images build --target jetson-nano) \
-    > .prebuild.log 2>&1 &
+  setsid sh -c '.venv/bin/xbuild images build --target rpi0 &&
+                .venv/bin/xbuild images build --target jetson-nano' > .prebuild.log 2>&1 &
   prebuild=$!
-  trap 'kill "$prebuild" 2>/dev/null || true' EXIT
+  trap 'kill -- -"$prebuild" 2>/dev/null || true' EXIT  # its whole group, if still at work
 fi
 .venv/bin/python -m pytest -ra "$@"
