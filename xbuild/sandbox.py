@@ -101,7 +101,7 @@ class Container:
     @staticmethod
     def remove_labelled(label: str, value: str) -> int:
         """Remove containers left by a process that died (e.g. a SIGKILLed worker's build)."""
-        return _remove_all(client().containers.list(all=True, filters={"label": f"{label}={value}"}))
+        return _remove_all(_listed({"label": f"{label}={value}"}))
 
     @staticmethod
     def remove_now(name: str) -> None:
@@ -234,6 +234,13 @@ def disk_limit_error(limit_mb: int, what: str) -> DiskLimitExceeded:
                                   "build write less (build.log shows where it was)")
 
 
+def _listed(filters: dict) -> list:
+    """Containers matching `filters`, from the list call alone (sparse: labels in attrs["Labels"]).
+    A full list inspects each container after listing it, and one that another build removed in
+    between made the whole call fail with a 404: two workers, each removing its own containers."""
+    return client().containers.list(all=True, sparse=True, filters=filters)
+
+
 def _remove_all(containers) -> int:
     from docker.errors import APIError
     removed = 0
@@ -254,9 +261,9 @@ def remove_expired(label: str, now: float | None = None) -> int:
     were removed."""
     now = time.time() if now is None else now
     expired = []
-    for c in client().containers.list(all=True, filters={"label": [DEADLINE_LABEL, label]}):
+    for c in _listed({"label": [DEADLINE_LABEL, label]}):
         try:
-            deadline = float(c.labels.get(DEADLINE_LABEL, ""))
+            deadline = float((c.attrs.get("Labels") or {}).get(DEADLINE_LABEL, ""))
         except ValueError:
             continue  # not one of ours
         if deadline < now:

@@ -414,7 +414,7 @@ def test_twenty_builds_on_two_workers(farm):
     for t in threads:
         t.join()
     jobs = [_wait(farm.server, i, timeout=900) for i in ids]
-    assert [j["state"] for j in jobs] == ["succeeded"] * 20
+    assert [j["state"] for j in jobs] == ["succeeded"] * 20, [(j["state"], j.get("error"), j.get("hint")) for j in jobs if j["state"] != "succeeded"]
     assert all(j["attempts"] == 1 for j in jobs)
     store = open_store(farm.env["XBUILD_STORE"])
     records = [k for k in store.list("hello") if k.endswith("/manifest.json")]

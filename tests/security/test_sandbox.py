@@ -462,3 +462,30 @@ def test_every_image_reference_is_seen(text, asked):
     rewritten = [resolver.instruction(i) for i in instructions]
     assert resolver.asked == asked
     assert not any(f"from={a}" in line for a in asked for line in rewritten)  # resolved names only
+
+
+@integration
+def test_sweeping_never_inspects_containers_another_build_may_remove_meanwhile(engine):
+    """remove_expired and remove_labelled take what the list call returns (sparse): a full list
+    inspects each container afterwards, and one removed in between (another worker's finished
+    build) failed the sweep, and with it the job, with a 404."""
+    from xbuild.engine import client
+    from xbuild.sandbox import _listed
+    label = f"org.xbuild.test-sweep={uuid.uuid4().hex}"
+    box = client().containers.create("xbuild/base:" + _any_base_tag(), ["true"], labels=dict([label.split("=")]))
+    try:
+        (listed,) = _listed({"label": label})
+        box.remove(force=True)  # gone before the sweep looks at it: nothing may need to ask again
+        key, value = label.split("=")
+        assert listed.attrs["Labels"][key] == value  # read from the list call, no inspect needed
+    finally:
+        try:
+            box.remove(force=True)
+        except Exception:  # noqa: BLE001 - removed by the test already
+            pass
+
+
+def _any_base_tag() -> str:
+    from xbuild.engine import client
+    tags = [t for img in client().images.list(filters={"label": "org.xbuild.kind=base"}) for t in img.tags]
+    return tags[0].split(":", 1)[1]
