@@ -38,3 +38,20 @@ def timed(cmd: list[str], **kw) -> float:
     return time.perf_counter() - start
 
 
+
+
+def interleaved(orig: Path, repeat: int, runs: dict) -> dict[str, float]:
+    """Each run (name -> build(tree) -> seconds) on a fresh copy of the source, round after round,
+    interleaved so that drift on the shared machine hits them all; prints each time and returns
+    the medians."""
+    import statistics
+    import tempfile
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    width = max(map(len, runs))
+    for n in range(repeat):
+        for name, build in runs.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                t = build(fresh_tree(orig, Path(tmp)))
+            times[name].append(t)
+            print(f"round {n + 1}: {name:{width}} {t:7.2f} s", flush=True)
+    return {name: statistics.median(ts) for name, ts in times.items()}

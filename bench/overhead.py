@@ -18,12 +18,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PACKAGE, VERSION, fresh_tree, source, timed  # noqa: E402
+from common import PACKAGE, VERSION, interleaved, source, timed  # noqa: E402
 
 CROSS = "arm-linux-gnueabihf"
 
@@ -51,20 +50,13 @@ def main() -> None:
     orig = source()
     subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", "rpi3", "--os",
                     "bookworm"], check=True, stdout=subprocess.DEVNULL)  # untimed
-    times: dict[str, list[float]] = {"raw": [], "xbuild": []}
     phases: list[dict] = []
-    for n in range(args.repeat):
-        for kind in ("raw", "xbuild"):
-            with tempfile.TemporaryDirectory() as tmp:
-                tree = fresh_tree(orig, Path(tmp))
-                if kind == "raw":
-                    t = raw(tree, args.jobs)
-                else:
-                    t, timings = xbuild(tree, args.jobs)
-                    phases.append(timings)
-                times[kind].append(t)
-                print(f"round {n + 1}: {kind:7} {t:7.2f} s", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
+
+    def with_phases(tree: Path) -> float:
+        t, timings = xbuild(tree, args.jobs)
+        phases.append(timings)
+        return t
+    med = interleaved(orig, args.repeat, {"raw": lambda tree: raw(tree, args.jobs), "xbuild": with_phases})
     print(f"\n{PACKAGE} {VERSION}, rpi3 bookworm (GCC 12 cross), -j{args.jobs}, medians of {args.repeat}:")
     for k, v in med.items():
         print(f"  {k:7} {v:7.2f} s")

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PACKAGE, VERSION, fresh_tree, source, timed  # noqa: E402
+from common import PACKAGE, VERSION, interleaved, source, timed  # noqa: E402
 from cross_vs_native import native  # noqa: E402
 
 KINDS = {"native": None, "rpi3 (gcc)": "rpi3", "rpi0 (zig)": "rpi0"}
@@ -43,16 +41,9 @@ def main() -> None:
     for target in ("rpi3", "rpi0"):  # images first, untimed
         subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", target],
                        check=True, stdout=subprocess.DEVNULL)
-    times: dict[str, list[float]] = {k: [] for k in KINDS}
-    for n in range(args.repeat):
-        for kind, target in KINDS.items():  # interleaved, so drift on the shared machine hits all
-            with tempfile.TemporaryDirectory() as tmp:
-                tree = fresh_tree(orig, Path(tmp))
-                t = native(tree, args.jobs) if target is None else xbuild(tree, target, args.jobs)
-                times[kind].append(t)
-                print(f"round {n + 1}: {kind:11} {t:7.2f} s", flush=True)
-
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = interleaved(orig, args.repeat, {
+        kind: (lambda tree, t=target: native(tree, args.jobs) if t is None else xbuild(tree, t, args.jobs))
+        for kind, target in KINDS.items()})
     print(f"\n{PACKAGE} {VERSION}, -j{args.jobs}, medians of {args.repeat}:")
     for k, v in med.items():
         print(f"  {k:11} {v:7.2f} s")
