@@ -41,7 +41,8 @@ REPO_PREFIX = "xbuild/"
 BUILD_USER = "1000:1000"
 # What every builder has, whatever the recipe: the image is shared by all recipes.
 TOOLS = ["build-essential", "make", "cmake", "ninja-build", "meson", "autoconf", "automake",
-         "libtool", "pkgconf", "file", "ca-certificates"]
+         "libtool", "pkgconf", "file", "ca-certificates",
+         "ccache"]  # the compiler cache (compiler_cache.py): in every builder, so a cache is a mount
 LOCKS = cache_dir("locks")
 _PACKAGE = re.compile(PACKAGE + r"\Z")  # the same names xbuild.toml's schema accepts
 _PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64/v8"}
