@@ -58,25 +58,45 @@ class Published:
 
 
 def publish(store: Store, base: str, out: Path, record: dict, progress=None) -> Published:
-    """Upload every file of an output directory, then the record, then move `latest`."""
+    """Upload every file of an output directory, then the record, then move `latest`.
+
+    Publishing a build that is there already (a cache hit published again, a retried job) costs
+    two reads: its record lists exactly these files (a record is written only after every object
+    it names was uploaded and verified, so it vouches for them: no HEAD per object), and `latest`
+    names it. The record keeps its first published_at."""
     build_id = record["build_id"]
     _check(base, build_id)
-    files = []
     # not the dotfiles: xbuild's marker (atomic.MARKER) is not part of a build
-    for path in sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")):
-        sha = sha256_file(path)
-        key = object_key(base, sha)
-        if not store.has(key, sha):
-            if progress:
-                progress(f"uploading {path.name} ({path.stat().st_size} bytes)")
-            store.put_file(key, path, sha)
-        files.append({"name": path.name, "sha256": sha, "size": path.stat().st_size,
-                      "object": _join("objects/sha256", sha)})
-    full = {**record, "files": files,
-            "published_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    store.write(_join(base, build_id, RECORD), json.dumps(full, indent=2, sort_keys=True).encode())
-    store.write(_join(base, "latest", record["target"]), json.dumps({"build_id": build_id}).encode())
-    return Published(_join(store.url, base, build_id), build_id, full)
+    paths = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = [{"name": p.name, "sha256": sha256_file(p), "size": p.stat().st_size} for p in paths]
+    for f in files:
+        f["object"] = _join("objects/sha256", f["sha256"])
+    there = _published_already(store, base, {**record, "files": files})
+    if there is None:
+        for path, f in zip(paths, files, strict=True):
+            key = object_key(base, f["sha256"])
+            if not store.has(key, f["sha256"]):
+                if progress:
+                    progress(f"uploading {path.name} ({f['size']} bytes)")
+                store.put_file(key, path, f["sha256"])
+        there = {**record, "files": files, "published_at":
+                 datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        store.write(_join(base, build_id, RECORD), json.dumps(there, indent=2, sort_keys=True).encode())
+    latest = json.dumps({"build_id": build_id}).encode()
+    if store.read(_join(base, "latest", record["target"])) != latest:
+        store.write(_join(base, "latest", record["target"]), latest)
+    return Published(_join(store.url, base, build_id), build_id, there)
+
+
+def _published_already(store: Store, base: str, wanted: dict) -> dict | None:
+    """The store's record of this build when it says what `wanted` says (published_at aside)."""
+    try:
+        record = read_record(store, base, wanted["build_id"])
+    except StoreError:  # not a valid record: publishing writes a good one over it
+        return None
+    if record is None or {k: v for k, v in record.items() if k != "published_at"} != wanted:
+        return None
+    return record
 
 
 def read_record(store: Store, base: str, build_id: str) -> dict | None:

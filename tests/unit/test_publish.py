@@ -55,6 +55,36 @@ def test_objects_are_stored_once_by_content(tmp_path, store):
     assert len(objects) == 3  # the same three files: each object once
 
 
+class Counting:
+    """The real store, with every call it gets counted."""
+    def __init__(self, store):
+        self.store, self.calls = store, []
+        self.url = store.url
+
+    def __getattr__(self, name):
+        fn = getattr(self.store, name)
+        return lambda *a, **k: (self.calls.append(name), fn(*a, **k))[1]
+
+
+def test_publishing_a_build_that_is_there_reads_its_record_and_writes_nothing(tmp_path, store):
+    first = publish.publish(store, "proj", output(tmp_path), record())
+    counting = Counting(store)
+    again = publish.publish(counting, "proj", tmp_path / "out", record())
+    assert counting.calls == ["read", "read"]  # the record and latest: no HEAD per object, no write
+    assert again.record == first.record        # published_at included: the first publish's
+
+
+def test_a_record_that_differs_is_published_again(tmp_path, store):
+    publish.publish(store, "proj", output(tmp_path), record())
+    (tmp_path / "out" / "build.log").write_text("another log\n")  # the same id, other files
+    counting = Counting(store)
+    again = publish.publish(counting, "proj", tmp_path / "out", record())
+    assert "put_file" in counting.calls and "write" in counting.calls
+    assert publish.read_record(store, "proj", "rpi3-aaaa") == again.record
+    log = next(f for f in again.record["files"] if f["name"] == "build.log")
+    assert (tmp_path / "store" / "proj" / log["object"]).read_text() == "another log\n"
+
+
 def test_list_builds_filters_by_target(tmp_path, store):
     publish.publish(store, "", output(tmp_path, "a"), record("rpi3-aaaa", "rpi3"))
     publish.publish(store, "", output(tmp_path, "b", b"other"), record("rpi4-bbbb", "rpi4"))
