@@ -68,17 +68,17 @@ def publish(store: Store, base: str, out: Path, record: dict, progress=None) -> 
     _check(base, build_id)
     # not the dotfiles: xbuild's marker (atomic.MARKER) is not part of a build
     paths = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
-    files = [{"name": p.name, "sha256": sha256_file(p), "size": p.stat().st_size} for p in paths]
-    for f in files:
-        f["object"] = _join("objects/sha256", f["sha256"])
+    shas = [sha256_file(p) for p in paths]
+    files = [{"name": p.name, "sha256": sha, "size": p.stat().st_size,
+              "object": _join("objects/sha256", sha)} for p, sha in zip(paths, shas, strict=True)]
     there = _published_already(store, base, {**record, "files": files})
     if there is None:
-        for path, f in zip(paths, files, strict=True):
-            key = object_key(base, f["sha256"])
-            if not store.has(key, f["sha256"]):
+        for path, sha in zip(paths, shas, strict=True):
+            key = object_key(base, sha)
+            if not store.has(key, sha):
                 if progress:
-                    progress(f"uploading {path.name} ({f['size']} bytes)")
-                store.put_file(key, path, f["sha256"])
+                    progress(f"uploading {path.name} ({path.stat().st_size} bytes)")
+                store.put_file(key, path, sha)
         there = {**record, "files": files, "published_at":
                  datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         store.write(_join(base, build_id, RECORD), json.dumps(there, indent=2, sort_keys=True).encode())
