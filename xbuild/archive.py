@@ -58,10 +58,11 @@ def _entries(root: Path):
 
 
 def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid: int = 0, gid: int = 0,
-              prefix: str = "", exclude=lambda rel: False, clamp: bool = True) -> None:
+              prefix: str = "", exclude=lambda rel: False, clamp: bool = True) -> int:
     """A deterministic uncompressed tar of root's content, streamed into fileobj.
     clamp: mtimes newer than `mtime` become `mtime`; otherwise every mtime is `mtime` (sources, so
-    that the content alone decides the bytes)."""
+    that the content alone decides the bytes). Returns where the end-of-archive blocks begin:
+    another tar written from there continues this one."""
     with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.GNU_FORMAT) as tar:
         parts = [p for p in prefix.split("/") if p]
         prefix = "".join(p + "/" for p in parts)  # "a/b", "/a/b/" and "a/b/" all mean a/b/
@@ -89,6 +90,8 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
                 with path.open("rb") as f:
                     tar.addfile(info, f)
             # sockets, fifos and devices never belong in an artifact
+        end = tar.offset
+    return end
 
 
 def tar_tree(root: Path, **options) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, depends,
-                    hints, images, publish, sources, toolchain)
+                    hints, images, publish, sandbox, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
@@ -78,10 +78,9 @@ def _control_files(spec: BuildSpec) -> bytes:
 def prepare(box: Container, spec: BuildSpec, exclude) -> None:
     """Put the project and /xbuild (shims, toolchain files, build script) into a build container:
     the same for a build and for `xbuild shell`."""
-    with sources.payload(spec.project, exclude, spec.source_date_epoch,
-                         spec.variation.src_dir) as payload:
+    with sources.payload(spec.project, exclude, spec.source_date_epoch, spec.variation.src_dir,
+                         then=_control_files(spec)) as payload:
         box.put("/", payload)
-    box.put("/", _control_files(spec))
 
 
 def environment(spec: BuildSpec) -> dict[str, str]:
@@ -132,7 +131,8 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
         progress.phase("publish", publish_to)
         target_store = open_store(publish_to, create=create_bucket)
         done = publish.publish(target_store, "", spec.out, _record(spec, build_id, key, result),
-                               progress=lambda msg: progress.phase("publish", msg))
+                               progress=lambda msg: progress.phase("publish", msg),
+                               trust_record=result.extra.get("cache") == "hit")
         result.extra["published"] = done.url
     if push_to:
         from xbuild import dockerimage
@@ -220,6 +220,7 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        sandbox.settle()  # the build container, removed while the artifact was checked and packed
 
 
 def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
@@ -235,7 +236,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.mark("start")
     with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
                    env=environment(spec), limits=spec.limits, labels=ctx.labels,
-                   kill_inside=True) as box:
+                   kill_inside=True, remove_later=True) as box:
         progress.container(name)
         progress.mark("copy-in")
         prepare(box, spec, ctx.exclude)

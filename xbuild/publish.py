@@ -57,13 +57,15 @@ class Published:
     record: dict
 
 
-def publish(store: Store, base: str, out: Path, record: dict, progress=None) -> Published:
+def publish(store: Store, base: str, out: Path, record: dict, progress=None, *,
+            trust_record: bool = False) -> Published:
     """Upload every file of an output directory, then the record, then move `latest`.
 
-    Publishing a build that is there already (a cache hit published again, a retried job) costs
-    two reads: its record lists exactly these files (a record is written only after every object
-    it names was uploaded and verified, so it vouches for them: no HEAD per object), and `latest`
-    names it. The record keeps its first published_at."""
+    trust_record: when the store's record of this build lists exactly these files, it vouches for
+    them (a record is written only after every object it names was uploaded and verified), so
+    publishing costs two reads, the record and `latest`: no HEAD per object, no write, and the
+    record keeps its first published_at. For a cache hit published again; not after a rebuild,
+    which may be replacing an object found corrupted."""
     build_id = record["build_id"]
     _check(base, build_id)
     # not the dotfiles: xbuild's marker (atomic.MARKER) is not part of a build
@@ -71,7 +73,7 @@ def publish(store: Store, base: str, out: Path, record: dict, progress=None) -> 
     shas = [sha256_file(p) for p in paths]
     files = [{"name": p.name, "sha256": sha, "size": p.stat().st_size,
               "object": _join("objects/sha256", sha)} for p, sha in zip(paths, shas, strict=True)]
-    there = _published_already(store, base, {**record, "files": files})
+    there = _published_already(store, base, {**record, "files": files}) if trust_record else None
     if there is None:
         for path, sha in zip(paths, shas, strict=True):
             key = object_key(base, sha)

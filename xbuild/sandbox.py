@@ -74,10 +74,12 @@ class Container:
     def __init__(self, image: str, command: list[str] | None, *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
                  platform: str | None = None, ports: dict | None = None, labels: dict | None = None,
-                 kill_inside: bool = False, interactive: bool = False):
+                 kill_inside: bool = False, interactive: bool = False, remove_later: bool = False):
         """kill_inside: the command also runs under `timeout -s KILL` (the image has coreutils).
-        interactive: stdin stays open (and a terminal is allocated when ours is one): `shell`."""
-        self.name, self.limits = name, limits
+        interactive: stdin stays open (and a terminal is allocated when ours is one): `shell`.
+        remove_later: after a success, removed in the background (the engine takes 30-100 ms)
+        while the caller goes on; `settle()` waits for it."""
+        self.name, self.limits, self._remove_later = name, limits, remove_later
         if kill_inside and command:
             command = ["timeout", "-s", "KILL", str(limits.timeout + GRACE), *command]
         self._labels = {BUILD_LABEL: name, **(labels or {})}
@@ -95,8 +97,11 @@ class Container:
             labels={**self._labels, DEADLINE_LABEL: str(deadline)}, **self._kwargs)
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.remove_now(self.name)
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None and self._remove_later:
+            _removing.later(self.name)
+        else:  # a failure, Ctrl-C, a signal: gone before anything else happens
+            self.remove_now(self.name)
 
     @staticmethod
     def remove_labelled(label: str, value: str) -> int:
@@ -167,6 +172,35 @@ class Container:
             self.container.kill()
         except APIError:
             pass  # it ended meanwhile
+
+
+class _Removals:
+    """Containers being removed in the background; settle() waits for them (and raises what a
+    removal raised: a container left behind must not pass unseen)."""
+
+    def __init__(self):
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+
+    def later(self, name: str) -> None:
+        def remove():
+            try:
+                Container.remove_now(name)
+            except Exception as exc:  # noqa: BLE001 - reported by settle()
+                self._errors.append(exc)
+        thread = threading.Thread(target=remove, name=f"remove-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def settle(self) -> None:
+        while self._threads:
+            self._threads.pop().join()
+        if self._errors:
+            raise self._errors.pop()
+
+
+_removing = _Removals()
+settle = _removing.settle
 
 
 def container_disk_used(container_id: str) -> int:

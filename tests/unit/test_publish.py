@@ -69,16 +69,24 @@ class Counting:
 def test_publishing_a_build_that_is_there_reads_its_record_and_writes_nothing(tmp_path, store):
     first = publish.publish(store, "proj", output(tmp_path), record())
     counting = Counting(store)
-    again = publish.publish(counting, "proj", tmp_path / "out", record())
+    again = publish.publish(counting, "proj", tmp_path / "out", record(), trust_record=True)
     assert counting.calls == ["read", "read"]  # the record and latest: no HEAD per object, no write
     assert again.record == first.record        # published_at included: the first publish's
+
+
+def test_without_trust_every_object_is_checked_and_a_damaged_one_replaced(tmp_path, store):
+    publish.publish(store, "proj", output(tmp_path), record())
+    damaged = next((tmp_path / "store" / "proj" / "objects" / "sha256").iterdir())
+    damaged.write_bytes(b"bit rot")
+    publish.publish(store, "proj", tmp_path / "out", record())  # a rebuild after a corrupt hit
+    assert damaged.read_bytes() != b"bit rot"
 
 
 def test_a_record_that_differs_is_published_again(tmp_path, store):
     publish.publish(store, "proj", output(tmp_path), record())
     (tmp_path / "out" / "build.log").write_text("another log\n")  # the same id, other files
     counting = Counting(store)
-    again = publish.publish(counting, "proj", tmp_path / "out", record())
+    again = publish.publish(counting, "proj", tmp_path / "out", record(), trust_record=True)
     assert "put_file" in counting.calls and "write" in counting.calls
     assert publish.read_record(store, "proj", "rpi3-aaaa") == again.record
     log = next(f for f in again.record["files"] if f["name"] == "build.log")

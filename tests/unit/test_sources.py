@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 
@@ -112,3 +113,18 @@ def test_the_payload_is_a_streamed_tar_owned_by_the_build_user(tmp_path):
     assert {(m.uid, m.gid, m.mtime) for m in members.values()} == {(1000, 1000, 1234)}
     assert members["work/src/run.sh"].mode == 0o755 and members["work/src/main.c"].mode == 0o644
     assert f.closed  # the temporary file is gone with the block
+
+
+def test_a_tar_given_as_then_continues_the_payload_as_one_archive(tmp_path):
+    from xbuild.archive import tar_tree
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "main.c").write_text("int main(void){return 0;}\n")
+    (tmp_path / "ctl").mkdir()
+    (tmp_path / "ctl" / "build.sh").write_text("make\n")
+    control = tar_tree(tmp_path / "ctl", mtime=0, prefix="xbuild/")
+    with sources.payload(tmp_path / "proj", lambda rel: False, 0, then=control) as f:
+        data = f.read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:  # read to the first end-of-archive only
+        members = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile(members["xbuild/build.sh"]).read() == b"make\n"
+        assert tar.extractfile(members["xbuild/src/main.c"]).read().startswith(b"int main")
