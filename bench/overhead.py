@@ -3,12 +3,18 @@
 
     .venv/bin/python bench/overhead.py [--repeat 3]
 
-  raw    Debian's arm-linux-gnueabihf-gcc run directly on this machine (make CC=... -jN + install)
-  xbuild `xbuild --target rpi3 --os bookworm` (the same GCC 12 cross compiler, in its container;
-         --no-cache: every round really builds), with its per-phase times from --json
+  raw        Debian's arm-linux-gnueabihf-gcc run directly on this machine (make CC=... -jN +
+             install), with no flags of its own: Debian's armhf baseline (ARMv7, VFPv3-D16)
+  raw+board  the same, with the board's flags that xbuild's shims add (rpi3: -mcpu=cortex-a53
+             -mfpu=neon-fp-armv8 -mfloat-abi=hard): what the compiler costs for this board
+  xbuild     `xbuild --target rpi3 --os bookworm` (the same GCC 12 cross compiler, in its
+             container; --no-cache and --no-compiler-cache: every round really compiles), with
+             its per-phase times from --json
 
-Rounds are interleaved so drift on the shared machine hits both. Prints medians, the ratio
-(issue 11's goal: <= 1.05) and where xbuild's time went."""
+Rounds are interleaved so drift on the shared machine hits all three. Prints medians, xbuild's
+ratio to the same compiler with the same flags (issue 11's goal: <= 1.05), what the board's
+flags themselves cost (at -O3 they switch on NEON auto-vectorisation), and where xbuild's time
+went."""
 
 from __future__ import annotations
 
@@ -27,8 +33,9 @@ from common import PACKAGE, VERSION, interleaved, source, timed  # noqa: E402
 CROSS = "arm-linux-gnueabihf"
 
 
-def raw(tree: Path, jobs: int) -> float:
-    tools = f"CC={CROSS}-gcc AR={CROSS}-ar"
+def raw(tree: Path, jobs: int, flags: str = "") -> float:
+    cc = f"{CROSS}-gcc {flags}".strip()
+    tools = f"CC='{cc}' AR={CROSS}-ar"
     dest = tree.parent / "dest"
     return timed(["sh", "-c", f"make -j{jobs} {tools} && make install {tools} DESTDIR={dest} "
                               "PREFIX=/usr/local"], cwd=tree)
@@ -38,7 +45,8 @@ def xbuild(tree: Path, jobs: int) -> tuple[float, dict]:
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "xbuild", "--target", "rpi3", "--os", "bookworm",
                           str(tree), "--jobs", str(jobs), "--out", str(tree.parent / "out"),
-                          "--no-cache", "--json"], check=True, capture_output=True, text=True).stdout
+                          "--no-cache", "--no-compiler-cache", "--json"],
+                         check=True, capture_output=True, text=True).stdout
     return time.perf_counter() - start, json.loads(out)["timings"]
 
 
@@ -56,11 +64,19 @@ def main() -> None:
         t, timings = xbuild(tree, args.jobs)
         phases.append(timings)
         return t
-    med = interleaved(orig, args.repeat, {"raw": lambda tree: raw(tree, args.jobs), "xbuild": with_phases})
+    from xbuild import targets
+    board = " ".join(targets.get("rpi3").cflags)
+    med = interleaved(orig, args.repeat, {"raw": lambda tree: raw(tree, args.jobs),
+                                          "raw+board": lambda tree: raw(tree, args.jobs, board),
+                                          "xbuild": with_phases})
     print(f"\n{PACKAGE} {VERSION}, rpi3 bookworm (GCC 12 cross), -j{args.jobs}, medians of {args.repeat}:")
     for k, v in med.items():
-        print(f"  {k:7} {v:7.2f} s")
-    print(f"  xbuild / raw = {med['xbuild'] / med['raw']:.3f}x   (goal: <= 1.05)")
+        print(f"  {k:9} {v:7.2f} s")
+    print(f"  xbuild / raw+board = {med['xbuild'] / med['raw+board']:.3f}x   (the same compiler and "
+          "flags: what the container costs; goal <= 1.05)")
+    print(f"  raw+board / raw    = {med['raw+board'] / med['raw']:.3f}x   (what the board's flags "
+          f"cost the compiler: {board})")
+    print(f"  xbuild / raw       = {med['xbuild'] / med['raw']:.3f}x")
     print("  xbuild's phases (median s): " + ", ".join(
         f"{name} {statistics.median(p.get(name, 0) for p in phases):.2f}"
         for name in sorted({k for p in phases for k in p}, key=lambda k: -phases[0].get(k, 0))))
