@@ -5,7 +5,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
+import shlex
+from pathlib import Path
 
+import click
 import pytest
 
 from xbuild import image_store
@@ -106,3 +110,58 @@ def test_only_a_configured_s3_store_is_used_by_builds(monkeypatch):
     assert image_store.shared_url() is None              # a directory: push/pull only
     monkeypatch.setenv("XBUILD_STORE", "s3://bucket/farm")
     assert image_store.shared_url() == "s3://bucket/farm"
+
+
+# --- examples/ci: the commands and variables the CI recipes use exist ---------------------------
+CI = Path(__file__).resolve().parents[2] / "examples" / "ci"
+# An xbuild command line in a step (`sudo "$(command -v xbuild)" ...` too), up to a pipe, a
+# redirection or a comment.
+_COMMAND = re.compile(r"""(?:^|[\s"(])xbuild(?:\)")?[ \t]+([^|>&#\n]+)""")
+_PLACEHOLDERS = {"${{ matrix.target }}": "rpi3", '"$TARGET"': "rpi3"}
+
+
+def _commands(path: Path) -> list[list[str]]:
+    lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+    found = []
+    for match in _COMMAND.finditer("\n".join(lines)):
+        args = match.group(1)
+        for placeholder, value in _PLACEHOLDERS.items():
+            args = args.replace(placeholder, value)
+        found.append(shlex.split(args))
+    return found
+
+
+def _parse(args: list[str]) -> click.Command:
+    """Resolve a command line through xbuild's own click tree, as `xbuild` would: unknown
+    subcommands, options and choices fail here. Returns the command that would run."""
+    from xbuild.cli import cli
+    ctx = cli.make_context("xbuild", list(args), resilient_parsing=False)
+    command: click.Command = cli
+    while isinstance(command, click.Group):
+        rest = [*ctx.protected_args, *ctx.args]
+        name, command, rest = command.resolve_command(ctx, rest)
+        assert command is not None
+        ctx = command.make_context(name, rest, parent=ctx)
+    return command
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_ci_recipes_run_real_xbuild_commands(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the build's project "." must exist: any directory does
+    commands = _commands(CI / name)
+    ran = {_parse(args).name for args in commands}
+    # install and check the machine, pull the images, build
+    assert {"install", "doctor", "pull", "build"} <= ran, commands
+    assert ["images", "pull", "--target", "rpi3"] in commands
+    assert any(args[:2] == ["--target", "rpi3"] and "--json" in args for args in commands)
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_ci_recipes_set_variables_xbuild_reads(name):
+    text = (CI / name).read_text()
+    assert "\t" not in text  # YAML forbids tabs in indentation
+    source = "\n".join(p.read_text() for p in (CI.parents[1] / "xbuild").rglob("*.py"))
+    names = set(re.findall(r"\bXBUILD_[A-Z0-9_]+", text))
+    assert {"XBUILD_STORE", "XBUILD_IMAGES_PUSH"} <= names
+    assert all(f'"{n}"' in source for n in names), names - {n for n in names if f'"{n}"' in source}
+    assert re.search(r"XBUILD_STORE: s3://", text)  # images are shared through S3 only
