@@ -239,7 +239,7 @@ def pull(store: Store, tag: str, log: Callable[[str], None] = print) -> dict:
     size = sum(layer["size"] for layer in record["layers"][present:])
     log(f"pulling {tag} from {store.url} ({size / 1e6:.0f} MB unpacked, "
         f"{len(record['layers']) - present} of {len(record['layers'])} layers)")
-    out = client().api.load_image(_load_stream(store, record, present, got), quiet=True)
+    out = client().api.load_image(_load_stream(store, record, present, got, log), quiet=True)
     for message in out:  # the engine reports a failed load in the stream, not as a status
         if "error" in message:
             raise ImageStoreCorrupt(f"the engine refused {tag} from {store.url}: {message['error']}")
@@ -267,7 +267,8 @@ def _present_layers(record: dict) -> int:
     return 0
 
 
-def _load_stream(store: Store, record: dict, present: int, got: list[int]) -> Iterator[bytes]:
+def _load_stream(store: Store, record: dict, present: int, got: list[int],
+                 log: Callable[[str], None]) -> Iterator[bytes]:
     """The `docker load` archive, made as it is sent: layers (checked), config, manifest.json last."""
     names = []
     for i, layer in enumerate(record["layers"]):
@@ -276,6 +277,8 @@ def _load_stream(store: Store, record: dict, present: int, got: list[int]) -> It
         if i < present:
             yield _header(name, 0)
             continue
+        log(f"layer {i + 1}/{len(record['layers'])}: {layer['diff_id'][7:19]} "
+            f"({layer['size'] / 1e6:.0f} MB)")
         yield _header(name, layer["size"])
         yield from _verified(store, layer, got)
         yield _padding(layer["size"])
