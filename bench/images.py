@@ -53,7 +53,7 @@ def first_build(salt: str, env: dict, out: Path) -> dict:
     after = sum(v for k, v in timings.items() if k not in BEFORE_COMPILING and k != "build") \
         + timings.get("build", 0.0)
     return {"wall": wall, "to_compiler": wall - after, "timings": timings,
-            "pulled": "pulled xbuild/builder:" in proc.stderr}
+            "image": json.loads(proc.stdout)["image"]}
 
 
 def main() -> None:
@@ -101,7 +101,7 @@ def main() -> None:
             _remove(tags)
             env = {**os.environ, "XBUILD_STORE": url}
             build = first_build(salt, env, Path(tmp) / "out")
-            assert build["pulled"], "the first build did not pull its builder"
+            assert build["image"] == pulled["id"], "the first build did not pull its builder"
             print(f"first build: compiler started after {build['to_compiler']:.1f} s "
                   f"(whole build {build['wall']:.1f} s; image phase {build['timings'].get('image', 0):.1f} s)",
                   flush=True)

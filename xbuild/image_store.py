@@ -99,7 +99,7 @@ def push(store: Store, tag: str, parents: tuple[str, ...] = (), log: Callable[[s
     diff_ids = image.attrs["RootFS"]["Layers"]
     missing = {d for d in diff_ids if not store.exists(blob_key(d))}
     with tempfile.TemporaryDirectory(prefix="xbuild-push-") as tmp:
-        config, layers = _save(tag, Path(tmp), bool(missing), log)
+        config, layers = _save(tag, Path(tmp), bool(missing))
         if "sha256:" + hashlib.sha256(config).hexdigest() != image.id:
             raise ImageStoreCorrupt(f"{tag}: `docker save` gave another config than the image's")
         uploaded, entries = 0, []
@@ -119,7 +119,7 @@ def push(store: Store, tag: str, parents: tuple[str, ...] = (), log: Callable[[s
             "size": sum(e["size"] for e in entries), "seconds": round(time.monotonic() - start, 2)}
 
 
-def _save(tag: str, tmp: Path, compress: bool, log) -> tuple[bytes, list[dict]]:
+def _save(tag: str, tmp: Path, compress: bool) -> tuple[bytes, list[dict]]:
     """`docker save`, streamed: every file hashed, large ones gzipped into `tmp`. Works on the legacy
     layout (<id>/layer.tar, Docker < 25) and the OCI one (blobs/sha256/..., Docker 25+): both name
     the config and the layers in manifest.json, which may come last."""
