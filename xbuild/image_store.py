@@ -59,7 +59,7 @@ def shared_url() -> str | None:
 
 def publishing() -> bool:
     """Publish the images this process builds: XBUILD_IMAGES_PUSH=1 (CI runners); a worker sets
-    it by default (service/execute.py)."""
+    it by default (service/celery_app.py)."""
     return os.environ.get(PUSH_ENV) == "1"
 
 

@@ -165,3 +165,16 @@ def test_ci_recipes_set_variables_xbuild_reads(name):
     assert {"XBUILD_STORE", "XBUILD_IMAGES_PUSH"} <= names
     assert all(f'"{n}"' in source for n in names), names - {n for n in names if f'"{n}"' in source}
     assert re.search(r"XBUILD_STORE: s3://", text)  # images are shared through S3 only
+
+
+def test_a_worker_publishes_the_images_it_builds_unless_told_not_to(monkeypatch):
+    from celery.signals import worker_init
+
+    import xbuild.service.celery_app  # noqa: F401 - connects its worker_init handler
+    monkeypatch.delenv("XBUILD_IMAGES_PUSH", raising=False)
+    assert not image_store.publishing()  # the CLI: only when asked
+    worker_init.send(sender=None)
+    assert image_store.publishing()
+    monkeypatch.setenv("XBUILD_IMAGES_PUSH", "0")
+    worker_init.send(sender=None)
+    assert not image_store.publishing()

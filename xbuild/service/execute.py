@@ -192,9 +192,6 @@ def fetch_git(url: str, ref: str | None, into: Path) -> str:
 
 def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
     """Run a job unless it is finished or running elsewhere; returns what happened."""
-    # A worker publishes the images it builds to the shared store (image_store.py), so the next
-    # fresh worker pulls them; XBUILD_IMAGES_PUSH=0 turns that off.
-    os.environ.setdefault("XBUILD_IMAGES_PUSH", "1")
     jobs = jobs or Jobs()
     job = jobs.get(tenant, job_id)
     if job is None:
