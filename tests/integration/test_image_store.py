@@ -42,6 +42,7 @@ def throwaway(engine):
 def bucket(s3_env, monkeypatch):
     url = f"s3://imgstore-{uuid.uuid4().hex[:10]}/farm"
     monkeypatch.setenv("XBUILD_STORE", url)
+    monkeypatch.delenv("XBUILD_IMAGES_PUSH", raising=False)  # builds publish only where a test asks
     return open_store(url, create=True)
 
 
@@ -118,7 +119,6 @@ def test_a_corrupted_layer_never_loads_and_ensure_builds_instead(throwaway, buck
 
 def test_a_build_publishes_its_image_when_asked(throwaway, bucket, monkeypatch):
     log: list[str] = []
-    monkeypatch.delenv("XBUILD_IMAGES_PUSH", raising=False)
     images.ensure(throwaway, log.append)  # not asked: nothing goes to the store
     assert bucket.read(image_store.record_key(throwaway.tag)) is None
     _remove(throwaway.tag)

@@ -171,7 +171,8 @@ def test_a_worker_publishes_the_images_it_builds_unless_told_not_to(monkeypatch)
     from celery.signals import worker_init
 
     import xbuild.service.celery_app  # noqa: F401 - connects its worker_init handler
-    monkeypatch.delenv("XBUILD_IMAGES_PUSH", raising=False)
+    monkeypatch.setenv("XBUILD_IMAGES_PUSH", "")  # so that monkeypatch restores it, unset or not,
+    monkeypatch.delenv("XBUILD_IMAGES_PUSH")      # after the handler has set it
     assert not image_store.publishing()  # the CLI: only when asked
     worker_init.send(sender=None)
     assert image_store.publishing()
