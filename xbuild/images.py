@@ -180,7 +180,7 @@ def ensure(defn: ImageDef, log) -> Image:
     if (img := _existing(defn.tag)) is not None:
         return Image(defn.tag, img.id, False)
     with _building(defn.tag):
-        if (img := _existing(defn.tag)) is not None or image_store.fetch(defn.tag, log):
+        if _existing(defn.tag) is not None or image_store.fetch(defn.tag, log):
             return Image(defn.tag, client().images.get(defn.tag).id, False)
     if defn.parent is not None:
         ensure(defn.parent, log)

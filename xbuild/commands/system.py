@@ -137,12 +137,9 @@ def _board_images(target_names, mode: str, os_release) -> list[tuple[str, tuple[
         target = tg.get(name).with_os(os_release)
         tops = [im.builder_def(target, m) for m in (["cross", "emulate"] if mode == "all" else [mode])]
         for top in [*tops, im.runtime_def(target)]:
-            chain: list[tuple[str, tuple[str, ...]]] = []
-            node: im.ImageDef | None = top
-            while node is not None:
-                chain.append((node.tag, im.parents(node)))
-                node = node.parent
-            found.update(reversed(chain))
+            chain = (*reversed(im.parents(top)), top.tag)  # base first
+            for i, tag in enumerate(chain):
+                found.setdefault(tag, tuple(reversed(chain[:i])))
     return list(found.items())
 
 
