@@ -185,3 +185,17 @@ class ToolchainMissing(ServiceError):
     """A build needs zig and this installation has no `ziglang` package (it is a dependency)."""
     exit_code = 24
     hint = "reinstall xbuild (`pip install xbuild` brings ziglang), or `pip install ziglang`"
+
+
+# --- images in a store (image_store.py) ------------------------------------------------------
+class ImageStoreCorrupt(ServiceError):
+    """An image's record or layer in the store fails its check: it is never loaded."""
+    exit_code = 39
+    hint = ("rebuild the image (`xbuild images build`) and push it again (`xbuild images push`); "
+            "a build that needs it builds it instead")
+
+
+class ImageMissing(UserError):
+    """`xbuild images push` of an image this machine lacks, or `pull` of one the store lacks."""
+    exit_code = 40
+    hint = "build it (`xbuild images build`), then `xbuild images push` it to the store"

@@ -173,9 +173,15 @@ def _child(parent: ImageDef, kind: str, name: str, run: str, labels) -> ImageDef
 
 
 def ensure(defn: ImageDef, log) -> Image:
-    """The image for a definition: reused when present, otherwise built (parents first)."""
+    """The image for a definition: reused when present, else pulled from the shared store
+    (image_store.py: no parent needed, the record holds every layer), else built (parents first)
+    and published when this process publishes."""
+    from xbuild import image_store
     if (img := _existing(defn.tag)) is not None:
         return Image(defn.tag, img.id, False)
+    with _building(defn.tag):
+        if _existing(defn.tag) is not None or image_store.fetch(defn.tag, log):
+            return Image(defn.tag, client().images.get(defn.tag).id, False)
     if defn.parent is not None:
         ensure(defn.parent, log)
     with _building(defn.tag):
@@ -186,7 +192,17 @@ def ensure(defn: ImageDef, log) -> Image:
         else:
             _docker_build(defn.tag, defn.dockerfile, defn.platform, dict(defn.labels), log,
                           defn.context)
+    image_store.publish(defn.tag, parents(defn), log)
     return Image(defn.tag, client().images.get(defn.tag).id, True)
+
+
+def parents(defn: ImageDef) -> tuple[str, ...]:
+    """The tags an image is built on, nearest first."""
+    out, node = [], defn.parent
+    while node is not None:
+        out.append(node.tag)
+        node = node.parent
+    return tuple(out)
 
 
 def _debootstrap(defn: ImageDef, log) -> None:

@@ -1,4 +1,5 @@
-"""The machine and its parts: `targets`, `doctor`, `binfmt status|install`, `images ls|build|prune`."""
+"""The machine and its parts: `targets`, `doctor`, `binfmt status|install`,
+`images ls|build|push|pull|prune`."""
 
 from __future__ import annotations
 
@@ -124,6 +125,77 @@ def images_build(target_names, mode, os_release, verbose):
         rt = im.runtime(target, progress.line)
         click.echo(f"{target.name} runtime: {rt.tag} ({'built' if rt.built else 'up to date'})")
     progress.done()
+
+
+def _board_images(target_names, mode: str, os_release) -> list[tuple[str, tuple[str, ...]]]:
+    """The images a board's builds need (builders for the modes, runtime), each with its parents'
+    tags; parents first (a pull then sends each layer once)."""
+    from xbuild import images as im
+    from xbuild import targets as tg
+    found: dict[str, tuple[str, ...]] = {}
+    for name in target_names:
+        target = tg.get(name).with_os(os_release)
+        tops = [im.builder_def(target, m) for m in (["cross", "emulate"] if mode == "all" else [mode])]
+        for top in [*tops, im.runtime_def(target)]:
+            chain = (*reversed(im.parents(top)), top.tag)  # base first
+            for i, tag in enumerate(chain):
+                found.setdefault(tag, tuple(reversed(chain[:i])))
+    return list(found.items())
+
+
+_STORE = option("--store", "store_url", env="XBUILD_STORE",
+                help="The store: s3://bucket/prefix or a directory [default: the local store].")
+_TARGETS = option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
+                  help="Board(s) whose images to move (repeat the option for several).")
+_MODE = option("--mode", type=click.Choice(["cross", "emulate", "all"]), default="cross",
+               show_default=True, env="XBUILD_MODE", help="Which builder (the runtime image always).")
+_OS = option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
+             help="The boards' OS release [default: each board's default].")
+
+
+def _move(verb: str, target_names, mode, os_release, store_url, as_json) -> None:
+    from xbuild import image_store
+    from xbuild.progress import Progress
+    from xbuild.store import configured_url, open_store
+    store = open_store(store_url or configured_url(), create=verb == "push")
+    progress = Progress(quiet=as_json)
+    done = []
+    for tag, parents in _board_images(target_names, mode, os_release):
+        progress.phase(verb, tag)
+        if verb == "push":
+            figures = image_store.push(store, tag, parents, progress.line)
+        else:
+            figures = image_store.pull(store, tag, progress.line)
+        done.append(figures)
+        if not as_json:
+            moved = figures.get("uploaded_bytes", figures.get("downloaded_bytes"))
+            extra = f" ({moved / 1e6:.0f} MB in {figures['seconds']:.1f} s)" if moved is not None else ""
+            click.echo(f"{tag}: {figures['action']}{extra}")
+    progress.done()
+    if as_json:
+        emit_json({"store": store.url, "images": done})
+
+
+@images.command("push")
+@_TARGETS
+@_MODE
+@_OS
+@_STORE
+@json_option
+def images_push(target_names, mode, os_release, store_url, as_json):
+    """Upload a board's images (with their parents) to the store; layers it has are skipped."""
+    _move("push", target_names, mode, os_release, store_url, as_json)
+
+
+@images.command("pull")
+@_TARGETS
+@_MODE
+@_OS
+@_STORE
+@json_option
+def images_pull(target_names, mode, os_release, store_url, as_json):
+    """Load a board's images from the store, each layer checked before the engine sees it."""
+    _move("pull", target_names, mode, os_release, store_url, as_json)
 
 
 @images.command("prune")

@@ -17,10 +17,12 @@ policy is in the settings below, each chosen on purpose.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 from celery import Celery
+from celery.signals import worker_init
 
 from xbuild.config import MAX_TIMEOUT
 from xbuild.service import settings
@@ -41,6 +43,14 @@ app.conf.update(
     task_default_queue="xbuild.amd64",
     worker_hijack_root_logger=False,
 )
+
+
+@worker_init.connect
+def _publish_images(**_) -> None:
+    """A worker publishes the images it builds to the shared store (image_store.py), so the next
+    fresh worker pulls them; XBUILD_IMAGES_PUSH=0 turns that off. Before the pool forks: every
+    worker process inherits it."""
+    os.environ.setdefault("XBUILD_IMAGES_PUSH", "1")
 
 
 def queue_for(target_name: str) -> str:

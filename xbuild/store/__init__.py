@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import BinaryIO, Callable, Protocol
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -56,6 +56,7 @@ class Store(Protocol):
         """Upload, verified by the server (Content-MD5) and checked afterwards."""
 
     def get_file(self, key: str, dest: Path) -> None: ...
+    def open(self, key: str) -> BinaryIO: ...              # a stream to read; StoreError when missing
     def read(self, key: str) -> bytes | None: ...          # None when missing
     def write(self, key: str, data: bytes) -> None: ...
     def exists(self, key: str) -> bool: ...

@@ -50,6 +50,12 @@ class FileStore:
         except FileNotFoundError:
             raise StoreError(f"{self.url}: object {key} is missing") from None
 
+    def open(self, key):
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise StoreError(f"{self.url}: object {key} is missing") from None
+
     def read(self, key):
         try:
             return self._path(key).read_bytes()

@@ -152,6 +152,18 @@ class S3Store:
         except BotoCoreError as exc:
             raise self._error(exc, f"downloading {key}") from None
 
+    def open(self, key):
+        """The object as a stream (images are read as they arrive, never held whole)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise StoreError(f"{self.url}: object {key} is missing") from None
+            raise self._error(exc, f"reading {key}") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, f"reading {key}") from None
+
     def read(self, key):
         from botocore.exceptions import BotoCoreError, ClientError
         try:
