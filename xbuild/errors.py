@@ -185,3 +185,10 @@ class ToolchainMissing(ServiceError):
     """A build needs zig and this installation has no `ziglang` package (it is a dependency)."""
     exit_code = 24
     hint = "reinstall xbuild (`pip install xbuild` brings ziglang), or `pip install ziglang`"
+
+
+# --- the compiler cache ----------------------------------------------------------------------
+class CompilerCacheError(ServiceError):
+    """The compiler cache's directory cannot be made or removed (its disk, its owner)."""
+    exit_code = 37
+    hint = "check the disk and the owner of ~/.cache/xbuild/ccache, or build with --no-compiler-cache"

@@ -74,15 +74,19 @@ class Container:
     def __init__(self, image: str, command: list[str] | None, *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
                  platform: str | None = None, ports: dict | None = None, labels: dict | None = None,
-                 kill_inside: bool = False, interactive: bool = False):
+                 kill_inside: bool = False, interactive: bool = False, mounts: dict | None = None):
         """kill_inside: the command also runs under `timeout -s KILL` (the image has coreutils).
-        interactive: stdin stays open (and a terminal is allocated when ours is one): `shell`."""
+        interactive: stdin stays open (and a terminal is allocated when ours is one): `shell`.
+        mounts: {host directory: container path}, read-write bind mounts of directories xbuild
+        made for the build alone (the compiler cache): never the project, never the host's own."""
         self.name, self.limits = name, limits
         if kill_inside and command:
             command = ["timeout", "-s", "KILL", str(limits.timeout + GRACE), *command]
         self._labels = {BUILD_LABEL: name, **(labels or {})}
         self._kwargs = dict(image=image, command=command, name=name, environment=env,
                             working_dir=workdir, ports=ports or {}, **hardening(limits, user))
+        if mounts:
+            self._kwargs["volumes"] = {str(h): {"bind": c, "mode": "rw"} for h, c in mounts.items()}
         if interactive:
             self._kwargs.update(stdin_open=True, tty=os.isatty(0))
         self.container = None
