@@ -170,13 +170,16 @@ TOKEN_A, TOKEN_B = "cc-token-a-123", "cc-token-b-456"
 
 
 @pytest.fixture
-def farm(engine, s3, tmp_path):
+def farm(engine, s3_env, tmp_path):
+    s3 = s3_env  # this process reads the store too
     from tests.services import Server
     bucket = f"xbuild-cc-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
     env.update(s3.env(f"s3://{bucket}/farm"))
     env.update({"XBUILD_STATE_DIR": str(tmp_path / "state"), "XBUILD_API_TOKENS": f"{TOKEN_A},{TOKEN_B}",
                 "XDG_CACHE_HOME": str(tmp_path / "worker-home")})
+    from xbuild.store import open_store
+    open_store(env["XBUILD_STORE"], create=True)  # before serve and its worker race to make it
     server = Server(env, tmp_path)
     server.env = env
     yield server
@@ -186,7 +189,9 @@ def farm(engine, s3, tmp_path):
 def _job(server, files, token) -> tuple[dict, str]:
     auth = {"Authorization": f"Bearer {token}"}
     job = requests.post(f"{server.url}/v1/builds", headers=auth, files={"source": ("s.tar.gz", tgz(files))},
-                        data={"target": "rpi3", "project": "sum"}).json()
+                        data={"target": "rpi3", "project": "sum"})
+    assert job.status_code < 300, job.text
+    job = job.json()
     for _ in range(600):
         job = requests.get(f"{server.url}/v1/builds/{job['id']}", headers=auth).json()
         if job["state"] not in ("queued", "running"):
@@ -220,9 +225,10 @@ def test_the_farm_shares_a_tenants_cache_through_s3_and_never_across_tenants(far
     assert "compiler cache: fetched" in log and _hits(log) == (N - 1, 1)
     assert not any((Path(farm.env["XDG_CACHE_HOME"]) / "xbuild" / "ccache").glob("*"))  # never local
 
-    # tenant B builds the very same sources: nothing of A's is fetched, every compile misses
+    # tenant B builds the same sources but main.c (a build, not a build-cache hit): A's cache
+    # would give N-1 hits; nothing of A's is fetched, every compile misses
     a_object = store.read(key_a)
-    _, log = _job(farm, files, TOKEN_B)
+    _, log = _job(farm, {**files, "main.c": files["main.c"] + "/* b */\n"}, TOKEN_B)
     assert "compiler cache: none yet" in log and _hits(log) == (0, N)
     key_b = compiler_cache.store_key(tenant_of(TOKEN_B), NS)
     assert store.exists(key_b) and key_a != key_b
