@@ -23,6 +23,11 @@ Hits never change the output:
   `xbuild cache clear` what the container's uid 1000 wrote. The cache lives under the user's own
   cache directory, so open modes inside it expose nothing to other users.
 
+What the container writes there is untrusted: xbuild reads the tree without following links or
+opening FIFOs, the farm extracts a cache archive only through the checked extractor, the growth
+of the directory counts against the build's disk limit (sandbox.py), and a farm's tenants never
+share a cache. On one machine, one user's projects share a namespace, as with any local ccache.
+
 zig (rpi0, --static) is cached too: checked here with trixie's ccache 4.11, `ccache zig cc
 -target ... -c` hits (ccache takes `zig` for the compiler and hashes `cc` and every other argument),
 and the object is the same bit for bit cold, warm and without ccache. An older ccache that did not
@@ -34,6 +39,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -133,15 +139,39 @@ def for_build(target, toolchain, use: bool | Path) -> CompilerCache | None:
 def counters(directory: Path) -> tuple[int, int]:
     """(hits, misses) summed over ccache's stats files, read directly: the host needs no ccache."""
     hits = misses = 0
-    for stats in [*directory.glob("?/stats"), *directory.glob("?/?/stats")]:
+    for stats in _stats_files(directory):
         try:
-            values = [int(v) for v in stats.read_text().split()]
+            values = [int(v) for v in _read_small(stats).split()]
         except (OSError, ValueError):
-            continue  # being rewritten by a build right now: counted next time
+            continue  # being rewritten by a build right now (or not ccache's): not counted
         values += [0] * (_HIT_DIRECT + 1 - len(values))  # an older ccache writes fewer
         hits += values[_HIT_DIRECT] + values[_HIT_PREPROCESSED]
         misses += values[_MISS]
     return hits, misses
+
+
+def _stats_files(directory: Path):
+    """ccache's <d>/stats and <d>/<d>/stats: the build container wrote this tree, so no link is
+    followed (a link or a FIFO in place of a directory or a file is skipped)."""
+    for a in "0123456789abcdef":
+        level1 = directory / a
+        if not level1.is_dir() or level1.is_symlink():
+            continue
+        yield level1 / "stats"
+        for b in "0123456789abcdef":
+            if (level1 / b).is_dir() and not (level1 / b).is_symlink():
+                yield level1 / b / "stats"
+
+
+def _read_small(path: Path) -> str:
+    """A regular file's first 64 KiB, never through a link, never blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        return os.read(fd, 1 << 16).decode("ascii", "replace")
+    finally:
+        os.close(fd)
 
 
 def usage(directory: Path) -> tuple[int, int]:

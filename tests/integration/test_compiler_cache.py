@@ -233,3 +233,15 @@ def test_the_farm_shares_a_tenants_cache_through_s3_and_never_across_tenants(far
     key_b = compiler_cache.store_key(tenant_of(TOKEN_B), NS)
     assert store.exists(key_b) and key_a != key_b
     assert store.read(key_a) == a_object  # B's publish went to B's object alone
+
+
+def test_a_build_that_fills_the_mounted_cache_is_killed_at_the_disk_limit(engine, tmp_path, home):
+    """The mount is outside the container's layer, which the disk watchdog measures: its growth
+    counts too. A FIFO planted where ccache keeps its counters does not hang xbuild either."""
+    project = make_project(tmp_path / "filler", {"xbuild.toml": (
+        '[build]\nsteps = ["mkdir -p /ccache/1 && mkfifo /ccache/1/stats && '
+        'for i in 1 2 3 4 5 6 7 8; do dd if=/dev/zero of=/ccache/junk$i bs=1M count=8; done && sleep 20"]\n')})
+    proc = xbuild("--target", "rpi3", project, "--no-cache", "--timeout", "120",
+                  env={**home, "XBUILD_MAX_DISK_MB": "40"})
+    assert proc.returncode == 29, proc.stderr[-2000:]
+    assert "disk limit of 40 MB" in proc.stderr and "MB written" in proc.stderr  # not one file's ulimit

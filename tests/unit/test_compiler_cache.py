@@ -4,6 +4,7 @@ fetch/publish through a real local store (no engine)."""
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -188,3 +189,16 @@ def test_an_unsafe_cache_archive_is_not_used(tmp_path):
     assert not compiler_cache.fetch(store, "t", "rpi3/trixie/gcc-cross", dest, lines.append)
     assert not dest.exists() or list(dest.iterdir()) == []
     assert "not used" in lines[-1]
+
+
+def test_counters_follow_no_link_and_open_no_fifo(tmp_path):
+    """The build container writes the tree: a FIFO would hang a plain read, a link would read
+    the host's files."""
+    _stats(tmp_path / "0" / "stats", {22: 1})
+    os.mkfifo(tmp_path / "0" / "a", 0o666)  # not a directory: skipped
+    (tmp_path / "1").mkdir()
+    os.mkfifo(tmp_path / "1" / "stats")
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "stats").symlink_to(tmp_path / "0" / "stats")
+    (tmp_path / "3").symlink_to(tmp_path / "0")
+    assert compiler_cache.counters(tmp_path) == (1, 0)
