@@ -132,6 +132,7 @@ def for_build(target, toolchain, use: bool | Path) -> CompilerCache | None:
         return None
     if toolchain.definition.family not in CACHED_FAMILIES:
         return None
+    size_limit()  # a wrong XBUILD_COMPILER_CACHE_SIZE fails before any work
     ns = namespace(target.name, target.selected.name, toolchain.name)
     return CompilerCache(ns, use if isinstance(use, Path) else root() / ns)
 

@@ -94,14 +94,26 @@ def test_a_one_file_change_hits_and_the_outputs_stay_identical(engine, tmp_path,
 def test_verify_passes_with_a_warm_cache_and_hits(engine, tmp_path, home):
     from xbuild import compiler_cache
     project = make_project(tmp_path / "sum", _files())
-    _build(project, tmp_path / "cold", home)
+    cold = _build(project, tmp_path / "cold", home)
     cache_dir = Path(home["XDG_CACHE_HOME"]) / "xbuild" / "ccache" / NS
     hits = compiler_cache.counters(cache_dir)[0]
     proc = xbuild("verify", "--target", "rpi3", project, "--json", env=home)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert json.loads(proc.stdout)["status"] == "reproducible"
-    # both builds (the second in another directory, umask 077, another TZ and locale) hit
-    assert compiler_cache.counters(cache_dir)[0] - hits == 2 * N
+    # the first build's objects come from the cache; the second (another directory, umask 077,
+    # TZ and locale) compiles afresh, so the two compare cached objects with fresh ones
+    assert compiler_cache.counters(cache_dir)[0] - hits == N
+
+    # and a build that varies all that still hits (hash_dir off, locale sloppiness), identically
+    import dataclasses
+
+    from xbuild import spec as specs
+    from xbuild.pipeline import run_build
+    from xbuild.verify import SECOND
+    spec = dataclasses.replace(specs.resolve(project, "rpi3"), variation=SECOND, out=tmp_path / "second")
+    result = run_build(spec, use_cache=False, record=False, compiler_cache=cache_dir)
+    assert (result.extra["compiler_cache"]["hits"], result.extra["compiler_cache"]["misses"]) == (N, 0)
+    assert result.artifacts[0].sha256 == cold["artifacts"][0]["sha256"]
 
 
 def test_emulate_and_zig_hit_with_identical_outputs(engine, tmp_path, home):
