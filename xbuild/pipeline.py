@@ -266,7 +266,8 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
             hits, misses = hits - hits0, misses - misses0
             ctx.stats["compiler_cache"] = {"enabled": True, "hits": hits, "misses": misses,
                                            "namespace": cc.namespace}
-            log.line(f"[xbuild] compiler cache {cc.namespace}: {hits} hits, {misses} misses")
+            if code == 0:  # a failed build's log ends with its own last line
+                log.line(f"[xbuild] compiler cache {cc.namespace}: {hits} hits, {misses} misses")
         if code != 0:
             error = _build_failed(log, code, box.oom_killed, spec.limits,
                                   spec.out.parent / f"{spec.out.name}.failed.log")
