@@ -233,8 +233,9 @@ def test_the_farm_shares_a_tenants_cache_through_s3_and_never_across_tenants(far
 
     # every job starts from an empty, job-private directory: a fresh worker's disk
     files["m2.c"] = files["m2.c"].replace("* 5", "* 50")
-    _, log = _job(farm, files, TOKEN_A)
+    job, log = _job(farm, files, TOKEN_A)
     assert "compiler cache: fetched" in log and _hits(log) == (N - 1, 1)
+    assert job["compiler_cache"] == {"enabled": True, "hits": N - 1, "misses": 1, "namespace": NS}
     assert not any((Path(farm.env["XDG_CACHE_HOME"]) / "xbuild" / "ccache").glob("*"))  # never local
 
     # tenant B builds the same sources but main.c (a build, not a build-cache hit): A's cache

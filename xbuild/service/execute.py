@@ -313,7 +313,7 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
                                labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
-        job.timings = result.extra.get("timings")
+        job.timings, job.compiler_cache = result.extra.get("timings"), result.extra.get("compiler_cache")
         job.files = _published_files(jobs, spec, job.build_id)
 
 
