@@ -130,11 +130,18 @@ def for_build(target, toolchain, use: bool | Path) -> CompilerCache | None:
     directory (a farm worker's job-private copy). None where the toolchain is not cached."""
     if use is False or (use is True and not enabled()):
         return None
-    if toolchain.definition.family not in CACHED_FAMILIES:
+    if toolchain.definition.family not in CACHED_FAMILIES or not engine_is_local():
         return None
     size_limit()  # a wrong XBUILD_COMPILER_CACHE_SIZE fails before any work
     ns = namespace(target.name, target.selected.name, toolchain.name)
     return CompilerCache(ns, use if isinstance(use, Path) else root() / ns)
+
+
+def engine_is_local() -> bool:
+    """A bind mount names a directory on the engine's machine: only a local engine (the SDK's
+    default socket, or DOCKER_HOST=unix://...) sees ours. A remote one builds without the cache."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return not host or host.startswith("unix://")
 
 
 def counters(directory: Path) -> tuple[int, int]:

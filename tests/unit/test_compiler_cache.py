@@ -202,3 +202,15 @@ def test_counters_follow_no_link_and_open_no_fifo(tmp_path):
     (tmp_path / "2" / "stats").symlink_to(tmp_path / "0" / "stats")
     (tmp_path / "3").symlink_to(tmp_path / "0")
     assert compiler_cache.counters(tmp_path) == (1, 0)
+
+
+@pytest.mark.parametrize("host, cached", [(None, True), ("unix:///var/run/docker.sock", True),
+                                          ("tcp://10.0.0.5:2376", False), ("ssh://me@build", False)])
+def test_a_remote_engine_gets_no_mount(monkeypatch, host, cached):
+    if host is None:
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+    else:
+        monkeypatch.setenv("DOCKER_HOST", host)
+    monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
+    t = targets.get("rpi3")
+    assert (compiler_cache.for_build(t, toolchain.pick(t), True) is not None) is cached
