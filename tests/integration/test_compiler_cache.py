@@ -258,3 +258,19 @@ def test_a_build_that_fills_the_mounted_cache_is_killed_at_the_disk_limit(engine
                   env={**home, "XBUILD_MAX_DISK_MB": "40"})
     assert proc.returncode == 29, proc.stderr[-2000:]
     assert "disk limit of 40 MB" in proc.stderr and "MB written" in proc.stderr  # not one file's ulimit
+
+
+def test_the_size_cap_evicts(engine, tmp_path, home):
+    import random
+    rng = random.Random(11)
+    files = {f"d{i}.c": "const unsigned d%d[] = {%s};\n" % (i, ",".join(str(rng.randrange(1 << 31))
+                                                                         for _ in range(10000)))
+             for i in range(30)}  # 30 objects of 40 kB that do not compress
+    files["main.c"] = "int main(void) { return 0; }\n"
+    files["Makefile"] = f"prog: main.o {' '.join(f'd{i}.o' for i in range(30))}\n\t$(CC) -o $@ $^\n"
+    project = make_project(tmp_path / "big", files)
+    result = _build(project, tmp_path / "out", {**home, "XBUILD_COMPILER_CACHE_SIZE": "400k"})
+    assert result["compiler_cache"]["misses"] == 31
+    cache_dir = Path(home["XDG_CACHE_HOME"]) / "xbuild" / "ccache" / NS
+    results = [p.stat().st_size for p in cache_dir.rglob("*R")]  # ccache's result files
+    assert 0 < len(results) < 31 and sum(results) <= 400_000
