@@ -51,6 +51,17 @@ fi
 """
 
 
+# ccache trims the cache as it writes only now and then (a small cap can stay exceeded after a
+# build, measured here with ccache 4.11): past its cap, clean up once, after the build.
+_COMPILER_CACHE_CAP = r"""
+if [ -n "${XBUILD_CCACHE:-}" ] && ccache --print-stats 2>/dev/null |
+     awk '$1 == "cache_size_kibibyte" {s = $2} $1 == "max_cache_size_kibibyte" {m = $2}
+          END {exit !(m > 0 && s > m)}'; then
+  ccache --cleanup >/dev/null 2>&1 || true
+fi
+"""
+
+
 def render(steps: tuple[str, ...], collect_new_elf: bool, src_dir: str = f"{ROOT}/src",
            umask: str = "022", recipe: str = "") -> str:
     lines = ["#!/bin/bash", "set -euo pipefail", f"umask {umask}", f"export XBUILD_SRC={src_dir}",
@@ -62,4 +73,5 @@ def render(steps: tuple[str, ...], collect_new_elf: bool, src_dir: str = f"{ROOT
         lines.append(f"echo {shlex.quote(f'::xbuild step {n}/{len(steps)}: {step}')}")
         lines += ["(", 'cd "$XBUILD_SRC"', step, ")"]
     lines.append(_COLLECT.format(stage=STAGE, root=ROOT))
+    lines.append(_COMPILER_CACHE_CAP)
     return "\n".join(lines) + "\n"

@@ -39,8 +39,9 @@ def cli():
 
 
 def _register() -> None:
-    from xbuild.commands import artifacts, build, run, shell, system, verify
+    from xbuild.commands import artifacts, build, cache, run, shell, system, verify
     cli.add_command(build.build)
+    cli.add_command(cache.cache)
     cli.add_command(verify.verify)
     cli.add_command(artifacts.artifacts)
     cli.add_command(run.run)

@@ -187,6 +187,13 @@ class ToolchainMissing(ServiceError):
     hint = "reinstall xbuild (`pip install xbuild` brings ziglang), or `pip install ziglang`"
 
 
+# --- the compiler cache ----------------------------------------------------------------------
+class CompilerCacheError(ServiceError):
+    """The compiler cache's directory cannot be made or removed (its disk, its owner)."""
+    exit_code = 37
+    hint = "check the disk and the owner of ~/.cache/xbuild/ccache, or build with --no-compiler-cache"
+
+
 # --- images in a store (image_store.py) ------------------------------------------------------
 class ImageStoreCorrupt(ServiceError):
     """An image's record or layer in the store fails its check: it is never loaded."""

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache, depends,
-                    hints, images, publish, sandbox, sources, toolchain)
+from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache,
+                    compiler_cache, depends, hints, images, publish, sandbox, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import swap_in
 from xbuild.store import configured_url, open_store
@@ -104,9 +104,12 @@ def _toolchain_versions(stage: Path) -> dict:
 def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: bool = True,
               record: bool = True, publish_to: str | None = None,
               create_bucket: bool = False, labels: dict | None = None,
-              push_to: str | None = None, keep_failed: bool = False) -> BuildResult:
+              push_to: str | None = None, keep_failed: bool = False,
+              compiler_cache: bool | Path = True) -> BuildResult:
     """Answer from the cache when the same inputs were built before; otherwise build, and record
-    the build in the configured store (the cache). Optionally publish to another store."""
+    the build in the configured store (the cache). Optionally publish to another store.
+    compiler_cache: True, this user's (unless XBUILD_COMPILER_CACHE=off); False, none; a
+    directory, that one (a farm worker's). Not in the cache key: hits never change the output."""
     progress = progress or Progress(quiet=True)
     started = time.monotonic()
     progress.timings.clear()  # this build's (`verify` builds twice with one Progress)
@@ -119,14 +122,17 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     build_id, base = cache.build_id(spec, key), cache.store_base(spec)
     store = open_store(configured_url(), create=True) if use_cache or record else None
 
+    ccache = _compiler_cache(spec, compiler_cache)
     result = _from_cache(spec, store, base, build_id, key, progress) if use_cache else None
     if result is None:
         result = _build(spec, progress, labels or {}, source_hash=source_hash, exclude=exclude,
-                        image_def=image_def, keep_failed=keep_failed)
+                        image_def=image_def, keep_failed=keep_failed, ccache=ccache)
         if record:
             progress.phase("store", f"recording build {build_id} in {store.url}")
             publish.publish(store, base, spec.out, _record(spec, build_id, key, result))
     result.extra.update({"build_id": build_id, "cache_key": key})
+    result.extra.setdefault("compiler_cache", {"enabled": ccache is not None, "hits": 0, "misses": 0,
+                                               "namespace": ccache.namespace if ccache else None})
     if publish_to:
         progress.phase("publish", publish_to)
         target_store = open_store(publish_to, create=create_bucket)
@@ -143,6 +149,12 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     progress.done()
     result.extra["timings"] = {name: round(t, 3) for name, t in progress.timings.items()}
     return result
+
+
+def _compiler_cache(spec: BuildSpec, use: bool | Path) -> "compiler_cache.CompilerCache | None":
+    if spec.recipe.kind == "image":  # a Dockerfile build runs no compiler of ours
+        return None
+    return compiler_cache.for_build(spec.target, spec.toolchain, use)
 
 
 def _record(spec: BuildSpec, build_id: str, key: str, result: "BuildResult") -> dict:
@@ -180,6 +192,8 @@ class BuildContext:
     work: Path            # private, beside the output directory; its out/ is swapped in on success
     log: BuildLog
     keep_failed: bool = False  # --keep: a failed build's tree is copied out for inspection
+    ccache: "compiler_cache.CompilerCache | None" = None  # mounted into the build container
+    stats: dict = field(default_factory=dict)  # what the result reports besides the files
 
     @property
     def out(self) -> Path:
@@ -213,7 +227,7 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
         return BuildResult(
             spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
             spec.out / "manifest.json", spec.out / "build.log", image_id, ctx.source_hash, 0.0,
-            {"cache": "miss"})
+            {"cache": "miss", **ctx.stats})
     except BaseException:
         if (work / "out" / "build.log").exists():  # this failure's log, not an older one's
             shutil.copy(work / "out" / "build.log", failed_log)
@@ -234,15 +248,27 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
     progress.mark("start")
+    cc = ctx.ccache
+    if cc is not None:
+        cc.prepare()
+        before = cc.counters()
     with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
-                   env=environment(spec), limits=spec.limits, labels=ctx.labels,
-                   kill_inside=True, remove_later=True) as box:
+                   env={**environment(spec), **(cc.environment() if cc else {})},
+                   limits=spec.limits, labels=ctx.labels, kill_inside=True, remove_later=True,
+                   mounts=cc.mounts() if cc else None) as box:
         progress.container(name)
         progress.mark("copy-in")
         prepare(box, spec, ctx.exclude)
         log.begin_build()
         progress.mark("build")
         code = box.run(log.line)
+        if cc is not None:  # this build's share of the namespace's counters (ccache's own files)
+            (hits, misses), (hits0, misses0) = cc.counters(), before
+            hits, misses = hits - hits0, misses - misses0
+            ctx.stats["compiler_cache"] = {"enabled": True, "hits": hits, "misses": misses,
+                                           "namespace": cc.namespace}
+            if code == 0:  # a failed build's log ends with its own last line
+                log.line(f"[xbuild] compiler cache {cc.namespace}: {hits} hits, {misses} misses")
         if code != 0:
             error = _build_failed(log, code, box.oom_killed, spec.limits,
                                   spec.out.parent / f"{spec.out.name}.failed.log")

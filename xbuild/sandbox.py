@@ -2,8 +2,9 @@
 
 No network, a non-root user, every capability dropped, no-new-privileges, pid, memory, CPU and disk
 limits, an init as PID 1 (a crashed process under qemu can hang a container when it is PID 1), and
-a time limit. Files go in and out as tar streams through the engine: no bind mount exposes the
-host, and what comes out is written by xbuild itself, so it belongs to the invoking user.
+a time limit. Files go in and out as tar streams through the engine, and what comes out is written
+by xbuild itself, so it belongs to the invoking user. The one bind mount is a directory xbuild made
+for the build (the compiler cache, `mounts`): nothing else of the host is visible.
 
 The time limit holds even when xbuild is gone (SIGKILL, a dead worker): the command runs under
 `timeout -s KILL`, and the container carries its deadline as a label for `remove_expired`."""
@@ -74,9 +75,12 @@ class Container:
     def __init__(self, image: str, command: list[str] | None, *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
                  platform: str | None = None, ports: dict | None = None, labels: dict | None = None,
-                 kill_inside: bool = False, interactive: bool = False, remove_later: bool = False):
+                 kill_inside: bool = False, interactive: bool = False, mounts: dict | None = None,
+                 remove_later: bool = False):
         """kill_inside: the command also runs under `timeout -s KILL` (the image has coreutils).
         interactive: stdin stays open (and a terminal is allocated when ours is one): `shell`.
+        mounts: {host directory: container path}, read-write bind mounts of directories xbuild
+        made for the build alone (the compiler cache): never the project, never the host's own.
         remove_later: after a success, removed in the background (the engine takes 30-100 ms)
         while the caller goes on; `settle()` waits for it."""
         self.name, self.limits, self._remove_later = name, limits, remove_later
@@ -85,6 +89,9 @@ class Container:
         self._labels = {BUILD_LABEL: name, **(labels or {})}
         self._kwargs = dict(image=image, command=command, name=name, environment=env,
                             working_dir=workdir, ports=ports or {}, **hardening(limits, user))
+        self.mounts = [Path(h) for h in (mounts or {})]
+        if mounts:
+            self._kwargs["volumes"] = {str(h): {"bind": c, "mode": "rw"} for h, c in mounts.items()}
         if interactive:
             self._kwargs.update(stdin_open=True, tty=os.isatty(0))
         self.container = None
@@ -214,6 +221,16 @@ def container_disk_used(container_id: str) -> int:
     return int(found[0].get("SizeRw") or 0) if found else 0
 
 
+def tree_bytes(root: Path) -> int:
+    """Bytes of the files under root (links not followed)."""
+    total = 0
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
 def _pump(frames, on_out, on_err) -> None:
     """The engine's (stream, bytes) frames -> lines; a partial line waits for its end."""
     emitters = {1: on_out, 2: on_err}
@@ -244,6 +261,8 @@ class _Watchdog(threading.Thread):
         limits = self.box.limits
         deadline = time.monotonic() + limits.timeout
         next_disk = time.monotonic()
+        # A mount is outside the container's layer: its growth counts against the limit too.
+        mounted = sum(map(tree_bytes, self.box.mounts))
         while not self._halt.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 self._kill(BuildTimeout(f"killed at the time limit of {limits.timeout} s",
@@ -252,6 +271,8 @@ class _Watchdog(threading.Thread):
                 return
             if time.monotonic() >= next_disk:
                 used = container_disk_used(self.box.container.id)
+                if self.box.mounts:
+                    used += max(0, sum(map(tree_bytes, self.box.mounts)) - mounted)
                 if used > limits.disk_mb << 20:
                     self._kill(disk_limit_error(limits.disk_mb, f"{used >> 20} MB written"))
                     return

@@ -116,8 +116,8 @@ def test_pkg_config_sees_the_targets_libraries_not_the_hosts(tmp_path):
 def test_emulate_mode_shims_call_the_native_compiler_with_the_tuning(tmp_path):
     """In emulate mode the container is the target: the native gcc, no cross binutils shims."""
     files = toolchain.pick(targets.get("rpi3"), "emulate").shims()
-    assert "exec /usr/bin/gcc -mcpu=cortex-a53" in files["bin/gcc"]
-    assert "exec /usr/bin/cpp -ffile-prefix-map" in files["bin/cpp"]  # no tuning for the preprocessor
+    assert "exec $XBUILD_CCACHE /usr/bin/gcc -mcpu=cortex-a53" in files["bin/gcc"]
+    assert "exec $XBUILD_CCACHE /usr/bin/cpp -ffile-prefix-map" in files["bin/cpp"]  # no tuning for the preprocessor
     assert "bin/ar" not in files and "bin/pkg-config" not in files
     # On the host (x86-64) the same script is a native gcc with ARM flags: it must fail, proving
     # the shim passes the board's flags through.

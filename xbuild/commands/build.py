@@ -35,7 +35,12 @@ from xbuild.errors import ConfigError, XBuildError
 @option("--push", metavar="REPO", env="XBUILD_PUSH",
         help="Dockerfile projects: also push the image as REPO:TARGET (the engine's `docker login`).")
 @option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE",
-        help="Build even when the store (XBUILD_STORE) has this build already.")
+        help="Build even when the store (XBUILD_STORE) has this build already (the build cache; "
+             "the compiler cache is --no-compiler-cache).")
+@option("--compiler-cache/--no-compiler-cache", default=True, env="XBUILD_COMPILER_CACHE",
+        help="Compile through ccache, kept per board, OS release and toolchain under "
+             "~/.cache/xbuild/ccache (`xbuild cache stats|clear`); outputs are identical either "
+             "way. Not the build cache of --no-cache.")
 @option("--deb/--no-deb", default=None, env="XBUILD_DEB",
         help="Also write NAME_VERSION_ARCH.deb, installable on the board with apt [default: "
              "xbuild.toml's deb].")
@@ -45,7 +50,7 @@ from xbuild.errors import ConfigError, XBuildError
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
 def build(target, project, os_release, static, mode, out, jobs, timeout, memory, publish, create_bucket,
-          push, no_cache, deb, keep, verbose, as_json):
+          push, no_cache, compiler_cache, deb, keep, verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
@@ -64,7 +69,7 @@ def build(target, project, os_release, static, mode, out, jobs, timeout, memory,
         from xbuild.progress import Progress
         result = run_build(spec, Progress(verbose=verbose), use_cache=not no_cache,
                            publish_to=publish, create_bucket=create_bucket, push_to=push,
-                           keep_failed=keep)
+                           keep_failed=keep, compiler_cache=compiler_cache)
     except XBuildError as exc:
         if as_json:
             emit_json({"status": "error", "target": target, "os": os_release, "mode": mode,
@@ -84,6 +89,8 @@ def build(target, project, os_release, static, mode, out, jobs, timeout, memory,
     for a in result.artifacts:
         click.echo(f"  {a.path}  {a.size} bytes  sha256:{a.sha256[:16]}")
     click.echo(f"  manifest: {result.manifest}\n  log: {result.log}")
+    if (cc := result.extra.get("compiler_cache", {})).get("enabled") and how == "built":
+        click.echo(f"  compiler cache: {cc['hits']} hits, {cc['misses']} misses ({cc['namespace']})")
     if result.depends:
         from xbuild.depends import packages
         click.echo(f"  on the board: sudo apt install {' '.join(packages(result.depends))}")

@@ -151,7 +151,9 @@ def _as_local_build(job: dict, dest: Path) -> dict:
             "source_hash": manifest.get("source_tree_sha256"),
             "duration": round((times[1] - times[0]).total_seconds(), 3) if len(times) == 2 else None,
             "cache": job.get("cache"), "build_id": job.get("build_id"),
-            "depends": manifest.get("depends", []), "timings": job.get("timings") or {}}
+            "depends": manifest.get("depends", []), "timings": job.get("timings") or {},
+            "compiler_cache": job.get("compiler_cache") or {"enabled": False, "hits": 0, "misses": 0,
+                                                            "namespace": None}}
 
 
 def _download(client: Client, job_id: str, dest: Path) -> list[str]:

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from xbuild import buildlog
+from xbuild import buildlog, compiler_cache
 from xbuild import spec as specs
 from xbuild.archive import extract
 from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
@@ -307,10 +307,13 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
             job.os = spec.target.selected.name   # the status names the release it is built for
             _patiently(jobs.save, job)
         policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
-        result = run_build(spec, log, use_cache=not job.no_cache, labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
+        # The tenant's own compiler cache, through the store: never another tenant's.
+        with compiler_cache.shared(jobs.store, job.tenant, spec, Path(tmp), log.line) as ccache:
+            result = run_build(spec, log, use_cache=not job.no_cache, compiler_cache=ccache,
+                               labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
-        job.timings = result.extra.get("timings")
+        job.timings, job.compiler_cache = result.extra.get("timings"), result.extra.get("compiler_cache")
         job.files = _published_files(jobs, spec, job.build_id)
 
 

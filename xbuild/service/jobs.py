@@ -77,6 +77,7 @@ class Job:
     build_id: str | None = None
     cache_key: str | None = None
     timings: dict | None = None          # seconds per phase of the build, as a local --json's
+    compiler_cache: dict | None = None   # hits and misses, as a local --json's
     files: list = field(default_factory=list)   # [{name, sha256, size, object}]
     queue: str = ""
     nightly: str | None = None                  # the night this job belongs to, if any

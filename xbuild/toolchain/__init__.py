@@ -98,7 +98,8 @@ class Toolchain:
         for name in self.definition.compilers:
             flags = " ".join(shlex.quote(f) for f in self.flags(name))
             # The build path must not reach the output (debug info, __FILE__): map it to ".".
-            body = (f'exec {self.compiler(name)}{" " + flags if flags else ""} '
+            # $XBUILD_CCACHE: "ccache" when the compiler cache is on (compiler_cache.py), else empty.
+            body = (f'exec $XBUILD_CCACHE {self.compiler(name)}{" " + flags if flags else ""} '
                     '-ffile-prefix-map="${XBUILD_SRC:-/xbuild/src}"=. "$@"')
             files[name] = files[f"{t}-{name}"] = _script(body)
         for tool in self.definition.binutils:

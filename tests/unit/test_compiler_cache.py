@@ -1,0 +1,216 @@
+"""The compiler cache's pure parts: switch, size, namespace, store key, ccache's counter files, and
+fetch/publish through a real local store (no engine)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from xbuild import cache, compiler_cache, spec, targets, toolchain
+from xbuild.errors import ConfigError
+from xbuild.store import open_store
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-make"
+
+
+@pytest.mark.parametrize("value, on", [("", True), ("on", True), ("1", True), ("off", False),
+                                       ("0", False), ("false", False), ("No", False)])
+def test_the_switch_reads_the_environment(monkeypatch, value, on):
+    monkeypatch.setenv("XBUILD_COMPILER_CACHE", value)
+    assert compiler_cache.enabled() is on
+    assert compiler_cache.enabled(True) is True and compiler_cache.enabled(False) is False
+
+
+@pytest.mark.parametrize("text, size", [("2G", 2 * 10**9), ("500M", 500 * 10**6), ("4Gi", 4 << 30),
+                                        ("1.5G", 1_500_000_000), ("64k", 64_000), ("2GB", 2 * 10**9)])
+def test_sizes_read_as_ccache_reads_them(text, size):
+    assert compiler_cache.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "big", "-1G", "0", "2X", "2 G G"])
+def test_a_bad_size_is_a_config_error_with_a_hint(text):
+    with pytest.raises(ConfigError) as err:
+        compiler_cache.parse_size(text)
+    assert "XBUILD_COMPILER_CACHE_SIZE" in err.value.message and "2G" in err.value.hint
+
+
+def test_the_default_size_and_the_variable(monkeypatch):
+    monkeypatch.delenv("XBUILD_COMPILER_CACHE_SIZE", raising=False)
+    assert compiler_cache.size_limit() == ("2G", 2 * 10**9)
+    monkeypatch.setenv("XBUILD_COMPILER_CACHE_SIZE", "300M")
+    assert compiler_cache.size_limit() == ("300M", 300 * 10**6)
+
+
+def test_one_namespace_per_board_release_and_toolchain(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
+    rpi3 = targets.get("rpi3")
+    seen = set()
+    for os_release in ("bookworm", "trixie"):
+        t = rpi3.with_os(os_release)
+        for mode in ("cross", "emulate"):
+            cc = compiler_cache.for_build(t, toolchain.pick(t, mode), True)
+            assert cc is not None and cc.directory == tmp_path / "xbuild" / "ccache" / cc.namespace
+            seen.add(cc.namespace)
+    assert seen == {"rpi3/bookworm/gcc-cross", "rpi3/bookworm/gcc-native",
+                    "rpi3/trixie/gcc-cross", "rpi3/trixie/gcc-native"}
+    rpi0 = targets.get("rpi0")
+    assert compiler_cache.for_build(rpi0, toolchain.pick(rpi0), True).namespace == "rpi0/trixie/zig"
+    with pytest.raises(ValueError):
+        compiler_cache.namespace("../x", "trixie", "gcc-cross")
+
+
+def test_off_or_a_directory(monkeypatch, tmp_path):
+    t = targets.get("rpi3")
+    tc = toolchain.pick(t)
+    assert compiler_cache.for_build(t, tc, False) is None
+    monkeypatch.setenv("XBUILD_COMPILER_CACHE", "off")
+    assert compiler_cache.for_build(t, tc, True) is None
+    # a farm worker's job-private directory is used as given (the worker's switch was read before)
+    assert compiler_cache.for_build(t, tc, tmp_path).directory == tmp_path
+
+
+def test_the_environment_keeps_outputs_identical():
+    env = compiler_cache.CompilerCache("rpi3/trixie/gcc-cross", Path("/x")).environment()
+    assert env["CCACHE_DIR"] == compiler_cache.MOUNT and env["XBUILD_CCACHE"] == "ccache"
+    assert "CCACHE_BASEDIR" not in env  # it rewrites the compiler's arguments: outputs would differ
+    assert env["CCACHE_NOHASHDIR"] == "1" and "locale" in env["CCACHE_SLOPPINESS"]
+    assert env["CCACHE_UMASK"] == "000"
+
+
+def test_the_shims_go_through_ccache_only_when_it_is_set():
+    for name, mode in (("rpi3", "cross"), ("rpi3", "emulate"), ("rpi0", "cross")):
+        t = targets.get(name)
+        shims = toolchain.pick(t, mode).shims()
+        for rel in ("bin/gcc", "bin/g++", f"bin/{t.triple}-gcc"):
+            assert "exec $XBUILD_CCACHE /" in shims[rel], (name, mode, rel)
+        assert "XBUILD_CCACHE" not in shims.get("bin/ar", "")
+
+
+def test_the_build_cache_key_does_not_depend_on_the_compiler_cache(monkeypatch):
+    s = spec.resolve(EXAMPLE, "rpi3")
+    monkeypatch.setenv("XBUILD_COMPILER_CACHE", "off")
+    off = cache.key(spec.resolve(EXAMPLE, "rpi3"), "src", "img")
+    monkeypatch.setenv("XBUILD_COMPILER_CACHE", "on")
+    assert cache.key(s, "src", "img") == off
+    assert "ccache" not in str(s.options()).lower()  # nor the options the manifest records
+
+
+def _stats(path: Path, values: dict[int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = [0] * 80
+    for i, v in values.items():
+        row[i] = v
+    path.write_text("\n".join(map(str, row)) + "\n")
+
+
+def test_counters_sum_ccaches_stats_files(tmp_path):
+    # indices as ccache 4 writes them: 22 direct hit, 8 preprocessed hit, 4 miss
+    _stats(tmp_path / "0" / "stats", {22: 3, 4: 1})
+    _stats(tmp_path / "0" / "a" / "stats", {8: 2, 4: 5, 11: 7})
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "stats").write_text("0\n0\n")  # short: an older ccache's
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "stats").write_text("garbage\n")  # half-written: skipped
+    assert compiler_cache.counters(tmp_path) == (5, 6)
+    assert compiler_cache.counters(tmp_path / "missing") == (0, 0)
+
+
+def test_namespaces_filter_by_board_and_release(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for ns in ("rpi3/trixie/gcc-cross", "rpi3/bookworm/gcc-cross", "rpi0/trixie/zig"):
+        (compiler_cache.root() / ns).mkdir(parents=True)
+    assert compiler_cache.namespaces() == ["rpi0/trixie/zig", "rpi3/bookworm/gcc-cross",
+                                           "rpi3/trixie/gcc-cross"]
+    assert compiler_cache.namespaces("rpi3") == ["rpi3/bookworm/gcc-cross", "rpi3/trixie/gcc-cross"]
+    assert compiler_cache.namespaces(os_release="trixie") == ["rpi0/trixie/zig", "rpi3/trixie/gcc-cross"]
+
+
+def test_store_keys_are_per_tenant_and_plain():
+    assert compiler_cache.store_key("ab12", "rpi3/trixie/gcc-cross") == \
+        "compiler-cache/ab12/rpi3/trixie/gcc-cross.tar"
+    assert compiler_cache.store_key("a", "rpi3/trixie/gcc-cross") != \
+        compiler_cache.store_key("b", "rpi3/trixie/gcc-cross")
+    for tenant in ("..", "a/b", ""):
+        with pytest.raises(ValueError):
+            compiler_cache.store_key(tenant, "rpi3/trixie/gcc-cross")
+
+
+def test_publish_then_fetch_through_a_store(tmp_path):
+    store = open_store((tmp_path / "store").as_uri())
+    src = tmp_path / "worker1" / "ccache"
+    _stats(src / "0" / "stats", {22: 1})
+    (src / "0" / "ab").mkdir()
+    (src / "0" / "ab" / "cdR").write_bytes(b"an object")
+    (src / "lock").mkdir()
+    (src / "lock" / "held").write_text("")
+    lines: list[str] = []
+    assert compiler_cache.publish(store, "tenant-a", "rpi3/trixie/gcc-cross", src, lines.append)
+    dest = tmp_path / "worker2" / "ccache"
+    dest.mkdir(parents=True)
+    assert compiler_cache.fetch(store, "tenant-a", "rpi3/trixie/gcc-cross", dest, lines.append)
+    assert (dest / "0" / "ab" / "cdR").read_bytes() == b"an object"
+    assert not (dest / "lock").exists()  # a lock is the publishing worker's own
+    assert (dest / "0" / "ab" / "cdR").stat().st_mode & 0o777 == 0o666  # the container's uid writes it
+    assert (dest / "0").stat().st_mode & 0o777 == 0o777
+    other = tmp_path / "worker3" / "ccache"
+    other.mkdir(parents=True)
+    assert not compiler_cache.fetch(store, "tenant-b", "rpi3/trixie/gcc-cross", other, lines.append)
+    assert list(other.iterdir()) == []
+
+
+def test_publish_respects_the_size_cap(tmp_path, monkeypatch):
+    monkeypatch.setenv("XBUILD_COMPILER_CACHE_SIZE", "10k")
+    store = open_store((tmp_path / "store").as_uri())
+    src = tmp_path / "ccache"
+    (src / "0").mkdir(parents=True)
+    (src / "0" / "big").write_bytes(b"x" * 20_000)
+    lines: list[str] = []
+    assert not compiler_cache.publish(store, "t", "rpi3/trixie/gcc-cross", src, lines.append)
+    assert not store.exists(compiler_cache.store_key("t", "rpi3/trixie/gcc-cross"))
+    assert "not published" in lines[-1]
+
+
+def test_an_unsafe_cache_archive_is_not_used(tmp_path):
+    store = open_store((tmp_path / "store").as_uri())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("0/escape")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc"
+        tar.addfile(link)
+    store.write(compiler_cache.store_key("t", "rpi3/trixie/gcc-cross"), buf.getvalue())
+    dest = tmp_path / "w" / "ccache"
+    dest.mkdir(parents=True)
+    lines: list[str] = []
+    assert not compiler_cache.fetch(store, "t", "rpi3/trixie/gcc-cross", dest, lines.append)
+    assert not dest.exists() or list(dest.iterdir()) == []
+    assert "not used" in lines[-1]
+
+
+def test_counters_follow_no_link_and_open_no_fifo(tmp_path):
+    """The build container writes the tree: a FIFO would hang a plain read, a link would read
+    the host's files."""
+    _stats(tmp_path / "0" / "stats", {22: 1})
+    os.mkfifo(tmp_path / "0" / "a", 0o666)  # not a directory: skipped
+    (tmp_path / "1").mkdir()
+    os.mkfifo(tmp_path / "1" / "stats")
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "stats").symlink_to(tmp_path / "0" / "stats")
+    (tmp_path / "3").symlink_to(tmp_path / "0")
+    assert compiler_cache.counters(tmp_path) == (1, 0)
+
+
+@pytest.mark.parametrize("host, cached", [(None, True), ("unix:///var/run/docker.sock", True),
+                                          ("tcp://10.0.0.5:2376", False), ("ssh://me@build", False)])
+def test_a_remote_engine_gets_no_mount(monkeypatch, host, cached):
+    if host is None:
+        monkeypatch.delenv("DOCKER_HOST", raising=False)
+    else:
+        monkeypatch.setenv("DOCKER_HOST", host)
+    monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
+    t = targets.get("rpi3")
+    assert (compiler_cache.for_build(t, toolchain.pick(t), True) is not None) is cached

@@ -1,0 +1,71 @@
+"""`xbuild cache stats|clear`: the compiler cache (ccache), per board, OS release and toolchain.
+Not the build cache (the store's finished builds, skipped with `--no-cache`)."""
+
+from __future__ import annotations
+
+import click
+
+from xbuild.commands import emit_json, json_option, option
+
+
+@click.group()
+def cache():
+    """The compiler cache (ccache) under ~/.cache/xbuild/ccache: one per board, OS release and
+    toolchain. Not the build cache of finished builds (`--no-cache`)."""
+
+
+def _selected(target: str | None, os_release: str | None) -> list[str]:
+    from xbuild import compiler_cache, targets
+    board = targets.get(target).name if target else "*"  # an alias names its board's cache
+    return compiler_cache.namespaces(board, os_release or "*")
+
+
+_target = option("-t", "--target", env="XBUILD_TARGET", help="Only this board's caches.")
+_os = option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS", help="Only this OS release's caches.")
+
+
+@cache.command()
+@_target
+@_os
+@json_option
+def stats(target, os_release, as_json):
+    """Size, files, hits and misses of each compiler cache."""
+    from xbuild import compiler_cache
+    rows = []
+    for ns in _selected(target, os_release):
+        size, files = compiler_cache.usage(compiler_cache.root() / ns)
+        hits, misses = compiler_cache.counters(compiler_cache.root() / ns)
+        rows.append({"namespace": ns, "bytes": size, "files": files, "hits": hits, "misses": misses})
+    limit = compiler_cache.size_limit()[0]
+    if as_json:
+        emit_json({"directory": str(compiler_cache.root()), "max_size": limit,
+                   "enabled": compiler_cache.enabled(), "caches": rows})
+        return
+    click.echo(f"compiler cache: {compiler_cache.root()} (at most {limit} each, "
+               f"{compiler_cache.SIZE}; {'on' if compiler_cache.enabled() else 'off'})")
+    if not rows:
+        click.echo("  empty")
+    for r in rows:
+        calls = r["hits"] + r["misses"]
+        rate = f"{100 * r['hits'] / calls:.0f}%" if calls else "-"
+        click.echo(f"  {r['namespace']:32} {r['bytes'] / 1e6:9.1f} MB {r['files']:7} files  "
+                   f"{r['hits']} hits, {r['misses']} misses ({rate})")
+
+
+@cache.command()
+@_target
+@_os
+@json_option
+def clear(target, os_release, as_json):
+    """Empty the compiler caches: all, or a board's and/or an OS release's."""
+    from xbuild import compiler_cache
+    cleared = _selected(target, os_release)
+    for ns in cleared:
+        compiler_cache.clear(compiler_cache.root() / ns)
+    if as_json:
+        emit_json({"cleared": cleared})
+    else:
+        click.echo(f"cleared {len(cleared)} compiler cache(s)" + "".join(f"\n  {ns}" for ns in cleared))
+
+
+COMMANDS = [cache]
