@@ -42,6 +42,8 @@ def build_id(spec: BuildSpec, cache_key: str) -> str:
     return f"{spec.target.name}-{cache_key[:20]}"
 
 
-def store_base(spec: BuildSpec) -> str:
-    """The project's folder in the configured store (a safe single path segment)."""
-    return to_segment(spec.name)
+def store_base(spec: BuildSpec, scope: str = "") -> str:
+    """The project's folder in the configured store (a safe single path segment), under `scope`
+    when the store is shared by parties who must not answer each other's builds (the farm's
+    tenants: builds/<tenant>)."""
+    return "/".join(filter(None, (scope, to_segment(spec.name))))

@@ -105,7 +105,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
               record: bool = True, publish_to: str | None = None,
               create_bucket: bool = False, labels: dict | None = None,
               push_to: str | None = None, keep_failed: bool = False,
-              compiler_cache: bool | Path = True) -> BuildResult:
+              compiler_cache: bool | Path = True, cache_scope: str = "") -> BuildResult:
     """Answer from the cache when the same inputs were built before; otherwise build, and record
     the build in the configured store (the cache). Optionally publish to another store.
     compiler_cache: True, this user's (unless XBUILD_COMPILER_CACHE=off); False, none; a
@@ -119,7 +119,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     image_def = images.builder_def(spec.target, spec.mode, spec.config.packages, spec.toolchain,
                                    spec.config.tools)
     key = cache.key(spec, source_hash, image_def.tag)
-    build_id, base = cache.build_id(spec, key), cache.store_base(spec)
+    build_id, base = cache.build_id(spec, key), cache.store_base(spec, cache_scope)
     store = open_store(configured_url(), create=True) if use_cache or record else None
 
     ccache = _compiler_cache(spec, compiler_cache)

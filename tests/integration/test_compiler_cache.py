@@ -238,10 +238,12 @@ def test_the_farm_shares_a_tenants_cache_through_s3_and_never_across_tenants(far
     assert job["compiler_cache"] == {"enabled": True, "hits": N - 1, "misses": 1, "namespace": NS}
     assert not any((Path(farm.env["XDG_CACHE_HOME"]) / "xbuild" / "ccache").glob("*"))  # never local
 
-    # tenant B builds the same sources but main.c (a build, not a build-cache hit): A's cache
-    # would give N-1 hits; nothing of A's is fetched, every compile misses
+    # tenant B uploads the very same sources: not answered from A's build record (A's build
+    # went through A's compiler cache, which A alone wrote), and nothing of A's cache is
+    # fetched: every compile misses
     a_object = store.read(key_a)
-    _, log = _job(farm, {**files, "main.c": files["main.c"] + "/* b */\n"}, TOKEN_B)
+    job_b, log = _job(farm, files, TOKEN_B)
+    assert job_b["cache"] == "miss" and job_b["cache_key"] == job["cache_key"]
     assert "compiler cache: none yet" in log and _hits(log) == (0, N)
     key_b = compiler_cache.store_key(tenant_of(TOKEN_B), NS)
     assert store.exists(key_b) and key_a != key_b

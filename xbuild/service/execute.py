@@ -310,11 +310,19 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
         # The tenant's own compiler cache, through the store: never another tenant's.
         with compiler_cache.shared(jobs.store, job.tenant, spec, Path(tmp), log.line) as ccache:
             result = run_build(spec, log, use_cache=not job.no_cache, compiler_cache=ccache,
-                               labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
+                               cache_scope=cache_scope(job), labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
         job.timings, job.compiler_cache = result.extra.get("timings"), result.extra.get("compiler_cache")
-        job.files = _published_files(jobs, spec, job.build_id)
+        job.files = _published_files(jobs, spec, job.build_id, cache_scope(job))
+
+
+def cache_scope(job: Job) -> str:
+    """Each tenant's builds answer only that tenant's: a build is no longer a function of its
+    inputs alone once it compiles through the tenant's own compiler cache, which that tenant's
+    earlier builds wrote. One tenant's planted cache entries must never reach another's
+    artifacts through a shared build record."""
+    return f"builds/{job.tenant}"
 
 
 def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
@@ -328,11 +336,11 @@ def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
                      for line in hint.splitlines())
 
 
-def _published_files(jobs: Jobs, spec, build_id: str) -> list[dict]:
+def _published_files(jobs: Jobs, spec, build_id: str, scope: str) -> list[dict]:
     """The job's files are the build's record in the store (the cache wrote it)."""
     from xbuild import cache, publish
-    record = publish.read_record(jobs.store, cache.store_base(spec), build_id)
+    base = cache.store_base(spec, scope)
+    record = publish.read_record(jobs.store, base, build_id)
     if record is None:
         raise StoreError(f"build {build_id} is missing from the store after building")
-    base = cache.store_base(spec)
     return [{**f, "object": f"{base}/{f['object']}"} for f in record["files"]]
