@@ -104,10 +104,15 @@ class CompilerCache:
     directory: Path
 
     def prepare(self) -> None:
-        """Make it writable for the container's uid 1000 whoever runs xbuild (see the docstring)."""
+        """Make it writable for the container's uid 1000 whoever runs xbuild (see the docstring),
+        behind a root only its owner can enter: another user of this machine must not be able to
+        plant objects in the open directory (the container needs no way through the root: the
+        engine mounts the namespace's directory itself)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self.directory.chmod(0o777)
+            if self.directory.is_relative_to(root()):
+                root().chmod(0o700)
         except OSError as exc:
             raise CompilerCacheError(f"cannot prepare the compiler cache {self.directory}: "
                                      f"{exc.strerror}") from None

@@ -214,3 +214,15 @@ def test_a_remote_engine_gets_no_mount(monkeypatch, host, cached):
     monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
     t = targets.get("rpi3")
     assert (compiler_cache.for_build(t, toolchain.pick(t), True) is not None) is cached
+
+
+def test_the_open_namespace_directory_sits_behind_a_root_only_its_owner_enters(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
+    t = targets.get("rpi3")
+    cc = compiler_cache.for_build(t, toolchain.pick(t), True)
+    compiler_cache.root().mkdir(parents=True)
+    compiler_cache.root().chmod(0o755)  # as an older xbuild, or a umask, may have left it
+    cc.prepare()
+    assert cc.directory.stat().st_mode & 0o777 == 0o777  # the container's uid 1000 writes it
+    assert compiler_cache.root().stat().st_mode & 0o777 == 0o700  # no other user reaches it
