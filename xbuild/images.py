@@ -6,6 +6,8 @@ so an image is reused until its definition changes.
                                              cross toolchain; emulate = target-arch base, native gcc
   xbuild/builder:<suite>-<arch>-zig-<cpu>-<glibc>-<hash>  cross builder + zig, its cache warmed for
                                              the board's CPU (toolchain/zig.py)
+  xbuild/builder:<suite>-<arch>-hybrid-<hash>  emulate builder + the x86-64 cross toolchain's files,
+                                             gathered in ...-hybrid-files-<hash> (hybrid_def)
   xbuild/deps:<...>-<hash>                 builder + the project's declared -dev packages
 
 Targets that share a Debian architecture share images: the board's tuning is applied at build
@@ -91,6 +93,7 @@ class ImageDef:
     arch: str = ""
     suite: str = ""
     context: tuple[tuple[str, str], ...] = ()  # (name in the build context, host directory)
+    needs: tuple["ImageDef", ...] = ()  # other images its Dockerfile copies from (COPY --from)
 
 
 def base_def(arch: str, suite: str, platform: str) -> ImageDef:
@@ -134,16 +137,19 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
     arch, mode = target.debian_arch, toolchain.mode
     # zig extends the gcc-cross builder: its binutils, pkgconf and multiarch set-up.
     debian = get("gcc-cross", target) if isinstance(toolchain, Zig) else toolchain
-    if mode == "cross":
+    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
+    if mode == "hybrid":
+        defn = hybrid_def(target)
+    elif mode == "cross":
         host_platform = _PLATFORMS.get(host_arch(), "linux/" + host_arch())
         parent = base_def(host_arch(), target.suite, host_platform)
         run = _apt(TOOLS + debian.image_packages(), add_arch=arch)
     else:
         parent = runtime_def(target)
         run = _apt(TOOLS + debian.image_packages())
-    run += " && useradd --create-home --uid 1000 --user-group builder"
-    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
-    defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
+    if mode != "hybrid":
+        run += " && useradd --create-home --uid 1000 --user-group builder"
+        defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
     if isinstance(toolchain, Zig):
         name, body, home = toolchain.image_layer()
         dockerfile = f"FROM {defn.tag}\n{body}"
@@ -157,6 +163,55 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
     names = sorted({*(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages), *tools})
     labels = ((LABEL, "deps"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
     return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
+
+
+# Run in the cross builder (host arch): gather the cross toolchain's files under /xbuild-hybrid.
+# The compiler, binutils and their runtime libraries (the -<arch>-cross packages), but not the cross
+# C library nor kernel headers: the root filesystem's own libc6-dev is what hybrid links against.
+# Then the host's loader and shared libraries, which the cross tools run on, and the host's ccache
+# as /usr/local/bin/ccache (first on PATH: the target's own would run under qemu).
+_HYBRID_FILES = " && ".join([
+    "pkgs=$(dpkg-query -W -f '${{Package}}\\n'"
+    " | grep -E '^(binutils|cpp|gcc|g[+][+])(-[0-9]+)?-{triple}(-base)?$|^gcc-[0-9]+-cross-base$|-{arch}-cross$'"
+    " | grep -vE '^(libc6|libc6-dev|linux-libc-dev)-{arch}-cross$')",
+    "dpkg -L $pkgs | sort -u | while read -r f; do case $f in /usr/share/*) continue ;; esac;"
+    ' if [ -L "$f" ] || [ -f "$f" ]; then echo "${{f#/}}"; fi; done > /tmp/files',
+    'echo "usr/lib/$(gcc -print-multiarch)" >> /tmp/files',
+    "if [ -d /usr/lib64 ]; then echo usr/lib64 >> /tmp/files; fi",
+    "mkdir -p /xbuild-hybrid/usr/local/bin",
+    "tar -C / -cf - -T /tmp/files | tar -C /xbuild-hybrid -xf -",
+    "cp -a /usr/bin/ccache /xbuild-hybrid/usr/local/bin/ccache",
+    "rm /tmp/files"])
+# Run in the hybrid image (under qemu): the x86-64 loader's path, and no bfd plugins of the
+# target's (the x86-64 ar and nm would fail to load them).
+_HYBRID_LINKS = ("if [ -d /usr/lib64 ] && [ ! -e /lib64 ]; then ln -s usr/lib64 /lib64; fi && "
+                 "rm -f /usr/lib/bfd-plugins/*")
+
+
+def hybrid_def(target: Target) -> ImageDef:
+    """--mode hybrid: the emulate builder (the target's root filesystem, build tools and
+    libc6-dev) with the x86-64 cross toolchain of the same suite copied over its own compiler:
+    /usr/bin/<triple>-gcc & co. become the cross tools, so the shims, and even a plain /usr/bin/gcc,
+    run the compiler natively while everything else runs under qemu. Debian's amd64 cross
+    compiler cannot be installed into a foreign root filesystem with apt (its arch-all
+    dependencies are refused), so its files are copied: gathered in an image of their own made
+    from the cross builder, then COPY --from, which the engine's classic builder allows across
+    platforms."""
+    from xbuild.toolchain import get
+    arch, name = target.debian_arch, f"{target.suite}-{target.debian_arch}"
+    cross = builder_def(target, "cross", toolchain=get("gcc-cross", target))
+    emulate = builder_def(target, "emulate", toolchain=get("gcc-native", target))
+    script = _HYBRID_FILES.format(triple=target.triple, arch=arch)
+    files_df = f"FROM {cross.tag}\nRUN {script}\n"
+    files = ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-files-{_digest('builder', files_df)}",
+                     "builder", cross.platform,
+                     ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", "hybrid-files")),
+                     files_df, cross)
+    dockerfile = (f"FROM {emulate.tag}\nCOPY --from={files.tag} /xbuild-hybrid/ /\n"
+                  f"RUN {_HYBRID_LINKS}\n")
+    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", "hybrid"))
+    return ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-{_digest('builder', dockerfile)}", "builder",
+                    emulate.platform, labels, dockerfile, emulate, needs=(files,))
 
 
 def _check_packages(packages) -> None:
@@ -176,8 +231,9 @@ def ensure(defn: ImageDef, log) -> Image:
     """The image for a definition: reused when present, otherwise built (parents first)."""
     if (img := _existing(defn.tag)) is not None:
         return Image(defn.tag, img.id, False)
-    if defn.parent is not None:
-        ensure(defn.parent, log)
+    for needed in (defn.parent, *defn.needs):
+        if needed is not None:
+            ensure(needed, log)
     with _building(defn.tag):
         if (img := _existing(defn.tag)) is not None:  # made by another process meanwhile
             return Image(defn.tag, img.id, False)
