@@ -165,34 +165,46 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
     return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
 
 
-# Run in the cross builder (host arch): gather the cross toolchain's files under /xbuild-hybrid.
-# The compiler, binutils and their runtime libraries (the -<arch>-cross packages), but not the cross
-# C library nor kernel headers: the root filesystem's own libc6-dev is what hybrid links against.
-# Then the host's loader and shared libraries, which the cross tools run on, and the host's ccache
-# as /usr/local/bin/ccache (first on PATH: the target's own would run under qemu).
+# The build machine's own shell, make and text tools, which run natively in the hybrid image too
+# (configure and libtool are shell scripts: under qemu they cost more than the compiles). They act
+# the same on any CPU; what reports or depends on the machine stays the target's: uname, arch,
+# nproc, od (its output follows the CPU's byte order), and stdbuf, chroot, hostid, bashbug.
+HYBRID_TOOLS = ("coreutils", "dash", "bash", "sed", "grep", "mawk", "make", "m4", "diffutils",
+                "findutils")
+_TARGETS_OWN = "arch|uname|nproc|od|stdbuf|chroot|hostid|bashbug"
+# Run in the cross builder (host arch): gather under /xbuild-hybrid the cross compiler, binutils and
+# their runtime libraries (the -<arch>-cross packages), but not the cross C library nor kernel
+# headers (the root filesystem's own libc6-dev is what hybrid links against); the HYBRID_TOOLS'
+# programs; the host's loader and shared libraries, which all of them run on; and the host's ccache
+# as /usr/local/bin/ccache (first on PATH: the target's own would run under qemu). Every suite's
+# image is merged-/usr: /bin/x is /usr/bin/x.
 _HYBRID_FILES = " && ".join([
     "pkgs=$(dpkg-query -W -f '${{Package}}\\n'"
     " | grep -E '^(binutils|cpp|gcc|g[+][+])(-[0-9]+)?-{triple}(-base)?$|^gcc-[0-9]+-cross-base$|-{arch}-cross$'"
     " | grep -vE '^(libc6|libc6-dev|linux-libc-dev)-{arch}-cross$')",
-    "dpkg -L $pkgs | sort -u | while read -r f; do case $f in /usr/share/*) continue ;; esac;"
-    ' if [ -L "$f" ] || [ -f "$f" ]; then echo "${{f#/}}"; fi; done > /tmp/files',
+    "{{ dpkg -L $pkgs | grep -v '^/usr/share/';"
+    " dpkg -L {tools} | grep -E '^(/usr)?/s?bin/' | grep -vE '/({targets_own})$'; }}"
+    " | sed -E 's,^/(bin|sbin|lib)/,/usr/\\1/,' | sort -u"
+    ' | while read -r f; do if [ -L "$f" ] || [ -f "$f" ]; then echo "${{f#/}}"; fi; done > /tmp/files',
     'echo "usr/lib/$(gcc -print-multiarch)" >> /tmp/files',
-    "if [ -d /usr/lib64 ]; then echo usr/lib64 >> /tmp/files; fi",
     "mkdir -p /xbuild-hybrid/usr/local/bin",
+    # the loader's path, there before the first RUN (whose /bin/sh is the x86-64 dash already)
+    "if [ -d /usr/lib64 ]; then echo usr/lib64 >> /tmp/files; ln -s usr/lib64 /xbuild-hybrid/lib64; fi",
     "tar -C / -cf - -T /tmp/files | tar -C /xbuild-hybrid -xf -",
     "cp -a /usr/bin/ccache /xbuild-hybrid/usr/local/bin/ccache",
     "rm /tmp/files"])
-# Run in the hybrid image (under qemu): the x86-64 loader's path, and no bfd plugins of the
-# target's (the x86-64 ar and nm would fail to load them).
-_HYBRID_LINKS = ("if [ -d /usr/lib64 ] && [ ! -e /lib64 ]; then ln -s usr/lib64 /lib64; fi && "
-                 "rm -f /usr/lib/bfd-plugins/*")
+# Run in the hybrid image: the cross GCC's LTO plugin for the binutils (the x86-64 ar and nm
+# cannot load the target GCC's).
+_HYBRID_LINKS = ("rm -f /usr/lib/bfd-plugins/* && "
+                 "ln -s /usr/libexec/gcc-cross/*/*/liblto_plugin.so /usr/lib/bfd-plugins/")
 
 
 def hybrid_def(target: Target) -> ImageDef:
     """--mode hybrid: the emulate builder (the target's root filesystem, build tools and
     libc6-dev) with the x86-64 cross toolchain of the same suite copied over its own compiler:
     /usr/bin/<triple>-gcc & co. become the cross tools, so the shims, and even a plain /usr/bin/gcc,
-    run the compiler natively while everything else runs under qemu. Debian's amd64 cross
+    run the compiler natively; so do the shell, make and text tools (HYBRID_TOOLS). The rest (perl,
+    python, the project's own programs, configure's test programs) runs under qemu. Debian's amd64 cross
     compiler cannot be installed into a foreign root filesystem with apt (its arch-all
     dependencies are refused), so its files are copied: gathered in an image of their own made
     from the cross builder, then COPY --from, which the engine's classic builder allows across
@@ -201,7 +213,8 @@ def hybrid_def(target: Target) -> ImageDef:
     arch, name = target.debian_arch, f"{target.suite}-{target.debian_arch}"
     cross = builder_def(target, "cross", toolchain=get("gcc-cross", target))
     emulate = builder_def(target, "emulate", toolchain=get("gcc-native", target))
-    script = _HYBRID_FILES.format(triple=target.triple, arch=arch)
+    script = _HYBRID_FILES.format(triple=target.triple, arch=arch, tools=" ".join(HYBRID_TOOLS),
+                                  targets_own=_TARGETS_OWN)
     files_df = f"FROM {cross.tag}\nRUN {script}\n"
     files = ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-files-{_digest('builder', files_df)}",
                      "builder", cross.platform,

@@ -39,7 +39,7 @@ def test_examples_build_pass_the_gate_and_run(builds, example, command, expected
         assert elf["interpreter"] == manifest["target"]["loader"]
     run = xbuild("run", "--target", "rpi3", artifact["path"], "--", *command)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == expected
+    assert run.stdout.strip() == expected, (run.stdout, run.stderr)
 
 
 def test_hybrid_is_its_own_cache_entry(builds):
@@ -55,6 +55,8 @@ file -bL /usr/bin/arm-linux-gnueabihf-gcc
 file -bL /usr/bin/arm-linux-gnueabihf-ld
 gcc -dumpmachine
 printf 'int main(void){return 0;}\\n' > /tmp/t.c && gcc /tmp/t.c -o /tmp/t && file -b /tmp/t && /tmp/t && echo ran
+file -bL /bin/sh /usr/bin/sed /usr/bin/make
+file -bL /usr/bin/uname /usr/bin/od /usr/bin/perl
 """
 
 
@@ -71,6 +73,9 @@ def test_the_container_is_the_target_and_its_compiler_is_x86_64(engine, tmp_path
     assert out[2].startswith("ELF 64-bit LSB") and "x86-64" in out[2]
     assert out[3] == "arm-linux-gnueabihf"
     assert out[4].startswith("ELF 32-bit LSB") and ", ARM, EABI5" in out[4] and out[5] == "ran"
+    # the shell, make and text tools are the build machine's; what tells the machine is the target's
+    assert all("x86-64" in line for line in out[6:9]), out[6:9]
+    assert all(", ARM, EABI5" in line for line in out[9:12]), out[9:12]
 
 
 # An autoconf probe that runs a program (AC_RUN_IFELSE, no answer for cross compiling), and a

@@ -86,6 +86,9 @@ def test_the_image_is_the_emulate_builder_with_the_cross_builders_files():
     assert files.dockerfile.startswith(f"FROM {cross.tag}\nRUN ")
     # the cross C library stays out: the root filesystem's libc6-dev is linked against
     assert "grep -vE '^(libc6|libc6-dev|linux-libc-dev)-armhf-cross$'" in files.dockerfile
+    # the build machine's shell and tools, but never what reports the machine
+    assert "dpkg -L coreutils dash bash sed grep mawk make m4 diffutils findutils" in files.dockerfile
+    assert "grep -vE '/(arch|uname|nproc|od|stdbuf|chroot|hostid|bashbug)$'" in files.dockerfile
     assert hybrid.tag.startswith("xbuild/builder:trixie-armhf-hybrid-")
     assert dict(hybrid.labels)["org.xbuild.mode"] == "hybrid"
     # content-hashed: another release is another image, all the way down
