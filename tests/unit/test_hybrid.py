@@ -138,3 +138,23 @@ def test_every_mode_choice_offers_hybrid():
     for command in (["build"], ["shell"], ["verify"], ["submit"], ["images", "build"]):
         proc = xbuild(*command, "--help")
         assert proc.returncode == 0 and "hybrid" in proc.stdout, (command, proc.stdout)
+
+
+def test_other_architectures_get_their_own_cross_files():
+    arm64 = images.builder_def(targets.get("arm64"), "hybrid")
+    assert arm64.platform == "linux/arm64/v8" and arm64.tag.startswith("xbuild/builder:trixie-arm64-hybrid-")
+    (files,) = arm64.needs
+    assert "-aarch64-linux-gnu(-base)?$" in files.dockerfile and "-arm64-cross$" in files.dockerfile
+
+
+def test_the_service_accepts_hybrid_and_refuses_what_it_cannot_build(monkeypatch):
+    from xbuild.service.api import create_app
+    monkeypatch.setenv("XBUILD_API_TOKENS", "t0ken-for-the-test")
+    client = create_app(jobs=object()).test_client()  # both answers come before any job is made
+    auth = {"Authorization": "Bearer t0ken-for-the-test"}
+    bogus = client.post("/v1/builds", json={"target": "rpi3", "mode": "native",
+                                            "git_url": "https://example.org/a.git"}, headers=auth)
+    assert bogus.status_code == 422 and bogus.get_json()["hint"] == "cross, emulate or hybrid"
+    rpi0 = client.post("/v1/builds", json={"target": "rpi0", "mode": "hybrid",
+                                           "git_url": "https://example.org/a.git"}, headers=auth)
+    assert rpi0.status_code == 422 and "cannot build with --mode hybrid" in rpi0.get_json()["error"]
