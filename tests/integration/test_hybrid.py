@@ -49,6 +49,15 @@ def test_hybrid_is_its_own_cache_entry(builds):
     assert cross["mode"] == "cross"
 
 
+def test_hybrid_builds_are_reproducible(engine, tmp_path):
+    import shutil
+    from tests.conftest import EXAMPLES
+    project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello-make")
+    proc = xbuild("verify", "--target", "rpi3", "--mode", "hybrid", project)
+    assert proc.returncode == 0, proc.stderr
+    assert "reproducible: 2 file(s) identical in two builds for rpi3" in proc.stdout + proc.stderr
+
+
 SHELL = """\
 uname -m
 file -bL /usr/bin/arm-linux-gnueabihf-gcc
