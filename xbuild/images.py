@@ -255,7 +255,17 @@ def ensure(defn: ImageDef, log) -> Image:
         else:
             _docker_build(defn.tag, defn.dockerfile, defn.platform, dict(defn.labels), log,
                           defn.context)
+            for needed in defn.needs:  # made for its COPY --from only: the image holds the files now
+                _remove(needed.tag)
     return Image(defn.tag, client().images.get(defn.tag).id, True)
+
+
+def _remove(tag: str) -> None:
+    from docker.errors import APIError
+    try:
+        client().images.remove(tag)
+    except APIError:
+        pass  # gone already, or in use
 
 
 def _debootstrap(defn: ImageDef, log) -> None:
