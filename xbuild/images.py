@@ -203,12 +203,12 @@ def hybrid_def(target: Target) -> ImageDef:
     """--mode hybrid: the emulate builder (the target's root filesystem, build tools and
     libc6-dev) with the x86-64 cross toolchain of the same suite copied over its own compiler:
     /usr/bin/<triple>-gcc & co. become the cross tools, so the shims, and even a plain /usr/bin/gcc,
-    run the compiler natively; so do the shell, make and text tools (HYBRID_TOOLS). The rest (perl,
-    python, the project's own programs, configure's test programs) runs under qemu. Debian's amd64 cross
-    compiler cannot be installed into a foreign root filesystem with apt (its arch-all
-    dependencies are refused), so its files are copied: gathered in an image of their own made
-    from the cross builder, then COPY --from, which the engine's classic builder allows across
-    platforms."""
+    run the compiler natively; so do the shell, make and text tools (HYBRID_TOOLS). The rest
+    (perl, python, the project's own programs, configure's test programs) runs under qemu.
+    Debian's amd64 cross compiler cannot be installed into a foreign root filesystem with apt
+    (its arch-all dependencies are refused), so its files are copied: gathered in an image of
+    their own made from the cross builder, then COPY --from, which the engine's classic builder
+    allows across platforms."""
     from xbuild.toolchain import get
     arch, name = target.debian_arch, f"{target.suite}-{target.debian_arch}"
     cross = builder_def(target, "cross", toolchain=get("gcc-cross", target))

@@ -28,6 +28,12 @@ configure: error: cannot run C compiled programs.
 If you meant to cross compile, use '--host'."""
 
 
+@pytest.fixture(autouse=True)
+def x86_64_build_machine(monkeypatch):
+    monkeypatch.setattr(toolchain, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(images, "host_arch", lambda: "amd64")
+
+
 @pytest.fixture
 def project(tmp_path):
     return make_project(tmp_path / "proj", {"Makefile": "all:\n\tgcc -o hi hi.c\n", "hi.c": ""})
@@ -61,6 +67,12 @@ def test_boards_that_need_zig_are_refused_with_the_reason(board, os, why):
         toolchain.pick(targets.get(board).with_os(os), "hybrid")
     assert "cannot build with --mode hybrid" in exc.value.message and why in exc.value.message
     assert exc.value.hint == "drop --mode hybrid: cross mode uses zig"
+
+
+def test_hybrid_needs_an_x86_64_build_machine(monkeypatch):
+    monkeypatch.setattr(toolchain, "host_arch", lambda: "arm64")
+    with pytest.raises(ConfigError, match="this machine is arm64"):
+        toolchain.pick(targets.get("rpi3"), "hybrid")
 
 
 def test_hybrid_and_static_do_not_mix():
