@@ -142,3 +142,13 @@ def test_what_cross_cannot_run_hybrid_builds_and_the_hint_says_so(engine, tmp_pa
     run = xbuild("run", "--target", "rpi3", result["artifacts"][0]["path"], "--", "bin/probe")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "long is 4 bytes (generated on armv7l)"
+
+
+def test_hybrid_needs_the_qemu_handler(engine, tmp_path):
+    """configure probes and the project's own programs run under qemu: without the handler, a
+    clean error before any container starts."""
+    project = make_project(tmp_path / "p", {"Makefile": "all:\n\ttrue\n"})
+    proc = xbuild("--target", "rpi3", project, "--mode", "hybrid",
+                  env={"XBUILD_BINFMT_DIR": str(tmp_path)})  # an empty binfmt_misc
+    assert proc.returncode == 9, proc.stderr
+    assert "qemu-arm" in proc.stderr and "hybrid" in proc.stderr and "Traceback" not in proc.stderr
