@@ -14,14 +14,14 @@ APT = ["-o", f"Dir::Etc::SourceList={CACHE}/sources.list", "-o", "Dir::Etc::Sour
        "-o", f"Dir::State::Lists={CACHE}/lists"]
 
 
-def source() -> Path:
+def source(package: str = PACKAGE, version: str = VERSION, debian: str = "1") -> Path:
     """The upstream source from the Debian mirror (apt-get source, a deb-src list of our own)."""
-    orig = CACHE / f"{PACKAGE}_{VERSION}.orig.tar.gz"
+    orig = CACHE / f"{package}_{version}.orig.tar.gz"
     if not orig.exists():
         (CACHE / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (CACHE / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
         subprocess.run(["apt-get", *APT, "update", "-q"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", *APT, "source", "--download-only", f"{PACKAGE}={VERSION}-1"],
+        subprocess.run(["apt-get", *APT, "source", "--download-only", f"{package}={version}-{debian}"],
                        check=True, cwd=CACHE, stdout=subprocess.DEVNULL)
     return orig
 

@@ -181,14 +181,41 @@ def hints(lines: list[str], suite: str, target_arch: str, multiarch: str, tools_
             for (key, pkg), provides in found.items()]
 
 
+# A cross build that runs what it built for the board, where it cannot: a program the build
+# machine cannot execute, or an autoconf probe that refuses to run when cross compiling.
+RUNS_TARGET_CODE = re.compile(r"Exec format error|cannot run test program while cross compiling"
+                              r"|cannot run C(?:\+\+)? compiled programs")
+
+
+def hybrid(lines: list[str], spec) -> str | None:
+    """For a cross build that failed running target code: the command that builds it in
+    --mode hybrid (the board's root filesystem, with the cross compiler), when the board has it."""
+    from xbuild.errors import ConfigError
+    from xbuild.toolchain import pick
+    if not RUNS_TARGET_CODE.search("\n".join(lines)) or spec.mode != "cross" or spec.static:
+        return None
+    try:
+        pick(spec.target, "hybrid")
+    except ConfigError:
+        return None
+    target = spec.target
+    os_flag = "" if target.selected.name == target.default_os else f" --os {target.selected.name}"
+    import shlex
+    return (f"this build runs programs it built for {target.name}, which cross mode cannot; "
+            f"build it in the board's root filesystem with the cross compiler: xbuild --target "
+            f"{target.name}{os_flag} --mode hybrid {shlex.quote(str(spec.project))}")
+
+
 def for_build(hint: str | None, lines: list[str], spec, progress=None) -> str | None:
-    """The failed build's hint with the missing packages' hints in front (the fix first)."""
+    """The failed build's hint with the missing packages' hints in front (the fix first), and
+    --mode hybrid where the build failed running target code."""
     from xbuild.targets import host_arch
     from xbuild.toolchain import multiarch
     target = spec.target
     declared = set(spec.config.packages) | set(getattr(spec.config, "tools", ()))
     found = hints(lines, target.suite, target.debian_arch, multiarch(target),
                   host_arch() if spec.mode == "cross" else target.debian_arch, declared, progress)
+    found += filter(None, [hybrid(lines, spec)])
     return "\n".join(found + ([hint] if hint else [])) or None
 
 

@@ -6,6 +6,8 @@ so an image is reused until its definition changes.
                                              cross toolchain; emulate = target-arch base, native gcc
   xbuild/builder:<suite>-<arch>-zig-<cpu>-<glibc>-<hash>  cross builder + zig, its cache warmed for
                                              the board's CPU (toolchain/zig.py)
+  xbuild/builder:<suite>-<arch>-hybrid-<hash>  emulate builder + the x86-64 cross toolchain's files,
+                                             gathered in ...-hybrid-files-<hash> (hybrid_def)
   xbuild/deps:<...>-<hash>                 builder + the project's declared -dev packages
 
 Targets that share a Debian architecture share images: the board's tuning is applied at build
@@ -91,6 +93,7 @@ class ImageDef:
     arch: str = ""
     suite: str = ""
     context: tuple[tuple[str, str], ...] = ()  # (name in the build context, host directory)
+    needs: tuple["ImageDef", ...] = ()  # other images its Dockerfile copies from (COPY --from)
 
 
 def base_def(arch: str, suite: str, platform: str) -> ImageDef:
@@ -134,16 +137,19 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
     arch, mode = target.debian_arch, toolchain.mode
     # zig extends the gcc-cross builder: its binutils, pkgconf and multiarch set-up.
     debian = get("gcc-cross", target) if isinstance(toolchain, Zig) else toolchain
-    if mode == "cross":
+    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
+    if mode == "hybrid":
+        defn = hybrid_def(target)
+    elif mode == "cross":
         host_platform = _PLATFORMS.get(host_arch(), "linux/" + host_arch())
         parent = base_def(host_arch(), target.suite, host_platform)
         run = _apt(TOOLS + debian.image_packages(), add_arch=arch)
     else:
         parent = runtime_def(target)
         run = _apt(TOOLS + debian.image_packages())
-    run += " && useradd --create-home --uid 1000 --user-group builder"
-    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
-    defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
+    if mode != "hybrid":
+        run += " && useradd --create-home --uid 1000 --user-group builder"
+        defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
     if isinstance(toolchain, Zig):
         name, body, home = toolchain.image_layer()
         dockerfile = f"FROM {defn.tag}\n{body}"
@@ -157,6 +163,68 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
     names = sorted({*(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages), *tools})
     labels = ((LABEL, "deps"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
     return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
+
+
+# The build machine's own shell, make and text tools, which run natively in the hybrid image too
+# (configure and libtool are shell scripts: under qemu they cost more than the compiles). They act
+# the same on any CPU; what reports or depends on the machine stays the target's: uname, arch,
+# nproc, od (its output follows the CPU's byte order), and stdbuf, chroot, hostid, bashbug.
+HYBRID_TOOLS = ("coreutils", "dash", "bash", "sed", "grep", "mawk", "make", "m4", "diffutils",
+                "findutils")
+_TARGETS_OWN = "arch|uname|nproc|od|stdbuf|chroot|hostid|bashbug"
+# Run in the cross builder (host arch): gather under /xbuild-hybrid the cross compiler, binutils and
+# their runtime libraries (the -<arch>-cross packages), but not the cross C library nor kernel
+# headers (the root filesystem's own libc6-dev is what hybrid links against); the HYBRID_TOOLS'
+# programs; the host's loader and shared libraries, which all of them run on; and the host's ccache
+# as /usr/local/bin/ccache (first on PATH: the target's own would run under qemu). Every suite's
+# image is merged-/usr: /bin/x is /usr/bin/x.
+_HYBRID_FILES = " && ".join([
+    "pkgs=$(dpkg-query -W -f '${{Package}}\\n'"
+    " | grep -E '^(binutils|cpp|gcc|g[+][+])(-[0-9]+)?-{triple}(-base)?$|^gcc-[0-9]+-cross-base$|-{arch}-cross$'"
+    " | grep -vE '^(libc6|libc6-dev|linux-libc-dev)-{arch}-cross$')",
+    "{{ dpkg -L $pkgs | grep -v '^/usr/share/';"
+    " dpkg -L {tools} | grep -E '^(/usr)?/s?bin/' | grep -vE '/({targets_own})$'; }}"
+    " | sed -E 's,^/(bin|sbin|lib)/,/usr/\\1/,' | sort -u"
+    ' | while read -r f; do if [ -L "$f" ] || [ -f "$f" ]; then echo "${{f#/}}"; fi; done > /tmp/files',
+    'echo "usr/lib/$(gcc -print-multiarch)" >> /tmp/files',
+    "mkdir -p /xbuild-hybrid/usr/local/bin",
+    # the loader's path, there before the first RUN (whose /bin/sh is the x86-64 dash already)
+    "if [ -d /usr/lib64 ]; then echo usr/lib64 >> /tmp/files; ln -s usr/lib64 /xbuild-hybrid/lib64; fi",
+    "tar -C / -cf - -T /tmp/files | tar -C /xbuild-hybrid -xf -",
+    "cp -a /usr/bin/ccache /xbuild-hybrid/usr/local/bin/ccache",
+    "rm /tmp/files"])
+# Run in the hybrid image: the cross GCC's LTO plugin for the binutils (the x86-64 ar and nm
+# cannot load the target GCC's).
+_HYBRID_LINKS = ("rm -f /usr/lib/bfd-plugins/* && "
+                 "ln -s /usr/libexec/gcc-cross/*/*/liblto_plugin.so /usr/lib/bfd-plugins/")
+
+
+def hybrid_def(target: Target) -> ImageDef:
+    """--mode hybrid: the emulate builder (the target's root filesystem, build tools and
+    libc6-dev) with the x86-64 cross toolchain of the same suite copied over its own compiler:
+    /usr/bin/<triple>-gcc & co. become the cross tools, so the shims, and even a plain /usr/bin/gcc,
+    run the compiler natively; so do the shell, make and text tools (HYBRID_TOOLS). The rest
+    (perl, python, the project's own programs, configure's test programs) runs under qemu.
+    Debian's amd64 cross compiler cannot be installed into a foreign root filesystem with apt
+    (its arch-all dependencies are refused), so its files are copied: gathered in an image of
+    their own made from the cross builder, then COPY --from, which the engine's classic builder
+    allows across platforms."""
+    from xbuild.toolchain import get
+    arch, name = target.debian_arch, f"{target.suite}-{target.debian_arch}"
+    cross = builder_def(target, "cross", toolchain=get("gcc-cross", target))
+    emulate = builder_def(target, "emulate", toolchain=get("gcc-native", target))
+    script = _HYBRID_FILES.format(triple=target.triple, arch=arch, tools=" ".join(HYBRID_TOOLS),
+                                  targets_own=_TARGETS_OWN)
+    files_df = f"FROM {cross.tag}\nRUN {script}\n"
+    files = ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-files-{_digest('builder', files_df)}",
+                     "builder", cross.platform,
+                     ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", "hybrid-files")),
+                     files_df, cross)
+    dockerfile = (f"FROM {emulate.tag}\nCOPY --from={files.tag} /xbuild-hybrid/ /\n"
+                  f"RUN {_HYBRID_LINKS}\n")
+    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", "hybrid"))
+    return ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-{_digest('builder', dockerfile)}", "builder",
+                    emulate.platform, labels, dockerfile, emulate, needs=(files,))
 
 
 def _check_packages(packages) -> None:
@@ -182,8 +250,9 @@ def ensure(defn: ImageDef, log) -> Image:
     with _building(defn.tag):
         if _existing(defn.tag) is not None or image_store.fetch(defn.tag, log):
             return Image(defn.tag, client().images.get(defn.tag).id, False)
-    if defn.parent is not None:
-        ensure(defn.parent, log)
+    for needed in (defn.parent, *defn.needs):  # needs: images its COPY --from lines read
+        if needed is not None:
+            ensure(needed, log)
     with _building(defn.tag):
         if (img := _existing(defn.tag)) is not None:  # made by another process meanwhile
             return Image(defn.tag, img.id, False)
@@ -192,6 +261,8 @@ def ensure(defn: ImageDef, log) -> Image:
         else:
             _docker_build(defn.tag, defn.dockerfile, defn.platform, dict(defn.labels), log,
                           defn.context)
+            for needed in defn.needs:  # made for its COPY --from only: the image holds the files now
+                _remove(needed.tag)
     image_store.publish(defn.tag, parents(defn), log)
     return Image(defn.tag, client().images.get(defn.tag).id, True)
 
@@ -203,6 +274,14 @@ def parents(defn: ImageDef) -> tuple[str, ...]:
         out.append(node.tag)
         node = node.parent
     return tuple(out)
+
+
+def _remove(tag: str) -> None:
+    from docker.errors import APIError
+    try:
+        client().images.remove(tag)
+    except APIError:
+        pass  # gone already, or in use
 
 
 def _debootstrap(defn: ImageDef, log) -> None:

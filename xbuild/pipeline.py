@@ -240,8 +240,8 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
 def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
     spec, progress, log = ctx.spec, ctx.progress, ctx.log
-    if spec.mode == "emulate" and spec.target.needs_qemu:
-        binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build")
+    if spec.mode in ("emulate", "hybrid") and spec.target.needs_qemu:
+        binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build ({spec.mode})")
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
     image = images.ensure(ctx.image_def, log.line)
 

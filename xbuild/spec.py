@@ -16,7 +16,7 @@ from xbuild.sandbox import Limits
 from xbuild.targets import Target
 from xbuild.toolchain import Toolchain
 
-MODES = ("cross", "emulate")
+MODES = ("cross", "emulate", "hybrid")
 OUT_DIRNAME = "xbuild-out"
 # 1980-01-01: when a project is not a git checkout and SOURCE_DATE_EPOCH is unset, a fixed epoch
 # keeps two builds of the same sources identical.

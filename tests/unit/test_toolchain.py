@@ -240,9 +240,9 @@ def test_environment_on_an_arm64_host_names_it_as_the_build_machine(monkeypatch)
 
 # --- toolchains as data, and pick() ---------------------------------------------------------------
 
-def test_the_three_toolchains_load_from_their_files():
+def test_the_toolchains_load_from_their_files():
     defs = toolchain.all_toolchains()
-    assert set(defs) == {"gcc-cross", "gcc-native", "zig"}
+    assert set(defs) == {"gcc-cross", "gcc-native", "gcc-hybrid", "zig"}
     assert (defs["gcc-cross"].family, defs["gcc-cross"].mode) == ("gcc", "cross")
     assert (defs["gcc-native"].family, defs["gcc-native"].mode) == ("gcc", "emulate")
     assert (defs["zig"].family, defs["zig"].mode) == ("zig", "cross")
@@ -252,7 +252,7 @@ def test_the_three_toolchains_load_from_their_files():
 
 @pytest.mark.parametrize("text, message", [
     ('family = "clang"', "(line 1): 'family' must be a toolchain family (gcc, zig), not 'clang'"),
-    ('mode = "hybrid"', "(line 1): 'mode' must be one of 'cross', 'emulate', not 'hybrid'"),
+    ('mode = "native"', "(line 1): 'mode' must be one of 'cross', 'emulate', 'hybrid', not 'native'"),
     ('colour = "red"', "unknown key 'colour'"),
 ])
 def test_a_wrong_toolchain_file_is_a_config_error_naming_it(tmp_path, text, message):

@@ -18,9 +18,10 @@ from xbuild.errors import ConfigError, XBuildError
 @option("--static/--no-static", default=None, env="XBUILD_STATIC",
         help="Fully static executables (zig + musl), needing nothing from the board's userland; "
              "ARM boards [default: xbuild.toml's static, else off].")
-@option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(["cross", "emulate", "hybrid"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="cross: Debian cross toolchain at native speed; emulate: the whole "
-                                "build in a target-arch root under qemu.")
+                                "build in a target-arch root under qemu; hybrid: that root, with the "
+                                "x86-64 cross compiler and linker in it (builds that run target code).")
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
         help="Output directory, replaced whole: a new or empty one, or one xbuild made (any other "
              "is refused) [default: PROJECT/xbuild-out/TARGET].")

@@ -15,8 +15,9 @@ from xbuild.config import MAX_TIMEOUT
 @click.argument("project", type=click.Path(), default=".", required=False)
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The board's OS release [default: xbuild.toml's os, else the board's default].")
-@option("--mode", type=click.Choice(["cross", "emulate"]), default="cross", show_default=True,
-        env="XBUILD_MODE", help="Which build container: the cross builder or the emulated board.")
+@option("--mode", type=click.Choice(["cross", "emulate", "hybrid"]), default="cross", show_default=True,
+        env="XBUILD_MODE", help="Which build container: the cross builder, the emulated board, or "
+                                "the emulated board with the cross compiler (hybrid).")
 @option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), default=3600, show_default=True,
         env="XBUILD_TIMEOUT", help="End the shell after this many seconds.")
 @option("--memory", default="4g", show_default=True, env="XBUILD_MEMORY", help="Memory limit of the container.")
@@ -38,7 +39,7 @@ def shell(target, project, os_release, mode, timeout, memory):
     if spec.recipe.kind == "image":
         raise click.UsageError("a Dockerfile project has no build container to enter: "
                                "`docker run` its image instead")
-    if mode == "emulate" and spec.target.needs_qemu:
+    if mode in ("emulate", "hybrid") and spec.target.needs_qemu:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} shell")
     progress = Progress()
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {mode})")

@@ -105,7 +105,7 @@ def images_ls(as_json):
 @images.command("build")
 @option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
         help="Board(s) whose images to build (repeat the option for several).")
-@option("--mode", type=click.Choice(["cross", "emulate", "all"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(["cross", "emulate", "hybrid", "all"]), default="cross", show_default=True,
         env="XBUILD_MODE", help="Which builder to make.")
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The boards' OS release [default: each board's default].")
@@ -118,7 +118,7 @@ def images_build(target_names, mode, os_release, verbose):
     progress = Progress(verbose=verbose)
     for name in target_names:
         target = tg.get(name).with_os(os_release)
-        for m in (["cross", "emulate"] if mode == "all" else [mode]):
+        for m in (["cross", "emulate", "hybrid"] if mode == "all" else [mode]):
             progress.phase("image", f"{target.name} builder ({m})")
             img = im.builder(target, m, progress.line)
             click.echo(f"{target.name} {m}: {img.tag} ({'built' if img.built else 'up to date'})")

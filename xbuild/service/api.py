@@ -187,10 +187,10 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         if release is not None:  # UnknownRelease (a 422) lists the board's releases, as the CLI does
             release = board.with_os(release).selected.name
         mode = _text(form, "mode", "cross")
-        if mode not in ("cross", "emulate"):
-            return bad(f"unknown mode {mode!r}", "cross or emulate", 422)
+        if mode not in ("cross", "emulate", "hybrid"):
+            return bad(f"unknown mode {mode!r}", "cross, emulate or hybrid", 422)
         no_cache, static, deb = _flag(form, "no_cache"), _flag(form, "static"), _flag(form, "deb")
-        if static:  # a board --static cannot serve is refused now (422), not by the worker
+        if static or mode != "cross":  # a board the mode or --static cannot serve: a 422 now
             from xbuild.toolchain import pick
             pick(board.with_os(release), mode, static)
         job = Job(id=new_id(), tenant=who, target=board.name, os=release, mode=mode, no_cache=no_cache,

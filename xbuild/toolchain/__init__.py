@@ -181,7 +181,7 @@ _TOOL = schema.text("a binutils tool name such as ar", r"[a-z][a-z0-9+._-]*")
 TOOLCHAIN = schema.Table({
     "description": schema.text(required=True),
     "family": schema.one_of(lambda: _families(), "a toolchain family", required=True),
-    "mode": schema.one_of(("cross", "emulate"), required=True),
+    "mode": schema.one_of(("cross", "emulate", "hybrid"), required=True),
     "packages": schema.List(_PACKAGE, required=True),
     "binutils": schema.List(_TOOL, required=True),
     "compilers": schema.Names(schema.one_of(("gcc", "cc", "g++", "c++", "cpp"), "a compiler shim"),
@@ -228,7 +228,8 @@ def get(name: str, target: Target, static: bool = False) -> Toolchain:
 
 
 def pick(target: Target, mode: str = "cross", static: bool = False) -> Toolchain:
-    """The toolchain of a build: emulate -> the release's native GCC; --static -> zig with musl;
+    """The toolchain of a build: emulate -> the release's native GCC; hybrid -> the x86-64 cross
+    GCC in the emulate root filesystem; --static -> zig with musl;
     a board that needs its C runtime built for its exact CPU (target.toolchain, the Pi Zero/1) or
     a release older than the suite its packages come from (L4T R32 on bullseye) -> zig; else
     Debian's GCC cross compiler."""
@@ -242,6 +243,9 @@ def pick(target: Target, mode: str = "cross", static: bool = False) -> Toolchain
                               f"own C runtime, built for a newer CPU than the {target.name}'s",
                               hint="drop --mode emulate")
         return get("gcc-native", target)
+    if mode == "hybrid":
+        _check_hybrid(target)
+        return get("gcc-hybrid", target)
     if target.toolchain == "zig" or needs_exact_glibc(target):
         return get("zig", target)
     return get("gcc-cross", target)
@@ -256,6 +260,19 @@ def needs_exact_glibc(target: Target) -> bool:
     return suite is not None and glibc_tuple(target.glibc) < glibc_tuple(suite.glibc)
 
 
+def _check_hybrid(target: Target) -> None:
+    """Hybrid runs Debian's x86-64 cross GCC against the release's own libc6-dev: not for boards
+    that need zig (an exact CPU or an older glibc than the suite's), nor on another host CPU."""
+    if host_arch() != "amd64":
+        raise ConfigError(f"--mode hybrid runs Debian's x86-64 cross compiler: this machine is "
+                          f"{host_arch()}", hint="use --mode emulate (or cross) here")
+    if target.toolchain or needs_exact_glibc(target):
+        why = (f"its C runtime must be built for its exact CPU ({target.toolchain})" if target.toolchain
+               else f"its glibc {target.glibc} is older than its package suite's")
+        raise ConfigError(f"{target.name} on {target.os_name} cannot build with --mode hybrid: {why}, "
+                          "which Debian's GCC does not do", hint="drop --mode hybrid: cross mode uses zig")
+
+
 def _check_static(target: Target, mode: str) -> None:
     from xbuild import targets
     musl = all_toolchains()["zig"].musl or {}
@@ -265,6 +282,6 @@ def _check_static(target: Target, mode: str) -> None:
                           f"static builds are zig + musl, for the ARM boards",
                           hint=f"boards with --static: {', '.join(boards)}; or build {target.name} "
                                "without --static")
-    if mode == "emulate":
-        raise ConfigError("--static builds with zig in cross mode, not --mode emulate",
-                          hint="drop --mode emulate (or --static)")
+    if mode in ("emulate", "hybrid"):
+        raise ConfigError(f"--static builds with zig in cross mode, not --mode {mode}",
+                          hint=f"drop --mode {mode} (or --static)")
