@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import config, recipes, targets, toolchain
+from xbuild import MODES, config, recipes, targets, toolchain
 from xbuild.config import ProjectConfig
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.recipes import Recipe
@@ -16,7 +16,6 @@ from xbuild.sandbox import Limits
 from xbuild.targets import Target
 from xbuild.toolchain import Toolchain
 
-MODES = ("cross", "emulate", "hybrid")
 OUT_DIRNAME = "xbuild-out"
 # 1980-01-01: when a project is not a git checkout and SOURCE_DATE_EPOCH is unset, a fixed epoch
 # keeps two builds of the same sources identical.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option
 from xbuild.config import MAX_TIMEOUT
 from xbuild.errors import ConfigError, XBuildError
@@ -18,7 +19,7 @@ from xbuild.errors import ConfigError, XBuildError
 @option("--static/--no-static", default=None, env="XBUILD_STATIC",
         help="Fully static executables (zig + musl), needing nothing from the board's userland; "
              "ARM boards [default: xbuild.toml's static, else off].")
-@option("--mode", type=click.Choice(["cross", "emulate", "hybrid"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(MODES), default="cross", show_default=True,
         env="XBUILD_MODE", help="cross: Debian cross toolchain at native speed; emulate: the whole "
                                 "build in a target-arch root under qemu; hybrid: that root, with the "
                                 "x86-64 cross compiler and linker in it (builds that run target code).")

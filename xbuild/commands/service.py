@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option
 
 
@@ -158,7 +159,7 @@ def nightly_run_now(config_path, wait, night, as_json):
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The board's OS release, e.g. bullseye [default: xbuild.toml's os, else the board's "
              "default; `xbuild targets` lists them].")
-@option("--mode", type=click.Choice(["cross", "emulate", "hybrid"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(MODES), default="cross", show_default=True,
         env="XBUILD_MODE", help="Build mode.")
 @option("--static", is_flag=True, env="XBUILD_STATIC",
         help="Fully static executables (zig + musl) [default: xbuild.toml's static].")

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from xbuild import MODES
 from xbuild.commands import option
 from xbuild.config import MAX_TIMEOUT
 
@@ -15,7 +16,7 @@ from xbuild.config import MAX_TIMEOUT
 @click.argument("project", type=click.Path(), default=".", required=False)
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The board's OS release [default: xbuild.toml's os, else the board's default].")
-@option("--mode", type=click.Choice(["cross", "emulate", "hybrid"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(MODES), default="cross", show_default=True,
         env="XBUILD_MODE", help="Which build container: the cross builder, the emulated board, or "
                                 "the emulated board with the cross compiler (hybrid).")
 @option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), default=3600, show_default=True,

@@ -6,13 +6,14 @@ import sys
 
 import click
 
+from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option
 
 
 @click.command()
 @option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for.")
 @click.argument("project", type=click.Path(), default=".", required=False)
-@option("--mode", type=click.Choice(["cross", "emulate", "hybrid"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(MODES), default="cross", show_default=True,
         env="XBUILD_MODE", help="Build mode.")
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The board's OS release [default: xbuild.toml's os, else the board's default].")

@@ -28,7 +28,7 @@ from pathlib import Path
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from xbuild import targets
+from xbuild import MODES, targets
 from xbuild.archive import check_upload, sha256_file
 from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, UserError, XBuildError
 from xbuild.service import policy, settings
@@ -187,7 +187,7 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         if release is not None:  # UnknownRelease (a 422) lists the board's releases, as the CLI does
             release = board.with_os(release).selected.name
         mode = _text(form, "mode", "cross")
-        if mode not in ("cross", "emulate", "hybrid"):
+        if mode not in MODES:
             return bad(f"unknown mode {mode!r}", "cross, emulate or hybrid", 422)
         no_cache, static, deb = _flag(form, "no_cache"), _flag(form, "static"), _flag(form, "deb")
         if static or mode != "cross":  # a board the mode or --static cannot serve: a 422 now
