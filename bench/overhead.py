@@ -10,6 +10,7 @@
   xbuild     `xbuild --target rpi3 --os bookworm` (the same GCC 12 cross compiler, in its
              container; --no-cache and --no-compiler-cache: every round really compiles), with
              its per-phase times from --json
+  xbuild+ccache  the same with the compiler cache on (the default), emptied before each round
 
 Rounds are interleaved so drift on the shared machine hits all three. Prints medians, xbuild's
 ratio to the same compiler with the same flags (issue 11's goal: <= 1.05), what the board's
@@ -41,11 +42,15 @@ def raw(tree: Path, jobs: int, flags: str = "") -> float:
                               "PREFIX=/usr/local"], cwd=tree)
 
 
-def xbuild(tree: Path, jobs: int) -> tuple[float, dict]:
+def xbuild(tree: Path, jobs: int, compiler_cache: bool = False) -> tuple[float, dict]:
+    board = ["--target", "rpi3", "--os", "bookworm"]
+    if compiler_cache:  # empty, as on a first build: a cold compiler cache's own cost (untimed)
+        subprocess.run([sys.executable, "-m", "xbuild", "cache", "clear", *board], check=True,
+                       stdout=subprocess.DEVNULL)
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "xbuild", "--target", "rpi3", "--os", "bookworm",
-                          str(tree), "--jobs", str(jobs), "--out", str(tree.parent / "out"),
-                          "--no-cache", "--no-compiler-cache", "--json"],
+    out = subprocess.run([sys.executable, "-m", "xbuild", *board, str(tree), "--jobs", str(jobs),
+                          "--out", str(tree.parent / "out"), "--no-cache",
+                          "--compiler-cache" if compiler_cache else "--no-compiler-cache", "--json"],
                          check=True, capture_output=True, text=True).stdout
     return time.perf_counter() - start, json.loads(out)["timings"]
 
@@ -68,7 +73,8 @@ def main() -> None:
     board = " ".join(targets.get("rpi3").cflags)
     med = interleaved(orig, args.repeat, {"raw": lambda tree: raw(tree, args.jobs),
                                           "raw+board": lambda tree: raw(tree, args.jobs, board),
-                                          "xbuild": with_phases})
+                                          "xbuild": with_phases,
+                                          "xbuild+ccache": lambda tree: xbuild(tree, args.jobs, True)[0]})
     print(f"\n{PACKAGE} {VERSION}, rpi3 bookworm (GCC 12 cross), -j{args.jobs}, medians of {args.repeat}:")
     for k, v in med.items():
         print(f"  {k:9} {v:7.2f} s")
@@ -77,6 +83,8 @@ def main() -> None:
     print(f"  raw+board / raw    = {med['raw+board'] / med['raw']:.3f}x   (what the board's flags "
           f"cost the compiler: {board})")
     print(f"  xbuild / raw       = {med['xbuild'] / med['raw']:.3f}x")
+    print(f"  xbuild+ccache / raw+board = {med['xbuild+ccache'] / med['raw+board']:.3f}x   (the "
+          "default: compiler cache on, empty)")
     print("  xbuild's phases (median s): " + ", ".join(
         f"{name} {statistics.median(p.get(name, 0) for p in phases):.2f}"
         for name in sorted({k for p in phases for k in p}, key=lambda k: -phases[0].get(k, 0))))
