@@ -240,19 +240,21 @@ def _child(parent: ImageDef, kind: str, name: str, run: str, labels) -> ImageDef
                     labels, dockerfile, parent)
 
 
-def ensure(defn: ImageDef, log) -> Image:
+def ensure(defn: ImageDef, log, publish: bool = True) -> Image:
     """The image for a definition: reused when present, else pulled from the shared store
     (image_store.py: no parent needed, the record holds every layer), else built (parents first)
-    and published when this process publishes."""
+    and published when this process publishes (`publish`: not an image made only for another's
+    COPY --from, which is removed once that one holds its files)."""
     from xbuild import image_store
     if (img := _existing(defn.tag)) is not None:
         return Image(defn.tag, img.id, False)
     with _building(defn.tag):
         if _existing(defn.tag) is not None or image_store.fetch(defn.tag, log):
             return Image(defn.tag, client().images.get(defn.tag).id, False)
-    for needed in (defn.parent, *defn.needs):  # needs: images its COPY --from lines read
-        if needed is not None:
-            ensure(needed, log)
+    if defn.parent is not None:
+        ensure(defn.parent, log)
+    for needed in defn.needs:  # images its COPY --from lines read
+        ensure(needed, log, publish=False)
     with _building(defn.tag):
         if (img := _existing(defn.tag)) is not None:  # made by another process meanwhile
             return Image(defn.tag, img.id, False)
@@ -263,7 +265,8 @@ def ensure(defn: ImageDef, log) -> Image:
                           defn.context)
             for needed in defn.needs:  # made for its COPY --from only: the image holds the files now
                 _remove(needed.tag)
-    image_store.publish(defn.tag, parents(defn), log)
+    if publish:
+        image_store.publish(defn.tag, parents(defn), log)
     return Image(defn.tag, client().images.get(defn.tag).id, True)
 
 
