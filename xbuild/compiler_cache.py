@@ -284,6 +284,44 @@ def shared(store, tenant: str, spec, work: Path, log: Callable[[str], None]):
         publish(store, tenant, cc.namespace, cc.directory, log)
 
 
+# --- CI runners: one shared cache through an s3:// XBUILD_STORE -------------------------------
+PUSH_ENV = "XBUILD_COMPILER_CACHE_PUSH"
+# The store's name for the runners' cache (everyone with the bucket's keys): never a farm
+# tenant's, which are hex digests (jobs.tenant_of).
+CI_TENANT = "shared"
+
+
+@contextlib.contextmanager
+def through_store(spec, use: bool | Path, log: Callable[[str], None]):
+    """A command-line build whose XBUILD_STORE is a shared s3:// store (as images.py's pulls): a
+    local cache that is empty (an ephemeral CI runner) first takes the store's copy, and after a
+    build that compiled it goes back to the store when XBUILD_COMPILER_CACHE_PUSH=1. Push from
+    trusted runs only (a CI's main branch, like XBUILD_IMAGES_PUSH): every later run's compiler
+    answers from what was pushed. The store failing costs speed, never the build."""
+    from xbuild.errors import StoreError
+    from xbuild.image_store import shared_url
+    from xbuild.store import open_store
+    url = shared_url()
+    cc = for_build(spec.target, spec.toolchain, use) if use is True and spec.recipe.kind != "image" else None
+    if cc is None or url is None:
+        yield
+        return
+    try:
+        store = open_store(url)
+        if usage(cc.directory)[1] == 0:
+            cc.prepare()
+            fetch(store, CI_TENANT, cc.namespace, cc.directory, log)
+    except StoreError as exc:
+        log(f"[xbuild] compiler cache: not fetched ({exc.message})")
+    before = cc.counters()
+    yield
+    if cc.counters() != before and os.environ.get(PUSH_ENV) == "1":
+        try:
+            publish(open_store(url), CI_TENANT, cc.namespace, cc.directory, log)
+        except StoreError as exc:
+            log(f"[xbuild] compiler cache: not published ({exc.message})")
+
+
 def _publish_cap() -> int:
     return size_limit()[1] * 5 // 4  # ccache trims to its limit after the build; tar adds headers
 

@@ -276,3 +276,31 @@ def test_the_size_cap_evicts(engine, tmp_path, home):
     cache_dir = Path(home["XDG_CACHE_HOME"]) / "xbuild" / "ccache" / NS
     results = [p.stat().st_size for p in cache_dir.rglob("*R")]  # ccache's result files
     assert 0 < len(results) < 31 and sum(results) <= 400_000
+
+
+# --- CI runners -------------------------------------------------------------------------------
+def test_ci_runners_share_the_cache_through_an_s3_store_and_only_trusted_runs_push(engine, s3_env, tmp_path):
+    """Ephemeral runners (each an empty user cache directory) with one s3:// XBUILD_STORE: the
+    first pushes its cache (XBUILD_COMPILER_CACHE_PUSH=1), a fresh one starts from it, and a run
+    without the variable (a pull request's) uses it but never writes it."""
+    from xbuild import compiler_cache
+    from xbuild.store import open_store
+    url = f"s3://xbuild-ci-{uuid.uuid4().hex[:8]}/ci"
+    open_store(url, create=True)
+    store = open_store(url)
+    key = compiler_cache.store_key(compiler_cache.CI_TENANT, NS)
+    files = _files()
+    project = make_project(tmp_path / "p", files)
+
+    def runner(n: int, push: bool) -> dict:
+        env = {**s3_env.env(url), "XDG_CACHE_HOME": str(tmp_path / f"runner{n}"),
+               "XBUILD_COMPILER_CACHE_PUSH": "1" if push else "0"}
+        return _build(project, tmp_path / f"out{n}", env)
+
+    first = runner(1, push=True)
+    assert first["compiler_cache"]["misses"] == N and store.exists(key)
+    pushed = store.read(key)
+    (project / "m2.c").write_text(files["m2.c"].replace("* 5", "* 50"))  # one file changed
+    second = runner(2, push=False)  # a fresh runner: the store's cache, one compile
+    assert (second["compiler_cache"]["hits"], second["compiler_cache"]["misses"]) == (N - 1, 1)
+    assert store.read(key) == pushed  # not trusted to push: the shared cache is as it was

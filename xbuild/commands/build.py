@@ -67,11 +67,16 @@ def build(target, project, os_release, static, mode, out, jobs, timeout, memory,
         check_out(spec.out, spec.project)  # before the build, not after it: see atomic.py
         for url in filter(None, (publish, configured_url())):
             check_url(url)
+        from xbuild import compiler_cache as ccache
         from xbuild.pipeline import run_build
         from xbuild.progress import Progress
-        result = run_build(spec, Progress(verbose=verbose), use_cache=not no_cache,
-                           publish_to=publish, create_bucket=create_bucket, push_to=push,
-                           keep_failed=keep, compiler_cache=compiler_cache)
+        progress = Progress(verbose=verbose)
+        use = ccache.enabled(compiler_cache)
+        # A CI runner's cache comes from (and goes back to) a shared s3:// XBUILD_STORE.
+        with ccache.through_store(spec, use, lambda line: progress.phase("compiler cache", line)):
+            result = run_build(spec, progress, use_cache=not no_cache, publish_to=publish,
+                               create_bucket=create_bucket, push_to=push, keep_failed=keep,
+                               compiler_cache=use)
     except XBuildError as exc:
         if as_json:
             emit_json({"status": "error", "target": target, "os": os_release, "mode": mode,
