@@ -396,6 +396,12 @@ def farm(request, engine, tmp_path):
     broker.kill()
 
 
+def _builds_of(token: str, project: str) -> str:
+    """Where the farm's build cache keeps a tenant's builds of a project (execute.cache_scope)."""
+    from xbuild.service.jobs import tenant_of
+    return f"builds/{tenant_of(token)}/{project}"
+
+
 def test_twenty_builds_on_two_workers(farm):
     from xbuild.store import open_store
     farm.add_worker()
@@ -417,7 +423,7 @@ def test_twenty_builds_on_two_workers(farm):
     assert [j["state"] for j in jobs] == ["succeeded"] * 20, [(j["state"], j.get("error"), j.get("hint")) for j in jobs if j["state"] != "succeeded"]
     assert all(j["attempts"] == 1 for j in jobs)
     store = open_store(farm.env["XBUILD_STORE"])
-    records = [k for k in store.list("hello") if k.endswith("/manifest.json")]
+    records = [k for k in store.list(_builds_of(TOKEN_A, "hello")) if k.endswith("/manifest.json")]
     assert len(records) == 20 == len({j["build_id"] for j in jobs})  # each published exactly once
     assert _containers_of(ids) == []
     assert not list((Path(farm.env["XBUILD_STATE_DIR"]) / "work").iterdir())  # no temp dir left
@@ -436,7 +442,7 @@ def test_sigkilled_worker_build_is_redelivered_once(farm):
     assert time.monotonic() - killed < 120
     from xbuild.store import open_store
     store = open_store(farm.env["XBUILD_STORE"])
-    assert len([k for k in store.list("hello") if k.endswith("/manifest.json")]) == 1
+    assert len([k for k in store.list(_builds_of(TOKEN_A, "hello")) if k.endswith("/manifest.json")]) == 1
 
 
 def test_a_build_that_kills_its_worker_every_time_fails(farm):
