@@ -32,28 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import APT, CACHE, interleaved  # noqa: E402
+from common import interleaved, source  # noqa: E402
 
 NS = "rpi3/trixie/gcc-cross"
-PACKAGE = "lua5.4"
+LUA = ("lua5.4", "5.4.4", "3+deb12u1")  # bookworm's: source package, upstream version, revision
 CHANGED = "src/lua.c"
 # Lua's Makefile has no DESTDIR: its install goes to INSTALL_TOP.
 XBUILD_TOML = """[build]
 steps = ['make -j"$XBUILD_JOBS" linux', 'make install INSTALL_TOP="$XBUILD_OUT/usr/local"']
 """
-
-
-def source() -> Path:
-    """Lua's upstream tarball from the Debian mirror (bookworm's deb-src, as common.source)."""
-    found = sorted(CACHE.glob(f"{PACKAGE}_*.orig.tar.gz"))
-    if not found:
-        (CACHE / "lists" / "partial").mkdir(parents=True, exist_ok=True)
-        (CACHE / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
-        subprocess.run(["apt-get", *APT, "update", "-q"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", *APT, "source", "--download-only", PACKAGE], check=True, cwd=CACHE,
-                       stdout=subprocess.DEVNULL)
-        found = sorted(CACHE.glob(f"{PACKAGE}_*.orig.tar.gz"))
-    return found[-1]
 
 
 def build(tree: Path, xdg: Path, jobs: int) -> tuple[float, dict]:
@@ -76,7 +63,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
-    orig = source()
+    orig = source(*LUA)
     subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", "rpi3"],
                    check=True, stdout=subprocess.DEVNULL)  # untimed
 
