@@ -27,6 +27,7 @@ from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
 from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
+from xbuild.schema import json_value
 
 
 @dataclass
@@ -44,7 +45,7 @@ class BuildResult:
     def depends(self) -> list[str]:
         """The board's packages the artifact needs (manifest.json's depends: a hit has it too)."""
         try:
-            return list(json.loads(self.manifest.read_text()).get("depends", []))
+            return list(json_value(self.manifest.read_text()).get("depends", []))
         except (OSError, ValueError):
             return []
 
@@ -113,6 +114,8 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     progress = progress or Progress(quiet=True)
     started = time.monotonic()
     progress.timings.clear()  # this build's (`verify` builds twice with one Progress)
+    for note in spec.notes:
+        progress.phase("source", note)
     progress.mark("hash")
     exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     source_hash = sources.tree_hash(spec.project, exclude)

@@ -4,11 +4,10 @@ the nightly schedule) plus the project's files. Frozen and serialisable."""
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import MODES, config, recipes, targets, toolchain
+from xbuild import MODES, config, gitmeta, recipes, targets, toolchain
 from xbuild.config import ProjectConfig
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.recipes import Recipe
@@ -46,6 +45,7 @@ class BuildSpec:
     static: bool = False   # --static: fully static executables (zig + musl)
     deb: bool = False      # also write a .deb
     version: str = ""      # xbuild.toml's version, else git describe, else 0~SOURCE_DATE_EPOCH
+    notes: tuple[str, ...] = ()  # said before the build (a .git that was not read); not in the key
 
     @property
     def toolchain(self) -> Toolchain:
@@ -79,19 +79,9 @@ def _out_name(target: Target, static: bool = False) -> str:
     return f"{name}-static" if static else name
 
 
-def _version(project: Path, cfg: ProjectConfig, epoch: int) -> str:
-    """xbuild.toml's version; else `git describe` (v1.2-3-gabc -> 1.2-3-gabc); else 0~<epoch>."""
-    if cfg.version:
-        return cfg.version
-    try:
-        out = subprocess.run(["git", "-C", str(project), "describe", "--tags", "--always"],
-                             capture_output=True, text=True, timeout=10)
-        described = out.stdout.strip().removeprefix("v")
-        if out.returncode == 0 and described[:1].isdigit():
-            return described
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return f"0~{epoch}"
+def _version(cfg: ProjectConfig, git: gitmeta.Meta, epoch: int) -> str:
+    """xbuild.toml's version; else `git describe --tags` (v1.2-3-gabc -> 1.2-3-gabc); else 0~<epoch>."""
+    return cfg.version or git.version or f"0~{epoch}"
 
 
 def _check_args(path: Path, cfg: ProjectConfig, recipe: Recipe) -> None:
@@ -109,17 +99,10 @@ def _check_args(path: Path, cfg: ProjectConfig, recipe: Recipe) -> None:
                               f"{recipe.name} recipe", hint=f"{key} applies to: {', '.join(takes)}")
 
 
-def _epoch(project: Path) -> int:
+def _epoch(git: gitmeta.Meta) -> int:
     if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
         return int(os.environ["SOURCE_DATE_EPOCH"])
-    try:
-        out = subprocess.run(["git", "-C", str(project), "log", "-1", "--format=%ct"],
-                             capture_output=True, text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip().isdigit():
-            return int(out.stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return DEFAULT_EPOCH
+    return git.epoch if git.epoch is not None else DEFAULT_EPOCH
 
 
 def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
@@ -163,9 +146,10 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
             raise ConfigError(f"{path / config.FILENAME}: artifact pattern {pattern!r} leaves the "
                               "project tree", hint="artifact globs are relative to the project root")
     _check_args(path, cfg, recipe)
-    epoch = _epoch(path)
+    git = gitmeta.read(path)  # never by running git on the project's own .git: see gitmeta.py
+    epoch = _epoch(git)
     make_deb = bool(cfg.deb if deb is None else deb)
-    version = _version(path, cfg, epoch)
+    version = _version(cfg, git, epoch)
     if make_deb:
         from xbuild.deb import check_version
         check_version(version, str(path / config.FILENAME) if cfg.version else "the version from git describe")
@@ -174,4 +158,5 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target, static),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
-        source_date_epoch=epoch, static=static, deb=make_deb, version=version)
+        source_date_epoch=epoch, static=static, deb=make_deb, version=version,
+        notes=(git.note,) if git.note else ())

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import schema
+from xbuild import gitmeta, schema
 from xbuild import targets as tg
 from xbuild.archive import tar_tree
 from xbuild.errors import ConfigError, UnknownTarget
@@ -126,9 +126,7 @@ def _commit(project: Project, base: Path) -> str | None:
             out = subprocess.run(["git", "ls-remote", project.git, project.branch or "HEAD"],
                                  capture_output=True, text=True, timeout=60).stdout
             return out.split()[0] if out.strip() else None
-        out = subprocess.run(["git", "-C", str(base / project.path), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else None
+        return gitmeta.read((base / project.path).resolve()).commit  # never git on the tree's own config
     except (OSError, subprocess.SubprocessError):
         return None
 
