@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -147,16 +148,31 @@ _GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
 
 
 def _source(jobs: Jobs, job: Job, into: Path) -> Path:
-    project = into / job.project
+    """The job's project, in its work directory's fixed layout: xbuild's own files at the top
+    (source.tar.gz, out/, ccache/), the project one level down as src/<name>, so that no name a
+    request gives meets one of xbuild's."""
+    project = into / "src" / job.project
     project.mkdir(parents=True)
     if job.source == "git":
         policy.check_git_job(job)
-        job.commit = fetch_git(job.git_url, job.git_ref, project)
+        job.commit = fetch_git(job.git_url, job.git_ref, project)  # its .git: the worker's own
     else:
         archive = into / "source.tar.gz"
         jobs.store.get_file(f"{job.prefix}/source.tar.gz", archive)
         extract(archive, project, "uploaded source")
+        _drop_git(project)
     return project
+
+
+def _drop_git(project: Path) -> None:
+    """An upload's .git is the tenant's own making: git on the worker never reads it, not even
+    through gitmeta (whose git would still parse the tenant's objects). The build never saw it
+    anyway (sources.VCS_DIRS); the date and version are the defaults."""
+    dot_git = project / ".git"
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        shutil.rmtree(dot_git)
+    else:
+        dot_git.unlink(missing_ok=True)
 
 
 def fetch_git(url: str, ref: str | None, into: Path) -> str:
@@ -265,10 +281,11 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
         if log.cancelled.is_set():
             job.state = "cancelled"
         # The log already holds the lines the error's detail repeats (the log tail).
-        job.exit_code, job.error, job.hint = exc.exit_code, exc.message, _tenant_hint(exc.hint, job, work)
+        job.exit_code, job.error = exc.exit_code, _tenant_text(exc.message, work)
+        job.hint = _tenant_hint(exc.hint, job, work)
     except Exception as exc:  # noqa: BLE001 - a bug of ours must still end the job
         _worker_log().exception("job %s: internal error", job.id)  # the operator's log
-        first = (str(exc).splitlines() or [""])[0][:300]
+        first = _tenant_text((str(exc).splitlines() or [""])[0][:300], work)
         text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
         job.state, job.exit_code = "failed", 1
         job.error = f"internal error in the build service ({text})"
@@ -323,6 +340,16 @@ def cache_scope(job: Job) -> str:
     earlier builds wrote. One tenant's planted cache entries must never reach another's
     artifacts through a shared build record."""
     return f"builds/{job.tenant}"
+
+
+def _tenant_text(text: str, work: Path) -> str:
+    """An error for the tenant: a file of the project named as in the project
+    (/srv/.../work/<job>-x/src/app/xbuild.toml: xbuild.toml), any other server path left out."""
+    for root in {str(work), str(work.resolve())}:  # resolve(): the spec's paths are resolved
+        text = re.sub(re.escape(root) + r"/[^/\s]+/src/[^/\s]+/", "", text)
+    for server in (str(work), str(work.resolve()), str(settings.state_dir())):
+        text = text.replace(server, "<server>")
+    return text
 
 
 def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
