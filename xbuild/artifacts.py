@@ -12,6 +12,7 @@ from xbuild import abi, elf
 from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.errors import AbiMismatch, NoArtifacts
 from xbuild.toolchain import PREFIX
+from xbuild.schema import json_value
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def built_for(archive: Path, target_name: str) -> tuple[str | None, tuple[str, .
     `xbuild run` uses them to run an artifact in the userland it was built for, with the packages
     it needs there (its `depends`; a manifest from before those: the declared -dev packages)."""
     try:
-        manifest = json.loads((archive.parent / "manifest.json").read_text())
+        manifest = json_value((archive.parent / "manifest.json").read_text())
         listed = {a["name"]: a["sha256"] for a in manifest["artifacts"]}
         if manifest["target"]["name"] != target_name or \
                 listed.get(archive.name) != sha256_file(archive):

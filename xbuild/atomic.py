@@ -7,7 +7,6 @@ given a directory of the user's files, or the project itself, is refused before 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import tempfile
 import uuid
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from xbuild.errors import OutputDirInUse
+from xbuild.schema import json_value
 
 MARKER = ".xbuild-out"
 _MARKER_TEXT = ("This directory was made by xbuild. The next build or download into it replaces it "
@@ -27,7 +27,7 @@ def _made_by_xbuild(d: Path) -> bool:
     # An output of an xbuild from before the marker: its own manifest, and nothing but the files
     # its SHA256SUMS lists (plus the log).
     try:
-        manifest = json.loads((d / "manifest.json").read_text())
+        manifest = json_value((d / "manifest.json").read_text())
         listed = {line.partition("  ")[2] for line in (d / "SHA256SUMS").read_text().splitlines()}
     except (OSError, ValueError):
         return False

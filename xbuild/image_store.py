@@ -43,6 +43,7 @@ from typing import Callable, Iterator
 from xbuild.engine import client
 from xbuild.errors import ImageMissing, ImageStoreCorrupt, StoreError
 from xbuild.store import Store, check_segments, configured_url, open_store
+from xbuild.schema import json_value
 
 PREFIX = "images"
 LEVEL = 1            # gzip level: 1 packs a builder to about a third, at hundreds of MB/s
@@ -198,7 +199,7 @@ def fetch_record(store: Store, tag: str) -> dict | None:
     try:
         config = record["config"].encode()
         layers = record["layers"]
-        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+        diff_ids = json_value(config)["rootfs"]["diff_ids"]
         ok = (record["tag"] == tag and "sha256:" + hashlib.sha256(config).hexdigest() == record["id"]
               and diff_ids == [layer["diff_id"] for layer in layers]
               and all(isinstance(layer["size"], int) for layer in layers))
@@ -214,7 +215,7 @@ def fetch_record(store: Store, tag: str) -> dict | None:
 
 def _loads(data: bytes, key: str) -> dict:
     try:
-        record = json.loads(data)
+        record = json_value(data)
     except ValueError:
         record = None
     if not isinstance(record, dict):

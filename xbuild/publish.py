@@ -25,6 +25,7 @@ from xbuild.archive import sha256_file
 from xbuild.atomic import replacing
 from xbuild.errors import ConfigError, StoreError
 from xbuild.store import Store, check_segments, is_segment
+from xbuild.schema import json_value
 
 RECORD = "manifest.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
@@ -108,7 +109,7 @@ def read_record(store: Store, base: str, build_id: str) -> dict | None:
     if data is None:
         return None
     try:
-        record = json.loads(data)
+        record = json_value(data)
     except ValueError:
         raise StoreError(f"{store.url}: the record of build {build_id} is not valid JSON") from None
     problem = _record_problem(record, build_id)

@@ -11,6 +11,7 @@ did-you-mean. Checks across keys (default_os is one of os) are a table's `rules`
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -110,11 +111,23 @@ def load(path: Path, schema: Table, hint: str) -> dict:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:  # the message already says "(at line N, column M)"
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at the line shown") from None
+    except RecursionError:  # tomllib recurses once per level: `a = [[[[...` 5000 deep
+        raise ConfigError(f"{path}: arrays or tables nested too deeply to read",
+                          hint="no setting nests more than a few levels: fix the brackets") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})", hint="TOML files are UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     return _Check(path, source, hint).node(schema, data, ())
+
+
+def json_value(data: str | bytes) -> Any:
+    """json.loads for a document xbuild did not write itself: one nested too deeply for the parser
+    (100,000 `[`) is a ValueError like any other malformed JSON, not a RecursionError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
 
 
 def error(path: Path, source: str, key: Key, message: str, hint: str | None) -> ConfigError:
