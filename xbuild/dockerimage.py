@@ -413,12 +413,12 @@ def push(image_id: str, archive: Path, repo: str, target: Target, log) -> str:
     from docker.errors import APIError, ImageNotFound
     engine = client()
     try:
-        image = engine.images.get(image_id)
+        engine.images.get(image_id).tag(repo, tag=target.name)
     except ImageNotFound:
+        from xbuild.image_archive import loaded
         log(f"loading {archive.name}")
-        with archive.open("rb") as f:
-            (image,) = engine.images.load(f)
-    image.tag(repo, tag=target.name)
+        with loaded(archive, target) as image:  # never under the names the archive gives
+            image.tag(repo, tag=target.name)    # stays when the loader's own name goes
     digest = None
     try:
         for chunk in engine.api.push(repo, tag=target.name, stream=True, decode=True):
