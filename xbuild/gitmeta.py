@@ -99,6 +99,13 @@ def read(project: Path) -> Meta:
                 version=described if _VERSION.match(described) else None)
 
 
+def checkout_of(path: Path) -> Path:
+    """The nearest directory at or above `path` that holds a .git, else `path`: for the operator's
+    nightly paths, which may be folders of a larger checkout (a project's build looks at its own
+    root only)."""
+    return next((d for d in (path, *path.parents) if os.path.lexists(d / ".git")), path)
+
+
 def _run(git: str, repo: Path, *args: str) -> str | None:
     """One git command on the mirror; its first line of output, or None if it failed."""
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(repo), "XDG_CONFIG_HOME": str(repo),

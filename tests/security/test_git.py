@@ -153,6 +153,18 @@ def test_links_and_fifos_inside_the_git_dir_are_not_followed(tmp_path):
     assert gitmeta.read(project).commit is None
 
 
+def test_nightly_takes_a_path_projects_commit_the_same_way(tmp_path):
+    """The operator's path project, a folder of a hostile checkout: its commit, nothing run. (A
+    guard more than a regression: main's `git rev-parse` happens to open none of these doors.)"""
+    from xbuild.service import nightly
+    marker = tmp_path / "marker"
+    repo = checkout(tmp_path / "repo", {f"fw/{name}": text for name, text in FILES.items()})
+    head = _git(repo, "rev-parse", "HEAD")
+    make_hostile(repo, marker)
+    assert nightly._commit(nightly.Project("fw", ("rpi3",), path="fw"), repo) == head
+    assert not marker.exists(), marker.read_text()
+
+
 @pytest.mark.integration
 def test_the_cli_runs_nothing_from_a_projects_git(engine, tmp_path):
     """`xbuild --target rpi3 project/` on a downloaded tree holding a hostile .git: nothing runs,

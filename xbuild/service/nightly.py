@@ -126,7 +126,8 @@ def _commit(project: Project, base: Path) -> str | None:
             out = subprocess.run(["git", "ls-remote", project.git, project.branch or "HEAD"],
                                  capture_output=True, text=True, timeout=60).stdout
             return out.split()[0] if out.strip() else None
-        return gitmeta.read((base / project.path).resolve()).commit  # never git on the tree's own config
+        # the operator's folder, maybe in a larger checkout; never git on that checkout's config
+        return gitmeta.read(gitmeta.checkout_of((base / project.path).resolve())).commit
     except (OSError, subprocess.SubprocessError):
         return None
 
