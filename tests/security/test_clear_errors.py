@@ -72,9 +72,13 @@ def test_the_api_refuses_a_deeply_nested_xbuild_toml(server):
 def test_a_project_named_like_the_workers_own_files_builds(server, name):
     """The worker's files sit beside the project, never under a name the request chose."""
     from tests.integration.test_service import _wait
+    from tests.integration.test_service import _auth
     job = _wait(server, _upload(server, HELLO, name).json()["id"], timeout=900)
     assert job["state"] == "succeeded", job
     assert job["project"] == name
+    log = requests.get(f"{server.url}/v1/builds/{job['id']}/log", headers=_auth()).text
+    assert "hi.txt" in log and "recording build" in log, log
+    assert server.env["XBUILD_STATE_DIR"] not in log and server.env["XBUILD_STORE"] not in log, log
 
 
 @pytest.mark.integration

@@ -101,6 +101,8 @@ class _JobLog(Progress):
     def line(self, text):
         if text.startswith("::xbuild "):
             text = "[xbuild] build: " + text.removeprefix("::xbuild ")
+        if text.startswith("[xbuild]"):  # xbuild's own lines name server paths and the store
+            text = _tenant_text(text, self.jobs.store.url)
         data = text.encode(errors="replace")
         if len(data) > LOG_LINE_BYTES:
             data = data[:LOG_LINE_BYTES] + b" [line cut]"
@@ -271,9 +273,13 @@ def _acquire(held) -> bool:
     return False
 
 
+def _work_dir() -> Path:
+    return settings.state_dir() / "work"
+
+
 def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
     """Build the job and record the outcome in `job`: every failure ends it, a bug of ours too."""
-    work = settings.state_dir() / "work"
+    work = _work_dir()
     try:
         _build_patiently(jobs, job, log, work)
     except XBuildError as exc:
@@ -281,11 +287,11 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
         if log.cancelled.is_set():
             job.state = "cancelled"
         # The log already holds the lines the error's detail repeats (the log tail).
-        job.exit_code, job.error = exc.exit_code, _tenant_text(exc.message, work)
+        job.exit_code, job.error = exc.exit_code, _tenant_text(exc.message, jobs.store.url)
         job.hint = _tenant_hint(exc.hint, job, work)
     except Exception as exc:  # noqa: BLE001 - a bug of ours must still end the job
         _worker_log().exception("job %s: internal error", job.id)  # the operator's log
-        first = _tenant_text((str(exc).splitlines() or [""])[0][:300], work)
+        first = _tenant_text((str(exc).splitlines() or [""])[0][:300], jobs.store.url)
         text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
         job.state, job.exit_code = "failed", 1
         job.error = f"internal error in the build service ({text})"
@@ -342,9 +348,11 @@ def cache_scope(job: Job) -> str:
     return f"builds/{job.tenant}"
 
 
-def _tenant_text(text: str, work: Path) -> str:
-    """An error for the tenant: a file of the project named as in the project
-    (/srv/.../work/<job>-x/src/app/xbuild.toml: xbuild.toml), any other server path left out."""
+def _tenant_text(text: str, store_url: str) -> str:
+    """A message for the tenant: a file of the project named as in the project
+    (/srv/.../work/<job>-x/src/app/xbuild.toml: xbuild.toml), any other server path and the
+    store's URL left out."""
+    work, text = _work_dir(), text.replace(store_url, "the service's store")  # first: it may hold a path
     for root in {str(work), str(work.resolve())}:  # resolve(): the spec's paths are resolved
         text = re.sub(re.escape(root) + r"/[^/\s]+/src/[^/\s]+/", "", text)
     for server in (str(work), str(work.resolve()), str(settings.state_dir())):
