@@ -64,24 +64,19 @@ def is_image_archive(path: Path) -> bool:
 
 def run_image(target: Target, archive: Path, command: list[str], *, timeout: int, cpu: str | None,
               ports: dict, log=lambda line: None, out=print, err=print) -> int:
-    """Load an image archive and run it as its Dockerfile says, under qemu as the board's CPU."""
-    from xbuild.engine import client
+    """Load an image archive under a name of xbuild's (image_archive.py: never the names the
+    archive gives) and run it as its Dockerfile says, under qemu as the board's CPU."""
+    from xbuild.image_archive import loaded
     if target.needs_qemu:
         binfmt.require(target.qemu_arch, f"running {target.name} images")
-    with archive.open("rb") as f:
-        loaded = client().images.load(f)
-    image = loaded[0]
-    _, want_arch, _ = target.os_arch_variant
-    if image.attrs.get("Architecture") != want_arch:
-        raise BadArtifact(f"{archive}: the image is {image.attrs.get('Architecture')}, not {want_arch} "
-                          f"for {target.name}", hint="run it with the target it was built for")
     env = dict(target.run_env)
     if cpu:
         env["QEMU_CPU"] = cpu
     limits = Limits(timeout=timeout, memory="2g", network=True)
-    with Container(image.id, command or None, name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env,
-                   limits=limits, user=None, ports=ports) as box:
-        log(f"running {image.tags[0] if image.tags else image.id} with ports {ports or 'none'}")
+    with loaded(archive, target) as image, \
+            Container(image.id, command or None, name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env,
+                      limits=limits, user=None, ports=ports) as box:
+        log(f"running {archive.name} with ports {ports or 'none'}")
         return box.run(out, on_err=err)
 
 
