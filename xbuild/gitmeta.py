@@ -5,11 +5,12 @@ A project's .git/config names programs that git runs (gpg.program with log.showS
 core.fsmonitor, core.pager, diff.external, core.hooksPath, ...): `git -C project log` runs the
 project's code on the host. So git runs here on a repository xbuild makes for the purpose, in a
 temporary directory: xbuild's own `config`; copies of the project's HEAD, packed-refs, shallow and
-refs/ (regular files only, bounded, opened without following a link); and an `objects/` of links to
-the project's object directories (its fan-out directories and pack/, never objects/info/, whose
-alternates would send git to paths the project names). git runs with none of the caller's GIT_*
-variables, no system or global configuration, HOME in that directory, no terminal, a time limit,
-a memory limit and a bounded output.
+refs/ (regular files only, bounded, opened without following a link); and the project's object
+directory as an alternate, so that git reads its objects as data (only when it has no alternates
+of its own: those would send git to paths the project names; commit-graph and multi-pack-index
+files are not read either). git runs with none of the caller's GIT_* variables, no system or
+global configuration, HOME in that directory, no terminal, a time limit, a memory limit and a
+bounded output.
 
 Only the project's own `.git` directory counts: git's search up through the parent directories
 is not made (a parent is not the project's to describe, and on a build server it is the
@@ -39,7 +40,6 @@ MEMORY_KB = 1 << 20           # git's address space: 1 GiB (a crafted object can
 OUTPUT_BYTES = 4096           # of git's output read back
 _HEAD = re.compile(rb"(ref: refs/[^\0\n]{1,1000}|[0-9a-f]{40}|[0-9a-f]{64})\n?\Z")
 _COMMIT = re.compile(r"[0-9a-f]{40}\Z|[0-9a-f]{64}\Z")
-_FANOUT = re.compile(r"[0-9a-f]{2}\Z")
 # What a version may be (the .deb's rules are stricter still: deb.check_version).
 _VERSION = re.compile(r"[0-9][0-9A-Za-z.+~_-]{0,127}\Z")
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO does not block the open
@@ -89,13 +89,13 @@ def read(project: Path) -> Meta:
         return Meta()
     try:
         with _mirror(project / ".git") as repo:
-            commit = _run(git, repo, "rev-parse", "--verify", "-q", "HEAD^{commit}")
-            epoch = _run(git, repo, "log", "-1", "--no-show-signature", "--format=%ct", "HEAD")
+            commit, _, epoch = (_run(git, repo, "log", "-1", "--no-show-signature", "--format=%H %ct", "HEAD")
+                                or "").partition(" ")
             described = (_run(git, repo, "describe", "--tags", "HEAD") or "").removeprefix("v")
     except (_Unusable, OSError) as exc:  # OSError: the temporary copy (a full disk, say)
         return Meta(note=f"the project's .git was not read ({exc}): the date and version are the defaults")
-    return Meta(commit=commit if commit and _COMMIT.match(commit) else None,
-                epoch=int(epoch) if epoch and epoch.isdigit() else None,
+    return Meta(commit=commit if _COMMIT.match(commit) else None,
+                epoch=int(epoch) if epoch.isdigit() else None,
                 version=described if _VERSION.match(described) else None)
 
 
@@ -139,7 +139,7 @@ def _mirror(dot_git: Path) -> Iterator[Path]:
             _copy(src, name, repo / name, LIST_BYTES)
         (repo / "refs").mkdir()
         _copy_refs(src, repo / "refs")
-        _link_objects(src, dot_git / "objects", repo / "objects")
+        _alternate(src, dot_git / "objects", repo / "objects")
         yield repo
 
 
@@ -209,10 +209,24 @@ def _copy_refs(git_fd: int, dest: Path) -> None:
                 (into / name).write_bytes(data)
 
 
-def _link_objects(git_fd: int, objects: Path, dest: Path) -> None:
-    """dest/xx and dest/pack: links to the project's object directories that are directories."""
-    dest.mkdir()
+def _alternate(git_fd: int, objects: Path, dest: Path) -> None:
+    """dest/info/alternates names the project's object directory, whose objects git reads as
+    data; only if that directory has no alternates of its own (they would send git to paths the
+    project names: a shared clone gets the defaults)."""
+    if any(ord(c) < 32 for c in str(objects)):  # one path per line in that file
+        raise _Unusable("its path holds a control character")
     with _opened(Path("objects"), git_fd) as fd:
-        for entry in os.scandir(fd):
-            if (_FANOUT.match(entry.name) or entry.name == "pack") and entry.is_dir(follow_symlinks=False):
-                (dest / entry.name).symlink_to(objects / entry.name)
+        if _exists(fd, "info/alternates"):
+            raise _Unusable("its objects/info/alternates names other object directories")
+    (dest / "info").mkdir(parents=True)
+    (dest / "info" / "alternates").write_text(f"{objects}\n")
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # not a directory, a loop: not something git would skip either
+    return True

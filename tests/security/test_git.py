@@ -147,7 +147,12 @@ def test_links_and_fifos_inside_the_git_dir_are_not_followed(tmp_path):
     assert meta.commit is None and meta.note and "HEAD" in meta.note
     (project / ".git" / "HEAD").unlink()
     (project / ".git" / "HEAD").write_text("ref: refs/heads/master\n")
+    assert gitmeta.read(project).commit == _git(project, "rev-parse", "HEAD")
     objects = project / ".git" / "objects"
+    (objects / "info" / "alternates").write_text(f"{tmp_path / 'elsewhere'}\n")  # a path it names
+    meta = gitmeta.read(project)
+    assert meta.commit is None and meta.note and "alternates" in meta.note
+    (objects / "info" / "alternates").unlink()
     objects.rename(tmp_path / "objects")
     objects.symlink_to(tmp_path / "objects")
     assert gitmeta.read(project).commit is None
