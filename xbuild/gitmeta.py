@@ -38,6 +38,7 @@ MAX_DEPTH = 32                # levels of refs/ directories
 TIMEOUT = 30                  # seconds, each git command
 MEMORY_KB = 1 << 20           # git's address space: 1 GiB (a crafted object cannot take more)
 OUTPUT_BYTES = 4096           # of git's output read back
+MAX_EPOCH = 1 << 32           # a crafted commit's date beyond 2106 is no SOURCE_DATE_EPOCH (tar, .deb)
 _HEAD = re.compile(rb"(ref: refs/[^\0\n]{1,1000}|[0-9a-f]{40}|[0-9a-f]{64})\n?\Z")
 _COMMIT = re.compile(r"[0-9a-f]{40}\Z|[0-9a-f]{64}\Z")
 # What a version may be (the .deb's rules are stricter still: deb.check_version).
@@ -95,7 +96,7 @@ def read(project: Path) -> Meta:
     except (_Unusable, OSError) as exc:  # OSError: the temporary copy (a full disk, say)
         return Meta(note=f"the project's .git was not read ({exc}): the date and version are the defaults")
     return Meta(commit=commit if _COMMIT.match(commit) else None,
-                epoch=int(epoch) if epoch.isdigit() else None,
+                epoch=int(epoch) if epoch.isdigit() and int(epoch) < MAX_EPOCH else None,
                 version=described if _VERSION.match(described) else None)
 
 
