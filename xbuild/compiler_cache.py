@@ -1,5 +1,6 @@
 """The compiler cache: Debian's ccache (in every builder image, images.TOOLS), one directory per
-(board, OS release, toolchain) bind-mounted into the build container, which keeps no network.
+(board, OS release, toolchain, project) bind-mounted into the build container, which keeps no
+network.
 
 Why ccache and not sccache: ccache needs no server process (sccache runs one, and its S3 backend
 wants a network the build container must not have), it is a Debian package of each suite and
@@ -24,17 +25,21 @@ Hits never change the output:
   cache directory, so open modes inside it expose nothing to other users.
 
 What the container writes there is untrusted input to every later build that mounts it:
-- one namespace per project as well (see namespace()): a build sees, and can rewrite, only its
-  own project's entries, so it cannot change what another project's build produces. Sharing one
-  namespace between projects is the user's choice (XBUILD_COMPILER_CACHE_SHARE=1 or
-  --share-compiler-cache), and then any of them can change what the others' builds produce;
+- one namespace per project (namespace(), project_key(): the resolved path on one machine, the
+  project's name within a farm tenant): a build sees, and can rewrite, only its own project's
+  entries, so it cannot change what another project's build produces (its own project's later
+  builds it can: they run the same project's code anyway, unless an untrusted branch was built in
+  the same folder, which the README warns of). Sharing one namespace between projects is the
+  user's choice (XBUILD_COMPILER_CACHE_SHARE=1 or --share-compiler-cache), and then any of them
+  can change what the others' builds produce;
 - ccache's configuration never comes from the cache: CCACHE_CONFIGPATH names /xbuild/ccache.conf
   (written by xbuild into each build's payload), so a ccache.conf the container left in /ccache
   (prefix_command, compiler_check=%command%, remote_storage, ...) is never read;
-- before each build the host removes from the cache whatever is not a regular file or a
-  directory (scrub): a FIFO where ccache keeps its counters would block every later compile, a
-  link would make ccache (or the host) read elsewhere. The build script's own ccache calls run
-  under `timeout` as well.
+- before each build, and after it before the host reads it, the host removes from the cache
+  whatever is not a regular file or a directory, and directories deeper than ccache's (scrub):
+  a FIFO where ccache keeps its counters would block every later compile, a link would make
+  ccache (or the host) read elsewhere, a deep tree would overflow a recursive walk. The build
+  script's own ccache calls run under `timeout` as well.
 The host reads the tree without following links or opening FIFOs, the farm extracts a cache
 archive only through the checked extractor, the growth of the directory counts against the
 build's disk limit (sandbox.py), and a farm's tenants never share a cache.
@@ -71,6 +76,7 @@ SHARE = "XBUILD_COMPILER_CACHE_SHARE"  # 1 / on / true / yes: all projects in on
 SHARED = "shared"                 # that namespace's last part (a project's always ends in a hash)
 ROOT_NAME, LEGACY_NAME = "compiler-cache", "ccache"  # see root()
 _MAX_DEPTH = 6  # ccache 4 nests at most 4 levels of directories (plus tmp/, lock/): deeper is not its
+_MAX_WALK = 64  # what usage() counts through (a build's tree, before scrub has trimmed it)
 SIZE = "XBUILD_COMPILER_CACHE_SIZE"
 DEFAULT_SIZE = "2G"               # per namespace: ccache evicts the least recently used beyond it
 CACHED_FAMILIES = ("gcc", "zig")  # every family xbuild has (see the docstring for zig)
@@ -247,15 +253,54 @@ def _read_small(path: Path) -> str:
         os.close(fd)
 
 
+class TooDeep(CompilerCacheError):
+    """A cache tree nested deeper than any ccache makes it: a build's doing."""
+
+
 def usage(directory: Path) -> tuple[int, int]:
-    """(bytes, files) under directory, links not followed."""
-    size = files = 0
-    for dirpath, _, names in os.walk(directory):
-        for name in names:
-            with contextlib.suppress(OSError):
-                size += os.lstat(os.path.join(dirpath, name)).st_size
-                files += 1
-    return size, files
+    """(bytes, files) under directory: links not followed, no recursion (a build can nest
+    directories deeper than Python's stack), every directory opened relative to its parent with
+    O_NOFOLLOW (no path grows with the depth, none is swapped for a link). Deeper than
+    _MAX_WALK raises TooDeep: counting on would hold a descriptor per level."""
+    try:
+        top = os.open(directory, _DIR_FLAGS)
+    except OSError:
+        return 0, 0
+    totals = [0, 0]
+    fds, pending = [top], [_count(top, totals)]  # per level: its descriptor, subdirectories left
+    try:
+        while fds:
+            if not pending[-1]:
+                os.close(fds.pop())
+                pending.pop()
+                continue
+            if len(fds) > _MAX_WALK:
+                raise TooDeep(f"{directory} holds directories nested over {_MAX_WALK} deep, which "
+                              "no ccache makes", hint="xbuild cache clear (a build wrote them)")
+            try:
+                fd = os.open(pending[-1].pop(), _DIR_FLAGS, dir_fd=fds[-1])
+            except OSError:  # gone or swapped meanwhile: not counted
+                continue
+            fds.append(fd)
+            pending.append(_count(fd, totals))
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return totals[0], totals[1]
+
+
+def _count(fd: int, totals: list[int]) -> list[str]:
+    """Add fd's files (anything not a directory) to totals; return its subdirectories."""
+    subdirs: list[str] = []
+    with contextlib.suppress(OSError), os.scandir(fd) as it:
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry.name)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    totals[0] += entry.stat(follow_symlinks=False).st_size
+                    totals[1] += 1
+    return subdirs
 
 
 def namespaces(target: str = "*", os_release: str = "*") -> list[str]:
@@ -401,6 +446,7 @@ def fetch(store, tenant: str, ns: str, dest: Path, log: Callable[[str], None]) -
             log(f"[xbuild] compiler cache: not used ({exc.message})")
             shutil.rmtree(dest, ignore_errors=True)
             return False
+    scrub(dest)  # in-tree links pass the extractor: gone before _open_up's chmod could follow one
     _open_up(dest)
     log(f"[xbuild] compiler cache: fetched {ns} ({usage(dest)[0]} bytes)")
     return True

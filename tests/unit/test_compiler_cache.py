@@ -217,6 +217,24 @@ def test_an_unsafe_cache_archive_is_not_used(tmp_path):
     assert "not used" in lines[-1]
 
 
+def test_a_fetched_cache_keeps_no_link(tmp_path):
+    """Links that stay inside the tree pass the extractor; none is left for chmod to follow."""
+    store = open_store((tmp_path / "store").as_uri())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = tarfile.TarInfo("0/ab/cdR")
+        data.size = 9
+        tar.addfile(data, io.BytesIO(b"an object"))
+        link = tarfile.TarInfo("0/ab/efR")
+        link.type, link.linkname = tarfile.SYMTYPE, "cdR"
+        tar.addfile(link)
+    store.write(compiler_cache.store_key("t", NS), buf.getvalue())
+    dest = tmp_path / "w" / "ccache"
+    dest.mkdir(parents=True)
+    assert compiler_cache.fetch(store, "t", NS, dest, lambda line: None)
+    assert sorted(p.name for p in (dest / "0" / "ab").iterdir()) == ["cdR"]
+
+
 def test_counters_follow_no_link_and_open_no_fifo(tmp_path):
     """The build container writes the tree: a FIFO would hang a plain read, a link would read
     the host's files."""
@@ -289,7 +307,10 @@ def test_scrub_leaves_only_ccaches_files_and_follows_nothing(tmp_path):
     (outside / "fifo").mkdir()
     cache_dir = tmp_path / "cache"
     _hostile_tree(cache_dir, outside)
+    with pytest.raises(compiler_cache.TooDeep):  # counted without recursion, and not past a bound
+        compiler_cache.usage(cache_dir)
     compiler_cache.scrub(cache_dir)
+    assert compiler_cache.usage(cache_dir) == ((cache_dir / "1" / "stats").stat().st_size + 9, 2)
     left = sorted(p.relative_to(cache_dir).as_posix() for p in cache_dir.rglob("*"))
     kept_depth = ["/".join(["d"] * n) for n in range(1, 7)]  # as deep as ccache nests, emptied below
     assert left == ["1", "1/ab", "1/ab/cdR", "1/stats", "2", *kept_depth]
