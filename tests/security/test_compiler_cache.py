@@ -125,7 +125,7 @@ def test_a_fifo_in_the_cache_does_not_hang_later_builds(engine, tmp_path, home):
                            text=True, timeout=120, env={**os.environ, **home})
     assert stats.returncode == 0, stats.stderr
     [row] = json.loads(stats.stdout)["caches"]
-    assert row["files"] > 0 and row["misses"] == 0  # the counters were all in the FIFOs' place
+    assert row["files"] > 0  # counted from the regular files, the FIFOs skipped
 
     (project / "xbuild.toml").unlink()
     (project / "hello.c").write_text((project / "hello.c").read_text().replace("FIFO", "NEXT"))
