@@ -11,7 +11,8 @@ each), side by side in one run:
           then the one-file-change build
 
 Every build is a whole `xbuild` process (container start, copy-in, ABI gate, archive included) with
---no-cache, so each really compiles. Rounds are interleaved; prints medians, ratios to cold and
+--no-cache, so each really compiles, from one folder (the compiler cache is the project's own,
+found by its path: each round's fresh copy is placed there). Rounds are interleaved; prints medians, ratios to cold and
 hit rates (issue 11's goals: local <= 0.3x cold; s3 >= 80% hits and <= 0.4x cold). Not lz4
 (bench/common.py's project): its Makefile compiles all its sources in one compiler call, which no
 compiler cache can split (ccache counts it as uncacheable)."""
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved, source  # noqa: E402
 
-NS = "rpi3/trixie/gcc-cross"
 LUA = ("lua5.4", "5.4.4", "3+deb12u1")  # bookworm's: source package, upstream version, revision
 CHANGED = "src/lua.c"
 # Lua's Makefile has no DESTDIR: its install goes to INSTALL_TOP.
@@ -51,6 +52,13 @@ def build(tree: Path, xdg: Path, jobs: int) -> tuple[float, dict]:
                          check=True, capture_output=True, text=True,
                          env={**os.environ, "XDG_CACHE_HOME": str(xdg)}).stdout
     return time.perf_counter() - start, json.loads(out)["compiler_cache"]
+
+
+def place(tree: Path, project: Path) -> Path:
+    """The round's fresh copy at the project's one path (its compiler cache's namespace)."""
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(tree, project, symlinks=True)
+    return project
 
 
 def change_one_file(tree: Path) -> None:
@@ -80,27 +88,33 @@ def main() -> None:
     stats: dict[str, list[dict]] = {"cold": [], "local": [], "s3": []}
     quiet = lambda line: None  # noqa: E731
 
+    project = work / "lua"
+
     def cold(tree: Path) -> float:
         state["round"] += 1
         state["home"] = work / f"home{state['round']}"  # an empty compiler cache
-        t, cc = build(tree, state["home"], args.jobs)
+        t, cc = build(place(tree, project), state["home"], args.jobs)
         stats["cold"].append(cc)
-        compiler_cache.publish(store, "bench", NS, state["home"] / "xbuild" / "ccache" / NS, quiet)
+        state["ns"] = cc["namespace"]
+        compiler_cache.publish(store, "bench", cc["namespace"],
+                               state["home"] / "xbuild" / "compiler-cache" / cc["namespace"], quiet)
         return t
 
     def local(tree: Path) -> float:
+        tree = place(tree, project)
         change_one_file(tree)
         t, cc = build(tree, state["home"], args.jobs)
         stats["local"].append(cc)
         return t
 
     def fresh_worker(tree: Path) -> float:
+        tree = place(tree, project)
         change_one_file(tree)
         home = work / f"worker{state['round']}"
         start = time.perf_counter()
-        dest = home / "xbuild" / "ccache" / NS
+        dest = home / "xbuild" / "compiler-cache" / state["ns"]
         dest.mkdir(parents=True)
-        compiler_cache.fetch(store, "bench", NS, dest, quiet)
+        compiler_cache.fetch(store, "bench", state["ns"], dest, quiet)
         t, cc = build(tree, home, args.jobs)
         stats["s3"].append(cc)
         return time.perf_counter() - start

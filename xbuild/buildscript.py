@@ -52,12 +52,14 @@ fi
 
 
 # ccache trims the cache as it writes only now and then (a small cap can stay exceeded after a
-# build, measured here with ccache 4.11): past its cap, clean up once, after the build.
+# build, measured here with ccache 4.11): past its cap, clean up once, after the build. Both calls
+# are bounded: the steps just ran in this cache, and a FIFO they left would block ccache's reads
+# (compiler_cache.scrub removes it before the next build; a clean-up cut short is resumed then).
 _COMPILER_CACHE_CAP = r"""
-if [ -n "${XBUILD_CCACHE:-}" ] && ccache --print-stats 2>/dev/null |
+if [ -n "${XBUILD_CCACHE:-}" ] && timeout -k 5 30 ccache --print-stats 2>/dev/null |
      awk '$1 == "cache_size_kibibyte" {s = $2} $1 == "max_cache_size_kibibyte" {m = $2}
           END {exit !(m > 0 && s > m)}'; then
-  ccache --cleanup >/dev/null 2>&1 || true
+  timeout -k 5 300 ccache --cleanup >/dev/null 2>&1 || true
 fi
 """
 

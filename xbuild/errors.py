@@ -191,7 +191,7 @@ class ToolchainMissing(ServiceError):
 class CompilerCacheError(ServiceError):
     """The compiler cache's directory cannot be made or removed (its disk, its owner)."""
     exit_code = 37
-    hint = "check the disk and the owner of ~/.cache/xbuild/ccache, or build with --no-compiler-cache"
+    hint = "check the disk and the owner of ~/.cache/xbuild/compiler-cache, or build with --no-compiler-cache"
 
 
 # --- images in a store (image_store.py) ------------------------------------------------------

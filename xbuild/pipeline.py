@@ -66,6 +66,7 @@ def _control_files(spec: BuildSpec) -> bytes:
                                                spec.variation.src_dir, spec.variation.umask,
                                                spec.recipe.name)
         files["artifacts.txt"] = "".join(p + "\n" for p in spec.config.artifacts)
+        files["ccache.conf"] = compiler_cache.CONFIG_TEXT  # never /ccache's (compiler_cache.py)
         for rel, text in files.items():
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,11 +107,13 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
               record: bool = True, publish_to: str | None = None,
               create_bucket: bool = False, labels: dict | None = None,
               push_to: str | None = None, keep_failed: bool = False,
-              compiler_cache: bool | Path = True, cache_scope: str = "") -> BuildResult:
+              compiler_cache: "bool | Path | compiler_cache.CompilerCache" = True,
+              cache_scope: str = "") -> BuildResult:
     """Answer from the cache when the same inputs were built before; otherwise build, and record
     the build in the configured store (the cache). Optionally publish to another store.
     compiler_cache: True, this user's (unless XBUILD_COMPILER_CACHE=off); False, none; a
-    directory, that one (a farm worker's). Not in the cache key: hits never change the output."""
+    directory, that one; a CompilerCache (compiler_cache.for_build: the command line's, a farm
+    worker's), that one. Not in the cache key: hits never change the output."""
     progress = progress or Progress(quiet=True)
     started = time.monotonic()
     progress.timings.clear()  # this build's (`verify` builds twice with one Progress)
@@ -154,10 +157,10 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     return result
 
 
-def _compiler_cache(spec: BuildSpec, use: bool | Path) -> "compiler_cache.CompilerCache | None":
-    if spec.recipe.kind == "image":  # a Dockerfile build runs no compiler of ours
-        return None
-    return compiler_cache.for_build(spec.target, spec.toolchain, use)
+def _compiler_cache(spec: BuildSpec, use) -> "compiler_cache.CompilerCache | None":
+    if isinstance(use, compiler_cache.CompilerCache):
+        return use
+    return compiler_cache.for_build(spec, use)
 
 
 def _record(spec: BuildSpec, build_id: str, key: str, result: "BuildResult") -> dict:
@@ -266,6 +269,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
         progress.mark("build")
         code = box.run(log.line)
         if cc is not None:  # this build's share of the namespace's counters (ccache's own files)
+            cc.scrub()  # what the build left that is not ccache's, before anything reads the tree
             (hits, misses), (hits0, misses0) = cc.counters(), before
             hits, misses = hits - hits0, misses - misses0
             ctx.stats["compiler_cache"] = {"enabled": True, "hits": hits, "misses": misses,

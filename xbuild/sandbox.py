@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from xbuild.compiler_cache import TooDeep, usage
 from xbuild.engine import client
 from xbuild.envnum import number
 from xbuild.errors import BuildTimeout, DiskLimitExceeded, NoSpace
@@ -222,13 +223,8 @@ def container_disk_used(container_id: str) -> int:
 
 
 def tree_bytes(root: Path) -> int:
-    """Bytes of the files under root (links not followed)."""
-    total = 0
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
+    """Bytes of the files under root (a mount: the compiler cache), links not followed."""
+    return usage(root)[0]
 
 
 def _pump(frames, on_out, on_err) -> None:
@@ -262,7 +258,9 @@ class _Watchdog(threading.Thread):
         deadline = time.monotonic() + limits.timeout
         next_disk = time.monotonic()
         # A mount is outside the container's layer: its growth counts against the limit too.
-        mounted = sum(map(tree_bytes, self.box.mounts))
+        mounted = 0
+        with contextlib.suppress(TooDeep):  # scrubbed before the build (compiler_cache.scrub)
+            mounted = sum(map(tree_bytes, self.box.mounts))
         while not self._halt.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 self._kill(BuildTimeout(f"killed at the time limit of {limits.timeout} s",
@@ -271,8 +269,13 @@ class _Watchdog(threading.Thread):
                 return
             if time.monotonic() >= next_disk:
                 used = container_disk_used(self.box.container.id)
-                if self.box.mounts:
-                    used += max(0, sum(map(tree_bytes, self.box.mounts)) - mounted)
+                try:
+                    if self.box.mounts:
+                        used += max(0, sum(map(tree_bytes, self.box.mounts)) - mounted)
+                except TooDeep:  # uncountable: what the build wrote there is not a compiler's
+                    self._kill(disk_limit_error(limits.disk_mb, "a tree nested past counting in the "
+                                                                "compiler cache"))
+                    return
                 if used > limits.disk_mb << 20:
                     self._kill(disk_limit_error(limits.disk_mb, f"{used >> 20} MB written"))
                     return

@@ -23,7 +23,17 @@ from tests.conftest import make_project, tgz, xbuild
 
 pytestmark = pytest.mark.integration
 N = 6  # C files: a one-file change recompiles one of them
-NS = "rpi3/trixie/gcc-cross"
+NS = "rpi3/trixie/gcc-cross"  # the board's, release's and toolchain's part of a namespace
+
+
+def _ns(project: Path, base: str = NS) -> str:
+    """The namespace of a project on this machine: its own, under its resolved path."""
+    from xbuild.compiler_cache import project_key
+    return f"{base}/{project_key(project.name, str(project.resolve()))}"
+
+
+def _dir(home: dict, ns: str) -> Path:
+    return Path(home["XDG_CACHE_HOME"]) / "xbuild" / "compiler-cache" / ns
 
 
 def _files(n: int = N) -> dict[str, str]:
@@ -57,8 +67,9 @@ def _sha(result: dict) -> str:
 def test_a_one_file_change_hits_and_the_outputs_stay_identical(engine, tmp_path, home):
     project = make_project(tmp_path / "sum", _files())
     cold = _build(project, tmp_path / "cold", home)
-    assert cold["compiler_cache"] == {"enabled": True, "hits": 0, "misses": N, "namespace": NS}
-    cache_dir = Path(home["XDG_CACHE_HOME"]) / "xbuild" / "ccache" / NS
+    ns = _ns(project)
+    assert cold["compiler_cache"] == {"enabled": True, "hits": 0, "misses": N, "namespace": ns}
+    cache_dir = _dir(home, ns)
     assert any(cache_dir.rglob("*R"))  # ccache's result files, written by the container's uid 1000
 
     warm = _build(project, tmp_path / "warm", home)
@@ -66,7 +77,7 @@ def test_a_one_file_change_hits_and_the_outputs_stay_identical(engine, tmp_path,
     assert _sha(warm) == _sha(cold)
     assert (tmp_path / "warm" / "manifest.json").read_bytes() == \
         (tmp_path / "cold" / "manifest.json").read_bytes()  # stats stay out of the manifest
-    assert f"[xbuild] compiler cache {NS}: {N} hits, 0 misses" in \
+    assert f"[xbuild] compiler cache {ns}: {N} hits, 0 misses" in \
         (tmp_path / "warm" / "build.log").read_text()
 
     (project / "m2.c").write_text((project / "m2.c").read_text().replace("* 5", "* 50"))
@@ -88,14 +99,14 @@ def test_a_one_file_change_hits_and_the_outputs_stay_identical(engine, tmp_path,
     assert off["cache_key"] == changed["cache_key"] == env_off["cache_key"]
 
     text = xbuild("--target", "rpi3", project, "--out", tmp_path / "text", "--no-cache", env=home)
-    assert f"compiler cache: {N} hits, 0 misses ({NS})" in text.stdout
+    assert f"compiler cache: {N} hits, 0 misses ({ns})" in text.stdout
 
 
 def test_verify_passes_with_a_warm_cache_and_hits(engine, tmp_path, home):
     from xbuild import compiler_cache
     project = make_project(tmp_path / "sum", _files())
     cold = _build(project, tmp_path / "cold", home)
-    cache_dir = Path(home["XDG_CACHE_HOME"]) / "xbuild" / "ccache" / NS
+    cache_dir = _dir(home, _ns(project))
     hits = compiler_cache.counters(cache_dir)[0]
     proc = xbuild("verify", "--target", "rpi3", project, "--json", env=home)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
@@ -127,7 +138,7 @@ def test_emulate_and_zig_hit_with_identical_outputs(engine, tmp_path, home):
             assert proc.returncode == 0, proc.stderr[-3000:]
             results.append(json.loads(proc.stdout))
         cold, warm, off = (r["compiler_cache"] for r in results)
-        assert (cold["namespace"], cold["hits"], cold["misses"]) == (ns, 0, 3)
+        assert (cold["namespace"], cold["hits"], cold["misses"]) == (_ns(project, ns), 0, 3)
         assert (warm["hits"], warm["misses"]) == (3, 0)
         assert off["enabled"] is False
         assert len({_sha(r) for r in results}) == 1, target
@@ -141,15 +152,29 @@ def test_stats_and_clear(engine, tmp_path, home):
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(proc.stdout)
     [row] = stats["caches"]
-    assert row["namespace"] == NS and (row["hits"], row["misses"]) == (2, 2)
+    assert row["namespace"] == _ns(project) and (row["hits"], row["misses"]) == (2, 2)
     assert row["files"] > 0 and row["bytes"] > 0 and stats["max_size"] == "2G"
     assert "2 hits, 2 misses (50%)" in xbuild("cache", "stats", env=home).stdout
     assert json.loads(xbuild("cache", "stats", "--target", "rpi0", "--json", env=home).stdout)["caches"] == []
     assert json.loads(xbuild("cache", "clear", "--os", "bookworm", "--json", env=home).stdout)["cleared"] == []
     proc = xbuild("cache", "clear", "--target", "rpi3", env=home)
-    assert proc.returncode == 0 and NS in proc.stdout
+    assert proc.returncode == 0 and _ns(project) in proc.stdout
     assert json.loads(xbuild("cache", "stats", "--json", env=home).stdout)["caches"] == []
     assert _build(project, tmp_path / "c", home)["compiler_cache"]["misses"] == 2  # really gone
+
+
+def test_projects_share_a_cache_only_when_they_opt_in(engine, tmp_path, home):
+    """The same sources in two folders: two projects, two caches; with
+    XBUILD_COMPILER_CACHE_SHARE=1 (or --share-compiler-cache) one namespace, and hits."""
+    first = make_project(tmp_path / "one" / "sum", _files(2))
+    second = make_project(tmp_path / "two" / "sum", _files(2))
+    _build(first, tmp_path / "a", home)
+    alone = _build(second, tmp_path / "b", home)["compiler_cache"]
+    assert (alone["namespace"], alone["hits"], alone["misses"]) == (_ns(second), 0, 2)
+    share = {**home, "XBUILD_COMPILER_CACHE_SHARE": "1"}
+    _build(first, tmp_path / "c", share)
+    shared = _build(second, tmp_path / "d", home, "--share-compiler-cache")["compiler_cache"]
+    assert (shared["namespace"], shared["hits"], shared["misses"]) == (f"{NS}/shared", 2, 0)
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become another user")
@@ -163,7 +188,7 @@ def test_a_non_root_user_clears_what_the_container_wrote(engine, tmp_path):
         env = {"XDG_CACHE_HOME": str(home / "xdg"), "XBUILD_STORE": (tmp_path / "store").as_uri()}
         project = make_project(tmp_path / "sum", _files(2))
         _build(project, tmp_path / "out", env)  # as root: the engine's socket is root's here
-        cache_dir = home / "xdg" / "xbuild" / "ccache" / NS
+        cache_dir = home / "xdg" / "xbuild" / "compiler-cache" / _ns(project)
         for p in [home / "xdg", *cache_dir.parents, cache_dir]:
             if p.is_relative_to(home / "xdg"):
                 shutil.chown(p, uid, uid)  # what that user's own xbuild would have made
@@ -198,10 +223,16 @@ def farm(engine, s3_env, tmp_path):
     server.stop()
 
 
-def _job(server, files, token) -> tuple[dict, str]:
+def _farm_ns(project: str = "sum") -> str:
+    """The farm's namespace of a tenant's project: by its name (the tenant is in the store key)."""
+    from xbuild.compiler_cache import project_key
+    return f"{NS}/{project_key(project, project)}"
+
+
+def _job(server, files, token, project: str = "sum") -> tuple[dict, str]:
     auth = {"Authorization": f"Bearer {token}"}
     job = requests.post(f"{server.url}/v1/builds", headers=auth, files={"source": ("s.tar.gz", tgz(files))},
-                        data={"target": "rpi3", "project": "sum"})
+                        data={"target": "rpi3", "project": project})
     assert job.status_code < 300, job.text
     job = job.json()
     for _ in range(600):
@@ -214,8 +245,8 @@ def _job(server, files, token) -> tuple[dict, str]:
     return job, log
 
 
-def _hits(log: str) -> tuple[int, int]:
-    m = re.search(rf"compiler cache {NS}: (\d+) hits, (\d+) misses", log)
+def _hits(log: str, project: str = "sum") -> tuple[int, int]:
+    m = re.search(rf"compiler cache {_farm_ns(project)}: (\d+) hits, (\d+) misses", log)
     assert m, log[-3000:]
     return int(m.group(1)), int(m.group(2))
 
@@ -228,15 +259,19 @@ def test_the_farm_shares_a_tenants_cache_through_s3_and_never_across_tenants(far
     _, log = _job(farm, files, TOKEN_A)
     assert _hits(log) == (0, N) and "compiler cache: none yet" in log and "published" in log
     store = open_store(farm.env["XBUILD_STORE"])
-    key_a = compiler_cache.store_key(tenant_of(TOKEN_A), NS)
+    key_a = compiler_cache.store_key(tenant_of(TOKEN_A), _farm_ns())
     assert store.exists(key_a)
 
     # every job starts from an empty, job-private directory: a fresh worker's disk
     files["m2.c"] = files["m2.c"].replace("* 5", "* 50")
     job, log = _job(farm, files, TOKEN_A)
     assert "compiler cache: fetched" in log and _hits(log) == (N - 1, 1)
-    assert job["compiler_cache"] == {"enabled": True, "hits": N - 1, "misses": 1, "namespace": NS}
-    assert not any((Path(farm.env["XDG_CACHE_HOME"]) / "xbuild" / "ccache").glob("*"))  # never local
+    assert job["compiler_cache"] == {"enabled": True, "hits": N - 1, "misses": 1, "namespace": _farm_ns()}
+    assert not any((Path(farm.env["XDG_CACHE_HOME"]) / "xbuild" / "compiler-cache").glob("*"))  # never local
+
+    # the same tenant's other project (another name) has a cache of its own: nothing fetched
+    _, log = _job(farm, files, TOKEN_A, project="other")
+    assert "compiler cache: none yet" in log and _hits(log, "other") == (0, N)
 
     # tenant B uploads the very same sources: not answered from A's build record (A's build
     # went through A's compiler cache, which A alone wrote), and nothing of A's cache is
@@ -245,7 +280,7 @@ def test_the_farm_shares_a_tenants_cache_through_s3_and_never_across_tenants(far
     job_b, log = _job(farm, files, TOKEN_B)
     assert job_b["cache"] == "miss" and job_b["cache_key"] == job["cache_key"]
     assert "compiler cache: none yet" in log and _hits(log) == (0, N)
-    key_b = compiler_cache.store_key(tenant_of(TOKEN_B), NS)
+    key_b = compiler_cache.store_key(tenant_of(TOKEN_B), _farm_ns())
     assert store.exists(key_b) and key_a != key_b
     assert store.read(key_a) == a_object  # B's publish went to B's object alone
 
@@ -273,7 +308,7 @@ def test_the_size_cap_evicts(engine, tmp_path, home):
     project = make_project(tmp_path / "big", files)
     result = _build(project, tmp_path / "out", {**home, "XBUILD_COMPILER_CACHE_SIZE": "400k"})
     assert result["compiler_cache"]["misses"] == 31
-    cache_dir = Path(home["XDG_CACHE_HOME"]) / "xbuild" / "ccache" / NS
+    cache_dir = _dir(home, _ns(project))
     results = [p.stat().st_size for p in cache_dir.rglob("*R")]  # ccache's result files
     assert 0 < len(results) < 31 and sum(results) <= 400_000
 
@@ -288,9 +323,9 @@ def test_ci_runners_share_the_cache_through_an_s3_store_and_only_trusted_runs_pu
     url = f"s3://xbuild-ci-{uuid.uuid4().hex[:8]}/ci"
     open_store(url, create=True)
     store = open_store(url)
-    key = compiler_cache.store_key(compiler_cache.CI_TENANT, NS)
     files = _files()
     project = make_project(tmp_path / "p", files)
+    key = compiler_cache.store_key(compiler_cache.CI_TENANT, _ns(project))
 
     def runner(n: int, push: bool) -> dict:
         env = {**s3_env.env(url), "XDG_CACHE_HOME": str(tmp_path / f"runner{n}"),

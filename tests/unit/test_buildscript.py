@@ -144,3 +144,11 @@ def test_the_recipe_name_is_quoted(box):
     assert proc.returncode == 0, proc.stderr
     assert (box.src / "recipe").read_text() == "a b; touch pwned\n"
     assert not (box.src / "pwned").exists()
+
+
+def test_every_ccache_call_of_the_script_is_bounded():
+    """The cache the script's ccache reads was written by builds (a FIFO blocks a read forever)."""
+    import re
+    script = buildscript.render(("true",), False)
+    calls = [line for line in script.splitlines() if re.search(r"\bccache --", line)]
+    assert len(calls) == 2 and all(re.search(r"\btimeout -k \d+ \d+ ccache --", c) for c in calls)

@@ -15,6 +15,7 @@ from xbuild.errors import ConfigError
 from xbuild.store import open_store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-make"
+NS = "rpi3/trixie/gcc-cross/app-0123456789abcdef"
 
 
 @pytest.mark.parametrize("value, on", [("", True), ("on", True), ("1", True), ("off", False),
@@ -45,37 +46,60 @@ def test_the_default_size_and_the_variable(monkeypatch):
     assert compiler_cache.size_limit() == ("300M", 300 * 10**6)
 
 
-def test_one_namespace_per_board_release_and_toolchain(monkeypatch, tmp_path):
+def _cc(target: str = "rpi3", os_release: str | None = None, mode: str = "cross", tree: Path = EXAMPLE,
+        use: bool | Path = True, **kwargs):
+    return compiler_cache.for_build(spec.resolve(tree, target, mode=mode, os_release=os_release), use, **kwargs)
+
+
+def test_one_namespace_per_board_release_toolchain_and_project(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
-    rpi3 = targets.get("rpi3")
+    monkeypatch.delenv("XBUILD_COMPILER_CACHE_SHARE", raising=False)
+    key = compiler_cache.project_key("hello-make", str(EXAMPLE))
     seen = set()
     for os_release in ("bookworm", "trixie"):
-        t = rpi3.with_os(os_release)
         for mode in ("cross", "emulate"):
-            cc = compiler_cache.for_build(t, toolchain.pick(t, mode), True)
-            assert cc is not None and cc.directory == tmp_path / "xbuild" / "ccache" / cc.namespace
+            cc = _cc(os_release=os_release, mode=mode)
+            assert cc is not None and cc.directory == tmp_path / "xbuild" / "compiler-cache" / cc.namespace
             seen.add(cc.namespace)
-    assert seen == {"rpi3/bookworm/gcc-cross", "rpi3/bookworm/gcc-native",
-                    "rpi3/trixie/gcc-cross", "rpi3/trixie/gcc-native"}
-    rpi0 = targets.get("rpi0")
-    assert compiler_cache.for_build(rpi0, toolchain.pick(rpi0), True).namespace == "rpi0/trixie/zig"
+    assert seen == {f"rpi3/bookworm/gcc-cross/{key}", f"rpi3/bookworm/gcc-native/{key}",
+                    f"rpi3/trixie/gcc-cross/{key}", f"rpi3/trixie/gcc-native/{key}"}
+    assert _cc("rpi0").namespace == f"rpi0/trixie/zig/{key}"
     with pytest.raises(ValueError):
-        compiler_cache.namespace("../x", "trixie", "gcc-cross")
+        compiler_cache.namespace("../x", "trixie", "gcc-cross", key)
+    with pytest.raises(ValueError):
+        compiler_cache.namespace("rpi3", "trixie", "gcc-cross", "..")
+
+
+def test_each_project_has_its_own_namespace_unless_it_opts_into_sharing(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("XBUILD_COMPILER_CACHE_SHARE", raising=False)
+    import shutil
+    copy = Path(shutil.copytree(EXAMPLE, tmp_path / "elsewhere" / "hello-make"))  # same name, same files
+    own, other = _cc().namespace, _cc(tree=copy).namespace
+    assert own != other and own.startswith("rpi3/trixie/gcc-cross/hello-make-")
+    assert _cc().namespace == own  # the same project: the same cache (rebuilds hit)
+    assert _cc(share=True).namespace == _cc(tree=copy, share=True).namespace == "rpi3/trixie/gcc-cross/shared"
+    monkeypatch.setenv("XBUILD_COMPILER_CACHE_SHARE", "1")
+    assert _cc(tree=copy).namespace.endswith("/shared") and _cc(share=False).namespace == own
+    # the farm names the project itself (the tenant is in the store key)
+    assert _cc(use=tmp_path / "job", project="p-1").namespace == "rpi3/trixie/gcc-cross/p-1"
+    # a project key is a plain segment whatever the folder is called, and never "shared"
+    for label in ("shared", "..", "a/b", "-x", "é" * 80, ""):
+        key = compiler_cache.project_key(label, "/somewhere")
+        assert compiler_cache.namespace("rpi3", "trixie", "gcc-cross", key) and key != "shared"
 
 
 def test_off_or_a_directory(monkeypatch, tmp_path):
-    t = targets.get("rpi3")
-    tc = toolchain.pick(t)
-    assert compiler_cache.for_build(t, tc, False) is None
+    assert _cc(use=False) is None
     monkeypatch.setenv("XBUILD_COMPILER_CACHE", "off")
-    assert compiler_cache.for_build(t, tc, True) is None
+    assert _cc() is None
     # a farm worker's job-private directory is used as given (the worker's switch was read before)
-    assert compiler_cache.for_build(t, tc, tmp_path).directory == tmp_path
+    assert _cc(use=tmp_path).directory == tmp_path
 
 
 def test_the_environment_keeps_outputs_identical():
-    env = compiler_cache.CompilerCache("rpi3/trixie/gcc-cross", Path("/x")).environment()
+    env = compiler_cache.CompilerCache(NS, Path("/x")).environment()
     assert env["CCACHE_DIR"] == compiler_cache.MOUNT and env["XBUILD_CCACHE"] == "ccache"
     assert "CCACHE_BASEDIR" not in env  # it rewrites the compiler's arguments: outputs would differ
     assert env["CCACHE_NOHASHDIR"] == "1" and "locale" in env["CCACHE_SLOPPINESS"]
@@ -122,22 +146,24 @@ def test_counters_sum_ccaches_stats_files(tmp_path):
 
 def test_namespaces_filter_by_board_and_release(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    for ns in ("rpi3/trixie/gcc-cross", "rpi3/bookworm/gcc-cross", "rpi0/trixie/zig"):
+    p = "app-0123456789abcdef"
+    for ns in (f"rpi3/trixie/gcc-cross/{p}", f"rpi3/bookworm/gcc-cross/{p}", "rpi0/trixie/zig/shared",
+               "rpi3/trixie/gcc-cross/0"):  # not a namespace: ccache's own directory, of an old layout
         (compiler_cache.root() / ns).mkdir(parents=True)
-    assert compiler_cache.namespaces() == ["rpi0/trixie/zig", "rpi3/bookworm/gcc-cross",
-                                           "rpi3/trixie/gcc-cross"]
-    assert compiler_cache.namespaces("rpi3") == ["rpi3/bookworm/gcc-cross", "rpi3/trixie/gcc-cross"]
-    assert compiler_cache.namespaces(os_release="trixie") == ["rpi0/trixie/zig", "rpi3/trixie/gcc-cross"]
+    assert compiler_cache.namespaces() == ["rpi0/trixie/zig/shared", f"rpi3/bookworm/gcc-cross/{p}",
+                                           f"rpi3/trixie/gcc-cross/{p}"]
+    assert compiler_cache.namespaces("rpi3") == [f"rpi3/bookworm/gcc-cross/{p}", f"rpi3/trixie/gcc-cross/{p}"]
+    assert compiler_cache.namespaces(os_release="trixie") == ["rpi0/trixie/zig/shared",
+                                                             f"rpi3/trixie/gcc-cross/{p}"]
 
 
 def test_store_keys_are_per_tenant_and_plain():
-    assert compiler_cache.store_key("ab12", "rpi3/trixie/gcc-cross") == \
-        "compiler-cache/ab12/rpi3/trixie/gcc-cross.tar"
-    assert compiler_cache.store_key("a", "rpi3/trixie/gcc-cross") != \
-        compiler_cache.store_key("b", "rpi3/trixie/gcc-cross")
+    assert compiler_cache.store_key("ab12", NS) == f"compiler-cache/ab12/{NS}.tar"
+    assert compiler_cache.store_key("a", NS) != \
+        compiler_cache.store_key("b", NS)
     for tenant in ("..", "a/b", ""):
         with pytest.raises(ValueError):
-            compiler_cache.store_key(tenant, "rpi3/trixie/gcc-cross")
+            compiler_cache.store_key(tenant, NS)
 
 
 def test_publish_then_fetch_through_a_store(tmp_path):
@@ -149,17 +175,17 @@ def test_publish_then_fetch_through_a_store(tmp_path):
     (src / "lock").mkdir()
     (src / "lock" / "held").write_text("")
     lines: list[str] = []
-    assert compiler_cache.publish(store, "tenant-a", "rpi3/trixie/gcc-cross", src, lines.append)
+    assert compiler_cache.publish(store, "tenant-a", NS, src, lines.append)
     dest = tmp_path / "worker2" / "ccache"
     dest.mkdir(parents=True)
-    assert compiler_cache.fetch(store, "tenant-a", "rpi3/trixie/gcc-cross", dest, lines.append)
+    assert compiler_cache.fetch(store, "tenant-a", NS, dest, lines.append)
     assert (dest / "0" / "ab" / "cdR").read_bytes() == b"an object"
     assert not (dest / "lock").exists()  # a lock is the publishing worker's own
     assert (dest / "0" / "ab" / "cdR").stat().st_mode & 0o777 == 0o666  # the container's uid writes it
     assert (dest / "0").stat().st_mode & 0o777 == 0o777
     other = tmp_path / "worker3" / "ccache"
     other.mkdir(parents=True)
-    assert not compiler_cache.fetch(store, "tenant-b", "rpi3/trixie/gcc-cross", other, lines.append)
+    assert not compiler_cache.fetch(store, "tenant-b", NS, other, lines.append)
     assert list(other.iterdir()) == []
 
 
@@ -170,8 +196,8 @@ def test_publish_respects_the_size_cap(tmp_path, monkeypatch):
     (src / "0").mkdir(parents=True)
     (src / "0" / "big").write_bytes(b"x" * 20_000)
     lines: list[str] = []
-    assert not compiler_cache.publish(store, "t", "rpi3/trixie/gcc-cross", src, lines.append)
-    assert not store.exists(compiler_cache.store_key("t", "rpi3/trixie/gcc-cross"))
+    assert not compiler_cache.publish(store, "t", NS, src, lines.append)
+    assert not store.exists(compiler_cache.store_key("t", NS))
     assert "not published" in lines[-1]
 
 
@@ -182,13 +208,31 @@ def test_an_unsafe_cache_archive_is_not_used(tmp_path):
         link = tarfile.TarInfo("0/escape")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc"
         tar.addfile(link)
-    store.write(compiler_cache.store_key("t", "rpi3/trixie/gcc-cross"), buf.getvalue())
+    store.write(compiler_cache.store_key("t", NS), buf.getvalue())
     dest = tmp_path / "w" / "ccache"
     dest.mkdir(parents=True)
     lines: list[str] = []
-    assert not compiler_cache.fetch(store, "t", "rpi3/trixie/gcc-cross", dest, lines.append)
+    assert not compiler_cache.fetch(store, "t", NS, dest, lines.append)
     assert not dest.exists() or list(dest.iterdir()) == []
     assert "not used" in lines[-1]
+
+
+def test_a_fetched_cache_keeps_no_link(tmp_path):
+    """Links that stay inside the tree pass the extractor; none is left for chmod to follow."""
+    store = open_store((tmp_path / "store").as_uri())
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = tarfile.TarInfo("0/ab/cdR")
+        data.size = 9
+        tar.addfile(data, io.BytesIO(b"an object"))
+        link = tarfile.TarInfo("0/ab/efR")
+        link.type, link.linkname = tarfile.SYMTYPE, "cdR"
+        tar.addfile(link)
+    store.write(compiler_cache.store_key("t", NS), buf.getvalue())
+    dest = tmp_path / "w" / "ccache"
+    dest.mkdir(parents=True)
+    assert compiler_cache.fetch(store, "t", NS, dest, lambda line: None)
+    assert sorted(p.name for p in (dest / "0" / "ab").iterdir()) == ["cdR"]
 
 
 def test_counters_follow_no_link_and_open_no_fifo(tmp_path):
@@ -212,17 +256,84 @@ def test_a_remote_engine_gets_no_mount(monkeypatch, host, cached):
     else:
         monkeypatch.setenv("DOCKER_HOST", host)
     monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
-    t = targets.get("rpi3")
-    assert (compiler_cache.for_build(t, toolchain.pick(t), True) is not None) is cached
+    assert (_cc() is not None) is cached
 
 
 def test_the_open_namespace_directory_sits_behind_a_root_only_its_owner_enters(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("XBUILD_COMPILER_CACHE", raising=False)
-    t = targets.get("rpi3")
-    cc = compiler_cache.for_build(t, toolchain.pick(t), True)
+    cc = _cc()
     compiler_cache.root().mkdir(parents=True)
     compiler_cache.root().chmod(0o755)  # as an older xbuild, or a umask, may have left it
     cc.prepare()
     assert cc.directory.stat().st_mode & 0o777 == 0o777  # the container's uid 1000 writes it
     assert compiler_cache.root().stat().st_mode & 0o777 == 0o700  # no other user reaches it
+
+
+def _hostile_tree(root: Path, outside: Path) -> None:
+    """What a build can leave in /ccache: ccache's files, and a FIFO, a socket, links (to a file
+    and a directory outside, dangling), and directories nested far deeper than ccache nests."""
+    import socket
+    _stats(root / "1" / "stats", {22: 1})
+    (root / "1" / "ab").mkdir()
+    (root / "1" / "ab" / "cdR").write_bytes(b"an object")
+    (root / "2").mkdir()
+    os.mkfifo(root / "2" / "stats")
+    sock, cwd = socket.socket(socket.AF_UNIX), os.getcwd()
+    try:  # bound by a relative name: a test's directory can be longer than a socket's address
+        os.chdir(root / "1")
+        sock.bind("sock")
+    finally:
+        os.chdir(cwd)
+        sock.close()
+    (root / "1" / "ab" / "efR").symlink_to(outside / "secret")
+    (root / "3").symlink_to(outside)
+    (root / "4").symlink_to("/nonexistent")
+    fd = os.open(root, os.O_RDONLY)
+    try:  # 3000 levels: past Python's recursion limit, and past PATH_MAX as one path
+        for _ in range(3000):
+            os.mkdir("d", dir_fd=fd)
+            fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        os.mkfifo("fifo", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def test_scrub_leaves_only_ccaches_files_and_follows_nothing(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("the user's")
+    (outside / "fifo").mkdir()
+    cache_dir = tmp_path / "cache"
+    _hostile_tree(cache_dir, outside)
+    with pytest.raises(compiler_cache.TooDeep):  # counted without recursion, and not past a bound
+        compiler_cache.usage(cache_dir)
+    compiler_cache.scrub(cache_dir)
+    assert compiler_cache.usage(cache_dir) == ((cache_dir / "1" / "stats").stat().st_size + 9, 2)
+    left = sorted(p.relative_to(cache_dir).as_posix() for p in cache_dir.rglob("*"))
+    kept_depth = ["/".join(["d"] * n) for n in range(1, 7)]  # as deep as ccache nests, emptied below
+    assert left == ["1", "1/ab", "1/ab/cdR", "1/stats", "2", *kept_depth]
+    assert (outside / "secret").read_text() == "the user's" and (outside / "fifo").is_dir()
+    assert compiler_cache.counters(cache_dir) == (1, 0)
+
+
+def test_clear_removes_any_tree_without_following_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("the user's")
+    ns = compiler_cache.root() / NS
+    ns.mkdir(parents=True)
+    _hostile_tree(ns, outside)
+    compiler_cache.clear(ns)
+    assert not ns.exists() and ns.parent.is_dir() and list(ns.parent.iterdir()) == []
+    assert (outside / "secret").read_text() == "the user's"
+    compiler_cache.clear(ns)  # gone already: nothing to do
+
+
+def test_the_configuration_comes_from_xbuilds_payload_only(tmp_path):
+    env = compiler_cache.CompilerCache(NS, tmp_path).environment()
+    assert env["CCACHE_CONFIGPATH"] == compiler_cache.CONFIG == "/xbuild/ccache.conf"
+    from xbuild.toolchain import ROOT
+    assert compiler_cache.CONFIG.startswith(ROOT + "/") and not compiler_cache.CONFIG.startswith(compiler_cache.MOUNT)

@@ -40,9 +40,14 @@ from xbuild.errors import ConfigError, XBuildError
         help="Build even when the store (XBUILD_STORE) has this build already (the build cache; "
              "the compiler cache is --no-compiler-cache).")
 @option("--compiler-cache/--no-compiler-cache", default=True, env="XBUILD_COMPILER_CACHE",
-        help="Compile through ccache, kept per board, OS release and toolchain under "
-             "~/.cache/xbuild/ccache (`xbuild cache stats|clear`); outputs are identical either "
-             "way. Not the build cache of --no-cache.")
+        help="Compile through ccache, kept per board, OS release, toolchain and project under "
+             "~/.cache/xbuild/compiler-cache (`xbuild cache stats|clear`); outputs are identical "
+             "either way. Not the build cache of --no-cache.")
+@option("--share-compiler-cache", "share_compiler_cache", is_flag=True,
+        env="XBUILD_COMPILER_CACHE_SHARE",
+        help="Use the one compiler cache all projects that ask for it share (per board, OS release "
+             "and toolchain) instead of this project's own. Any project sharing it can change what "
+             "the others' builds produce: share only between projects you trust alike.")
 @option("--deb/--no-deb", default=None, env="XBUILD_DEB",
         help="Also write NAME_VERSION_ARCH.deb, installable on the board with apt [default: "
              "xbuild.toml's deb].")
@@ -52,7 +57,7 @@ from xbuild.errors import ConfigError, XBuildError
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
 def build(target, project, os_release, static, mode, out, jobs, timeout, memory, publish, create_bucket,
-          push, no_cache, compiler_cache, deb, keep, verbose, as_json):
+          push, no_cache, compiler_cache, share_compiler_cache, deb, keep, verbose, as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
@@ -71,12 +76,12 @@ def build(target, project, os_release, static, mode, out, jobs, timeout, memory,
         from xbuild.pipeline import run_build
         from xbuild.progress import Progress
         progress = Progress(verbose=verbose)
-        use = ccache.enabled(compiler_cache)
+        cc = ccache.for_build(spec, ccache.enabled(compiler_cache), share=share_compiler_cache)
         # A CI runner's cache comes from (and goes back to) a shared s3:// XBUILD_STORE.
-        with ccache.through_store(spec, use, lambda line: progress.phase("compiler cache", line)):
+        with ccache.through_store(cc, lambda line: progress.phase("compiler cache", line)):
             result = run_build(spec, progress, use_cache=not no_cache, publish_to=publish,
                                create_bucket=create_bucket, push_to=push, keep_failed=keep,
-                               compiler_cache=use)
+                               compiler_cache=cc or False)
     except XBuildError as exc:
         if as_json:
             emit_json({"status": "error", "target": target, "os": os_release, "mode": mode,

@@ -1,5 +1,5 @@
-"""`xbuild cache stats|clear`: the compiler cache (ccache), per board, OS release and toolchain.
-Not the build cache (the store's finished builds, skipped with `--no-cache`)."""
+"""`xbuild cache stats|clear`: the compiler cache (ccache), per board, OS release, toolchain and
+project. Not the build cache (the store's finished builds, skipped with `--no-cache`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from xbuild.commands import emit_json, json_option, option
 
 @click.group()
 def cache():
-    """The compiler cache (ccache) under ~/.cache/xbuild/ccache: one per board, OS release and
-    toolchain. Not the build cache of finished builds (`--no-cache`)."""
+    """The compiler cache (ccache) under ~/.cache/xbuild/compiler-cache: one per board, OS release,
+    toolchain and project (or `shared`). Not the build cache of finished builds (`--no-cache`)."""
 
 
 def _selected(target: str | None, os_release: str | None) -> list[str]:
@@ -48,7 +48,7 @@ def stats(target, os_release, as_json):
     for r in rows:
         calls = r["hits"] + r["misses"]
         rate = f"{100 * r['hits'] / calls:.0f}%" if calls else "-"
-        click.echo(f"  {r['namespace']:32} {r['bytes'] / 1e6:9.1f} MB {r['files']:7} files  "
+        click.echo(f"  {r['namespace']:48} {r['bytes'] / 1e6:9.1f} MB {r['files']:7} files  "
                    f"{r['hits']} hits, {r['misses']} misses ({rate})")
 
 
@@ -57,11 +57,14 @@ def stats(target, os_release, as_json):
 @_os
 @json_option
 def clear(target, os_release, as_json):
-    """Empty the compiler caches: all, or a board's and/or an OS release's."""
+    """Empty the compiler caches: all (and an older xbuild's ~/.cache/xbuild/ccache), or a
+    board's and/or an OS release's."""
     from xbuild import compiler_cache
     cleared = _selected(target, os_release)
     for ns in cleared:
         compiler_cache.clear(compiler_cache.root() / ns)
+    if not target and not os_release:  # an older xbuild's caches, shared by all projects: unused
+        compiler_cache.clear(compiler_cache.legacy_root())
     if as_json:
         emit_json({"cleared": cleared})
     else:
