@@ -128,13 +128,25 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
                 status = 404
             if status == 404 and create:
-                self._call("creating the bucket", self.client.create_bucket)
+                self._create_bucket()
             elif status == 404:
                 raise self._no_bucket() from None
             else:
                 raise self._error(exc, "opening the bucket") from None
         except BotoCoreError as exc:
             raise self._error(exc, "opening the bucket") from None
+
+    def _create_bucket(self) -> None:
+        """Made here, or just now by another process of the farm (serve's API and its reaper open
+        the store at once): either way it is there."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise self._error(exc, "creating the bucket") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, "creating the bucket") from None
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
