@@ -8,7 +8,7 @@
 one; run the soak once on each), jobs and artifacts in a real S3 server (SeaweedFS). --clients CI
 jobs run the real client, `xbuild submit --wait` as a subprocess, one after another, --builds in
 all (examples/hello-make for rpi3, each with its own source, so none is a cache hit). Meanwhile, at
-fixed shares of the builds done and while builds are in flight:
+even shares of the builds done and while builds are in flight, in this order:
 
 - a worker that is running a build is SIGKILLed (its build container seen running, its log's
   last job the running one) and replaced;
@@ -267,8 +267,9 @@ def chaos(farm: Farm, plan: list[tuple[float, str]], results: dict, total: int, 
 
 
 def _plan(faults: tuple[str, ...]) -> list[tuple[float, str]]:
-    shares = dict(zip(FAULTS, (0.15, 0.35, 0.55, 0.75), strict=True))
-    return [(shares[f], f) for f in FAULTS if f in faults]
+    """The faults in their order, spread over the first 80% of the builds (the last ones are
+    still in flight when the last fault comes)."""
+    return [(0.8 * (i + 1) / (len(faults) + 1), f) for i, f in enumerate(faults)]
 
 
 def soak(builds: int, clients: int, workers: int, broker: str, deadline_s: float,
@@ -310,6 +311,7 @@ def soak(builds: int, clients: int, workers: int, broker: str, deadline_s: float
                         for b in results.values() if b.lost] + [(n, None, None, "never run", [])
                                                                 for n in range(builds) if n not in results],
         "twice": sorted(i for i, k in runs.items() if k > 1 and i != killed_job),
+        "jobs_run": len(runs),  # more than builds: a retried submit made a second job
         "store_retries": store_retries,
         "retried": sorted(b.n for b in results.values() if "retrying:" in b.stderr),
         "latencies": sorted(b.seconds for b in ok),
@@ -337,6 +339,7 @@ def print_report(r: dict) -> None:
     else:
         print("no worker was killed")
     print(f"run twice (the killed one apart): {len(r['twice'])} {r['twice'] or ''}")
+    print(f"jobs the workers ran: {r['jobs_run']} for {r['builds']} builds")
     print(f"built again within one attempt after a store error: {r['store_retries']}")
     print(f"clients that said they were retrying: {len(r['retried'])}")
     lat = r["latencies"]

@@ -15,7 +15,9 @@ policy is in the settings below, each chosen on purpose.
 - An outage of the broker, the result backend or the store fails no build: the worker reconnects
   to the broker for ever (broker_connection_max_retries=None) while its build goes on, the result
   backend retries its writes, and store calls wait out an outage for XBUILD_RETRY_SECONDS
-  (store.ride_out_outages, set before the pool forks).
+  (store.ride_out_outages, set before the pool forks). A lost broker connection never cancels
+  the running build (worker_cancel_long_running_tasks_on_connection_loss, pinned to False, which
+  Celery 6 turns on for late-acked tasks): the lease, not the broker, says who runs a job.
 - task_time_limit is not used: the build container has its own time limit and is removed on it,
   which a Celery hard kill of the worker process would skip."""
 
@@ -46,6 +48,7 @@ app.conf.update(
     broker_connection_max_retries=None,
     result_backend_always_retry=True,
     result_backend_max_retries=20,
+    worker_cancel_long_running_tasks_on_connection_loss=False,
     broker_transport_options=({"visibility_timeout": MAX_TIMEOUT + 3600} if not settings.embedded() else {}),
     result_expires=7 * 24 * 3600,
     task_default_queue="xbuild.amd64",

@@ -15,7 +15,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        # what it was raised from, or during (unless hidden on purpose: `raise ... from None`)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
