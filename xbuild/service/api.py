@@ -10,13 +10,12 @@ XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is 
     GET  /v1/builds/<id>/artifacts       files with download links
     GET  /v1/builds/<id>/artifacts/<f>   one file
     POST /v1/builds/<id>/cancel
-
-A store or broker outage is a 503 with Retry-After (outage.py), never a 500. A submit that
-carries an Idempotency-Key header answers a repeat of itself with the job the first try made.
     GET  /openapi.json                   the description
     GET  /                               a page of recent builds, their logs and artifacts (page.html)
 
-Every error, whatever its status, is JSON: {"error": "...", "hint": "..." or null}."""
+Every error, whatever its status, is JSON: {"error": "...", "hint": "..." or null}. A store or
+broker outage is a 503 with Retry-After (outage.py), never a 500. A submit that carries an
+Idempotency-Key header answers a repeat of itself with the job the first try made."""
 
 from __future__ import annotations
 
