@@ -167,6 +167,12 @@ class Farm:
                 runs[job_id] = runs.get(job_id, 0) + 1
         return runs
 
+    def waited_out(self) -> dict[str, int]:
+        """Outages the workers waited out (xbuild/retry.py says each retry in their logs)."""
+        text = "".join(log.read_text(errors="replace") for log in self.tmp.glob("worker*.log"))
+        return {"store": text.count("retrying: the store"), "lease": text.count("retrying: taking the job's lease"),
+                "broker reconnects": text.count("Connection to broker lost")}
+
     def store_retries(self) -> int:
         """Builds started again inside one attempt because the store failed (see execute.py)."""
         return sum(log.read_text(errors="replace").count("store error, building again")
@@ -296,7 +302,7 @@ def soak(builds: int, clients: int, workers: int, broker: str, deadline_s: float
             t.join(max(0.0, deadline - time.monotonic()) + 5)
         stop.set()
         chaos_thread.join(120)
-        runs, store_retries = farm.attempts(), farm.store_retries()
+        runs, store_retries, waited = farm.attempts(), farm.store_retries(), farm.waited_out()
     finally:
         stop.set()
         farm.stop()
@@ -312,7 +318,7 @@ def soak(builds: int, clients: int, workers: int, broker: str, deadline_s: float
                                                                 for n in range(builds) if n not in results],
         "twice": sorted(i for i, k in runs.items() if k > 1 and i != killed_job),
         "jobs_run": len(runs),  # more than builds: a retried submit made a second job
-        "store_retries": store_retries,
+        "store_retries": store_retries, "workers_waited": waited,
         "retried": sorted(b.n for b in results.values() if "retrying:" in b.stderr),
         "latencies": sorted(b.seconds for b in ok),
         "peak_rss": dict(sorted(farm.peak.items())),
@@ -341,6 +347,9 @@ def print_report(r: dict) -> None:
     print(f"run twice (the killed one apart): {len(r['twice'])} {r['twice'] or ''}")
     print(f"jobs the workers ran: {r['jobs_run']} for {r['builds']} builds")
     print(f"built again within one attempt after a store error: {r['store_retries']}")
+    waited = r["workers_waited"]
+    print(f"the workers rode out: {waited['store']} store retries, {waited['lease']} lease retries, "
+          f"{waited['broker reconnects']} broker reconnects")
     print(f"clients that said they were retrying: {len(r['retried'])}")
     lat = r["latencies"]
     if lat:
