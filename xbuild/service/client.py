@@ -29,7 +29,8 @@ _REFUSALS: dict[object, type[UserError]] = {
 class Client:
     """The API, as a CI job needs it: a restart of the server, its store or its broker is waited
     out. A request that is safe to repeat (a GET, a submit with its Idempotency-Key) is retried
-    with backoff on a refused connection, a timeout or a 5xx, for up to `retry_seconds`
+    with backoff on a refused connection, a timeout or a 5xx (a 500 too: an older server's or a
+    proxy's word for an outage; ours says 503 with Retry-After), for up to `retry_seconds`
     (XBUILD_RETRY_SECONDS), each retry said on `say` (stderr); only then does it fail as before
     (exit 18 unreachable, 22 server error)."""
 
