@@ -1,35 +1,44 @@
 #!/usr/bin/env python3
-"""Soak: many builds through a farm while its parts fail, and what it cost.
+"""Soak: many builds through a farm while its parts fail, seen as CI sees it, and what it cost.
 
-    .venv/bin/python bench/soak.py [--builds 100] [--clients 10] [--workers 2] [--deadline 2400]
+    .venv/bin/python bench/soak.py [--builds 100] [--clients 10] [--workers 2]
+                                   [--broker redis|rabbitmq] [--deadline 2400]
 
-`xbuild serve` and --workers workers on a real Redis, artifacts and jobs in a real S3 server
-(SeaweedFS). --clients threads submit --builds small builds between them through the HTTP API
-(examples/hello-make for rpi3, each with its own source, so none is a cache hit), each waiting
-for its build to end before it submits the next, as CI jobs do. Meanwhile, at fixed shares of the
-builds done: a worker is SIGKILLed mid-build (and replaced), Redis is restarted, SeaweedFS is
-restarted. Reported:
+`xbuild serve` and --workers `xbuild worker`s on a real broker (Redis or RabbitMQ: a farm runs on
+one; run the soak once on each), jobs and artifacts in a real S3 server (SeaweedFS). --clients CI
+jobs run the real client, `xbuild submit --wait` as a subprocess, one after another, --builds in
+all (examples/hello-make for rpi3, each with its own source, so none is a cache hit). Meanwhile, at
+even shares of the builds done and while builds are in flight, in this order:
 
-- lost: builds not succeeded by the deadline (goal 0);
-- run twice: builds whose worker logs show more than one attempt (goal 0, except the one whose
-  worker was killed, which must run again: it is counted apart), and apart again the builds
-  started over within their attempt because the store failed under them;
-- p50/p95 submit-to-done latency;
-- peak RSS of serve and of each worker (its process tree: Celery's prefork child included).
+- a worker that is running a build is SIGKILLed (its build container seen running, its log's
+  last job the running one) and replaced;
+- the broker is restarted (SIGTERM, then started on the same data);
+- SeaweedFS is restarted;
+- the API is SIGKILLed and started again 5 s later on the same port.
 
-Real processes throughout (tests/services.py, tests/s3server.py); everything stops by itself at
---deadline seconds at the latest."""
+Reported: lost (goal 0): builds whose client exited non-zero or whose job did not succeed; run
+twice (goal 0, the killed worker's build apart, which must run again): jobs whose workers' logs
+show more than one attempt; the clients that said they were retrying; p50/p95 submit-to-done
+latency of the clients; peak RSS of serve and of each worker (its process tree: Celery's prefork
+child included). Real processes throughout (tests/services.py, tests/s3server.py); everything
+stops by --deadline seconds at the latest. tests/integration/test_faults.py runs a small one."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +46,13 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from tests.s3server import SeaweedFS  # noqa: E402
-from tests.services import Redis, Server, xbuild_proc  # noqa: E402
+from tests.services import RabbitMQ, Redis, Server, xbuild_proc  # noqa: E402
 
 TOKEN = "soak-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TERMINAL = ("succeeded", "failed", "timed_out", "cancelled")
+FAULTS = ("kill a worker", "restart the broker", "restart s3", "restart the api")
+API_DOWN = 5.0  # seconds between the API's kill and its start
 
 
 def _tree_rss(pid: int) -> int:
@@ -64,18 +75,26 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _containers_of(job_id: str) -> list[str]:
+    """The build containers of a job running now (their label names it): proof that it builds."""
+    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=org.xbuild.job={job_id}"],
+                         capture_output=True, text=True, timeout=30).stdout
+    return out.split()
+
+
 class Farm:
-    def __init__(self, tmp: Path, n_workers: int):
+    def __init__(self, tmp: Path, n_workers: int, broker: str, log):
         from tests.integration.test_service import _env
-        self.tmp = tmp
+        self.tmp, self.log = tmp, log
         self.s3 = SeaweedFS(tmp / "s3")
         self.s3.start()
-        self.redis = Redis(tmp / "redis")
+        self.broker = Redis(tmp / "redis") if broker == "redis" else RabbitMQ(tmp / "rabbitmq")
         store = f"s3://xbuild-soak-{uuid.uuid4().hex[:8]}/farm"
-        self.env = _env(tmp, XBUILD_BROKER_URL=self.redis.url, XBUILD_API_TOKENS=TOKEN,
+        self.env = _env(tmp, XBUILD_BROKER_URL=self.broker.url, XBUILD_API_TOKENS=TOKEN,
                         XBUILD_REAPER_INTERVAL="5", XBUILD_LEASE_TTL="15", XBUILD_REQUEUE_AFTER="60",
                         **self.s3.env(store))
         self.server = Server(self.env, tmp)
+        self.url = self.server.url
         self.workers: list = []
         for _ in range(n_workers):
             self.add_worker()
@@ -86,7 +105,7 @@ class Farm:
         self.workers.append(xbuild_proc(["worker", "--name", f"soak{n}@bench"], self.env,
                                         self.tmp / f"worker{n}.log"))
 
-    def restart_s3(self, log) -> None:
+    def restart_s3(self) -> None:
         """SIGTERM and start SeaweedFS on the same data. Its single-process `weed server` does not
         always come back whole: its volume server may never re-register with the restarted master,
         and every object written before is "volume not found" for good (its own bug, seen here).
@@ -106,8 +125,33 @@ class Farm:
                     return
                 except Exception:  # noqa: BLE001 - not whole yet
                     time.sleep(1)
-            log(f"soak: SeaweedFS restart {attempt} lost its volumes: restarting it again")
+            self.log(f"soak: SeaweedFS restart {attempt} lost its volumes: restarting it again")
         raise RuntimeError("SeaweedFS did not come back with its data after 3 restarts")
+
+    def restart_api(self) -> None:
+        """SIGKILL serve, and start it again API_DOWN seconds later where its clients expect it."""
+        port = self.server.port
+        self.server.stop(signal.SIGKILL)
+        time.sleep(API_DOWN)
+        self.server = Server(self.env, self.tmp, port=port)
+
+    def kill_a_running_worker(self) -> dict | None:
+        """SIGKILL a worker that is running a build now, and start another; None when none is.
+        Running: the job's state is running, its build container is up, and the job is the last
+        one the worker's log started (a worker runs one build at a time)."""
+        listing = requests.get(f"{self.url}/v1/builds", headers=AUTH, timeout=30).json()["builds"]
+        running = {j["id"] for j in listing if j["state"] == "running"}
+        for n, w in enumerate(self.workers):
+            started = re.findall(r"job (\S+): attempt \d+", Path(w.log.name).read_text(errors="replace"))
+            job_id = started[-1] if started and w.p.poll() is None else None
+            if job_id not in running or not (containers := _containers_of(job_id)):
+                continue
+            w.kill()
+            after = requests.get(f"{self.url}/v1/builds/{job_id}", headers=AUTH, timeout=30).json()
+            self.add_worker()
+            return {"job": job_id, "worker": n, "containers": containers, "state_after": after["state"],
+                    "attempts_after": after.get("attempts")}
+        return None
 
     def sample(self) -> None:
         procs = {"serve": self.server.proc, **{f"worker{i}": w for i, w in enumerate(self.workers)}}
@@ -123,6 +167,12 @@ class Farm:
                 runs[job_id] = runs.get(job_id, 0) + 1
         return runs
 
+    def waited_out(self) -> dict[str, int]:
+        """Outages the workers waited out (xbuild/retry.py says each retry in their logs)."""
+        text = "".join(log.read_text(errors="replace") for log in self.tmp.glob("worker*.log"))
+        return {"store": text.count("retrying: the store"), "lease": text.count("retrying: taking the job's lease"),
+                "broker reconnects": text.count("Connection to broker lost")}
+
     def store_retries(self) -> int:
         """Builds started again inside one attempt because the store failed (see execute.py)."""
         return sum(log.read_text(errors="replace").count("store error, building again")
@@ -132,89 +182,181 @@ class Farm:
         for w in self.workers:
             w.kill()
         self.server.stop()
-        self.redis.kill()
+        self.broker.kill()
         self.s3.stop()
 
 
-def _files(n: int) -> dict[str, str]:
-    src = ROOT / "examples" / "hello-make"
-    files = {p.name: p.read_text() for p in src.iterdir() if p.is_file()}
-    files["hello.c"] += f"\n/* soak {n} {uuid.uuid4().hex} */\n"
-    return files
+@dataclass
+class Build:
+    n: int
+    seconds: float = 0.0
+    returncode: int | None = None
+    job: dict = field(default_factory=dict)
+    stderr: str = ""
+
+    @property
+    def job_id(self) -> str | None:
+        found = re.search(r"submitted build (\S+)", self.stderr)
+        return self.job.get("id") or (found.group(1) if found else None)
+
+    @property
+    def lost(self) -> bool:
+        return self.returncode != 0 or self.job.get("state") != "succeeded"
 
 
-def client(farm: Farm, numbers: list[int], results: dict, deadline: float) -> None:
-    """A CI job's view: submit, wait for the end, next."""
-    from tests.integration.test_service import _tgz
+def _project(tmp: Path, n: int) -> Path:
+    project = shutil.copytree(ROOT / "examples" / "hello-make", tmp / "projects" / f"soak{n}")
+    with (project / "hello.c").open("a") as f:
+        f.write(f"\n/* soak {n} {uuid.uuid4().hex} */\n")
+    return project
+
+
+def ci_job(farm: Farm, n: int, deadline: float, in_flight: set) -> Build:
+    """What a CI job does: `xbuild submit --wait` with the real client, its exit code its verdict."""
+    build = Build(n)
+    project = _project(farm.tmp, n)
+    env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
+    env.update(XBUILD_TOKEN=TOKEN, XBUILD_RETRY_SECONDS="300")
+    start = time.monotonic()
+    in_flight.add(n)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "xbuild", "submit", "--server", farm.url, "--target", "rpi3",
+                               str(project), "--json"], capture_output=True, text=True, env=env,
+                              timeout=max(1.0, deadline - start))
+        build.returncode, build.stderr = proc.returncode, proc.stderr
+        build.job = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    except subprocess.TimeoutExpired as exc:
+        build.stderr = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+    finally:
+        in_flight.discard(n)
+    build.seconds = time.monotonic() - start
+    (farm.tmp / "clients").mkdir(exist_ok=True)
+    (farm.tmp / "clients" / f"soak{n}.stderr").write_text(build.stderr)
+    return build
+
+
+def client(farm: Farm, numbers: list[int], results: dict, deadline: float, in_flight: set) -> None:
     for n in numbers:
         if time.monotonic() > deadline:
             return
-        start = time.monotonic()
-        job = None
-        while job is None and time.monotonic() < deadline:
-            try:  # the API may answer 5xx while Redis or S3 restart: a CI job retries
-                r = requests.post(f"{farm.server.url}/v1/builds", headers=AUTH, timeout=60,
-                                  files={"source": ("s.tar.gz", _tgz(_files(n)))},
-                                  data={"target": "rpi3", "project": f"soak{n}"})
-                if r.status_code == 201:
-                    job = r.json()
-                else:
-                    time.sleep(2)
-            except requests.RequestException:
-                time.sleep(2)
-        if job is None:
-            return
-        results[job["id"]] = {"n": n, "submitted": start, "state": "queued"}
-        while time.monotonic() < deadline:
-            try:
-                state = requests.get(f"{farm.server.url}/v1/builds/{job['id']}", headers=AUTH,
-                                     timeout=30).json()
-            except (requests.RequestException, ValueError):
-                time.sleep(2)
-                continue
-            results[job["id"]].update(state=state["state"], attempts=state.get("attempts"),
-                                      error=state.get("error"))
-            if state["state"] in TERMINAL:
-                results[job["id"]]["done"] = time.monotonic()
-                break
-            time.sleep(1)
+        results[n] = ci_job(farm, n, deadline, in_flight)
 
 
-def chaos(farm: Farm, results: dict, total: int, stop: threading.Event, log) -> dict:
-    """At a share of the builds done: kill a worker mid-build, restart Redis, restart S3."""
-    events = {"killed_job": None}
-    plan = [(0.2, "kill a worker"), (0.45, "restart redis"), (0.7, "restart s3")]
+def chaos(farm: Farm, plan: list[tuple[float, str]], results: dict, total: int, in_flight: set,
+          stop: threading.Event, log) -> dict:
+    """Each fault of the plan at its share of the builds done, while builds are in flight."""
+    events: dict = {"killed": None, "faults": []}
+    plan = list(plan)
     while plan and not stop.wait(1):
         farm.sample()
-        done = sum(r.get("state") in TERMINAL for r in results.values())
         share, what = plan[0]
-        if done < share * total:
+        done = len(results)
+        if done < share * total or not in_flight:
             continue
         if what == "kill a worker":
-            running = [i for i, r in results.items() if r.get("state") == "running"]
-            if not running:
-                continue
-            job = requests.get(f"{farm.server.url}/v1/builds/{running[0]}", headers=AUTH).json()
-            if job["state"] != "running":
-                continue
-            # Which worker has it: the one whose log names this job last.
-            for w in farm.workers:
-                if w.p.poll() is None and running[0] in Path(w.log.name).read_text(errors="replace"):
-                    w.kill()
-                    events["killed_job"] = running[0]
-                    farm.add_worker()
-                    break
-            else:
-                continue
-        elif what == "restart redis":
-            farm.redis.restart()
+            killed = farm.kill_a_running_worker()
+            if killed is None:
+                continue  # none is building this second: try again
+            events["killed"] = killed
+        elif what == "restart the broker":
+            farm.broker.restart()
+        elif what == "restart s3":
+            farm.restart_s3()
         else:
-            farm.restart_s3(log)
-        log(f"soak: {what} at {done}/{total} builds done")
+            farm.restart_api()
+        log(f"soak: {what} at {done}/{total} builds done, {len(in_flight)} waiting")
+        events["faults"].append((what, done))
         plan.pop(0)
     while not stop.wait(1):
         farm.sample()
     return events
+
+
+def _plan(faults: tuple[str, ...]) -> list[tuple[float, str]]:
+    """The faults in their order, spread over the first 80% of the builds (the last ones are
+    still in flight when the last fault comes)."""
+    return [(0.8 * (i + 1) / (len(faults) + 1), f) for i, f in enumerate(faults)]
+
+
+def soak(builds: int, clients: int, workers: int, broker: str, deadline_s: float,
+         faults: tuple[str, ...] = FAULTS, log=print) -> dict:
+    """Run the soak; returns its report (see the module's docstring)."""
+    tmp = Path(tempfile.mkdtemp(prefix="xbuild-soak-"))
+    begin = time.monotonic()
+    deadline = begin + deadline_s
+    farm = Farm(tmp, workers, broker, log)
+    results: dict[int, Build] = {}
+    in_flight: set[int] = set()
+    stop = threading.Event()
+    events: dict = {}
+    try:
+        chaos_thread = threading.Thread(target=lambda: events.update(
+            chaos(farm, _plan(faults), results, builds, in_flight, stop, log)), daemon=True)
+        chaos_thread.start()
+        numbers = list(range(builds))
+        threads = [threading.Thread(target=client, args=(farm, numbers[c::clients], results, deadline, in_flight),
+                                    daemon=True) for c in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()) + 5)
+        stop.set()
+        chaos_thread.join(120)
+        runs, store_retries, waited = farm.attempts(), farm.store_retries(), farm.waited_out()
+    finally:
+        stop.set()
+        farm.stop()
+    killed_job = (events.get("killed") or {}).get("job")
+    ok = [b for b in results.values() if not b.lost]
+    return {
+        "builds": builds, "clients": clients, "workers": workers, "broker": broker, "logs": str(tmp),
+        "seconds": round(time.monotonic() - begin), "faults": events.get("faults", []),
+        "killed": events.get("killed"), "killed_runs": runs.get(killed_job, 0) if killed_job else 0,
+        "lost": builds - len(ok),
+        "lost_builds": [(b.n, b.job_id, b.returncode, b.job.get("state"), b.stderr.strip().splitlines()[-1:])
+                        for b in results.values() if b.lost] + [(n, None, None, "never run", [])
+                                                                for n in range(builds) if n not in results],
+        "twice": sorted(i for i, k in runs.items() if k > 1 and i != killed_job),
+        "jobs_run": len(runs),  # more than builds: a retried submit made a second job
+        "store_retries": store_retries, "workers_waited": waited,
+        "retried": sorted(b.n for b in results.values() if "retrying:" in b.stderr),
+        "latencies": sorted(b.seconds for b in ok),
+        "peak_rss": dict(sorted(farm.peak.items())),
+    }
+
+
+def _p95(values: list[float]) -> float:
+    return values[min(len(values) - 1, max(0, int(round(0.95 * len(values))) - 1))]
+
+
+def print_report(r: dict) -> None:
+    print(f"builds: {r['builds']} by {r['clients']} clients (xbuild submit --wait) on {r['workers']} workers "
+          f"({r['broker']}, SeaweedFS), {r['seconds']} s in all; logs in {r['logs']}")
+    print("faults: " + (", ".join(f"{what} at {done} done" for what, done in r["faults"]) or "none"))
+    print(f"lost (a client exited non-zero, or its build did not succeed): {r['lost']}")
+    for lost in r["lost_builds"]:
+        print(f"  {lost}")
+    killed = r["killed"]
+    if killed:
+        print(f"killed worker{killed['worker']} while it ran {killed['job']} (build container "
+              f"{', '.join(c[:12] for c in killed['containers'])} up; state after the kill: "
+              f"{killed['state_after']}, attempt {killed['attempts_after']}); that build ran "
+              f"{r['killed_runs']} time(s)")
+    else:
+        print("no worker was killed")
+    print(f"run twice (the killed one apart): {len(r['twice'])} {r['twice'] or ''}")
+    print(f"jobs the workers ran: {r['jobs_run']} for {r['builds']} builds")
+    print(f"built again within one attempt after a store error: {r['store_retries']}")
+    waited = r["workers_waited"]
+    print(f"the workers rode out: {waited['store']} store retries, {waited['lease']} lease retries, "
+          f"{waited['broker reconnects']} broker reconnects")
+    print(f"clients that said they were retrying: {len(r['retried'])}")
+    lat = r["latencies"]
+    if lat:
+        print(f"submit-to-done latency (the client's wall time): p50 {statistics.median(lat):.1f} s, "
+              f"p95 {_p95(lat):.1f} s, max {lat[-1]:.1f} s")
+    for name, peak in r["peak_rss"].items():
+        print(f"peak RSS {name}: {peak / 2**20:.0f} MiB")
 
 
 def main() -> int:
@@ -222,55 +364,13 @@ def main() -> int:
     parser.add_argument("--builds", type=int, default=100)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis")
     parser.add_argument("--deadline", type=float, default=2400, help="seconds, everything included")
     args = parser.parse_args()
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    tmp = Path(tempfile.mkdtemp(prefix="xbuild-soak-"))
-    begin = time.monotonic()
-    deadline = begin + args.deadline
-    farm = Farm(tmp, args.workers)
-    results: dict = {}
-    stop = threading.Event()
-    events: dict = {}
-    try:
-        chaos_thread = threading.Thread(
-            target=lambda: events.update(chaos(farm, results, args.builds, stop, log)), daemon=True)
-        chaos_thread.start()
-        numbers = list(range(args.builds))
-        clients = [threading.Thread(target=client, args=(farm, numbers[c::args.clients], results, deadline),
-                                    daemon=True) for c in range(args.clients)]
-        for t in clients:
-            t.start()
-        for t in clients:
-            t.join(max(0.0, deadline - time.monotonic()) + 5)
-        stop.set()
-        chaos_thread.join(30)
-        runs, store_retries = farm.attempts(), farm.store_retries()
-    finally:
-        stop.set()
-        farm.stop()
-    wall = time.monotonic() - begin
-    ok = [r for r in results.values() if r["state"] == "succeeded"]
-    lost = args.builds - len(ok)
-    latencies = sorted(r["done"] - r["submitted"] for r in ok)
-    killed = events.get("killed_job")
-    twice = sorted(i for i, n in runs.items() if n > 1 and i != killed)
-    print(f"builds: {args.builds} by {args.clients} clients on {args.workers} workers (Redis, SeaweedFS), "
-          f"{wall:.0f} s in all; logs in {tmp}")
-    print(f"lost (not succeeded): {lost}")
-    for i, r in results.items():
-        if r["state"] != "succeeded":
-            print(f"  {i}: {r['state']} {r.get('error') or ''}")
-    print(f"run twice: {len(twice)} {twice if twice else ''}; the killed worker's build ran "
-          f"{runs.get(killed, 0)} time(s)" + (f" ({killed})" if killed else " (no kill happened)"))
-    print(f"built again within one attempt after a store error: {store_retries}")
-    if latencies:
-        p95 = latencies[min(len(latencies) - 1, int(round(0.95 * len(latencies))) - 1)]
-        print(f"submit-to-done latency: p50 {statistics.median(latencies):.1f} s, p95 {p95:.1f} s, "
-              f"max {latencies[-1]:.1f} s")
-    for name, peak in sorted(farm.peak.items()):
-        print(f"peak RSS {name}: {peak / 2**20:.0f} MiB")
-    return 0 if lost == 0 and not twice else 1
+    report = soak(args.builds, args.clients, args.workers, args.broker, args.deadline,
+                  log=lambda m: print(m, file=sys.stderr, flush=True))
+    print_report(report)
+    return 0 if report["lost"] == 0 and not report["twice"] else 1
 
 
 if __name__ == "__main__":

@@ -190,8 +190,8 @@ def alive(pid: int, started: str | None = None) -> bool:
 
 
 class Server:
-    def __init__(self, env: dict, workdir: Path):
-        self.port = free_port()
+    def __init__(self, env: dict, workdir: Path, port: int | None = None):
+        self.port = port or free_port()  # a port given: a restart, where its clients expect it
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = xbuild_proc(["serve", "--port", str(self.port)], env, workdir / "serve.log")
         _LEFT.append(self)

@@ -95,6 +95,12 @@ class StoreError(ServiceError):
     hint = "check XBUILD_STORE, the endpoint (XBUILD_S3_ENDPOINT_URL) and the credentials"
 
 
+class StoreUnavailable(StoreError):
+    """The store is down or failing for now (no connection, a 5xx, throttling) after the S3
+    client's own retries: worth retrying later, unlike a missing bucket or a refused key."""
+    hint = "the store is restarting or overloaded: try again in a moment (check XBUILD_S3_ENDPOINT_URL)"
+
+
 class ServerUnavailable(ServiceError):
     exit_code = 18
     hint = "check --server (XBUILD_SERVER) and that `xbuild serve` runs there"

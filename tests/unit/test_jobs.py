@@ -116,3 +116,14 @@ def test_the_ticker_publishes_a_quiet_builds_lines(jobs, monkeypatch):
         threading.Event().wait(0.1)
     log.close()
     assert done.is_set()
+
+
+def test_a_submits_idempotency_key_names_its_job_per_tenant_until_retention_forgets_it(jobs):
+    job = Job(id="20260101-000000-0000abcd", tenant="t", target="rpi3", state="succeeded",
+              finished=_days_ago(40))
+    jobs.save(job)
+    jobs.remember_key("t", "the-key/../x", job.id)  # the client's string: hashed, never a path
+    assert jobs.by_key("t", "the-key/../x").id == job.id
+    assert jobs.by_key("other", "the-key/../x") is None and jobs.by_key("t", "another") is None
+    assert jobs.store.list("jobs/t/keys") and jobs.expire(30) == [job.id]
+    assert jobs.store.list("jobs/t/keys") == [] and jobs.by_key("t", "the-key/../x") is None

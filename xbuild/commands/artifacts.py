@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from xbuild.commands import emit_json, json_option, option
+from xbuild.commands import emit_json, json_option, option, retry_option
 
 
 @click.group()
@@ -34,14 +34,16 @@ def artifacts_ls(url, target, as_json):
 @option("-o", "--out", type=click.Path(), required=True, env="XBUILD_OUT_DIR",
         help="Directory to write the build's files to: a new or empty one, or one xbuild made "
              "(replaced whole); any other is refused.")
+@retry_option
 @json_option
-def artifacts_get(url, out, as_json):
+def artifacts_get(url, out, retry_seconds, as_json):
     """Fetch URL/<build-id> into --out, verifying every checksum."""
     from pathlib import Path
 
     from xbuild import publish
     from xbuild.errors import StoreError
-    from xbuild.store import open_store
+    from xbuild.store import open_store, ride_out_outages
+    ride_out_outages(retry_seconds, lambda line: click.echo(line, err=True))
     store_url, _, build_id = url.rstrip("/").rpartition("/")
     if not store_url or store_url.endswith(":/") or not build_id:
         raise StoreError(f"{url!r} does not name a build", hint="give STORE_URL/<build-id> (see `xbuild artifacts ls`)")

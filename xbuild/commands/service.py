@@ -8,7 +8,7 @@ import sys
 import click
 
 from xbuild import MODES
-from xbuild.commands import emit_json, json_option, option
+from xbuild.commands import emit_json, json_option, option, retry_option
 
 
 def _served_arches() -> list[str]:
@@ -173,9 +173,10 @@ def nightly_run_now(config_path, wait, night, as_json):
 @option("--git", "git_url", env="XBUILD_GIT_URL",
         help="Build this git repository (fetched by the server) instead of uploading PROJECT.")
 @option("--ref", env="XBUILD_GIT_REF", help="With --git: the branch, tag or commit [default: its HEAD].")
+@retry_option
 @json_option
 def submit(server, target, project, os_release, mode, static, deb, no_cache, wait, out, git_url, ref,
-           as_json):
+           retry_seconds, as_json):
     """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
     from xbuild.service.client import submit_and_wait
     from xbuild.terminal import safe
@@ -183,7 +184,8 @@ def submit(server, target, project, os_release, mode, static, deb, no_cache, wai
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
     result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
                              no_cache, wait, out, log=lambda line: click.echo(safe(line), err=True),
-                             git=git_url, ref=ref, os_release=os_release, static=static, deb=deb)
+                             git=git_url, ref=ref, os_release=os_release, static=static, deb=deb,
+                             retry_seconds=retry_seconds)
     if as_json:
         emit_json(result)
     else:

@@ -13,7 +13,9 @@ XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is 
     GET  /openapi.json                   the description
     GET  /                               a page of recent builds, their logs and artifacts (page.html)
 
-Every error, whatever its status, is JSON: {"error": "...", "hint": "..." or null}."""
+Every error, whatever its status, is JSON: {"error": "...", "hint": "..." or null}. A store or
+broker outage is a 503 with Retry-After (outage.py), never a 500. A submit that carries an
+Idempotency-Key header answers a repeat of itself with the job the first try made."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 from xbuild import MODES, targets
 from xbuild.archive import check_upload, sha256_file
 from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, UserError, XBuildError
-from xbuild.service import policy, settings
+from xbuild.service import outage, policy, settings
 from xbuild.service.celery_app import queue_for, submit, waiting_notice
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
 from xbuild.store import to_segment
@@ -39,6 +41,7 @@ from xbuild.store import to_segment
 _GIT_REF = re.compile(r"(?!.*\.\.)\w[\w./+-]*\Z")  # never "-..." (an option to git), never ".."
 _GIT_URL = re.compile(r"(https?|git|ssh)://[^/\s]|[\w.-]+@[\w.-]+:[^\s]")
 _JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}\Z")  # jobs.new_id(): anything else is no job
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{8,200}\Z")  # printable ASCII, no spaces: a UUID fits
 # The page's one inline script and style; nothing from elsewhere, no framing.
 _PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
              "connect-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'none'")
@@ -113,6 +116,34 @@ def _waitress_errors_in_json() -> None:
     utilities.Error.to_response = to_response
 
 
+def _unavailable(app: Flask, exc: Exception) -> Response:
+    """The store or the broker is down or restarting: not the request's fault, and it passes."""
+    app.logger.warning("%s %s: store or broker unavailable: %s", request.method, request.path, exc)
+    return _error(503, "the build server's store or queue is unavailable for a moment",
+                  f"retry after {outage.RETRY_AFTER} s (`xbuild submit` does, for XBUILD_RETRY_SECONDS)",
+                  {"Retry-After": str(outage.RETRY_AFTER)})
+
+
+def _idempotency_key() -> str | None:
+    """The submit's Idempotency-Key header: the client's name for this one submit, the same on
+    every retry, so that a retry after a lost answer does not make a second job."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise Refused(400, "Idempotency-Key must be 8 to 200 printable ASCII characters, no spaces",
+                      "e.g. a UUID, the same on every retry of one submit")
+    return key
+
+
+def _replayed(jobs: Jobs, who: str, key: str | None) -> Job | None:
+    """The job an earlier try of this submit made. Queued again when still queued: the earlier
+    try may have failed to queue it (a broker outage); a duplicate message is harmless (run_job
+    skips a job that is done or running)."""
+    job = jobs.by_key(who, key) if key else None
+    if job is not None and job.state == "queued":
+        submit(job)
+    return job
+
+
 def _errors(app: Flask) -> None:
     """JSON for every error, whatever raised it: a client (or a CI script) never parses HTML."""
     @app.errorhandler(Refused)
@@ -132,6 +163,8 @@ def _errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def internal(exc: Exception):
+        if outage.is_outage(exc):
+            return _unavailable(app, exc)
         app.logger.error("%s %s failed", request.method, request.path, exc_info=exc)
         what = type(exc).__name__ if isinstance(exc, XBuildError) else "internal error"
         return _error(500, f"the build server failed ({what})",
@@ -181,6 +214,9 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     @app.post("/v1/builds")
     def submit_build():
         who = tenant()
+        key = _idempotency_key()
+        if (again := _replayed(store(), who, key)) is not None:
+            return jsonify(view(again)), 200
         form = _form()
         board = targets.get(_text(form, "target"))  # UnknownTarget: a 422
         release = _text(form, "os", None) or None
@@ -223,6 +259,8 @@ def create_app(jobs: Jobs | None = None) -> Flask:
                 src = Path(tmp.name)
                 store().store.put_file(f"{job.prefix}/source.tar.gz", src, sha256_file(src))
         store().save(job)
+        if key:
+            store().remember_key(who, key, job.id)
         submit(job)
         return jsonify(view(job)), 201
 
@@ -267,7 +305,7 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         except StoreError:
             if not store().store.exists(entry["object"]):
                 return bad("the artifact is missing from the store", None, 410)
-            raise  # the store failing: a 500 that says so
+            raise  # the store failing: a 503 when it is down (outage.py), else a 500 that says so
         finally:
             path.unlink(missing_ok=True)
         return send_file(data, download_name=name, as_attachment=True,

@@ -12,6 +12,12 @@ policy is in the settings below, each chosen on purpose.
 - visibility_timeout (Redis) above the longest build time limit (config.MAX_TIMEOUT, 7 days, plus
   an hour): Redis never hands a running
   build to a second worker; the lease would stop it anyway (run_job refuses a held lease).
+- An outage of the broker, the result backend or the store fails no build: the worker reconnects
+  to the broker for ever (broker_connection_max_retries=None) while its build goes on, the result
+  backend retries its writes, and store calls wait out an outage for XBUILD_RETRY_SECONDS
+  (store.ride_out_outages, set before the pool forks). A lost broker connection never cancels
+  the running build (worker_cancel_long_running_tasks_on_connection_loss, pinned to False, which
+  Celery 6 turns on for late-acked tasks): the lease, not the broker, says who runs a job.
 - task_time_limit is not used: the build container has its own time limit and is removed on it,
   which a Celery hard kill of the worker process would skip."""
 
@@ -38,6 +44,11 @@ app.conf.update(
     worker_concurrency=1,
     task_track_started=True,
     broker_connection_retry_on_startup=True,
+    broker_connection_retry=True,
+    broker_connection_max_retries=None,
+    result_backend_always_retry=True,
+    result_backend_max_retries=20,
+    worker_cancel_long_running_tasks_on_connection_loss=False,
     broker_transport_options=({"visibility_timeout": MAX_TIMEOUT + 3600} if not settings.embedded() else {}),
     result_expires=7 * 24 * 3600,
     task_default_queue="xbuild.amd64",
@@ -51,6 +62,16 @@ def _publish_images(**_) -> None:
     fresh worker pulls them; XBUILD_IMAGES_PUSH=0 turns that off. Before the pool forks: every
     worker process inherits it."""
     os.environ.setdefault("XBUILD_IMAGES_PUSH", "1")
+
+
+@worker_init.connect
+def _ride_out_outages(**_) -> None:
+    """A worker mid-build has nobody to hand a store outage to: it waits it out, in its log."""
+    from celery.utils.log import get_logger
+
+    from xbuild.retry import retry_seconds
+    from xbuild.store import ride_out_outages
+    ride_out_outages(retry_seconds(), get_logger("xbuild.worker").warning)
 
 
 def queue_for(target_name: str) -> str:

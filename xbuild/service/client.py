@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from xbuild.archive import sha256_file, write_tar_gz
@@ -25,33 +27,66 @@ _REFUSALS: dict[object, type[UserError]] = {
 
 
 class Client:
-    def __init__(self, server: str, token: str):
+    """The API, as a CI job needs it: a restart of the server, its store or its broker is waited
+    out. A request that is safe to repeat (a GET, a submit with its Idempotency-Key) is retried
+    with backoff on a refused connection, a timeout or a 5xx (a 500 too: an older server's or a
+    proxy's word for an outage; ours says 503 with Retry-After), for up to `retry_seconds`
+    (XBUILD_RETRY_SECONDS), each retry said on `say` (stderr); only then does it fail as before
+    (exit 18 unreachable, 22 server error)."""
+
+    def __init__(self, server: str, token: str, retry_seconds: float = 0.0, say=None):
         import requests
         self.server, self.http = server.rstrip("/"), requests.Session()
         self.http.headers["Authorization"] = f"Bearer {token}"
+        self.retry_seconds, self.say = retry_seconds, say
 
     def call(self, method: str, path: str, **kwargs):
+        """The answer to one request, retried when that is safe (see the class)."""
+        safe = method == "GET" or "Idempotency-Key" in kwargs.get("headers", {})
+        return self.patiently(f"{method} {path}", lambda: self.once(method, path, **kwargs),
+                              retry=safe)
+
+    def patiently(self, what: str, fn, retry: bool = True):
+        """fn() (which raises Transient on an outage), for up to retry_seconds when `retry`."""
+        from xbuild.retry import patiently
+        return patiently(fn, self.retry_seconds if retry else 0.0, what, self.say)
+
+    def once(self, method: str, path: str, **kwargs):
         import requests
+
+        from xbuild.retry import Transient
         try:
             resp = self.http.request(method, self.server + path, timeout=60, **kwargs)
         except requests.RequestException as exc:
-            raise ServerUnavailable(f"cannot reach {self.server}: {type(exc).__name__}") from None
-        if resp.status_code == 401:
-            raise TokenRejected(f"{self.server} refused the token")
-        if resp.status_code in (400, 413, 422):
-            body = _json(resp)
-            # the service's policy (exit 23, as when its worker refuses a git source), an unknown
-            # board or release (3, 36), or another wrong value in the request
-            error = _REFUSALS.get(body.get("exit_code"), ConfigError)
-            raise error(f"the server refused the build: {body.get('error', resp.status_code)}",
-                        hint=body.get("hint"))
+            raise Transient(ServerUnavailable(f"cannot reach {self.server}: {type(exc).__name__}")) from None
         if resp.status_code >= 500:  # it answered: not "unreachable", and not the user's fault
             said = _first_line(str(_json(resp).get("error") or resp.text))
-            raise ServerError(f"server error from {self.server}{path}: HTTP {resp.status_code}"
-                              + (f": {said}" if said else ""))
-        if resp.status_code >= 400:
-            raise ServerUnavailable(f"{self.server}{path}: HTTP {resp.status_code}")
-        return resp
+            error = ServerError(f"server error from {self.server}{path}: HTTP {resp.status_code}"
+                                + (f": {said}" if said else ""))
+            raise Transient(error, _retry_after(resp))
+        return _checked(self.server, path, resp)
+
+
+def _retry_after(resp) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not worth a parser here)."""
+    value = resp.headers.get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+def _checked(server: str, path: str, resp):
+    """resp, unless it is a refusal: each its own error and exit code."""
+    if resp.status_code == 401:
+        raise TokenRejected(f"{server} refused the token")
+    if resp.status_code in (400, 413, 422):
+        body = _json(resp)
+        # the service's policy (exit 23, as when its worker refuses a git source), an unknown
+        # board or release (3, 36), or another wrong value in the request
+        error = _REFUSALS.get(body.get("exit_code"), ConfigError)
+        raise error(f"the server refused the build: {body.get('error', resp.status_code)}",
+                    hint=body.get("hint"))
+    if resp.status_code >= 400:
+        raise ServerUnavailable(f"{server}{path}: HTTP {resp.status_code}")
+    return resp
 
 
 def _json(resp) -> dict:
@@ -80,9 +115,12 @@ def _source(project: Path) -> bytes:
 
 def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log,
                     git: str | None = None, ref: str | None = None, os_release: str | None = None,
-                    static: bool = False, deb: bool = False) -> dict:
+                    static: bool = False, deb: bool = False, retry_seconds: float = 0.0) -> dict:
     """Upload PROJECT (or name a git URL and ref for the server to fetch), then follow the build."""
-    client = Client(server, token)
+    client = Client(server, token, retry_seconds, log)
+    # One submit, one job, however often it is sent: the server answers a repeat with the job
+    # the first try made (a retry after a timeout whose answer was lost).
+    once = {"Idempotency-Key": str(uuid.uuid4())}
     options = {"target": target, "os": os_release or "", "mode": mode, "no_cache": "1" if no_cache else "",
                "static": "1" if static else "", "deb": "1" if deb else ""}
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
@@ -93,13 +131,13 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
     if wait:
         check_out(dest, path)  # refused now, not after the build
     if git:
-        resp = client.call("POST", "/v1/builds", json={**options, "static": static, "deb": deb,
-                                                       "no_cache": no_cache, "git_url": git, "ref": ref})
+        resp = client.call("POST", "/v1/builds", headers=once, json={
+            **options, "static": static, "deb": deb, "no_cache": no_cache, "git_url": git, "ref": ref})
     else:
         if not path.is_dir():
             raise BadProjectPath(f"project path {str(project)!r} is not a directory")
-        resp = client.call("POST", "/v1/builds", files={"source": ("source.tar.gz", _source(path))},
-                           data={**options, "project": path.name})
+        resp = client.call("POST", "/v1/builds", headers=once, data={**options, "project": path.name},
+                           files={"source": ("source.tar.gz", _source(path))})
     job = resp.json()
     release = f" on {job['os']}" if job.get("os") else ""
     log(f"submitted build {job['id']} ({job['target']}{release}, queue {job.get('queue')})")
@@ -135,6 +173,20 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
     return {**_as_local_build(job, dest), **job, "downloaded": downloaded}
 
 
+def _fetch(client: Client, url: str, dest: Path) -> None:
+    """One artifact into dest, streamed (it may be gigabytes); a connection cut midway is an
+    outage like any other: the whole file is fetched again."""
+    import requests
+
+    from xbuild.retry import Transient
+    with client.once("GET", url, stream=True) as resp, dest.open("wb") as out:
+        try:
+            for chunk in resp.iter_content(1 << 20):
+                out.write(chunk)
+        except requests.RequestException as exc:
+            raise Transient(ServerUnavailable(f"{url}: the download broke off: {type(exc).__name__}")) from None
+
+
 def _as_local_build(job: dict, dest: Path) -> dict:
     """What a local build's --json says (artifacts with path, sha256 and size, manifest, log,
     cache, os, ...), from the downloaded manifest: CI reads either with one parser. The
@@ -163,9 +215,7 @@ def _download(client: Client, job_id: str, dest: Path) -> list[str]:
     with replacing(dest, "download") as tmp:
         for f in listing["files"]:
             name = Path(f["name"]).name
-            with client.call("GET", f["url"], stream=True) as resp, (tmp / name).open("wb") as out:
-                for chunk in resp.iter_content(1 << 20):  # streamed: an artifact may be gigabytes
-                    out.write(chunk)
+            client.patiently(f"downloading {name}", functools.partial(_fetch, client, f["url"], tmp / name))
             if sha256_file(tmp / name) != f["sha256"]:
                 raise ServerUnavailable(f"{f['name']} arrived corrupted (sha256 mismatch)",
                                         hint="submit again; the previous output was left as it was")

@@ -265,9 +265,20 @@ def _worker_log():
 
 
 def _acquire(held) -> bool:
-    """The lease, waiting a moment: the reaper holds it briefly while it requeues the job."""
+    """The lease, waiting a moment: the reaper holds it briefly while it requeues the job. A
+    broker restarting (the lease lives there) is waited out, as the store is."""
+    from xbuild.retry import Transient, patiently, retry_seconds
+    from xbuild.service.outage import is_outage
+
+    def once() -> bool:
+        try:
+            return held.acquire()
+        except Exception as exc:
+            if is_outage(exc):
+                raise Transient(exc) from None
+            raise
     for _ in range(10):
-        if held.acquire():
+        if patiently(once, retry_seconds(), "taking the job's lease", _worker_log().warning):
             return True
         time.sleep(0.3)
     return False

@@ -5,6 +5,8 @@ without a database of their own:
     jobs/<tenant>/<id>/build.log.d/<offset>    the log, in chunks named by their first byte's offset
     jobs/live/<tenant>/<id>                    an index of queued and running jobs (what the reaper reads)
     jobs/done/<date>/<tenant>/<id>             finished jobs by day (what retention reads)
+    jobs/<tenant>/keys/<hash>                  the job a submit's Idempotency-Key made (its id)
+    jobs/<tenant>/<id>/idempotency-key         that <hash>, so that retention forgets it too
 
 The indexes keep the reaper's cost to the jobs alive now and to the days it must forget, never to
 every job ever run. The log is append-only: S3 has no append, so each flush adds an object.
@@ -25,6 +27,7 @@ from xbuild.store import Store, configured_url, open_store
 
 TERMINAL = ("succeeded", "failed", "timed_out", "cancelled")
 LOG_DIR = "build.log.d"
+_KEY_OF_JOB = "idempotency-key"  # in a job's prefix: the name of its submit's key under keys/
 _OFFSET_DIGITS = 12  # chunk names sort as numbers: logs up to a terabyte
 
 
@@ -94,6 +97,11 @@ def new_id() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
 
 
+def _key_name(key: str) -> str:
+    """An object name for any key: the client chose it, so it is hashed, never used as a path."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 class Jobs:
     def __init__(self, store: Store | None = None):
         self.store = store or open_store(configured_url(), create=True)
@@ -130,6 +138,8 @@ class Jobs:
             if len(parts) != 5 or parts[2] >= cutoff[:10]:
                 continue  # whole days only: a job finished on the cutoff's day stays until the next
             tenant, job_id = parts[3], parts[4]
+            if (named := self.store.read(f"jobs/{tenant}/{job_id}/{_KEY_OF_JOB}")) and named.isalnum():
+                self.store.delete(f"jobs/{tenant}/keys/{named.decode()}")
             for obj in self.store.list(f"jobs/{tenant}/{job_id}"):
                 self.store.delete(obj)
             self.store.delete(key)
@@ -175,6 +185,17 @@ class Jobs:
     def append_log(self, job: Job, offset: int, data: bytes) -> None:
         """Add the log's bytes that start at `offset` (the log's length so far)."""
         self.store.write(f"{job.prefix}/{LOG_DIR}/{offset:0{_OFFSET_DIGITS}d}", data)
+
+    def remember_key(self, tenant: str, key: str, job_id: str) -> None:
+        """A submit's idempotency key (a client's own, hashed) names the job it made; the job
+        names its key back, so that retention forgets both."""
+        self.store.write(f"jobs/{tenant}/{job_id}/{_KEY_OF_JOB}", _key_name(key).encode())
+        self.store.write(f"jobs/{tenant}/keys/{_key_name(key)}", job_id.encode())
+
+    def by_key(self, tenant: str, key: str) -> Job | None:
+        """The job an earlier try of the same submit made, if any."""
+        data = self.store.read(f"jobs/{tenant}/keys/{_key_name(key)}")
+        return self.get(tenant, data.decode("ascii", "replace")) if data else None
 
     def request_cancel(self, job: Job) -> None:
         self.store.write(f"{job.prefix}/cancel", b"1")

@@ -41,7 +41,13 @@ def _err(description: str) -> dict:
 
 _ERR = _err("no such build (another tenant's, or not an id), or the error named")
 _AUTH = {"401": _err("missing or unknown token (Authorization: Bearer <token>, the scheme in any case)"),
-         "500": _err("the server failed; its log has the details")}
+         "500": _err("the server failed; its log has the details"),
+         "503": _err("its store or broker is down or restarting for a moment: retry after the "
+                     "Retry-After header's seconds (a submit with the same Idempotency-Key)")}
+# A client's own name for one submit, the same on every retry of it: a repeat is answered with the
+# job the first try made (200), never a second job.
+_IDEMPOTENCY = [{"name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{8,200}$"}}]
 
 SPEC = {
     "openapi": "3.0.3",
@@ -52,6 +58,7 @@ SPEC = {
     "paths": {
         "/v1/builds": {
             "post": {"summary": "Submit a build: a source upload (multipart) or a git URL (JSON)",
+                     "parameters": _IDEMPOTENCY,
                      "requestBody": {"content": {
                          "multipart/form-data": {"schema": {"type": "object", "required": ["source", "target"], "properties": {
                              "source": {"type": "string", "format": "binary"}, "target": {"type": "string"}, "os": _OS,
@@ -64,6 +71,8 @@ SPEC = {
                              "mode": {"type": "string"}, "no_cache": {"type": "boolean"}}}}}},
                      "responses": {"201": {"description": "queued", "content": {"application/json": {
                          "schema": {"$ref": "#/components/schemas/Build"}}}},
+                         "200": {"description": "the job an earlier submit with this Idempotency-Key made",
+                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Build"}}}},
                          "400": _err("not a JSON object, or no source"), "413": _err("the upload is over the limit"),
                          "422": _err("a wrong value or type; an unknown target (exit_code 3) or an OS release "
                                      "the board does not run (exit_code 36); a private git host; refused by the service's policy "

@@ -4,22 +4,59 @@ Checksums, chosen on purpose: boto3 >= 1.36 adds CRC32 checksums to every upload
 ("when_supported"), which several S3-compatible servers reject or ignore. We send Content-MD5
 instead, which every S3 implementation verifies (a mismatch is BadDigest), and compare the ETag
 (the MD5 of the object, or of the part MD5s for multipart) after the upload: the server has the
-bytes we hashed. Retries: botocore's "standard" mode retries throttling, 5xx and connection
-errors with exponential backoff."""
+bytes we hashed.
+
+Retries: botocore's "standard" mode retries throttling, 5xx and connection errors with
+exponential backoff and jitter, XBUILD_S3_MAX_ATTEMPTS (5) times in all: a few seconds. What
+still fails then is a StoreUnavailable (the server's fault: retry later), apart from a StoreError
+(the request's or the configuration's fault: retrying changes nothing). A process that asked for
+it (store.ride_out_outages: a worker, `artifacts get`) retries a StoreUnavailable for longer."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 from pathlib import Path
 
-from xbuild.errors import StoreError
+from xbuild.errors import StoreError, StoreUnavailable
 
 PART_SIZE = int(os.environ.get("XBUILD_S3_PART_MB", "16")) << 20
 MULTIPART_THRESHOLD = int(os.environ.get("XBUILD_S3_MULTIPART_MB", "64")) << 20
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
                "ExpiredToken", "403"}
+# The server's trouble, not the request's: answered by a server restarting or overloaded.
+_OUTAGE_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling",
+                 "ThrottlingException", "RequestLimitExceeded", "BandwidthLimitExceeded"}
+
+
+def _outage(exc) -> bool:
+    """A failure of the server or of the connection to it: worth trying again later."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or str(exc.response.get("Error", {}).get("Code", "")) in _OUTAGE_CODES
+    return isinstance(exc, (ConnectionError, HTTPClientError))  # refused, reset, timed out
+
+
+def _patient(method):
+    """The call, tried again on StoreUnavailable as long as this process asked to (ride_out_outages).
+    Every store call is safe to repeat: reads, and writes of whole objects."""
+    @functools.wraps(method)
+    def patiently(self, *args, **kwargs):
+        from xbuild.retry import Transient
+        from xbuild.retry import patiently as retrying
+        from xbuild.store import patience
+
+        def once():
+            try:
+                return method(self, *args, **kwargs)
+            except StoreUnavailable as exc:
+                raise Transient(exc) from None
+        seconds, say = patience()
+        return retrying(once, seconds, f"the store {self.url}", say)
+    return patiently
 
 
 def _md5(data: bytes) -> tuple[str, str]:
@@ -61,10 +98,12 @@ class S3Store:
                                        "profile) and the bucket policy")
             if code == "NoSuchBucket":
                 return self._no_bucket()
-            return StoreError(f"{self.url}: {code or 'error'} while {doing}: "
-                              f"{exc.response.get('Error', {}).get('Message', '')}")
-        return StoreError(f"{self.url}: cannot reach the server while {doing}: {type(exc).__name__}",
-                          hint="check XBUILD_S3_ENDPOINT_URL and that the server is up")
+            error = StoreUnavailable if _outage(exc) else StoreError
+            return error(f"{self.url}: {code or 'error'} while {doing}: "
+                         f"{exc.response.get('Error', {}).get('Message', '')}")
+        error = StoreUnavailable if _outage(exc) else StoreError
+        return error(f"{self.url}: cannot reach the server while {doing}: {type(exc).__name__}",
+                     hint="check XBUILD_S3_ENDPOINT_URL and that the server is up")
 
     def _no_bucket(self) -> StoreError:
         return StoreError(f"{self.url}: bucket {self.bucket!r} does not exist",
@@ -77,6 +116,7 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, doing) from None
 
+    @_patient
     def _check_bucket(self, create: bool) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
         try:
@@ -88,7 +128,7 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
                 status = 404
             if status == 404 and create:
-                self._call("creating the bucket", self.client.create_bucket)
+                self._create_bucket()
             elif status == 404:
                 raise self._no_bucket() from None
             else:
@@ -96,10 +136,23 @@ class S3Store:
         except BotoCoreError as exc:
             raise self._error(exc, "opening the bucket") from None
 
+    def _create_bucket(self) -> None:
+        """Made here, or just now by another process of the farm (serve's API and its reaper open
+        the store at once): either way it is there."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise self._error(exc, "creating the bucket") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, "creating the bucket") from None
+
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     # --- objects -------------------------------------------------------------------------------
+    @_patient
     def put_file(self, key, path: Path, sha256, progress=None) -> None:
         size = path.stat().st_size
         meta = {"sha256": sha256}
@@ -141,6 +194,7 @@ class S3Store:
             raise
         return done, f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(parts)}"
 
+    @_patient
     def get_file(self, key, dest: Path) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
         try:
@@ -152,6 +206,7 @@ class S3Store:
         except BotoCoreError as exc:
             raise self._error(exc, f"downloading {key}") from None
 
+    @_patient
     def open(self, key):
         """The object as a stream (images are read as they arrive, never held whole)."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -164,6 +219,7 @@ class S3Store:
         except BotoCoreError as exc:
             raise self._error(exc, f"reading {key}") from None
 
+    @_patient
     def read(self, key):
         from botocore.exceptions import BotoCoreError, ClientError
         try:
@@ -175,10 +231,12 @@ class S3Store:
         except BotoCoreError as exc:
             raise self._error(exc, f"reading {key}") from None
 
+    @_patient
     def write(self, key, data: bytes) -> None:
         b64, _ = _md5(data)
         self._call(f"writing {key}", self.client.put_object, Key=self._key(key), Body=data, ContentMD5=b64)
 
+    @_patient
     def exists(self, key) -> bool:
         return self._head(key) is not None
 
@@ -194,11 +252,13 @@ class S3Store:
         except BotoCoreError as exc:
             raise self._error(exc, f"checking {key}") from None
 
+    @_patient
     def has(self, key, sha256) -> bool:
         """Present and uploaded by us with this content (its sha256 in the object's metadata)."""
         head = self._head(key)
         return head is not None and head.get("Metadata", {}).get("sha256") == sha256
 
+    @_patient
     def list(self, prefix):
         from botocore.exceptions import BotoCoreError, ClientError
         full = self._key(prefix).rstrip("/") + "/" if prefix or self.prefix else ""
@@ -211,5 +271,6 @@ class S3Store:
         cut = len(self.prefix) + 1 if self.prefix else 0
         return sorted(k[cut:] for k in keys)
 
+    @_patient
     def delete(self, key) -> None:
         self._call(f"deleting {key}", self.client.delete_object, Key=self._key(key))
