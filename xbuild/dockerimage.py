@@ -33,6 +33,7 @@ from xbuild.engine import client
 from xbuild.errors import (AbiMismatch, BuildFailed, BuildTimeout, ConfigError, RegistryError,
                            UnresolvableBase)
 from xbuild.targets import Target
+from xbuild.threads import join_started
 
 _DEBIAN = re.compile(r"^(?:docker\.io/)?(?:library/)?debian:([a-z]+)(?:-slim)?$")
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$")
@@ -257,7 +258,7 @@ class _BuildWatch(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
-        self.join()
+        join_started(self)  # a signal may have come before (or during) start()
 
     def end(self, reason) -> None:
         """Cut the build request under the reader's feet; the reason is what the build raises."""

@@ -15,6 +15,7 @@ import threading
 import time
 
 from xbuild.envnum import number
+from xbuild.threads import join_started
 from xbuild.terminal import safe
 
 # A build printing millions of lines must not spend its time redrawing the status line.
@@ -118,6 +119,6 @@ class Progress:
         self.mark("")
         self._stop.set()
         if self._heartbeat is not None:
-            self._heartbeat.join()
+            join_started(self._heartbeat)
             self._heartbeat, self._stop = None, threading.Event()  # `verify` builds again
         self._clear()
