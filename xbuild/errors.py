@@ -147,6 +147,12 @@ class SourceTooLarge(UserError):
             "raise XBUILD_MAX_SOURCE_MB")
 
 
+class TooManyFiles(UserError):
+    exit_code = 51
+    hint = ("leave generated or vendored trees out of the project (.git and xbuild-out/ are "
+            "skipped already), or raise XBUILD_MAX_SOURCE_FILES")
+
+
 class OutputTooLarge(UserError):
     exit_code = 27
     hint = "install less into the output, or raise XBUILD_MAX_OUTPUT_MB"

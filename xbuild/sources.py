@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from xbuild.archive import MB, max_source, sha256_file, write_tar
+from xbuild.archive import MB, max_source, max_source_files, sha256_file, too_many, write_tar
 from xbuild.errors import SourceTooLarge
 from xbuild.paths import cache_dir
 
@@ -67,9 +67,22 @@ def _check_size(project: Path, entries: list, limit: int) -> None:
                              f"({st.st_size // MB} MB, counted by its apparent size)")
 
 
+def _listed(project: Path, exclude) -> list:
+    """(rel, path, lstat) of every entry, sorted; refuses more than XBUILD_MAX_SOURCE_FILES as it
+    walks (the list is what grows with the tree)."""
+    limit = max_source_files()
+    entries: list[tuple[str, Path, os.stat_result]] = []
+    for rel, path in _walk(project, exclude):
+        if len(entries) == limit:
+            raise too_many(f"the project {project}", limit)
+        entries.append((rel, path, path.lstat()))
+    return sorted(entries)
+
+
 def tree_hash(project: Path, exclude) -> str:
-    """The content hash; refuses a tree larger than XBUILD_MAX_SOURCE_MB before reading any file."""
-    entries = sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
+    """The content hash; refuses a tree larger than XBUILD_MAX_SOURCE_MB or with more entries than
+    XBUILD_MAX_SOURCE_FILES before reading any file."""
+    entries = _listed(project, exclude)
     _check_size(project, entries, max_source())
     cache_file = _CACHE_DIR / (hashlib.sha256(str(project).encode()).hexdigest()[:24] + ".json")
     try:

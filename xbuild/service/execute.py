@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xbuild import buildlog, compiler_cache
 from xbuild import spec as specs
-from xbuild.archive import extract
+from xbuild.archive import extract, max_source_files
 from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
@@ -155,7 +155,7 @@ def _source(jobs: Jobs, job: Job, into: Path) -> Path:
     else:
         archive = into / "source.tar.gz"
         jobs.store.get_file(f"{job.prefix}/source.tar.gz", archive)
-        extract(archive, project, "uploaded source")
+        extract(archive, project, "uploaded source", files=max_source_files())
     return project
 
 
