@@ -30,7 +30,7 @@ from pathlib import Path
 from xbuild import images, sandbox
 from xbuild.archive import tar_tree
 from xbuild.engine import client
-from xbuild.errors import (AbiMismatch, BuildFailed, BuildTimeout, ConfigError, RegistryError,
+from xbuild.errors import (AbiMismatch, BuildCancelled, BuildFailed, BuildTimeout, ConfigError, RegistryError,
                            UnresolvableBase)
 from xbuild.targets import Target
 from xbuild.threads import join_started
@@ -248,7 +248,7 @@ class _BuildWatch(threading.Thread):
             if time.monotonic() >= deadline:
                 self.end(BuildTimeout(f"killed at the time limit of {self.limits.timeout} s"))
             elif self.stop_requested():
-                self.end(BuildFailed("the build was cancelled"))
+                self.end(BuildCancelled("the build was cancelled"))
             elif self.step_container and time.monotonic() >= next_disk:
                 next_disk = time.monotonic() + sandbox.DISK_POLL_SECONDS
                 used = sandbox.container_disk_used(self.step_container)

@@ -55,6 +55,11 @@ class BuildFailed(UserError):
     exit_code = 7
 
 
+class BuildCancelled(BuildFailed):
+    """A service job's cancel (POST /v1/builds/<id>/cancel), at whatever moment it came."""
+    exit_code = 52
+
+
 class AbiMismatch(UserError):
     exit_code = 10
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from xbuild import buildlog, compiler_cache
 from xbuild import spec as specs
 from xbuild.archive import extract, max_source_files
-from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
+from xbuild.errors import BadProjectPath, BuildCancelled, BuildTimeout, StoreError, XBuildError
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
 from xbuild.service import policy, settings
@@ -124,9 +124,9 @@ class _JobLog(Progress):
                     self.jobs.append_log(self.job, self.offset, data)
                     self.offset += len(data)
                     self.pending, self.pending_bytes = [], 0
-            if check_cancel and not self.cancelled.is_set() and self.jobs.cancel_requested(self.job):
-                self.cancelled.set()
-                self._kill()
+            if check_cancel and (self.cancelled.is_set() or self.jobs.cancel_requested(self.job)):
+                self.cancelled.set()  # the build sees it at its next phase (Progress.mark)
+                self._kill()  # again at every tick: a container that was not running yet may be now
         except StoreError:
             return  # the store is restarting: the lines stay pending, the next flush writes them
 
@@ -261,9 +261,10 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
     try:
         _build_patiently(jobs, job, log, work)
     except XBuildError as exc:
-        job.state = "timed_out" if isinstance(exc, BuildTimeout) else "failed"
-        if log.cancelled.is_set():
-            job.state = "cancelled"
+        if log.cancelled.is_set() and not isinstance(exc, BuildCancelled):
+            exc = BuildCancelled("the build was cancelled")  # not "exit code 137": the kill was ours
+        job.state = ("cancelled" if isinstance(exc, BuildCancelled) else
+                     "timed_out" if isinstance(exc, BuildTimeout) else "failed")
         # The log already holds the lines the error's detail repeats (the log tail).
         job.exit_code, job.error, job.hint = exc.exit_code, exc.message, _tenant_hint(exc.hint, job, work)
     except Exception as exc:  # noqa: BLE001 - a bug of ours must still end the job
