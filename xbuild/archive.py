@@ -64,12 +64,20 @@ def too_large(error: type[XBuildError], what: str, limit: int) -> XBuildError:
 
 
 # --- writing -----------------------------------------------------------------------------------
-def _entries(root: Path):
-    """Every path under root, sorted by its POSIX relative path (directories before their content)."""
+def _entries(root: Path) -> list[str]:
+    """The POSIX relative path of everything under root, sorted (directories before their
+    content). Strings, not Paths: a tree of 100,000 entries is listed in a few MB."""
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            yield Path(dirpath, name)
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        found += (name if rel_dir == "." else f"{rel_dir}/{name}" for name in dirnames + filenames)
+    return sorted(found)
+
+
+def _forget_members(tar: tarfile.TarFile) -> None:
+    """tarfile keeps every header it reads or writes (TarFile.members): memory that grows with
+    the number of entries. Nothing here looks a member up again."""
+    tar.members.clear()  # type: ignore[attr-defined]
 
 
 def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid: int = 0, gid: int = 0,
@@ -85,10 +93,10 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
             info = tarfile.TarInfo("/".join(parts[:n]))
             info.type, info.mode, info.mtime, info.uid, info.gid = tarfile.DIRTYPE, 0o755, mtime, uid, gid
             tar.addfile(info)
-        for path in sorted(_entries(root), key=lambda p: p.relative_to(root).as_posix()):
-            rel = path.relative_to(root).as_posix()
+        for rel in _entries(root):
             if exclude(rel):
                 continue
+            path = root / rel
             st = path.lstat()
             info = tarfile.TarInfo(prefix + rel)
             info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
@@ -105,6 +113,7 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
                 with path.open("rb") as f:
                     tar.addfile(info, f)
             # sockets, fifos and devices never belong in an artifact
+            _forget_members(tar)
         end = tar.offset
     return end
 
@@ -209,7 +218,7 @@ def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildErr
     strip = strip.rstrip("/")
     total = count = 0
     while (m := tar.next()) is not None:
-        tar.members.clear()  # type: ignore[attr-defined]  # tarfile's header list: not kept
+        _forget_members(tar)
         total += m.size + _HEADER
         count += 1
         if total > limit:
