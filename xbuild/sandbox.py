@@ -101,8 +101,12 @@ class Container:
     def __enter__(self) -> "Container":
         self.remove_now(self.name)
         deadline = int(time.time()) + START_ALLOWANCE + self.limits.timeout + GRACE
-        self.container = client().containers.create(
-            labels={**self._labels, DEADLINE_LABEL: str(deadline)}, **self._kwargs)
+        try:
+            self.container = client().containers.create(
+                labels={**self._labels, DEADLINE_LABEL: str(deadline)}, **self._kwargs)
+        except BaseException:  # a signal as the engine answered: it may have made it (no __exit__)
+            self.remove_now(self.name)
+            raise
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
