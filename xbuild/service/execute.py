@@ -4,6 +4,7 @@ log streamed to the store, record the outcome. Nothing about building lives here
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import shutil
@@ -93,6 +94,15 @@ class _JobLog(Progress):
     def stop_requested(self) -> bool:
         """A Dockerfile build has no one container to kill: it polls this and stops itself."""
         return self.cancelled.is_set()
+
+    def mark(self, name):
+        """Each phase asks the store itself, not only the ticker's flag (up to LOG_FLUSH_SECONDS
+        late): a cancel during a quick copy-in still stops the build before its steps."""
+        if name and not self.cancelled.is_set():
+            with contextlib.suppress(StoreError):  # the store restarting: the ticker asks again
+                if self.jobs.cancel_requested(self.job):
+                    self.cancelled.set()
+        super().mark(name)
 
     def phase(self, name, detail=""):
         self.line(f"[xbuild] {name}{': ' + detail if detail else ''}")
