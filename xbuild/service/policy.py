@@ -88,15 +88,16 @@ class UploadScan:
     cannot tell here (a link, a detection by content) the worker checks with check()."""
 
     def __init__(self) -> None:
-        self.names: set[str] = set()      # those of _decisive() that the upload holds
-        self.config: bytes | None = None  # its xbuild.toml
+        self.decisive = {config.FILENAME, "Dockerfile", *_build_files()}
+        self.names: set[str] = set()      # those of self.decisive that the upload holds
+        self.config: bytes | None = None  # its xbuild.toml (a link to one: the worker checks it)
 
     def visit(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = member.name.removeprefix("./")
-        if name not in _decisive():
+        if name not in self.decisive:
             return
         self.names.add(name)
-        if name == config.FILENAME and (f := tar.extractfile(member)) is not None:
+        if name == config.FILENAME and member.isfile() and (f := tar.extractfile(member)) is not None:
             with f:
                 data = f.read(MAX_CONFIG_BYTES + 1)
             if len(data) > MAX_CONFIG_BYTES:
@@ -128,10 +129,6 @@ def _build_files() -> set[str]:
     from xbuild.recipes import all_recipes
     return {f for r in all_recipes().values() if r.kind != "image" for rule in r.detect
             for f in rule.looked_for()}
-
-
-def _decisive() -> set[str]:
-    return {config.FILENAME, "Dockerfile", *_build_files()}
 
 
 def git_host(url: str) -> str | None:
