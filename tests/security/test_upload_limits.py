@@ -110,3 +110,27 @@ def test_a_farm_stays_small_for_any_upload_within_the_limits(engine, s3, tmp_pat
         if server is not None:
             server.stop()
         redis.kill()
+
+
+@pytest.mark.integration
+def test_the_worker_refuses_a_source_over_the_file_cap(engine, tmp_path, monkeypatch):
+    """A source in the store over the worker's cap (put there by an API with a higher one, or an
+    older one): the worker's unpack refuses it, and the job fails with exit 51, the limit named."""
+    from xbuild.archive import sha256_file
+    from xbuild.service.execute import run_job
+    from xbuild.service.jobs import Job, Jobs, new_id, tenant_of
+    from xbuild.store import open_store
+    store = (tmp_path / "store").as_uri()
+    for name, value in {"XBUILD_STATE_DIR": str(tmp_path / "state"), "XBUILD_STORE": store,
+                        "XBUILD_MAX_SOURCE_FILES": "50"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)  # the embedded farm's lease: a file
+    jobs = Jobs(open_store(store, create=True))
+    job = Job(id=new_id(), tenant=tenant_of("token-a-123"), target="rpi3", project="many")
+    source = _many(tmp_path / "s.tar.gz", 51)
+    jobs.store.put_file(f"{job.prefix}/source.tar.gz", source, sha256_file(source))
+    jobs.save(job)
+    assert run_job(job.tenant, job.id, jobs) == "failed"
+    done = jobs.get(job.tenant, job.id)
+    assert done.exit_code == 51 and "XBUILD_MAX_SOURCE_FILES=50" in done.error, done
+    assert not list((tmp_path / "state" / "work").iterdir())  # nothing of it left on the worker
