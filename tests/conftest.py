@@ -58,6 +58,22 @@ def make_project(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def containers_with_env(mark: str) -> list:
+    """A test's own containers, found by a variable (NAME=VALUE) only its build passes in
+    (`pass_env`): the engine is shared with other builds and tests, whose containers are not
+    the test's to count or remove."""
+    from docker.errors import NotFound
+    from xbuild.engine import client
+    from xbuild.sandbox import BUILD_LABEL
+    found = []
+    for summary in client().api.containers(all=True, filters={"label": BUILD_LABEL}):
+        try:  # other builds share the engine: theirs may go while we look
+            found.append(client().containers.get(summary["Id"]))
+        except NotFound:
+            continue
+    return [c for c in found if mark in (c.attrs["Config"].get("Env") or [])]
+
+
 @pytest.fixture(scope="session")
 def engine():
     """Skip (or, when integration is required, fail) unless the engine and qemu handlers work."""

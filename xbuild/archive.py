@@ -5,7 +5,9 @@ normalised, mtimes clamped to SOURCE_DATE_EPOCH, and no timestamp or file name i
 
 Every archive is streamed, never held whole in memory, and every archive xbuild reads is bounded
 by the apparent size of what it holds (XBUILD_MAX_SOURCE_MB, XBUILD_MAX_OUTPUT_MB): a 400-byte
-upload can describe a 3 GiB sparse file, and a 3 MB gzip can hold 3 GiB of zeros."""
+upload can describe a 3 GiB sparse file, and a 3 MB gzip can hold 3 GiB of zeros. A source is
+bounded by its number of entries too (XBUILD_MAX_SOURCE_FILES): 5 MB of gzip can hold 800,000
+empty files, and every later step (the tree hash, the copy into the build) costs per file."""
 
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable
 
-from xbuild.envnum import megabytes
-from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, XBuildError
+from xbuild.envnum import megabytes, number
+from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, TooManyFiles, XBuildError
 
 MB = 1 << 20
 # Each entry costs at least its 512-byte header, counted so that millions of empty entries (which
@@ -43,18 +45,39 @@ def max_output() -> int:
     return megabytes("XBUILD_MAX_OUTPUT_MB", 4096)
 
 
+def max_source_files() -> int:
+    """Entries (files, directories, links) a project or an uploaded source may hold. 100,000 is
+    about the Linux kernel's tree (~90,000): real projects fit, while the per-file costs (a
+    worker's unpack, the tree hash, the copy into the container) stay bounded; measured in
+    tests/security/test_upload_limits.py: a farm's API and worker stay far under 300 MB."""
+    return int(number("XBUILD_MAX_SOURCE_FILES", 100_000))
+
+
+def too_many(what: str, limit: int) -> TooManyFiles:
+    return TooManyFiles(f"{what} holds more than {limit} files and directories "
+                        f"(XBUILD_MAX_SOURCE_FILES={limit})")
+
+
 def too_large(error: type[XBuildError], what: str, limit: int) -> XBuildError:
     var = "XBUILD_MAX_SOURCE_MB" if error is SourceTooLarge else "XBUILD_MAX_OUTPUT_MB"
     return error(f"{what} is larger than {limit // MB} MB ({var}={limit // MB})")
 
 
 # --- writing -----------------------------------------------------------------------------------
-def _entries(root: Path):
-    """Every path under root, sorted by its POSIX relative path (directories before their content)."""
+def _entries(root: Path) -> list[str]:
+    """The POSIX relative path of everything under root, sorted (directories before their
+    content). Strings, not Paths: a tree of 100,000 entries is listed in a few MB."""
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            yield Path(dirpath, name)
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        found += (name if rel_dir == "." else f"{rel_dir}/{name}" for name in dirnames + filenames)
+    return sorted(found)
+
+
+def _forget_members(tar: tarfile.TarFile) -> None:
+    """tarfile keeps every header it reads or writes (TarFile.members): memory that grows with
+    the number of entries. Nothing here looks a member up again."""
+    tar.members.clear()  # type: ignore[attr-defined]
 
 
 def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid: int = 0, gid: int = 0,
@@ -70,10 +93,10 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
             info = tarfile.TarInfo("/".join(parts[:n]))
             info.type, info.mode, info.mtime, info.uid, info.gid = tarfile.DIRTYPE, 0o755, mtime, uid, gid
             tar.addfile(info)
-        for path in sorted(_entries(root), key=lambda p: p.relative_to(root).as_posix()):
-            rel = path.relative_to(root).as_posix()
+        for rel in _entries(root):
             if exclude(rel):
                 continue
+            path = root / rel
             st = path.lstat()
             info = tarfile.TarInfo(prefix + rel)
             info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
@@ -90,6 +113,7 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
                 with path.open("rb") as f:
                     tar.addfile(info, f)
             # sockets, fifos and devices never belong in an artifact
+            _forget_members(tar)
         end = tar.offset
     return end
 
@@ -161,13 +185,14 @@ class _StrictInfo(tarfile.TarInfo):
 
 
 def _open(src) -> tarfile.TarFile:
-    """bytes, a path (.tar or .tar.gz) or a readable file object."""
+    """bytes, a path (.tar or .tar.gz) or a readable file object, as a stream ("r|*"): one pass
+    from the start, no seeking back, nothing kept of the members already read."""
     if isinstance(src, (bytes, bytearray)):
-        return tarfile.open(fileobj=io.BytesIO(src), tarinfo=_StrictInfo)
+        return tarfile.open(fileobj=io.BytesIO(src), mode="r|*", tarinfo=_StrictInfo)
     if isinstance(src, (str, os.PathLike)):
-        return tarfile.open(src, tarinfo=_StrictInfo)
+        return tarfile.open(src, mode="r|*", tarinfo=_StrictInfo)
     src.seek(0)  # tarfile starts where the file is: at the end, it would see an empty archive
-    return tarfile.open(fileobj=src, tarinfo=_StrictInfo)
+    return tarfile.open(fileobj=src, mode="r|*", tarinfo=_StrictInfo)
 
 
 def _check_member(m: tarfile.TarInfo, where: str) -> None:
@@ -185,16 +210,21 @@ def _check_member(m: tarfile.TarInfo, where: str) -> None:
         raise BadArtifact(f"{where}: {m.name!r} is a device or special file")
 
 
-def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildError], strip: str = ""):
+def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildError], strip: str = "",
+             files: int | None = None):
     """Each member, checked, one at a time (tarfile would otherwise keep every header it read), until
-    the apparent sizes so far pass `limit`. strip: drop this leading directory."""
+    the apparent sizes so far pass `limit`, or the entries pass `files`. strip: drop this leading
+    directory."""
     strip = strip.rstrip("/")
-    total = 0
+    total = count = 0
     while (m := tar.next()) is not None:
-        tar.members.clear()  # type: ignore[attr-defined]  # tarfile's header list: not kept
+        _forget_members(tar)
         total += m.size + _HEADER
+        count += 1
         if total > limit:
             raise too_large(error, where, limit)
+        if files is not None and count > files:
+            raise too_many(where, files)
         if strip:
             if m.name.rstrip("/") == strip:
                 continue
@@ -217,32 +247,39 @@ def safe_members(tar: tarfile.TarFile, where: str, limit: int | None = None):
 _UNREADABLE = (tarfile.TarError, EOFError, OSError, zlib.error, KeyError)
 
 
-def check(src, where: str, limit: int, error: type[XBuildError] = OutputTooLarge, strip: str = "") -> None:
-    """Read every header of a tar (bytes, a path, a file object) without extracting anything:
-    unsafe entries are a BadArtifact, more than `limit` bytes an `error`."""
+def check(src, where: str, limit: int, error: type[XBuildError] = OutputTooLarge, strip: str = "",
+          files: int | None = None, visit=None) -> None:
+    """Read every header of a tar (bytes, a path, a file object) in one pass, extracting nothing:
+    unsafe entries are a BadArtifact, more than `limit` bytes an `error`, more than `files`
+    entries TooManyFiles. visit(tar, member), when given, sees each member as it passes (its
+    content is readable then, with tar.extractfile(member), and never again)."""
     try:
         with _open(src) as tar:
-            for _ in _members(tar, where, limit, error, strip):
-                pass
+            for m in _members(tar, where, limit, error, strip, files):
+                if visit is not None:
+                    visit(tar, m)
     except _UNREADABLE as exc:
         raise BadArtifact(f"{where}: not a readable archive ({exc})") from None
 
 
-def check_upload(path: Path) -> None:
+def check_upload(path: Path, visit=None) -> None:
     """A tenant's source archive (.tar or .tar.gz), read as a stream: refuses sparse members, `..`,
-    absolute paths, links out of the tree, devices, and more than XBUILD_MAX_SOURCE_MB."""
-    check(path, "the uploaded source", max_source(), SourceTooLarge)
+    absolute paths, links out of the tree, devices, more than XBUILD_MAX_SOURCE_MB and more than
+    XBUILD_MAX_SOURCE_FILES entries. visit: as for check()."""
+    check(path, "the uploaded source", max_source(), SourceTooLarge, files=max_source_files(),
+          visit=visit)
 
 
-def extract(src, dest: Path, where: str, strip: str = "", limit: int | None = None) -> None:
+def extract(src, dest: Path, where: str, strip: str = "", limit: int | None = None,
+            files: int | None = None) -> None:
     """Safely extract a tar (bytes, a path to .tar/.tar.gz, or a file object) into dest, dropping a
-    leading dir, at most `limit` bytes (default XBUILD_MAX_OUTPUT_MB). Everything is checked
-    before anything is written."""
+    leading dir, at most `limit` bytes (default XBUILD_MAX_OUTPUT_MB) and `files` entries (default:
+    no count). Everything is checked before anything is written."""
     limit = max_output() if limit is None else limit
-    check(src, where, limit, OutputTooLarge, strip)
+    check(src, where, limit, OutputTooLarge, strip, files)
     try:
         with _open(src) as tar:
-            for m in _members(tar, where, limit, OutputTooLarge, strip):
+            for m in _members(tar, where, limit, OutputTooLarge, strip, files):
                 # a hard link whose file is not on disk yet: tarfile would go looking for it
                 # back through the whole archive (and lose this loop's place)
                 if m.islnk() and not (dest / m.linkname).is_file():

@@ -30,9 +30,10 @@ from pathlib import Path
 from xbuild import images, sandbox
 from xbuild.archive import tar_tree
 from xbuild.engine import client
-from xbuild.errors import (AbiMismatch, BuildFailed, BuildTimeout, ConfigError, RegistryError,
+from xbuild.errors import (AbiMismatch, BuildCancelled, BuildFailed, BuildTimeout, ConfigError, RegistryError,
                            UnresolvableBase)
 from xbuild.targets import Target
+from xbuild.threads import join_started
 
 _DEBIAN = re.compile(r"^(?:docker\.io/)?(?:library/)?debian:([a-z]+)(?:-slim)?$")
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$")
@@ -247,7 +248,7 @@ class _BuildWatch(threading.Thread):
             if time.monotonic() >= deadline:
                 self.end(BuildTimeout(f"killed at the time limit of {self.limits.timeout} s"))
             elif self.stop_requested():
-                self.end(BuildFailed("the build was cancelled"))
+                self.end(BuildCancelled("the build was cancelled"))
             elif self.step_container and time.monotonic() >= next_disk:
                 next_disk = time.monotonic() + sandbox.DISK_POLL_SECONDS
                 used = sandbox.container_disk_used(self.step_container)
@@ -257,7 +258,7 @@ class _BuildWatch(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
-        self.join()
+        join_started(self)  # a signal may have come before (or during) start()
 
     def end(self, reason) -> None:
         """Cut the build request under the reader's feet; the reason is what the build raises."""

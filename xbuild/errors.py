@@ -55,6 +55,11 @@ class BuildFailed(UserError):
     exit_code = 7
 
 
+class BuildCancelled(BuildFailed):
+    """A service job's cancel (POST /v1/builds/<id>/cancel), at whatever moment it came."""
+    exit_code = 52
+
+
 class AbiMismatch(UserError):
     exit_code = 10
 
@@ -151,6 +156,12 @@ class SourceTooLarge(UserError):
     exit_code = 26
     hint = ("leave big files out of the project (.git and xbuild-out/ are skipped already), or "
             "raise XBUILD_MAX_SOURCE_MB")
+
+
+class TooManyFiles(UserError):
+    exit_code = 51
+    hint = ("leave generated or vendored trees out of the project (.git and xbuild-out/ are "
+            "skipped already), or raise XBUILD_MAX_SOURCE_FILES")
 
 
 class OutputTooLarge(UserError):

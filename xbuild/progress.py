@@ -15,6 +15,8 @@ import threading
 import time
 
 from xbuild.envnum import number
+from xbuild.errors import BuildCancelled
+from xbuild.threads import join_started
 from xbuild.terminal import safe
 
 # A build printing millions of lines must not spend its time redrawing the status line.
@@ -43,11 +45,16 @@ class Progress:
         return f"{time.monotonic() - self.start:5.1f}s"
 
     def mark(self, name: str) -> None:
-        """Start timing phase `name` (the previous one ends here) without printing anything."""
+        """Start timing phase `name` (the previous one ends here) without printing anything. A
+        phase starts only while nobody wants the build stopped: a cancel that came during the
+        previous one (the copy into a container that has not started, which no kill can stop)
+        ends the build here, before its steps run."""
         now = time.monotonic()
         if self.phase_name:
             self.timings[self.phase_name] = self.timings.get(self.phase_name, 0.0) + now - self.phase_start
         self.phase_name, self.phase_start, self.last_line = name, now, ""
+        if name and self.stop_requested():
+            raise BuildCancelled("the build was cancelled")
 
     def phase(self, name: str, detail: str = "") -> None:
         self.mark(name)
@@ -118,6 +125,6 @@ class Progress:
         self.mark("")
         self._stop.set()
         if self._heartbeat is not None:
-            self._heartbeat.join()
+            join_started(self._heartbeat)
             self._heartbeat, self._stop = None, threading.Event()  # `verify` builds again
         self._clear()

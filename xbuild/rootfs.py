@@ -30,12 +30,14 @@ def debootstrap(arch: str, suite: str, dest: Path, log) -> None:
                                hint="run `sudo xbuild images build --target TARGET` once")
     cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", suite, str(dest), MIRROR]
     log(f"debootstrap {arch} {suite} from {MIRROR}")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
-    for line in proc.stdout:
-        lines.append(line.rstrip())
-        log(line.rstrip())
-    if proc.wait() != 0:
+    # `with`: its stdout closed however this ends (left open, it was a ResourceWarning, an error
+    # under the tests' filterwarnings, in whichever test made a base image first)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            log(line.rstrip())
+    if proc.returncode != 0:
         raise ImageBuildFailed(f"debootstrap --arch={arch} {suite} failed",
                                detail="\n".join(lines[-20:]),
                                hint="check the mirror (XBUILD_DEBIAN_MIRROR) and that qemu binfmt "

@@ -26,6 +26,7 @@ from xbuild.compiler_cache import TooDeep, usage
 from xbuild.engine import client
 from xbuild.envnum import number
 from xbuild.errors import BuildTimeout, DiskLimitExceeded, NoSpace
+from xbuild.threads import join_started
 
 BUILD_LABEL = "org.xbuild.build"
 DEADLINE_LABEL = "org.xbuild.deadline"
@@ -101,8 +102,12 @@ class Container:
     def __enter__(self) -> "Container":
         self.remove_now(self.name)
         deadline = int(time.time()) + START_ALLOWANCE + self.limits.timeout + GRACE
-        self.container = client().containers.create(
-            labels={**self._labels, DEADLINE_LABEL: str(deadline)}, **self._kwargs)
+        try:
+            self.container = client().containers.create(
+                labels={**self._labels, DEADLINE_LABEL: str(deadline)}, **self._kwargs)
+        except BaseException:  # a signal as the engine answered: it may have made it (no __exit__)
+            self.remove_now(self.name)
+            raise
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -184,25 +189,33 @@ class Container:
 
 class _Removals:
     """Containers being removed in the background; settle() waits for them (and raises what a
-    removal raised: a container left behind must not pass unseen)."""
+    removal raised: a container left behind must not pass unseen). A signal may interrupt
+    later() before its thread runs: settle() then removes the container itself."""
 
     def __init__(self):
-        self._threads: list[threading.Thread] = []
+        self._pending: dict[str, threading.Thread] = {}
+        self._done: set[str] = set()
         self._errors: list[BaseException] = []
 
     def later(self, name: str) -> None:
-        def remove():
-            try:
-                Container.remove_now(name)
-            except Exception as exc:  # noqa: BLE001 - reported by settle()
-                self._errors.append(exc)
-        thread = threading.Thread(target=remove, name=f"remove-{name}", daemon=True)
+        thread = threading.Thread(target=self._remove, args=(name,), name=f"remove-{name}", daemon=True)
+        self._pending[name] = thread  # before start(): settle() must know of it whatever happens
         thread.start()
-        self._threads.append(thread)
+
+    def _remove(self, name: str) -> None:
+        try:
+            Container.remove_now(name)
+            self._done.add(name)
+        except Exception as exc:  # noqa: BLE001 - reported by settle()
+            self._errors.append(exc)
 
     def settle(self) -> None:
-        while self._threads:
-            self._threads.pop().join()
+        while self._pending:
+            name, thread = self._pending.popitem()
+            join_started(thread)
+            if name not in self._done:  # its thread never ran, or failed: once more, here
+                Container.remove_now(name)
+            self._done.discard(name)
         if self._errors:
             raise self._errors.pop()
 
@@ -251,7 +264,7 @@ class _Watchdog(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
-        self.join()
+        join_started(self)  # a signal may have come before (or during) start()
 
     def run(self) -> None:
         limits = self.box.limits

@@ -13,9 +13,9 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NamedTuple
 
-from xbuild.archive import MB, max_source, sha256_file, write_tar
+from xbuild.archive import MB, max_source, max_source_files, sha256_file, too_many, write_tar
 from xbuild.errors import SourceTooLarge
 from xbuild.paths import cache_dir
 
@@ -57,19 +57,44 @@ def _walk(root: Path, exclude):
                 yield rel, Path(dirpath, f)
 
 
-def _check_size(project: Path, entries: list, limit: int) -> None:
+class _Entry(NamedTuple):
+    """What the hash needs of one entry (a Path and an os.stat_result cost ten times as much:
+    100,000 entries of them took 130 MB)."""
+    rel: str
+    mode: int
+    size: int
+    sig: str  # size, mtime and inode: the file is unchanged while all three are (git's index)
+
+
+def _check_size(project: Path, entries: list[_Entry], limit: int) -> None:
     """Apparent sizes: a sparse file counts in full (it is copied in full into the build)."""
-    total = sum(st.st_size for _, _, st in entries if stat.S_ISREG(st.st_mode))
+    files = [e for e in entries if stat.S_ISREG(e.mode)]
+    total = sum(e.size for e in files)
     if total > limit:
-        rel, _, st = max((e for e in entries if stat.S_ISREG(e[2].st_mode)), key=lambda e: e[2].st_size)
+        largest = max(files, key=lambda e: e.size)
         raise SourceTooLarge(f"the project {project} holds {total // MB} MB, more than "
-                             f"XBUILD_MAX_SOURCE_MB={limit // MB}; the largest file is {rel} "
-                             f"({st.st_size // MB} MB, counted by its apparent size)")
+                             f"XBUILD_MAX_SOURCE_MB={limit // MB}; the largest file is {largest.rel} "
+                             f"({largest.size // MB} MB, counted by its apparent size)")
+
+
+def _listed(project: Path, exclude) -> list[_Entry]:
+    """Every entry, sorted; refuses more than XBUILD_MAX_SOURCE_FILES as it walks (the list is
+    what grows with the tree)."""
+    limit = max_source_files()
+    entries: list[_Entry] = []
+    for rel, path in _walk(project, exclude):
+        if len(entries) == limit:
+            raise too_many(f"the project {project}", limit)
+        st = path.lstat()
+        entries.append(_Entry(rel, st.st_mode, st.st_size, f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"))
+    entries.sort()
+    return entries
 
 
 def tree_hash(project: Path, exclude) -> str:
-    """The content hash; refuses a tree larger than XBUILD_MAX_SOURCE_MB before reading any file."""
-    entries = sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
+    """The content hash; refuses a tree larger than XBUILD_MAX_SOURCE_MB or with more entries than
+    XBUILD_MAX_SOURCE_FILES before reading any file."""
+    entries = _listed(project, exclude)
     _check_size(project, entries, max_source())
     cache_file = _CACHE_DIR / (hashlib.sha256(str(project).encode()).hexdigest()[:24] + ".json")
     try:
@@ -77,16 +102,15 @@ def tree_hash(project: Path, exclude) -> str:
     except (OSError, ValueError):
         known = {}
     fresh, h = {}, hashlib.sha256()
-    for rel, path, st in entries:
-        if stat.S_ISLNK(st.st_mode):
-            entry = f"L {rel} {os.readlink(path)}"
-        elif stat.S_ISDIR(st.st_mode):
+    for rel, mode, _, sig in entries:
+        if stat.S_ISLNK(mode):
+            entry = f"L {rel} {os.readlink(project / rel)}"
+        elif stat.S_ISDIR(mode):
             entry = f"D {rel}"
-        elif stat.S_ISREG(st.st_mode):
-            sig = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-            digest = known.get(rel, {}).get(sig) or sha256_file(path)
+        elif stat.S_ISREG(mode):
+            digest = known.get(rel, {}).get(sig) or sha256_file(project / rel)
             fresh[rel] = {sig: digest}
-            entry = f"F {rel} {'x' if st.st_mode & 0o111 else '-'} {digest}"
+            entry = f"F {rel} {'x' if mode & 0o111 else '-'} {digest}"
         else:
             continue  # sockets, fifos: never copied into the build either
         h.update(entry.encode() + b"\0")

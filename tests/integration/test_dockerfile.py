@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,15 +20,31 @@ from tests.services import Registry, free_port
 pytestmark = pytest.mark.integration
 
 
+# The example under a name of this run's own: its image is loaded as NAME:<target>, and other
+# runs of these tests on the same engine load (and remove) theirs under their own names.
+NAME = f"flask-{uuid.uuid4().hex[:10]}"
+
+
+def _flask(where: Path) -> Path:
+    return shutil.copytree(EXAMPLES / "flask-hello", where / NAME)
+
+
 @pytest.fixture(scope="module")
 def flask_images(engine, tmp_path_factory):
-    project = shutil.copytree(EXAMPLES / "flask-hello", tmp_path_factory.mktemp("flask") / "flask-hello")
+    from docker.errors import ImageNotFound
+    from xbuild.engine import client
+    project = _flask(tmp_path_factory.mktemp("flask"))
     built = {}
     for target in ("rpi3", "arm64"):
         proc = xbuild("--target", target, project, "--json")
         assert proc.returncode == 0, proc.stderr[-3000:]
         built[target] = json.loads(proc.stdout)
-    return built
+    yield built
+    for target in built:  # what the tests loaded
+        try:
+            client().images.remove(f"{NAME}:{target}")
+        except ImageNotFound:
+            pass
 
 
 def _load(archive: str):
@@ -40,18 +57,16 @@ def _load(archive: str):
 
 @pytest.mark.parametrize("target,arch,variant", [("rpi3", "arm", "v7"), ("arm64", "arm64", "v8")])
 def test_flask_image_runs_on_the_board_platform(flask_images, target, arch, variant):
-    from xbuild.engine import client
     result = flask_images[target]
     (artifact,) = result["artifacts"]
-    assert artifact["path"].endswith(f"flask-hello-{target}.image.tar") and result["recipe"] == "dockerfile"
+    assert artifact["path"].endswith(f"{NAME}-{target}.image.tar") and result["recipe"] == "dockerfile"
     image = _load(artifact["path"])
-    assert image.tags == [f"flask-hello:{target}"]
+    assert image.tags == [f"{NAME}:{target}"]
     assert (image.attrs["Os"], image.attrs["Architecture"], image.attrs.get("Variant")) == ("linux", arch, variant)
     manifest = json.loads(Path(result["manifest"]).read_text())
     assert manifest["image"]["platform"] == f"linux/{arch}/{variant}"
     assert manifest["image"]["bases"][0]["from"] == "debian:bookworm-slim"
 
-    before = {c.id for c in client().containers.list(all=True, filters={"label": "org.xbuild.build"})}
     port = free_port()
     run = subprocess.Popen([sys.executable, "-m", "xbuild", "run", "--target", target, "--publish",
                             f"{port}:80", artifact["path"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -63,13 +78,30 @@ def test_flask_image_runs_on_the_board_platform(flask_images, target, arch, vari
             except requests.RequestException:
                 time.sleep(1)
         assert body == "Hello from inside a Docker container"
+        assert [c.name for c in _publishing(port)][0].startswith("xbuild-run-")
     finally:
         run.terminate()
         run.wait(60)
         run.stdout.close()
-    left = client().containers.list(all=True, filters={"label": "org.xbuild.build"})
-    # Removed on SIGTERM (other builds share the engine: only the containers made since count).
-    assert not [c.name for c in left if c.name.startswith("xbuild-run-") and c.id not in before]
+    # Removed on SIGTERM (other builds share the engine: this run's container is the one on its port).
+    assert _publishing(port) == []
+
+
+def _publishing(port: int) -> list:
+    """xbuild's containers that publish this host port (a free port this test chose)."""
+    from xbuild.engine import client
+    from xbuild.sandbox import BUILD_LABEL
+    boxes = client().containers.list(all=True, sparse=True, filters={"label": BUILD_LABEL})
+    found = []
+    for box in boxes:
+        try:
+            box.reload()
+        except Exception:  # noqa: BLE001 - another build's container, gone while we looked
+            continue
+        bindings = box.attrs["HostConfig"].get("PortBindings") or {}
+        if any(b.get("HostPort") == str(port) for bs in bindings.values() for b in bs or []):
+            found.append(box)
+    return found
 
 
 def test_app_images_are_not_xbuilds_own(flask_images):
@@ -81,7 +113,7 @@ def test_app_images_are_not_xbuilds_own(flask_images):
 
 
 def test_a_second_build_is_a_cache_hit(flask_images, tmp_path):
-    project = shutil.copytree(EXAMPLES / "flask-hello", tmp_path / "flask-hello")
+    project = _flask(tmp_path)
     proc = xbuild("--target", "rpi3", project, "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["cache"] == "hit"
 
@@ -121,11 +153,11 @@ def _registry_platform(registry, repo: str, tag: str) -> tuple[str, str, str]:
 
 def test_push_to_a_registry_then_build_from_it(flask_images, registry, tmp_path):
     from xbuild.engine import client
-    project = shutil.copytree(EXAMPLES / "flask-hello", tmp_path / "flask-hello")
+    project = _flask(tmp_path)
     repo = f"{registry.host}/team/flask-hello"
     from docker.errors import ImageNotFound
     try:  # loaded by the tests above; a cache hit must push the published archive
-        client().images.remove("flask-hello:rpi3")
+        client().images.remove(f"{NAME}:rpi3")
     except ImageNotFound:
         pass
     proc = xbuild("--target", "rpi3", project, "--push", repo, "--json")

@@ -4,11 +4,12 @@ no traceback, and nothing half-written."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.conftest import containers_with_env, make_project, xbuild
 
 pytestmark = pytest.mark.integration
 
@@ -67,12 +68,16 @@ def test_nothing_to_ship(engine, tmp_path):
 
 
 def test_time_limit_kills_and_removes_the_container(engine, tmp_path):
-    from xbuild.engine import client
-    project = make_project(tmp_path / "hang", {"xbuild.toml": '[build]\nsteps = ["sleep 600"]\n'})
-    proc = xbuild("--target", "rpi3", project, "--timeout", "5", "--json")
+    # Other builds share the engine: only this build's container (found by its mark) is judged.
+    mark = uuid.uuid4().hex
+    project = make_project(tmp_path / "hang", {"xbuild.toml": (
+        '[build]\nsteps = ["echo $XBUILD_TEST_MARK | rev", "sleep 600"]\npass_env = ["XBUILD_TEST_MARK"]\n')})
+    proc = xbuild("--target", "rpi3", project, "--timeout", "5", "--json", env={"XBUILD_TEST_MARK": mark})
     _assert_clean_error(proc, 13, "time limit")
     assert json.loads(proc.stdout)["status"] == "error"
-    assert not client().containers.list(all=True, filters={"label": "org.xbuild.build"})
+    # the build ran in the container that must be gone now (reversed: a passed value is masked)
+    assert mark[::-1] in (project / "xbuild-out" / "rpi3.failed.log").read_text()
+    assert containers_with_env(f"XBUILD_TEST_MARK={mark}") == []
 
 
 def test_engine_not_reachable(tmp_path):

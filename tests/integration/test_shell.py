@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.conftest import containers_with_env, make_project, xbuild
 
 pytestmark = pytest.mark.integration
 
 SCRIPT = """\
 echo "CC=$CC"
+echo "mark=$XBUILD_TEST_MARK"
 command -v gcc
 ls /xbuild/src
 ls /sys/class/net
@@ -24,30 +26,29 @@ exit 3
 """
 
 
-def _shell(project, stdin: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
+def _shell(project, stdin: str, env: dict) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}, **env}
     return subprocess.run([sys.executable, "-m", "xbuild", "shell", "--target", "rpi3", str(project)],
                           input=stdin, capture_output=True, text=True, env=env, timeout=600)
 
 
-def _containers(name_part: str) -> str:
-    return subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter",
-                           f"name={name_part}"], capture_output=True, text=True).stdout.strip()
-
-
 def test_shell_has_the_build_environment_and_leaves_the_project_alone(engine, tmp_path):
+    # Other shells and builds share the engine: this shell's container is found by its mark.
+    mark = uuid.uuid4().hex
     project = make_project(tmp_path / "proj", {
-        "Makefile": "all:\n\techo hi > hi.txt\n", "xbuild.toml": '[build]\nartifacts = ["hi.txt"]\n'})
-    result = _shell(project, SCRIPT)
+        "Makefile": "all:\n\techo hi > hi.txt\n",
+        "xbuild.toml": '[build]\nartifacts = ["hi.txt"]\npass_env = ["XBUILD_TEST_MARK"]\n'})
+    result = _shell(project, SCRIPT, {"XBUILD_TEST_MARK": mark})
     assert result.returncode == 3, result.stderr  # the shell's own exit code
     out = result.stdout.splitlines()
     assert "CC=arm-linux-gnueabihf-gcc" in out and "/xbuild/bin/gcc" in out
+    assert f"mark={mark}" in out  # the container that is gone below was this shell's
     assert "Makefile" in out and "xbuild.toml" in out
     assert "lo" in out and "eth0" not in out  # no network, as in a build
     assert "build=2" in out  # the build's steps ran, and failed without the deleted Makefile
     assert (project / "Makefile").is_file()  # the copy was deleted, not the project's file
     assert "xbuild shell: proj for rpi3" in result.stderr
-    assert _containers("xbuild-shell-rpi3") == ""
+    assert containers_with_env(f"XBUILD_TEST_MARK={mark}") == []
 
 
 def test_keep_copies_a_failed_builds_tree_out_and_names_its_config_log(engine, tmp_path):

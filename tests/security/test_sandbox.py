@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.conftest import containers_with_env, make_project, xbuild
 
 pytestmark = pytest.mark.security
 integration = pytest.mark.integration
@@ -26,20 +26,6 @@ integration = pytest.mark.integration
 ESC = "\x1b"
 # A clipboard write (OSC 52), a screen clear and a cursor jump (CSI), a bare CR, a one-byte CSI.
 EVIL_SH = r"printf '\033]52;c;cHduZWQ=\007 \033[2J\033[H \r \0233J\n'" + "\n"
-
-
-def _containers_with_env(mark: str) -> list:
-    """This test's build containers, found by a variable only its build passes in."""
-    from docker.errors import NotFound
-    from xbuild.engine import client
-    from xbuild.sandbox import BUILD_LABEL
-    found = []
-    for summary in client().api.containers(all=True, filters={"label": BUILD_LABEL}):
-        try:  # other builds share the engine: theirs may go while we look
-            found.append(client().containers.get(summary["Id"]))
-        except NotFound:
-            continue
-    return [c for c in found if mark in (c.attrs["Config"].get("Env") or [])]
 
 
 def _wait_for(predicate, timeout: float, what: str):
@@ -178,7 +164,7 @@ def test_a_signal_removes_the_container_and_temp_dirs(engine, tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "xbuild", "--target", "rpi3", str(project)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        (box,) = _wait_for(lambda: [c for c in _containers_with_env(mark) if c.status == "running"],
+        (box,) = _wait_for(lambda: [c for c in containers_with_env(mark) if c.status == "running"],
                            120, "the build container running")
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
@@ -187,8 +173,42 @@ def test_a_signal_removes_the_container_and_temp_dirs(engine, tmp_path, sig):
             proc.terminate()
             out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
-    assert "Traceback" not in err
-    assert _containers_with_env(mark) == []
+    assert "Traceback" not in err and "internal error" not in err
+    assert containers_with_env(mark) == []
+    assert list(tmp.iterdir()) == []
+    assert [p.name for p in (project / "xbuild-out").iterdir()] == ["rpi3.failed.log"]
+
+
+# Moments a signal can land in a build (tests/signal_at.py sends it as the function is entered).
+SIGNAL_MOMENTS = ["xbuild.sandbox:Container.__enter__",      # the container about to be created
+                  # just created (the engine answered; the 1st call looked for a stale one)
+                  "docker.models.containers:ContainerCollection.get#2",
+                  "xbuild.sandbox:Container.put",            # the source being copied in
+                  "docker.models.containers:Container.start",  # the container being started
+                  "xbuild.sandbox:_pump"]                    # the build running, its output read
+
+
+@integration
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("moment", SIGNAL_MOMENTS)
+def test_a_signal_at_any_moment_ends_the_build_cleanly(engine, tmp_path, moment, sig):
+    """A SIGHUP while the build container was being started ended as `internal error:
+    RuntimeError: cannot join thread before it is started` (exit 1): the clean-up joined the
+    time-limit watchdog, which was to start after the container. At every moment: the signal's
+    exit code, no internal error, nothing left behind."""
+    from tests.conftest import ROOT
+    mark = f"XBUILD_SIGNAL_MARK={uuid.uuid4().hex}"
+    project = _sleeping_project(tmp_path / "p", "XBUILD_SIGNAL_MARK")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "XBUILD_SIGNAL_MARK": mark.split("=", 1)[1]}
+    proc = subprocess.run([sys.executable, "-m", "tests.signal_at", moment, str(int(sig)),
+                           "--target", "rpi3", str(project)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert "signal-at: sent" in proc.stderr
+    assert proc.returncode == 128 + sig, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert containers_with_env(mark) == []
     assert list(tmp.iterdir()) == []
     assert [p.name for p in (project / "xbuild-out").iterdir()] == ["rpi3.failed.log"]
 
@@ -205,14 +225,14 @@ def test_an_orphaned_container_ends_by_itself_and_is_reaped(engine, tmp_path):
     try:
         _reaped_orphan(proc, mark)
     finally:
-        for c in _containers_with_env(mark):  # a failed assertion must not leave it behind
+        for c in containers_with_env(mark):  # a failed assertion must not leave it behind
             c.remove(force=True)
 
 
 def _reaped_orphan(proc, mark: str) -> None:
     from xbuild.sandbox import BUILD_LABEL, DEADLINE_LABEL, GRACE, remove_expired
     try:
-        (box,) = _wait_for(lambda: [c for c in _containers_with_env(mark) if c.status == "running"],
+        (box,) = _wait_for(lambda: [c for c in containers_with_env(mark) if c.status == "running"],
                            120, "the build container running")
     finally:
         proc.kill()  # the orphan maker: xbuild dies without a chance to clean up
@@ -227,9 +247,9 @@ def _reaped_orphan(proc, mark: str) -> None:
     _wait_for(exited, 2 + GRACE + 60, "the orphan ending at its time limit")
     assert box.attrs["State"]["ExitCode"] == 137
     mine = f"{BUILD_LABEL}={box.name}"  # other builds share this engine: only ours is judged
-    assert remove_expired(now=deadline - 1, label=mine) == 0 and _containers_with_env(mark)
+    assert remove_expired(now=deadline - 1, label=mine) == 0 and containers_with_env(mark)
     assert remove_expired(now=deadline + 1, label=mine) == 1
-    assert _containers_with_env(mark) == []
+    assert containers_with_env(mark) == []
 
 
 @integration

@@ -23,7 +23,6 @@ import hmac
 import json
 import re
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from xbuild import MODES, targets
 from xbuild.archive import check_upload, sha256_file
-from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, UserError, XBuildError
+from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, TooManyFiles, UserError, XBuildError
 from xbuild.service import outage, policy, settings
 from xbuild.service.celery_app import queue_for, submit, waiting_notice
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
@@ -98,6 +97,14 @@ def _flag(form: dict, key: str) -> bool:
 def _too_big() -> tuple[str, str]:
     return (f"the upload is over the server's limit of {settings.MAX_UPLOAD_MB} MB",
             "make the project smaller (xbuild-out/ and .git are left out already)")
+
+
+def _check_upload(path: Path) -> None:
+    """One streaming pass, in bounded memory: unsafe or sparse members, the size and file-count
+    caps, and the policy's pass_env and Dockerfile checks, before the job is queued."""
+    scan = policy.UploadScan()
+    check_upload(path, scan.visit)
+    scan.check()
 
 
 def _waitress_errors_in_json() -> None:
@@ -250,11 +257,10 @@ def create_app(jobs: Jobs | None = None) -> Flask:
                 upload.save(tmp)  # streamed to disk, then read as a stream: never whole in memory
                 tmp.flush()
                 try:
-                    check_upload(Path(tmp.name))  # unsafe or sparse members, the size cap
-                    with tarfile.open(tmp.name, mode="r:*") as tar:
-                        policy.check_upload(tar)  # pass_env, Dockerfile: before it is queued
-                except (BadArtifact, SourceTooLarge) as exc:
-                    return bad(exc.message, exc.hint, 413 if isinstance(exc, SourceTooLarge) else 422)
+                    _check_upload(Path(tmp.name))
+                except (BadArtifact, SourceTooLarge, TooManyFiles) as exc:
+                    too_big = isinstance(exc, (SourceTooLarge, TooManyFiles))
+                    return bad(exc.message, exc.hint, 413 if too_big else 422)
                 job.project = _project_name(form.get("project") or "")
                 src = Path(tmp.name)
                 store().store.put_file(f"{job.prefix}/source.tar.gz", src, sha256_file(src))

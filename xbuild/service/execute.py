@@ -4,6 +4,7 @@ log streamed to the store, record the outcome. Nothing about building lives here
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import re
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from xbuild import buildlog, compiler_cache
 from xbuild import spec as specs
-from xbuild.archive import extract
-from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
+from xbuild.archive import extract, max_source_files
+from xbuild.errors import BadProjectPath, BuildCancelled, BuildTimeout, StoreError, XBuildError
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
 from xbuild.service import policy, settings
@@ -95,6 +96,15 @@ class _JobLog(Progress):
         """A Dockerfile build has no one container to kill: it polls this and stops itself."""
         return self.cancelled.is_set()
 
+    def mark(self, name):
+        """Each phase asks the store itself, not only the ticker's flag (up to LOG_FLUSH_SECONDS
+        late): a cancel during a quick copy-in still stops the build before its steps."""
+        if name and not self.cancelled.is_set():
+            with contextlib.suppress(StoreError):  # the store restarting: the ticker asks again
+                if self.jobs.cancel_requested(self.job):
+                    self.cancelled.set()
+        super().mark(name)
+
     def phase(self, name, detail=""):
         self.line(f"[xbuild] {name}{': ' + detail if detail else ''}")
 
@@ -127,9 +137,9 @@ class _JobLog(Progress):
                     self.jobs.append_log(self.job, self.offset, data)
                     self.offset += len(data)
                     self.pending, self.pending_bytes = [], 0
-            if check_cancel and not self.cancelled.is_set() and self.jobs.cancel_requested(self.job):
-                self.cancelled.set()
-                self._kill()
+            if check_cancel and (self.cancelled.is_set() or self.jobs.cancel_requested(self.job)):
+                self.cancelled.set()  # the build sees it at its next phase (Progress.mark)
+                self._kill()  # again at every tick: a container that was not running yet may be now
         except StoreError:
             return  # the store is restarting: the lines stay pending, the next flush writes them
 
@@ -161,7 +171,7 @@ def _source(jobs: Jobs, job: Job, into: Path) -> Path:
     else:
         archive = into / "source.tar.gz"
         jobs.store.get_file(f"{job.prefix}/source.tar.gz", archive)
-        extract(archive, project, "uploaded source")
+        extract(archive, project, "uploaded source", files=max_source_files())
         _drop_git(project)
     return project
 
@@ -294,9 +304,10 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
     try:
         _build_patiently(jobs, job, log, work)
     except XBuildError as exc:
-        job.state = "timed_out" if isinstance(exc, BuildTimeout) else "failed"
-        if log.cancelled.is_set():
-            job.state = "cancelled"
+        if log.cancelled.is_set() and not isinstance(exc, BuildCancelled):
+            exc = BuildCancelled("the build was cancelled")  # not "exit code 137": the kill was ours
+        job.state = ("cancelled" if isinstance(exc, BuildCancelled) else
+                     "timed_out" if isinstance(exc, BuildTimeout) else "failed")
         # The log already holds the lines the error's detail repeats (the log tail).
         job.exit_code, job.error = exc.exit_code, _tenant_text(exc.message, jobs.store.url)
         job.hint = _tenant_hint(exc.hint, job, work)

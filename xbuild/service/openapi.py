@@ -73,7 +73,8 @@ SPEC = {
                          "schema": {"$ref": "#/components/schemas/Build"}}}},
                          "200": {"description": "the job an earlier submit with this Idempotency-Key made",
                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Build"}}}},
-                         "400": _err("not a JSON object, or no source"), "413": _err("the upload is over the limit"),
+                         "400": _err("not a JSON object, or no source"),
+                         "413": _err("the upload is over a limit: its size, unpacked or not, or its number of entries"),
                          "422": _err("a wrong value or type; an unknown target (exit_code 3) or an OS release "
                                      "the board does not run (exit_code 36); a private git host; refused by the service's policy "
                                      "(pass_env, Dockerfile: XBUILD_SERVICE_PASS_ENV, XBUILD_SERVICE_DOCKERFILE)"),

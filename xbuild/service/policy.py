@@ -80,24 +80,38 @@ def check(spec) -> None:
         check_dockerfile_allowed()
 
 
-def check_upload(tar: tarfile.TarFile) -> None:
+class UploadScan:
     """The API's early check of an uploaded project: its xbuild.toml, and whether it can only be
-    a Dockerfile project. What it cannot tell here (a link, a detection by content) the worker
-    checks with check()."""
-    members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
-    project_file = config.ProjectFile()
-    if (m := members.get(config.FILENAME)) is not None and (f := tar.extractfile(m)) is not None:
-        with f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-        if len(data) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{config.FILENAME} is over {MAX_CONFIG_BYTES >> 20} MiB")
-        project_file = _parse(data)
-    check_project_file(project_file)
-    settings = [project_file.base, *project_file.per_target.values()]
-    if any(s.get("recipe") == "dockerfile" for s in settings) or (
-            "Dockerfile" in members and not any("recipe" in s or "steps" in s for s in settings)
-            and not _other_build_files(set(members))):
-        check_dockerfile_allowed()
+    a Dockerfile project. visit() sees each member as archive.check_upload streams the upload
+    past, and keeps only what this check needs (the names below, the xbuild.toml's bytes): an
+    upload holds up to XBUILD_MAX_SOURCE_FILES entries, whose headers are not kept. What it
+    cannot tell here (a link, a detection by content) the worker checks with check()."""
+
+    def __init__(self) -> None:
+        self.decisive = {config.FILENAME, "Dockerfile", *_build_files()}
+        self.names: set[str] = set()      # those of self.decisive that the upload holds
+        self.config: bytes | None = None  # its xbuild.toml (a link to one: the worker checks it)
+
+    def visit(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        name = member.name.removeprefix("./")
+        if name not in self.decisive:
+            return
+        self.names.add(name)
+        if name == config.FILENAME and member.isfile() and (f := tar.extractfile(member)) is not None:
+            with f:
+                data = f.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{config.FILENAME} is over {MAX_CONFIG_BYTES >> 20} MiB")
+            self.config = data
+
+    def check(self) -> None:
+        project_file = config.ProjectFile() if self.config is None else _parse(self.config)
+        check_project_file(project_file)
+        settings = [project_file.base, *project_file.per_target.values()]
+        if any(s.get("recipe") == "dockerfile" for s in settings) or (
+                "Dockerfile" in self.names and not any("recipe" in s or "steps" in s for s in settings)
+                and not self.names & _build_files()):
+            check_dockerfile_allowed()
 
 
 def _parse(data: bytes) -> config.ProjectFile:
@@ -110,10 +124,11 @@ def _parse(data: bytes) -> config.ProjectFile:
             raise ConfigError(exc.message.replace(f"{tmp}/", ""), exc.hint) from None
 
 
-def _other_build_files(names: set[str]) -> bool:
+def _build_files() -> set[str]:
+    """The top-level files that make a project something other than a Dockerfile project."""
     from xbuild.recipes import all_recipes
-    return any(f in names for r in all_recipes().values() if r.kind != "image"
-               for rule in r.detect for f in rule.looked_for())
+    return {f for r in all_recipes().values() if r.kind != "image" for rule in r.detect
+            for f in rule.looked_for()}
 
 
 def git_host(url: str) -> str | None:
