@@ -21,6 +21,7 @@ from typing import BinaryIO, Iterable
 
 from xbuild.envnum import megabytes
 from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, XBuildError
+from xbuild.safefs import open_read
 
 MB = 1 << 20
 # Each entry costs at least its 512-byte header, counted so that millions of empty entries (which
@@ -87,7 +88,7 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
                 tar.addfile(info)
             elif stat.S_ISREG(st.st_mode):
                 info.size, info.mode = st.st_size, 0o755 if executable else 0o644
-                with path.open("rb") as f:
+                with open_read(path) as f:  # not a FIFO or a link put in its place since lstat
                     tar.addfile(info, f)
             # sockets, fifos and devices never belong in an artifact
         end = tar.offset

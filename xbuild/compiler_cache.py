@@ -200,7 +200,9 @@ def usage(directory: Path) -> tuple[int, int]:
 
 def namespaces(target: str = "*", os_release: str = "*") -> list[str]:
     """This user's namespaces, those of a board and/or release only when given."""
+    from xbuild.paths import component
     base = root()
+    target, os_release = (n if n == "*" else component(n, "a cache name") for n in (target, os_release))
     return sorted(p.relative_to(base).as_posix() for p in base.glob(f"{target}/{os_release}/*")
                   if p.is_dir() and not p.is_symlink())
 

@@ -20,11 +20,12 @@ from typing import Callable
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache,
                     compiler_cache, depends, hints, images, publish, sandbox, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
-from xbuild.atomic import swap_in
+from xbuild.atomic import check_out, swap_in
 from xbuild.store import configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
+from xbuild.safefs import copy_replacing, write_text
 from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
 
@@ -211,6 +212,8 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
     """Build in a private work directory; swap its out/ in as the output only on success.
     inputs: BuildContext's source_hash, exclude, image_def and keep_failed."""
     spec.out.parent.mkdir(parents=True, exist_ok=True)
+    if inputs.get("keep_failed"):  # refused now, not after the build failed (it would hide why)
+        check_out(kept_tree(spec.out), spec.project)
     check_free_space([p for p in (engine_data_root(), spec.out.parent) if p is not None])
     work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
     failed_log = spec.out.parent / f"{spec.out.name}.failed.log"
@@ -230,7 +233,8 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
             {"cache": "miss", **ctx.stats})
     except BaseException:
         if (work / "out" / "build.log").exists():  # this failure's log, not an older one's
-            shutil.copy(work / "out" / "build.log", failed_log)
+            # replaces whatever is there (a link the project shipped included), never writes through it
+            copy_replacing(work / "out" / "build.log", failed_log)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -335,10 +339,10 @@ def _dockerfile_image(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]
     files = [{"path": archive.name, "size": archive.stat().st_size, "sha256": sha256_file(archive)}]
     manifest = ctx.manifest(files, image=built, artifacts=[{"name": archive.name, "sha256":
                                                             files[0]["sha256"], "size": files[0]["size"]}])
-    (ctx.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_text(ctx.out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     sums = [f"{files[0]['sha256']}  {archive.name}",
             f"{sha256_file(ctx.out / 'manifest.json')}  manifest.json"]
-    (ctx.out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    write_text(ctx.out / "SHA256SUMS", "\n".join(sums) + "\n")
     return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
 
 
@@ -360,7 +364,7 @@ def _keep_tree(ctx: BuildContext, box: Container) -> str:
     with tar.open("wb") as f:
         save_stream(box.get(ctx.spec.variation.src_dir), f, max_output(), "the failed build's tree")
     dest = kept_tree(ctx.spec.out)
-    with replacing(dest, "failed") as tmp:
+    with replacing(dest, "failed", ctx.spec.project) as tmp:
         extract(tar, tmp, "the failed build's tree", strip=Path(ctx.spec.variation.src_dir).name)
     logs = sorted(str(p) for name in _FAILURE_LOGS for p in dest.glob(f"**/{name}"))[:5]
     return (f"build tree kept in {dest}" + (f"; read {', '.join(logs)}" if logs else "")

@@ -15,9 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from xbuild.archive import MB, max_source, sha256_file, write_tar
+from xbuild.archive import MB, max_source, write_tar
 from xbuild.errors import SourceTooLarge
 from xbuild.paths import cache_dir
+from xbuild.safefs import open_read, write_text
 
 VCS_DIRS = (".git", ".hg", ".svn")
 _CACHE_DIR = cache_dir("srchash")
@@ -67,9 +68,19 @@ def _check_size(project: Path, entries: list, limit: int) -> None:
                              f"({st.st_size // MB} MB, counted by its apparent size)")
 
 
+def _entries(project: Path, exclude) -> list:
+    return sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
+
+
+def check_size(project: Path, exclude) -> None:
+    """SourceTooLarge for a tree over XBUILD_MAX_SOURCE_MB, from its names and sizes alone: said
+    before anything reads a project file's content (spec.resolve), not after."""
+    _check_size(project, _entries(project, exclude), max_source())
+
+
 def tree_hash(project: Path, exclude) -> str:
     """The content hash; refuses a tree larger than XBUILD_MAX_SOURCE_MB before reading any file."""
-    entries = sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
+    entries = _entries(project, exclude)
     _check_size(project, entries, max_source())
     cache_file = _CACHE_DIR / (hashlib.sha256(str(project).encode()).hexdigest()[:24] + ".json")
     try:
@@ -84,7 +95,7 @@ def tree_hash(project: Path, exclude) -> str:
             entry = f"D {rel}"
         elif stat.S_ISREG(st.st_mode):
             sig = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-            digest = known.get(rel, {}).get(sig) or sha256_file(path)
+            digest = known.get(rel, {}).get(sig) or _digest(path)
             fresh[rel] = {sig: digest}
             entry = f"F {rel} {'x' if st.st_mode & 0o111 else '-'} {digest}"
         else:
@@ -93,11 +104,18 @@ def tree_hash(project: Path, exclude) -> str:
     if fresh != known:
         try:
             _CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(fresh))
-            tmp.replace(cache_file)
+            write_text(cache_file, json.dumps(fresh))
         except OSError:
             pass  # a read-only home only costs speed
+    return h.hexdigest()
+
+
+def _digest(path: Path) -> str:
+    """A regular file's SHA-256, never through a link or a FIFO put in its place since lstat."""
+    h = hashlib.sha256()
+    with open_read(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
     return h.hexdigest()
 
 

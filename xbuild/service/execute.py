@@ -17,6 +17,7 @@ from xbuild import buildlog, compiler_cache
 from xbuild import spec as specs
 from xbuild.archive import extract
 from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
+from xbuild.paths import under
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
 from xbuild.service import policy, settings
@@ -147,7 +148,7 @@ _GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
 
 
 def _source(jobs: Jobs, job: Job, into: Path) -> Path:
-    project = into / job.project
+    project = under(into, job.project, what="the job's project name")  # a record is data too
     project.mkdir(parents=True)
     if job.source == "git":
         policy.check_git_job(job)
