@@ -21,7 +21,7 @@ from typing import BinaryIO, Iterable
 
 from xbuild.envnum import megabytes
 from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, XBuildError
-from xbuild.safefs import open_read
+from xbuild.safefs import open_read, walk
 
 MB = 1 << 20
 # Each entry costs at least its 512-byte header, counted so that millions of empty entries (which
@@ -52,7 +52,7 @@ def too_large(error: type[XBuildError], what: str, limit: int) -> XBuildError:
 # --- writing -----------------------------------------------------------------------------------
 def _entries(root: Path):
     """Every path under root, sorted by its POSIX relative path (directories before their content)."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         dirnames.sort()
         for name in sorted(dirnames + filenames):
             yield Path(dirpath, name)

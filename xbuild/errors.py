@@ -230,3 +230,10 @@ class UnsafeProjectFile(UserError):
     regular file (a FIFO would block), or larger than xbuild ever reads."""
     exit_code = 47
     hint = "make it a plain, small file inside the project (not a link, FIFO or device)"
+
+
+class UnreadableProject(UserError):
+    """A project tree xbuild cannot walk whole: a directory it may not read, or a path longer than
+    the system allows (directories nested thousands deep)."""
+    exit_code = 48
+    hint = "make every directory of the project readable, and its paths shorter than 4096 bytes"

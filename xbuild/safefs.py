@@ -18,7 +18,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from xbuild.errors import LinkInOutputPath, UnsafeProjectFile
 
@@ -85,11 +85,34 @@ def _kind(path: Path) -> str | None:
     return kinds.get(stat.S_IFMT(mode))
 
 
+def walk(root: Path, strict: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk's top-down (dirpath, dirnames, filenames; dirnames may be pruned in place), without
+    recursion (3.11's os.walk recurses: a project nesting 1000 directories is a RecursionError)
+    and never into a link. A directory that cannot be read (too long a path, no permission) is
+    an OSError when strict, not a silent gap in what is built."""
+    stack = [os.fspath(root)]
+    while stack:
+        top = stack.pop()
+        dirs: list[str] = []
+        files: list[str] = []
+        try:
+            with os.scandir(top) as entries:
+                for e in entries:
+                    (dirs if e.is_dir(follow_symlinks=False) else files).append(e.name)
+        except OSError:
+            if strict:
+                raise
+            continue
+        yield top, dirs, files
+        stack.extend(os.path.join(top, d) for d in reversed(dirs))
+
+
 def write_replacing(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
     """dest written whole: a fresh file beside it (O_EXCL: nothing there is opened), filled, then
     renamed over dest, which replaces a link at dest instead of writing through it."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     try:
+        os.fchmod(fd, 0o644)  # as an output file is (mkstemp's 0600 would hide a log from its group)
         with os.fdopen(fd, "wb") as f:
             fill(f)
         os.replace(tmp, dest)

@@ -25,6 +25,7 @@ from typing import BinaryIO, Iterator
 from xbuild.engine import client
 from xbuild.envnum import number
 from xbuild.errors import BuildTimeout, DiskLimitExceeded, NoSpace
+from xbuild.safefs import walk
 
 BUILD_LABEL = "org.xbuild.build"
 DEADLINE_LABEL = "org.xbuild.deadline"
@@ -224,7 +225,7 @@ def container_disk_used(container_id: str) -> int:
 def tree_bytes(root: Path) -> int:
     """Bytes of the files under root (links not followed)."""
     total = 0
-    for dirpath, _, names in os.walk(root):
+    for dirpath, _, names in walk(root, strict=False):
         for name in names:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, name)).st_size

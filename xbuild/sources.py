@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from xbuild.archive import MB, max_source, write_tar
-from xbuild.errors import SourceTooLarge
+from xbuild.errors import SourceTooLarge, UnreadableProject
 from xbuild.paths import cache_dir
-from xbuild.safefs import open_read, write_text
+from xbuild.safefs import open_read, walk, write_text
 
 VCS_DIRS = (".git", ".hg", ".svn")
 _CACHE_DIR = cache_dir("srchash")
@@ -43,7 +43,7 @@ def excluder(project: Path, out: Path, out_dirname: str):
 
 
 def _walk(root: Path, exclude):
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         keep = []
         for d in sorted(dirnames):
@@ -69,7 +69,14 @@ def _check_size(project: Path, entries: list, limit: int) -> None:
 
 
 def _entries(project: Path, exclude) -> list:
-    return sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
+    """(rel, path, lstat) of everything that goes into the build, sorted; UnreadableProject when
+    a part cannot be read (a silent gap would build something else than the tree)."""
+    try:
+        return sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
+    except OSError as exc:
+        where = os.path.relpath(exc.filename, project) if isinstance(exc.filename, str) else "?"
+        shown = where if len(where) < 200 else f"{where[:80]}...{where[-80:]} ({len(where)} characters)"
+        raise UnreadableProject(f"cannot read {shown!r} in the project {project}: {exc.strerror}") from None
 
 
 def check_size(project: Path, exclude) -> None:
@@ -100,7 +107,7 @@ def tree_hash(project: Path, exclude) -> str:
             entry = f"F {rel} {'x' if st.st_mode & 0o111 else '-'} {digest}"
         else:
             continue  # sockets, fifos: never copied into the build either
-        h.update(entry.encode() + b"\0")
+        h.update(os.fsencode(entry) + b"\0")  # a name need not be UTF-8: its bytes, as on disk
     if fresh != known:
         try:
             _CACHE_DIR.mkdir(parents=True, exist_ok=True)
