@@ -336,7 +336,7 @@ def server(engine, tmp_path_factory):
     from tests.services import Server
     tmp = tmp_path_factory.mktemp("hostile-svc")
     srv = Server(_env(tmp), tmp)
-    srv.env = _env(tmp)  # type: ignore[attr-defined]
+    srv.env = _env(tmp)
     yield srv
     srv.stop()
 
@@ -381,3 +381,26 @@ def test_an_uploaded_xbuild_toml_that_is_a_link_is_not_read(server, tmp_path):
     (tmp_path / "s.tar.gz").write_bytes(buf.getvalue())
     job = _submit(server, tmp_path / "s.tar.gz")
     assert job["state"] == "failed" and job["exit_code"] == 47 and "symbolic link" in job["error"], job
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["..", "a/../../b", "x\ny"])
+def test_a_job_record_whose_project_is_no_name_fails_cleanly(server, monkeypatch, name):
+    """A record is data too (an older API accepted project ".."): its names join no path unchecked."""
+    import requests
+
+    from tests.integration.test_service import TOKEN_A, _auth
+    from xbuild.service.execute import run_job
+    from xbuild.service.jobs import Job, Jobs, tenant_of
+    from xbuild.store import open_store
+    for k in ("XBUILD_STATE_DIR", "XBUILD_STORE"):
+        monkeypatch.setenv(k, server.env[k])
+    monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)
+    jobs = Jobs(open_store(server.env["XBUILD_STORE"]))
+    job = Job(id=f"20260101-000000-{hashlib.sha256(name.encode()).hexdigest()[:8]}",
+              tenant=tenant_of(TOKEN_A), target="rpi3", project=name)
+    jobs.save(job)
+    assert run_job(job.tenant, job.id, jobs) == "failed"
+    done = requests.get(f"{server.url}/v1/builds/{job.id}", headers=_auth()).json()
+    assert done["exit_code"] == 46 and "project name" in done["error"], done
+    assert not list(Path(server.env["XBUILD_STATE_DIR"]).rglob("b"))
