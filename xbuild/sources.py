@@ -74,9 +74,13 @@ def _entries(project: Path, exclude) -> list:
     try:
         return sorted((rel, path, path.lstat()) for rel, path in _walk(project, exclude))
     except OSError as exc:
-        where = os.path.relpath(exc.filename, project) if isinstance(exc.filename, str) else "?"
-        shown = where if len(where) < 200 else f"{where[:80]}...{where[-80:]} ({len(where)} characters)"
-        raise UnreadableProject(f"cannot read {shown!r} in the project {project}: {exc.strerror}") from None
+        raise _unreadable(project, exc) from None
+
+
+def _unreadable(project: Path, exc: OSError) -> UnreadableProject:
+    where = os.path.relpath(exc.filename, project) if isinstance(exc.filename, str) else "?"
+    shown = where if len(where) < 200 else f"{where[:80]}...{where[-80:]} ({len(where)} characters)"
+    return UnreadableProject(f"cannot read {shown!r} in the project {project}: {exc.strerror}")
 
 
 def check_size(project: Path, exclude) -> None:
@@ -102,7 +106,10 @@ def tree_hash(project: Path, exclude) -> str:
             entry = f"D {rel}"
         elif stat.S_ISREG(st.st_mode):
             sig = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-            digest = known.get(rel, {}).get(sig) or _digest(path)
+            try:
+                digest = known.get(rel, {}).get(sig) or _digest(path)
+            except OSError as exc:  # no permission; or no longer a regular file since lstat
+                raise _unreadable(project, exc) from None
             fresh[rel] = {sig: digest}
             entry = f"F {rel} {'x' if st.st_mode & 0o111 else '-'} {digest}"
         else:
