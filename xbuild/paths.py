@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TypeGuard
 
 from xbuild.errors import UnsafeName
 
@@ -19,7 +20,7 @@ from xbuild.errors import UnsafeName
 _COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,254}\Z")
 
 
-def is_component(name: object) -> bool:
+def is_component(name: object) -> TypeGuard[str]:
     return isinstance(name, str) and bool(_COMPONENT.match(name)) and name not in (".", "..")
 
 
@@ -29,7 +30,6 @@ def component(name: object, what: str = "a name") -> str:
         raise UnsafeName(f"{what} {name!r} cannot name a file: only letters, digits and . _ + ~ - "
                          "are allowed, starting with a letter or digit (no '/', no '..', no "
                          "control characters)")
-    assert isinstance(name, str)
     return name
 
 

@@ -25,7 +25,7 @@ from xbuild.store import configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
-from xbuild.safefs import copy_replacing, write_text
+from xbuild.safefs import copy_replacing
 from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
 
@@ -339,10 +339,10 @@ def _dockerfile_image(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]
     files = [{"path": archive.name, "size": archive.stat().st_size, "sha256": sha256_file(archive)}]
     manifest = ctx.manifest(files, image=built, artifacts=[{"name": archive.name, "sha256":
                                                             files[0]["sha256"], "size": files[0]["size"]}])
-    write_text(ctx.out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (ctx.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     sums = [f"{files[0]['sha256']}  {archive.name}",
             f"{sha256_file(ctx.out / 'manifest.json')}  manifest.json"]
-    write_text(ctx.out / "SHA256SUMS", "\n".join(sums) + "\n")
+    (ctx.out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
 
 

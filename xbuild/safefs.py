@@ -66,9 +66,9 @@ def read_project_file(path: Path, what: str, limit: int = MAX_PROJECT_FILE) -> b
         data = read_prefix(path, limit + 1)
     except OSError as exc:
         kind = _kind(path)
-        raise UnsafeProjectFile(f"{what} {path.name!r} is {kind}: xbuild reads only a regular file "
-                                "there" if kind else f"cannot read {what} {path.name!r}: "
-                                f"{exc.strerror}") from None
+        why = f"is {kind}: xbuild reads only a regular file there" if kind else \
+            f"cannot be read: {exc.strerror}"
+        raise UnsafeProjectFile(f"{what} {path.name!r} {why}") from None
     if len(data) > limit:
         raise UnsafeProjectFile(f"{what} {path.name!r} is larger than {limit >> 10} KiB: "
                                 "not a file xbuild reads whole")
