@@ -51,8 +51,10 @@ def too_large(error: type[XBuildError], what: str, limit: int) -> XBuildError:
 
 # --- writing -----------------------------------------------------------------------------------
 def _entries(root: Path):
-    """Every path under root, sorted by its POSIX relative path (directories before their content)."""
-    for dirpath, dirnames, filenames in walk(root):
+    """Every path under root, sorted by its POSIX relative path (directories before their content).
+    An unreadable directory is skipped, as os.walk does: a project's was refused by sources.tree_hash
+    already, and one a build container wrote (the compiler cache) must not fail a finished build."""
+    for dirpath, dirnames, filenames in walk(root, strict=False):
         dirnames.sort()
         for name in sorted(dirnames + filenames):
             yield Path(dirpath, name)
