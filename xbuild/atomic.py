@@ -53,11 +53,11 @@ def check_out(dest: Path, project: Path | None = None) -> None:
             return
         if not dest.is_dir():
             raise OutputDirInUse(f"the output directory {dest} is a file", hint="give a directory")
+        if _made_by_xbuild(dest):  # replaced whole by a rename: a link in it is never followed
+            return  # (a --keep tree holds the project's own links)
         if links := safefs.links_in(dest):
             raise LinkInOutputPath(f"the output directory {dest} holds symbolic links "
                                    f"({', '.join(links[:5])}): xbuild never writes through a link")
-        if _made_by_xbuild(dest):
-            return
         found = sorted(p.name for p in dest.iterdir())
     except OSError as exc:
         raise OutputDirInUse(f"cannot read the output directory {dest}: {exc.strerror}") from None

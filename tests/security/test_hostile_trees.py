@@ -404,3 +404,12 @@ def test_a_job_record_whose_project_is_no_name_fails_cleanly(server, monkeypatch
     done = requests.get(f"{server.url}/v1/builds/{job.id}", headers=_auth()).json()
     assert done["exit_code"] == 46 and "project name" in done["error"], done
     assert not list(Path(server.env["XBUILD_STATE_DIR"]).rglob("b"))
+
+
+@pytest.mark.integration
+def test_keep_twice_replaces_a_kept_tree_holding_the_projects_own_links(engine, world):
+    app = project(world, FAILING)
+    (app / "README").symlink_to("xbuild.toml")
+    for _ in range(2):
+        world.xbuild("--target", "rpi3", "--keep", app).clear(7, "build tree kept in")
+    assert (app / "xbuild-out" / "rpi3.failed" / "README").is_symlink()
