@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -78,7 +77,7 @@ def swap_in(new: Path, dest: Path) -> None:
         dest.rename(old)
     new.rename(dest)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        safefs.remove_tree(old)
 
 
 @contextlib.contextmanager
@@ -93,4 +92,4 @@ def replacing(dest: Path, what: str = "tmp", project: Path | None = None) -> Ite
         yield tmp
         swap_in(tmp, dest)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        safefs.remove_tree(tmp)

@@ -9,7 +9,6 @@ so a failed build never leaves a half-written output (nor destroys the previous 
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 import uuid
@@ -25,7 +24,7 @@ from xbuild.store import configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
-from xbuild.safefs import copy_replacing
+from xbuild.safefs import copy_replacing, remove_tree
 from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
 
@@ -237,7 +236,7 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
             copy_replacing(work / "out" / "build.log", failed_log)
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)  # holds the build's output, of any depth
         sandbox.settle()  # the build container, removed while the artifact was checked and packed
 
 

@@ -107,6 +107,35 @@ def walk(root: Path, strict: bool = True) -> Iterator[tuple[str, list[str], list
         stack.extend(os.path.join(top, d) for d in reversed(dirs))
 
 
+def remove_tree(root: Path) -> None:
+    """shutil.rmtree(root, ignore_errors=True) without recursion (3.11's recurses: a tree 1000
+    deep, which a project, an upload or a build's output may be, is a RecursionError) and never
+    through a link (a link, root included, is removed itself)."""
+    if os.path.islink(root):
+        with contextlib.suppress(OSError):
+            os.unlink(root)
+        return
+    dirs = []
+    for top, _, files in walk(root, strict=False):
+        dirs.append(top)
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(top, name))
+    for d in reversed(dirs):  # a parent comes before its children in walk's order
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
+@contextlib.contextmanager
+def temp_dir(prefix: str, parent: Path) -> Iterator[Path]:
+    """tempfile.TemporaryDirectory, removed with remove_tree (whatever depth it was filled to)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield tmp
+    finally:
+        remove_tree(tmp)
+
+
 def write_replacing(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
     """dest written whole: a fresh file beside it (O_EXCL: nothing there is opened), filled, then
     renamed over dest, which replaces a link at dest instead of writing through it."""

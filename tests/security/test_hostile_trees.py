@@ -230,26 +230,44 @@ def test_a_configure_that_is_no_regular_file_is_never_opened(world, kind):
 
 
 # --- names and shapes the host must survive ------------------------------------------------------
-def _deep(root: Path, depth: int, name: str) -> None:
-    fd = os.open(root, os.O_RDONLY)
-    for _ in range(depth):  # relative to a descriptor: the full path may pass PATH_MAX
-        os.mkdir(name, dir_fd=fd)
-        fd, old = os.open(name, os.O_RDONLY, dir_fd=fd), fd
-        os.close(old)
-    os.close(fd)
+@pytest.fixture
+def deep(request):
+    """deep(root, depth, name): a chain of directories, made and removed through descriptors
+    (the full path may pass PATH_MAX; pytest's own clean-up would recurse past Python's limit)."""
+    made = []
+
+    def make(root: Path, depth: int, name: str) -> None:
+        fd = os.open(root, os.O_RDONLY)
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            fd, old = os.open(name, os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        os.close(fd)
+        made.append((root, depth, name))
+    yield make
+    for root, depth, name in made:
+        fd = os.open(root, os.O_RDONLY)
+        for _ in range(depth - 1):  # down to the deepest directory's parent
+            fd, old = os.open(name, os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        for _ in range(depth):  # then up, removing one level each time
+            os.rmdir(name, dir_fd=fd)
+            fd, old = os.open("..", os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        os.close(fd)
 
 
 @pytest.mark.integration
-def test_directories_nested_1500_deep_are_walked_without_recursion(engine, world):
+def test_directories_nested_1500_deep_are_walked_without_recursion(engine, world, deep):
     """Hashed, archived and built (3.11's os.walk recursed: a RecursionError, "internal error")."""
     app = project(world, FAILING)
-    _deep(app, 1500, "d")
+    deep(app, 1500, "d")
     world.xbuild("--target", "rpi3", app).clear(7, "exit code 3")
 
 
-def test_a_path_longer_than_path_max_is_a_clear_error(world):
+def test_a_path_longer_than_path_max_is_a_clear_error(world, deep):
     app = project(world, REFUSED_AFTER_DETECTION)
-    _deep(app, 2100, "dd")
+    deep(app, 2100, "dd")
     world.xbuild("--target", "rpi3", app).clear(48, "File name too long")
 
 
@@ -413,3 +431,23 @@ def test_keep_twice_replaces_a_kept_tree_holding_the_projects_own_links(engine, 
     for _ in range(2):
         world.xbuild("--target", "rpi3", "--keep", app).clear(7, "build tree kept in")
     assert (app / "xbuild-out" / "rpi3.failed" / "README").is_symlink()
+
+
+@pytest.mark.integration
+def test_an_upload_nesting_1500_directories_fails_cleanly_and_is_removed(server, tmp_path):
+    """The worker walks, hashes, builds and removes it (3.11's rmtree recursed: the job's clean-up
+    was a RecursionError, and the upload stayed on the worker's disk)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        text = FAILING["xbuild.toml"].encode()
+        info = tarfile.TarInfo("xbuild.toml")
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text))
+        for depth in range(1, 1501):
+            d = tarfile.TarInfo("/".join(["d"] * depth))
+            d.type = tarfile.DIRTYPE
+            tar.addfile(d)
+    (tmp_path / "s.tar.gz").write_bytes(buf.getvalue())
+    job = _submit(server, tmp_path / "s.tar.gz")
+    assert job["state"] == "failed" and job["exit_code"] == 7, job
+    assert not list((Path(server.env["XBUILD_STATE_DIR"]) / "work").glob(f"{job['id']}-*"))

@@ -70,3 +70,21 @@ def test_walk_goes_deeper_than_the_recursion_limit(tmp_path):
         os.close(old)
     os.close(fd)
     assert sum(1 for _ in safefs.walk(tmp_path)) == 1201
+    safefs.remove_tree(tmp_path / "d")  # not left to pytest's clean-up, which recurses
+
+
+def test_remove_tree_removes_any_depth_and_follows_no_link(tmp_path):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "file").write_text("the user's")
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "link").symlink_to(keep)
+    fd = os.open(root, os.O_RDONLY)
+    for _ in range(1200):
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+    safefs.remove_tree(root)
+    assert not root.exists() and (keep / "file").read_text() == "the user's"

@@ -6,9 +6,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ from xbuild.errors import BadProjectPath, BuildTimeout, StoreError, XBuildError
 from xbuild.paths import under
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
+from xbuild.safefs import remove_tree, temp_dir
 from xbuild.service import policy, settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
@@ -298,8 +297,8 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     remove_expired()  # any of this farm's build containers on this engine past its time limit
     work.mkdir(exist_ok=True)
     for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
-        shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
+        remove_tree(stale)
+    with temp_dir(f"{job.id}-", work) as tmp:  # holds the upload, of any depth
         project = _source(jobs, job, Path(tmp))
         # static/deb False: not asked for, so the project's xbuild.toml decides (None)
         spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os,
