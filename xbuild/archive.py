@@ -23,6 +23,7 @@ from typing import BinaryIO, Iterable
 
 from xbuild.envnum import megabytes, number
 from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, TooManyFiles, XBuildError
+from xbuild.safefs import open_read, walk
 
 MB = 1 << 20
 # Each entry costs at least its 512-byte header, counted so that millions of empty entries (which
@@ -66,9 +67,11 @@ def too_large(error: type[XBuildError], what: str, limit: int) -> XBuildError:
 # --- writing -----------------------------------------------------------------------------------
 def _entries(root: Path) -> list[str]:
     """The POSIX relative path of everything under root, sorted (directories before their
-    content). Strings, not Paths: a tree of 100,000 entries is listed in a few MB."""
+    content). Strings, not Paths: a tree of 100,000 entries is listed in a few MB. An unreadable
+    directory is skipped, as os.walk does: a project's was refused by sources.tree_hash already,
+    and one a build container wrote (the compiler cache) must not fail a finished build."""
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root, strict=False):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         found += (name if rel_dir == "." else f"{rel_dir}/{name}" for name in dirnames + filenames)
     return sorted(found)
@@ -77,7 +80,7 @@ def _entries(root: Path) -> list[str]:
 def _forget_members(tar: tarfile.TarFile) -> None:
     """tarfile keeps every header it reads or writes (TarFile.members): memory that grows with
     the number of entries. Nothing here looks a member up again."""
-    tar.members.clear()  # type: ignore[attr-defined]
+    vars(tar)["members"].clear()  # an instance attribute typeshed does not declare
 
 
 def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid: int = 0, gid: int = 0,
@@ -110,7 +113,7 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
                 tar.addfile(info)
             elif stat.S_ISREG(st.st_mode):
                 info.size, info.mode = st.st_size, 0o755 if executable else 0o644
-                with path.open("rb") as f:
+                with open_read(path) as f:  # not a FIFO or a link put in its place since lstat
                     tar.addfile(info, f)
             # sockets, fifos and devices never belong in an artifact
             _forget_members(tar)

@@ -2,18 +2,19 @@
 mix, and a failure part-way leaves the old contents in place.
 
 Only a directory xbuild made (it holds the MARKER file) or an empty one is ever replaced: `--out`
-given a directory of the user's files, or the project itself, is refused before anything runs."""
+given a directory of the user's files, or the project itself, is refused before anything runs. So
+is one that is, holds or is reached through a link a project could have placed (safefs.physical)."""
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterator
 
-from xbuild.errors import OutputDirInUse
+from xbuild import safefs
+from xbuild.errors import LinkInOutputPath, OutputDirInUse
 from xbuild.schema import json_value
 
 MARKER = ".xbuild-out"
@@ -22,13 +23,14 @@ _MARKER_TEXT = ("This directory was made by xbuild. The next build or download i
 
 
 def _made_by_xbuild(d: Path) -> bool:
-    if (d / MARKER).is_file():
+    if safefs.is_regular(d / MARKER):
         return True
     # An output of an xbuild from before the marker: its own manifest, and nothing but the files
-    # its SHA256SUMS lists (plus the log).
+    # its SHA256SUMS lists (plus the log). Read bounded: the directory may be the project's.
     try:
-        manifest = json_value((d / "manifest.json").read_text())
-        listed = {line.partition("  ")[2] for line in (d / "SHA256SUMS").read_text().splitlines()}
+        manifest = json_value(safefs.read_prefix(d / "manifest.json", 1 << 20))
+        sums = safefs.read_prefix(d / "SHA256SUMS", 1 << 20).decode()
+        listed = {line.partition("  ")[2] for line in sums.splitlines()}
     except (OSError, ValueError):
         return False
     return (isinstance(manifest, dict) and isinstance(manifest.get("xbuild"), dict)
@@ -37,8 +39,9 @@ def _made_by_xbuild(d: Path) -> bool:
 
 
 def check_out(dest: Path, project: Path | None = None) -> None:
-    """Refuse an output directory whose replacement would delete what xbuild did not make."""
-    dest = dest.resolve()
+    """Refuse an output directory whose replacement would delete what xbuild did not make, and one
+    that is, holds or is reached through a link inside the project (LinkInOutputPath)."""
+    dest = safefs.physical(dest, project.resolve() if project is not None else None)
     if project is not None and project.resolve().is_relative_to(dest):
         raise OutputDirInUse(f"the output directory {dest} is the project or contains it: replacing "
                              "it would delete the project",
@@ -49,8 +52,11 @@ def check_out(dest: Path, project: Path | None = None) -> None:
             return
         if not dest.is_dir():
             raise OutputDirInUse(f"the output directory {dest} is a file", hint="give a directory")
-        if _made_by_xbuild(dest):
-            return
+        if _made_by_xbuild(dest):  # replaced whole by a rename: a link in it is never followed
+            return  # (a --keep tree holds the project's own links)
+        if links := safefs.links_in(dest):
+            raise LinkInOutputPath(f"the output directory {dest} holds symbolic links "
+                                   f"({', '.join(links[:5])}): xbuild never writes through a link")
         found = sorted(p.name for p in dest.iterdir())
     except OSError as exc:
         raise OutputDirInUse(f"cannot read the output directory {dest}: {exc.strerror}") from None
@@ -62,23 +68,23 @@ def check_out(dest: Path, project: Path | None = None) -> None:
 
 def swap_in(new: Path, dest: Path) -> None:
     """Replace dest with new by renames (both on one file system); new is marked as xbuild's."""
-    dest = dest.resolve()
+    dest = safefs.physical(dest)
     check_out(dest)  # again: it may have been filled while the build ran
-    (new / MARKER).write_text(_MARKER_TEXT)
+    safefs.write_text(new / MARKER, _MARKER_TEXT)
     old = None
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
         dest.rename(old)
     new.rename(dest)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        safefs.remove_tree(old)
 
 
 @contextlib.contextmanager
 def replacing(dest: Path, what: str = "tmp", project: Path | None = None) -> Iterator[Path]:
     """A fresh directory beside dest to fill; it becomes dest only if the block succeeds. Refused
     up front (OutputDirInUse) when dest holds what xbuild did not make, or contains `project`."""
-    dest = dest.resolve()
+    dest = safefs.physical(dest, project.resolve() if project is not None else None)
     check_out(dest, project)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{what}-", dir=dest.parent))
@@ -86,4 +92,4 @@ def replacing(dest: Path, what: str = "tmp", project: Path | None = None) -> Ite
         yield tmp
         swap_in(tmp, dest)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        safefs.remove_tree(tmp)

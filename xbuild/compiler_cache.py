@@ -305,7 +305,9 @@ def _count(fd: int, totals: list[int]) -> list[str]:
 
 def namespaces(target: str = "*", os_release: str = "*") -> list[str]:
     """This user's namespaces, those of a board and/or release only when given."""
+    from xbuild.paths import component
     base = root()
+    target, os_release = (n if n == "*" else component(n, "a cache name") for n in (target, os_release))
     found = (p.relative_to(base).as_posix() for p in base.glob(f"{target}/{os_release}/*/*")
              if p.is_dir() and not p.is_symlink())
     return sorted(ns for ns in found if _is_project(ns.rsplit("/", 1)[-1]))

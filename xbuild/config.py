@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -122,8 +123,12 @@ class ProjectFile:
 
 
 def load(project: Path) -> ProjectFile:
+    """The project's xbuild.toml, read as data: a regular file (not a link, which could name a
+    file of the user's or the worker's, nor a FIFO, which would block), of bounded size."""
+    from xbuild.safefs import read_project_file
     path = project / FILENAME
-    if not path.is_file():
+    if not os.path.lexists(path):
         return ProjectFile()
-    data = schema.load(path, PROJECT, hint="see the xbuild.toml section of the README")
+    data = schema.load(path, PROJECT, hint="see the xbuild.toml section of the README",
+                       raw=read_project_file(path, "the project's settings file"))
     return ProjectFile(data.get("build", {}), data.get("target", {}))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from xbuild.archive import write_tar, write_tar_gz
 from xbuild.errors import ConfigError
+from xbuild.safefs import open_read
 
 # Debian policy 5.6.1 (Package) and 5.6.12 (Version: [epoch:]upstream[-revision]).
 _NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+\Z")
@@ -58,8 +59,11 @@ def control(*, name: str, version: str, arch: str, depends: list[str], descripti
 def _md5sums(tree: Path, prefix: str) -> str:
     lines = []
     for path in sorted(p for p in tree.rglob("*") if p.is_file() and not p.is_symlink()):
-        digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-        lines.append(f"{digest}  {prefix}/{path.relative_to(tree).as_posix()}\n")
+        digest = hashlib.md5(usedforsecurity=False)
+        with open_read(path) as f:  # streamed: the build's files may be gigabytes
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        lines.append(f"{digest.hexdigest()}  {prefix}/{path.relative_to(tree).as_posix()}\n")
     return "".join(lines)
 
 

@@ -32,6 +32,7 @@ from xbuild.archive import tar_tree
 from xbuild.engine import client
 from xbuild.errors import (AbiMismatch, BuildCancelled, BuildFailed, BuildTimeout, ConfigError, RegistryError,
                            UnresolvableBase)
+from xbuild.safefs import read_project_file
 from xbuild.targets import Target
 from xbuild.threads import join_started
 
@@ -303,7 +304,8 @@ def build(project: Path, name: str, target: Target, exclude, mtime: int, log, la
           limits, progress) -> dict:
     """Build the image; returns its tag (this build's own), id, bases and platform. The caller
     removes the tag (`remove`) when it has saved the image."""
-    text, bases = resolve_bases((project / "Dockerfile").read_text(), target, log)
+    dockerfile = read_project_file(project / "Dockerfile", "the project's").decode("utf-8", "replace")
+    text, bases = resolve_bases(dockerfile, target, log)
     tag = f"{repository(name)}:{target.name}-{uuid.uuid4().hex[:16]}"
     with sandbox.pids_cgroup(limits.pids, log) as cgroup_parent:
         # The app's own kind label: it would otherwise inherit "base" from xbuild's Debian image.

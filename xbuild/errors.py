@@ -223,3 +223,34 @@ class ImageMissing(UserError):
     """`xbuild images push` of an image this machine lacks, or `pull` of one the store lacks."""
     exit_code = 40
     hint = "build it (`xbuild images build`), then `xbuild images push` it to the store"
+
+
+# --- the project is hostile data on the host (tests/security/README.md) -----------------------
+class LinkInOutputPath(UserError):
+    """An output directory (or what xbuild writes beside it) that is a link, holds one, or is
+    reached through a link inside the project: xbuild never writes through a link a project
+    could have placed."""
+    exit_code = 45
+    hint = ("remove the link (a project may ship one to make xbuild overwrite a file of yours), or "
+            "give --out a real directory outside the project")
+
+
+class UnsafeName(UserError):
+    """A name from the command line, a request, a record or an archive that would not be one plain
+    path component (`/`, `..`, control characters)."""
+    exit_code = 46
+    hint = "give a plain name: `xbuild targets` lists the boards and their OS releases"
+
+
+class UnsafeProjectFile(UserError):
+    """A project file xbuild reads on the host (xbuild.toml, a Dockerfile) that is a link, not a
+    regular file (a FIFO would block), or larger than xbuild ever reads."""
+    exit_code = 47
+    hint = "make it a plain, small file inside the project (not a link, FIFO or device)"
+
+
+class UnreadableProject(UserError):
+    """A project tree xbuild cannot walk whole: a directory it may not read, or a path longer than
+    the system allows (directories nested thousands deep)."""
+    exit_code = 48
+    hint = "make every directory of the project readable, and its paths shorter than 4096 bytes"

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from xbuild import BUILD_LOGIC_VERSION, rootfs
 from xbuild.config import PACKAGE
 from xbuild.engine import client
-from xbuild.paths import cache_dir
+from xbuild.paths import cache_dir, under
 from xbuild.errors import ConfigError, ImageBuildFailed
 from xbuild.targets import Target, host_arch
 
@@ -66,7 +66,7 @@ def _building(tag: str):
     """One builder of an image at a time on this machine (parallel builds, several workers):
     the second waits, then finds the image made by the first."""
     LOCKS.mkdir(parents=True, exist_ok=True)
-    with open(LOCKS / (tag.replace("/", "_").replace(":", "_") + ".lock"), "w") as f:
+    with open(under(LOCKS, tag.replace("/", "_").replace(":", "_") + ".lock"), "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 

@@ -9,7 +9,6 @@ so a failed build never leaves a half-written output (nor destroys the previous 
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 import uuid
@@ -20,11 +19,12 @@ from typing import Callable
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache,
                     compiler_cache, depends, hints, images, publish, sandbox, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
-from xbuild.atomic import swap_in
+from xbuild.atomic import check_out, swap_in
 from xbuild.store import configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
+from xbuild.safefs import copy_replacing, remove_tree
 from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
 from xbuild.schema import json_value
@@ -217,6 +217,8 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
     """Build in a private work directory; swap its out/ in as the output only on success.
     inputs: BuildContext's source_hash, exclude, image_def and keep_failed."""
     spec.out.parent.mkdir(parents=True, exist_ok=True)
+    if inputs.get("keep_failed"):  # refused now, not after the build failed (it would hide why)
+        check_out(kept_tree(spec.out), spec.project)
     check_free_space([p for p in (engine_data_root(), spec.out.parent) if p is not None])
     work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
     failed_log = spec.out.parent / f"{spec.out.name}.failed.log"
@@ -236,10 +238,11 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
             {"cache": "miss", **ctx.stats})
     except BaseException:
         if (work / "out" / "build.log").exists():  # this failure's log, not an older one's
-            shutil.copy(work / "out" / "build.log", failed_log)
+            # replaces whatever is there (a link the project shipped included), never writes through it
+            copy_replacing(work / "out" / "build.log", failed_log)
         raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)  # holds the build's output, of any depth
         sandbox.settle()  # the build container, removed while the artifact was checked and packed
 
 
@@ -367,7 +370,7 @@ def _keep_tree(ctx: BuildContext, box: Container) -> str:
     with tar.open("wb") as f:
         save_stream(box.get(ctx.spec.variation.src_dir), f, max_output(), "the failed build's tree")
     dest = kept_tree(ctx.spec.out)
-    with replacing(dest, "failed") as tmp:
+    with replacing(dest, "failed", ctx.spec.project) as tmp:
         extract(tar, tmp, "the failed build's tree", strip=Path(ctx.spec.variation.src_dir).name)
     logs = sorted(str(p) for name in _FAILURE_LOGS for p in dest.glob(f"**/{name}"))[:5]
     return (f"build tree kept in {dest}" + (f"; read {', '.join(logs)}" if logs else "")

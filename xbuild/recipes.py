@@ -8,11 +8,14 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import schema
+from xbuild import safefs, schema
 from xbuild.config import BUILD_ARGS
 from xbuild.datafiles import data_files
 from xbuild.errors import ConfigError, NoRecipe
 from xbuild.schema import Invalid
+
+
+HEAD = 1 << 16  # how much of a file detection reads: markers are in a file's header
 
 
 @dataclass(frozen=True)
@@ -24,17 +27,27 @@ class Rule:
     lacks: str | None = None
 
     def matches(self, project: Path) -> bool:
-        if any((project / f).is_file() for f in self.files):
+        """Read as data: a marker is looked for in the first 64 KiB of a regular file only (a link
+        may lead out of the project, a FIFO would block, a sparse file may claim gigabytes); a
+        link counts as present, for the build container to follow inside the project's copy."""
+        if any(_present(project / f) for f in self.files):
             return True
-        if self.file is None or not (project / self.file).is_file():
+        if self.file is None or not _present(project / self.file):
             return False
-        head = (project / self.file).read_bytes()[:65536].decode("utf-8", "replace")
+        try:
+            head = safefs.read_prefix(project / self.file, HEAD).decode("utf-8", "replace")
+        except OSError:  # a link, a FIFO, a directory: no marker to read
+            head = ""
         if self.contains is not None:
             return self.contains in head
         return self.lacks is None or self.lacks not in head
 
     def looked_for(self) -> list[str]:
         return list(self.files) + ([self.file] if self.file else [])
+
+
+def _present(path: Path) -> bool:
+    return safefs.is_regular(path) or path.is_symlink()
 
 
 @dataclass(frozen=True)

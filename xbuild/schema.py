@@ -104,10 +104,11 @@ ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 # --- checking ------------------------------------------------------------------------------------
 
-def load(path: Path, schema: Table, hint: str) -> dict:
-    """The file's checked content, lists as tuples; `hint` is said when a key has none of its own."""
+def load(path: Path, schema: Table, hint: str, raw: bytes | None = None) -> dict:
+    """The file's checked content, lists as tuples; `hint` is said when a key has none of its own.
+    raw: the file's bytes, read by the caller (a project's file: safefs.read_project_file)."""
     try:
-        source = path.read_bytes().decode()
+        source = (path.read_bytes() if raw is None else raw).decode()
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:  # the message already says "(at line N, column M)"
         raise ConfigError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at the line shown") from None

@@ -15,9 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
 
-from xbuild.archive import MB, max_source, max_source_files, sha256_file, too_many, write_tar
-from xbuild.errors import SourceTooLarge
+from xbuild.archive import MB, max_source, max_source_files, too_many, write_tar
+from xbuild.errors import SourceTooLarge, UnreadableProject
 from xbuild.paths import cache_dir
+from xbuild.safefs import open_read, walk, write_text
 
 VCS_DIRS = (".git", ".hg", ".svn")
 _CACHE_DIR = cache_dir("srchash")
@@ -42,7 +43,7 @@ def excluder(project: Path, out: Path, out_dirname: str):
 
 
 def _walk(root: Path, exclude):
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         keep = []
         for d in sorted(dirnames):
@@ -77,24 +78,40 @@ def _check_size(project: Path, entries: list[_Entry], limit: int) -> None:
                              f"({largest.size // MB} MB, counted by its apparent size)")
 
 
-def _listed(project: Path, exclude) -> list[_Entry]:
-    """Every entry, sorted; refuses more than XBUILD_MAX_SOURCE_FILES as it walks (the list is
-    what grows with the tree)."""
+def _entries(project: Path, exclude) -> list[_Entry]:
+    """Everything that goes into the build, sorted; refuses more than XBUILD_MAX_SOURCE_FILES as
+    it walks (the list is what grows with the tree), and is UnreadableProject when a part cannot
+    be read (a silent gap would build something else than the tree)."""
     limit = max_source_files()
     entries: list[_Entry] = []
-    for rel, path in _walk(project, exclude):
-        if len(entries) == limit:
-            raise too_many(f"the project {project}", limit)
-        st = path.lstat()
-        entries.append(_Entry(rel, st.st_mode, st.st_size, f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"))
+    try:
+        for rel, path in _walk(project, exclude):
+            if len(entries) == limit:
+                raise too_many(f"the project {project}", limit)
+            st = path.lstat()
+            entries.append(_Entry(rel, st.st_mode, st.st_size, f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"))
+    except OSError as exc:
+        raise _unreadable(project, exc) from None
     entries.sort()
     return entries
+
+
+def _unreadable(project: Path, exc: OSError) -> UnreadableProject:
+    where = os.path.relpath(exc.filename, project) if isinstance(exc.filename, str) else "?"
+    shown = where if len(where) < 200 else f"{where[:80]}...{where[-80:]} ({len(where)} characters)"
+    return UnreadableProject(f"cannot read {shown!r} in the project {project}: {exc.strerror}")
+
+
+def check_size(project: Path, exclude) -> None:
+    """SourceTooLarge for a tree over XBUILD_MAX_SOURCE_MB, from its names and sizes alone: said
+    before anything reads a project file's content (spec.resolve), not after."""
+    _check_size(project, _entries(project, exclude), max_source())
 
 
 def tree_hash(project: Path, exclude) -> str:
     """The content hash; refuses a tree larger than XBUILD_MAX_SOURCE_MB or with more entries than
     XBUILD_MAX_SOURCE_FILES before reading any file."""
-    entries = _listed(project, exclude)
+    entries = _entries(project, exclude)
     _check_size(project, entries, max_source())
     cache_file = _CACHE_DIR / (hashlib.sha256(str(project).encode()).hexdigest()[:24] + ".json")
     try:
@@ -108,20 +125,30 @@ def tree_hash(project: Path, exclude) -> str:
         elif stat.S_ISDIR(mode):
             entry = f"D {rel}"
         elif stat.S_ISREG(mode):
-            digest = known.get(rel, {}).get(sig) or sha256_file(project / rel)
+            try:
+                digest = known.get(rel, {}).get(sig) or _digest(project / rel)
+            except OSError as exc:  # no permission; or no longer a regular file since lstat
+                raise _unreadable(project, exc) from None
             fresh[rel] = {sig: digest}
             entry = f"F {rel} {'x' if mode & 0o111 else '-'} {digest}"
         else:
             continue  # sockets, fifos: never copied into the build either
-        h.update(entry.encode() + b"\0")
+        h.update(os.fsencode(entry) + b"\0")  # a name need not be UTF-8: its bytes, as on disk
     if fresh != known:
         try:
             _CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(fresh))
-            tmp.replace(cache_file)
+            write_text(cache_file, json.dumps(fresh))
         except OSError:
             pass  # a read-only home only costs speed
+    return h.hexdigest()
+
+
+def _digest(path: Path) -> str:
+    """A regular file's SHA-256, never through a link or a FIFO put in its place since lstat."""
+    h = hashlib.sha256()
+    with open_read(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
     return h.hexdigest()
 
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import MODES, config, gitmeta, recipes, targets, toolchain
+from xbuild import MODES, config, gitmeta, recipes, safefs, sources, targets, toolchain
 from xbuild.config import ProjectConfig
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.recipes import Recipe
@@ -123,6 +123,10 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
     path = path.resolve()
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}", hint=f"modes: {', '.join(MODES)}")
+    # The size limit before anything reads the project's content (xbuild.toml, the recipe's markers),
+    # and the output path before anything is written: neither through a link the project placed.
+    out_path = safefs.physical(Path(out) if out else path / OUT_DIRNAME, path)
+    sources.check_size(path, sources.excluder(path, out_path, OUT_DIRNAME))
     project_file = config.load(path)
     known = {n for t in targets.all_targets().values() for n in (t.name, *t.aliases)}
     if unknown := sorted(set(project_file.per_target) - known):
@@ -155,7 +159,7 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         check_version(version, str(path / config.FILENAME) if cfg.version else "the version from git describe")
     return BuildSpec(
         project=path, name=cfg.name or path.name, target=target, mode=mode, recipe=recipe, config=cfg,
-        out=Path(out).resolve() if out else path / OUT_DIRNAME / _out_name(target, static),
+        out=out_path if out else safefs.physical(out_path / _out_name(target, static), path),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
         source_date_epoch=epoch, static=static, deb=make_deb, version=version,

@@ -43,8 +43,10 @@ def test_a_long_failing_build_keeps_its_whole_log_once(server):
 
 
 def test_an_internal_error_ends_the_job_with_one_line(server, monkeypatch):
-    """A record the worker chokes on (project "..", which an older API accepted) used to leave the
-    job "running" with its log thread ticking, then fail three times as "worker died"."""
+    """A worker that chokes on a job (as it did on project "..", which an older API accepted, before
+    names became paths only through paths.component) used to leave the job "running" with its log
+    thread ticking, then fail three times as "worker died". The choke is injected now."""
+    from xbuild.service import execute
     from xbuild.service.execute import run_job
     from xbuild.service.jobs import Job, Jobs
     from xbuild.service.leases import lease
@@ -53,8 +55,12 @@ def test_an_internal_error_ends_the_job_with_one_line(server, monkeypatch):
         monkeypatch.setenv(k, server.env[k])
     monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)
     jobs = Jobs(open_store(server.env["XBUILD_STORE"]))
-    job = Job(id="20260101-000000-bad0b0d0", tenant=_tenant(), target="rpi3", project="..")
+    job = Job(id="20260101-000000-bad0b0d0", tenant=_tenant(), target="rpi3")
     jobs.save(job)
+
+    def choke(jobs, job, into):
+        raise FileExistsError(17, "File exists", str(into))
+    monkeypatch.setattr(execute, "_source", choke)
     threads = set(threading.enumerate())
     assert run_job(job.tenant, job.id, jobs) == "failed"
     done = requests.get(f"{server.url}/v1/builds/{job.id}", headers=_auth()).json()

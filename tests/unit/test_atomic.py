@@ -6,7 +6,7 @@ import json
 import pytest
 
 from xbuild.atomic import MARKER, check_out, replacing
-from xbuild.errors import OutputDirInUse
+from xbuild.errors import LinkInOutputPath, OutputDirInUse
 
 
 def made_by_xbuild(dest, *names):
@@ -82,13 +82,15 @@ def test_the_project_or_a_directory_above_it_is_refused(tmp_path, where):
         check_out(project / where, project)
 
 
-def test_a_symlink_to_an_output_directory_replaces_its_target_and_keeps_the_link(tmp_path):
+def test_a_symlink_as_the_output_directory_is_refused_and_its_target_kept(tmp_path):
+    """Issue 16: an output directory that is a link is refused (a project can ship one); the link
+    and what it points to stay as they were."""
     real = made_by_xbuild(tmp_path / "real", "old")
     (tmp_path / "link").symlink_to(real)
-    with replacing(tmp_path / "link") as tmp:
-        (tmp / "new").write_text("x")
-    assert (tmp_path / "link").is_symlink() and (real / "new").is_file()
-    assert not (real / "old").exists()
+    with pytest.raises(LinkInOutputPath, match="is a symbolic link"):
+        with replacing(tmp_path / "link"):
+            pass
+    assert (tmp_path / "link").is_symlink() and (real / "old").is_file()
 
 
 def test_an_output_of_an_xbuild_before_the_marker_is_replaced(tmp_path):

@@ -15,9 +15,17 @@ def cache():
 
 
 def _selected(target: str | None, os_release: str | None) -> list[str]:
-    from xbuild import compiler_cache, targets
-    board = targets.get(target).name if target else "*"  # an alias names its board's cache
-    return compiler_cache.namespaces(board, os_release or "*")
+    """The namespaces a board and a release select, both checked against the known ones before
+    they touch the disk (`--os ../../..` must not name a directory to empty)."""
+    from xbuild import compiler_cache, releases, targets
+    from xbuild.errors import UnknownRelease
+    board = targets.get(target) if target else None  # an alias names its board's cache
+    if os_release and board is not None:
+        os_release = board.with_os(os_release).selected.name  # UnknownRelease: not the board's
+    elif os_release and os_release not in releases.all_releases():
+        raise UnknownRelease(f"unknown OS release {os_release!r}: the releases are "
+                             f"{', '.join(releases.all_releases())}")
+    return compiler_cache.namespaces(board.name if board else "*", os_release or "*")
 
 
 _target = option("-t", "--target", env="XBUILD_TARGET", help="Only this board's caches.")

@@ -15,7 +15,8 @@ from xbuild.atomic import check_out, replacing
 from xbuild.errors import (BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable,
                            TokenRejected, UnknownRelease, UnknownTarget, UserError)
 from xbuild.service.jobs import TERMINAL
-from xbuild.sources import excluder
+from xbuild.paths import component
+from xbuild.sources import check_size, excluder
 from xbuild.spec import OUT_DIRNAME
 
 POLL_MIN, POLL_MAX = 0.1, 1.0  # seconds between log polls while waiting
@@ -106,10 +107,11 @@ def _first_line(text: str) -> str:
 def _source(project: Path) -> bytes:
     """The project as a .tar.gz, compressed as it is read: memory holds the compressed upload
     (which the server caps, XBUILD_MAX_UPLOAD_MB), never the unpacked tree."""
+    exclude = excluder(project, project / OUT_DIRNAME, OUT_DIRNAME)
+    check_size(project, exclude)  # before any content is read, as a local build does
     with tempfile.TemporaryDirectory(prefix="xbuild-submit-") as tmp:
         archive = Path(tmp) / "source.tar.gz"
-        write_tar_gz(project, archive, mtime=0, compresslevel=6, clamp=False,
-                     exclude=excluder(project, project / OUT_DIRNAME, OUT_DIRNAME))
+        write_tar_gz(project, archive, mtime=0, compresslevel=6, clamp=False, exclude=exclude)
         return archive.read_bytes()
 
 
@@ -126,7 +128,8 @@ def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, l
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
     # Two releases of a board (or static and not) must not replace each other's download, as the
     # CLI's output directories do not
-    name = "-".join([target, *([os_release] if os_release else []), *(["static"] if static else [])])
+    name = component("-".join([target, *([os_release] if os_release else []),
+                               *(["static"] if static else [])]), "--target and --os")
     dest = Path(out) if out else path / OUT_DIRNAME / name
     if wait:
         check_out(dest, path)  # refused now, not after the build
@@ -214,7 +217,7 @@ def _download(client: Client, job_id: str, dest: Path) -> list[str]:
     names = []
     with replacing(dest, "download") as tmp:
         for f in listing["files"]:
-            name = Path(f["name"]).name
+            name = component(f["name"], "an artifact name from the server")
             client.patiently(f"downloading {name}", functools.partial(_fetch, client, f["url"], tmp / name))
             if sha256_file(tmp / name) != f["sha256"]:
                 raise ServerUnavailable(f"{f['name']} arrived corrupted (sha256 mismatch)",

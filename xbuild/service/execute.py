@@ -8,9 +8,7 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,8 +17,10 @@ from xbuild import buildlog, compiler_cache
 from xbuild import spec as specs
 from xbuild.archive import extract, max_source_files
 from xbuild.errors import BadProjectPath, BuildCancelled, BuildTimeout, StoreError, XBuildError
+from xbuild.paths import under
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
+from xbuild.safefs import remove_tree, temp_dir
 from xbuild.service import policy, settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
@@ -163,7 +163,7 @@ def _source(jobs: Jobs, job: Job, into: Path) -> Path:
     """The job's project, in its work directory's fixed layout: xbuild's own files at the top
     (source.tar.gz, out/, ccache/), the project one level down as src/<name>, so that no name a
     request gives meets one of xbuild's."""
-    project = into / "src" / job.project
+    project = under(into / "src", job.project, what="the job's project name")  # a record is data too
     project.mkdir(parents=True)
     if job.source == "git":
         policy.check_git_job(job)
@@ -182,7 +182,7 @@ def _drop_git(project: Path) -> None:
     anyway (sources.VCS_DIRS); the date and version are the defaults."""
     dot_git = project / ".git"
     if dot_git.is_dir() and not dot_git.is_symlink():
-        shutil.rmtree(dot_git)
+        remove_tree(dot_git)  # of any depth
     else:
         dot_git.unlink(missing_ok=True)
 
@@ -342,8 +342,8 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     remove_expired()  # any of this farm's build containers on this engine past its time limit
     work.mkdir(exist_ok=True)
     for stale in work.glob(f"{job.id}-*"):  # a dead worker's previous attempt
-        shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=f"{job.id}-", dir=work) as tmp:
+        remove_tree(stale)
+    with temp_dir(f"{job.id}-", work) as tmp:  # holds the upload, of any depth
         project = _source(jobs, job, Path(tmp))
         # static/deb False: not asked for, so the project's xbuild.toml decides (None)
         spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os,

@@ -23,6 +23,7 @@ import os
 import uuid
 from dataclasses import asdict, dataclass, field
 
+from xbuild.paths import component, is_component
 from xbuild.store import Store, configured_url, open_store
 
 TERMINAL = ("succeeded", "failed", "timed_out", "cancelled")
@@ -87,7 +88,7 @@ class Job:
 
     @property
     def prefix(self) -> str:
-        return f"jobs/{self.tenant}/{self.id}"
+        return f"jobs/{component(self.tenant, 'a tenant')}/{component(self.id, 'a job id')}"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -110,10 +111,11 @@ class Jobs:
         """Write the record and keep the indexes right. The order makes a crash harmless: a live
         marker is written before the record and removed after it, so a live job is never missing
         from the index (a stale marker of a finished job is dropped by the reaper)."""
+        record = f"{job.prefix}/job.json"  # first: UnsafeName for an id or tenant that is no name
         live = f"jobs/live/{job.tenant}/{job.id}"
         if job.state not in TERMINAL:
             self.store.write(live, job.created.encode())
-        self.store.write(f"{job.prefix}/job.json", json.dumps(job.to_json(), sort_keys=True).encode())
+        self.store.write(record, json.dumps(job.to_json(), sort_keys=True).encode())
         if job.state in TERMINAL:
             day = (job.finished or now())[:10]
             self.store.write(f"jobs/done/{day}/{job.tenant}/{job.id}", b"")
@@ -147,7 +149,7 @@ class Jobs:
         return gone
 
     def get(self, tenant: str, job_id: str) -> Job | None:
-        if "/" in job_id or job_id.startswith("."):
+        if not (is_component(tenant) and is_component(job_id)):
             return None
         data = self.store.read(f"jobs/{tenant}/{job_id}/job.json")
         return Job(**json.loads(data)) if data else None

@@ -25,6 +25,7 @@ import threading
 import uuid
 from typing import Any
 
+from xbuild.paths import under
 from xbuild.service import settings
 
 
@@ -32,7 +33,7 @@ class FileLease:
     GRACE = 0.0  # the kernel's word is final
 
     def __init__(self, name: str):
-        self.path = settings.state_dir() / "leases" / f"{name}.lock"
+        self.path = under(settings.state_dir() / "leases", f"{name}.lock", what="a lease name")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd: int | None = None
         self.lost = False

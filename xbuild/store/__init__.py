@@ -12,9 +12,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from xbuild.errors import ConfigError, StoreError
-
-_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*\Z")  # ~: Debian versions (x_0~1_armhf.deb)
-
+from xbuild.paths import is_component
 
 def default_url() -> str:
     from xbuild.paths import cache_dir
@@ -26,8 +24,9 @@ def configured_url() -> str:
 
 
 def is_segment(name: str) -> bool:
-    """A plain name: no `/`, not `.` or `..`, nothing odd."""
-    return bool(_SEGMENT.match(name)) and name not in (".", "..")
+    """A plain name: no `/`, not `.` or `..`, nothing odd (paths.is_component: the one check of
+    a name that becomes a path, in a file store's directory or a bucket's key alike)."""
+    return is_component(name)
 
 
 def to_segment(name: str) -> str:
@@ -43,7 +42,7 @@ def check_segments(path: str, what: str) -> list[str]:
         raise ConfigError(f"{what} {path!r} must not be an absolute path")
     parts = [p for p in path.split("/") if p]
     for p in parts:
-        if p in (".", "..") or not _SEGMENT.match(p):
+        if not is_component(p):
             raise ConfigError(f"{what} {path!r}: {p!r} is not allowed",
                               hint="use letters, digits, '.', '_', '+' and '-' (no '..')")
     return parts
