@@ -12,6 +12,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -249,3 +250,24 @@ def test_a_git_source_the_worker_cloned_gives_its_date(server, tmp_path):
         daemon.stop()
     assert job["state"] == "succeeded", job
     assert _manifest(server, job)["options"]["source_date_epoch"] == SIGNED_DATE
+
+
+def test_a_cloned_sources_attributes_reach_no_filter_of_the_operators(tmp_path):
+    """A git source's checkout on the worker: the tenant's .gitattributes may name a filter driver
+    that the operator's own git set-up defines (git-lfs's smudge fetches from a URL the tenant's
+    .lfsconfig picks). The checkout runs with no operator config, so no driver runs."""
+    marker = tmp_path / "smudge-ran"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[filter \"lfs\"]\n\tsmudge = sh -c 'touch {marker}; cat'\n"
+                                     "\trequired = true\n")
+    repo = checkout(tmp_path / "repo", {**FILES, ".gitattributes": "* filter=lfs\n"}, tag=None)
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("GIT_CONFIG_GLOBAL", None)
+    script = ("import sys; from pathlib import Path; from xbuild.service.execute import fetch_git; "
+              "Path(sys.argv[2]).mkdir(); print(fetch_git(sys.argv[1], None, Path(sys.argv[2])))")
+    out = subprocess.run([sys.executable, "-c", script, str(repo), str(tmp_path / "into")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "into" / "Makefile").read_text() == FILES["Makefile"]
+    assert not marker.exists(), "the operator's filter driver ran on the tenant's checkout"

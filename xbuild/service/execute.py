@@ -157,6 +157,11 @@ class _JobLog(Progress):
 # but no prompt for credentials that nobody is there to type.
 _GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
             "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
+# The checkout needs none of it: without the operator's config, a tenant's .gitattributes can name
+# no filter driver the operator set up (git-lfs's smudge would fetch from a host the tenant picks).
+_GIT_CHECKOUT_ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+                     "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+                     "GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1", "LC_ALL": "C"}
 
 
 def _source(jobs: Jobs, job: Job, into: Path) -> Path:
@@ -191,12 +196,12 @@ def fetch_git(url: str, ref: str | None, into: Path) -> str:
     """Check out `ref` (a branch, tag or commit; default: the remote's HEAD) of `url` into an
     empty directory; returns the commit. Outside the sandbox, but only git's own transport runs:
     a fetch runs no hooks and no code from the repository."""
-    def git(*args: str) -> str:
+    def git(*args: str, env: dict[str, str] = _GIT_ENV) -> str:
         try:
             # no redirect: the host the service checked (policy.check_git_job) is the one fetched from
             return subprocess.run(["git", "-c", "http.followRedirects=false", "-C", str(into), *args],
                                   check=True, capture_output=True, text=True, timeout=600,
-                                  env=_GIT_ENV).stdout.strip()
+                                  env=env).stdout.strip()
         except subprocess.CalledProcessError as exc:
             why = (exc.stderr or "").strip().splitlines()
             raise BadProjectPath(f"cannot fetch {ref or 'HEAD'} of {url}: {why[-1] if why else exc}",
@@ -214,8 +219,8 @@ def fetch_git(url: str, ref: str | None, into: Path) -> str:
         # A short commit id, or a server that will not serve a bare commit: take the history.
         git("fetch", "-q", "--", url, "+refs/heads/*:refs/remotes/src/*", "+refs/tags/*:refs/tags/*")
         wanted = f"{ref}^{{commit}}"
-    git("checkout", "-q", "--detach", wanted)
-    return git("rev-parse", "HEAD")
+    git("checkout", "-q", "--detach", wanted, env=_GIT_CHECKOUT_ENV)
+    return git("rev-parse", "HEAD", env=_GIT_CHECKOUT_ENV)
 
 
 def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
