@@ -214,10 +214,10 @@ def _check_member(m: tarfile.TarInfo, where: str) -> None:
 
 
 def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildError], strip: str = "",
-             files: int | None = None):
+             files: int | None = None, depth: int | None = None):
     """Each member, checked, one at a time (tarfile would otherwise keep every header it read), until
-    the apparent sizes so far pass `limit`, or the entries pass `files`. strip: drop this leading
-    directory."""
+    the apparent sizes so far pass `limit`, or the entries pass `files`, or a name nests deeper
+    than `depth` directories. strip: drop this leading directory."""
     strip = strip.rstrip("/")
     total = count = 0
     while (m := tar.next()) is not None:
@@ -234,6 +234,9 @@ def _members(tar: tarfile.TarFile, where: str, limit: int, error: type[XBuildErr
             m.name = m.name.removeprefix(strip + "/")
             if m.islnk():
                 m.linkname = m.linkname.removeprefix(strip + "/")
+        if depth is not None and m.name.count("/") >= depth:
+            raise BadArtifact(f"{where}: {m.name[:60]}... nests directories more than {depth} deep",
+                              hint="no board's file system path is that deep: check the install step")
         # checked under the name it is extracted as: "stage/x -> ../y" is inside the tree,
         # "x -> ../y" is not
         _check_member(m, where)
@@ -251,14 +254,14 @@ _UNREADABLE = (tarfile.TarError, EOFError, OSError, zlib.error, KeyError)
 
 
 def check(src, where: str, limit: int, error: type[XBuildError] = OutputTooLarge, strip: str = "",
-          files: int | None = None, visit=None) -> None:
+          files: int | None = None, visit=None, depth: int | None = None) -> None:
     """Read every header of a tar (bytes, a path, a file object) in one pass, extracting nothing:
     unsafe entries are a BadArtifact, more than `limit` bytes an `error`, more than `files`
     entries TooManyFiles. visit(tar, member), when given, sees each member as it passes (its
     content is readable then, with tar.extractfile(member), and never again)."""
     try:
         with _open(src) as tar:
-            for m in _members(tar, where, limit, error, strip, files):
+            for m in _members(tar, where, limit, error, strip, files, depth):
                 if visit is not None:
                     visit(tar, m)
     except _UNREADABLE as exc:
@@ -274,15 +277,15 @@ def check_upload(path: Path, visit=None) -> None:
 
 
 def extract(src, dest: Path, where: str, strip: str = "", limit: int | None = None,
-            files: int | None = None) -> None:
+            files: int | None = None, depth: int | None = None) -> None:
     """Safely extract a tar (bytes, a path to .tar/.tar.gz, or a file object) into dest, dropping a
-    leading dir, at most `limit` bytes (default XBUILD_MAX_OUTPUT_MB) and `files` entries (default:
-    no count). Everything is checked before anything is written."""
+    leading dir, at most `limit` bytes (default XBUILD_MAX_OUTPUT_MB), `files` entries and `depth`
+    nested directories (default: no count). Everything is checked before anything is written."""
     limit = max_output() if limit is None else limit
-    check(src, where, limit, OutputTooLarge, strip, files)
+    check(src, where, limit, OutputTooLarge, strip, files, depth=depth)
     try:
         with _open(src) as tar:
-            for m in _members(tar, where, limit, OutputTooLarge, strip, files):
+            for m in _members(tar, where, limit, OutputTooLarge, strip, files, depth):
                 # a hard link whose file is not on disk yet: tarfile would go looking for it
                 # back through the whole archive (and lose this loop's place)
                 if m.islnk() and not (dest / m.linkname).is_file():

@@ -246,6 +246,9 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
         sandbox.settle()  # the build container, removed while the artifact was checked and packed
 
 
+OUTPUT_DEPTH = 200  # directories a build output may nest (Python's recursion limit is 1000)
+
+
 def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
     spec, progress, log = ctx.spec, ctx.progress, ctx.log
@@ -291,7 +294,8 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
         with (ctx.work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
             save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
     stage, tree = ctx.work / "stage", ctx.work / "tree"
-    extract(ctx.work / "stage.tar", stage, "build output", strip="stage")
+    # The artifact's tree is laid out, listed and packed by code that recurses: its depth is capped.
+    extract(ctx.work / "stage.tar", stage, "build output", strip="stage", depth=OUTPUT_DEPTH)
     (ctx.work / "stage.tar").unlink()  # its disk space is needed for the archive
 
     artifacts.assemble(stage, tree, spec.name, spec.config.dests)

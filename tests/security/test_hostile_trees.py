@@ -451,3 +451,12 @@ def test_an_upload_nesting_1500_directories_fails_cleanly_and_is_removed(server,
     job = _submit(server, tmp_path / "s.tar.gz")
     assert job["state"] == "failed" and job["exit_code"] == 7, job
     assert not list((Path(server.env["XBUILD_STATE_DIR"]) / "work").glob(f"{job['id']}-*"))
+
+
+@pytest.mark.integration
+def test_a_build_output_nesting_1200_directories_is_a_clear_error(engine, world):
+    """What a build container writes is untrusted too: an install tree 1200 deep was laid out,
+    listed and packed by code that recurses (a RecursionError, "internal error")."""
+    steps = 'd="$XBUILD_OUT"; for i in $(seq 1200); do d="$d/d"; done; mkdir -p "$d"; echo x > "$d/f"'
+    app = project(world, {"xbuild.toml": f"[build]\nsteps = [{steps!r}]\n"})  # a TOML literal string
+    world.xbuild("--target", "rpi3", app).clear(14, "nests directories more than")
