@@ -13,8 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import requests
+
+TOKEN_A, TOKEN_B = "token-a-123", "token-b-456"  # the tenants of a test farm
 
 
 def free_port() -> int:
@@ -261,3 +264,28 @@ class Registry(Proc):
         exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
         super().__init__([exe, "serve", str(config)], dict(os.environ), workdir / "registry.log")
         self.listening(self.port, "docker-registry", workdir / "registry.log")
+
+
+def service_env(tmp: Path, **extra) -> dict:
+    """The environment of a test farm in tmp: its own state directory and file store, two tenants,
+    short lease and reaper times, the tests' git daemon on loopback allowed."""
+    env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
+    env.update({"XBUILD_STATE_DIR": str(tmp / "state"), "XBUILD_STORE": (tmp / "store").as_uri(),
+                "XBUILD_API_TOKENS": f"{TOKEN_A},{TOKEN_B}", "XBUILD_REAPER_INTERVAL": "2",
+                "XBUILD_LEASE_TTL": "6", "XBUILD_REQUEUE_AFTER": "20",
+                "XBUILD_SERVICE_ALLOW_PRIVATE_GIT": "1",  # the tests' git daemon is on loopback
+                **extra})
+    return env
+
+
+@contextlib.contextmanager
+def embedded_server(tmp: Path, **extra) -> Iterator[Server]:
+    """`xbuild serve` on the embedded defaults (SQLite broker, its own worker, a file store), with
+    service_env(tmp, **extra) as `.env`; stopped at the end."""
+    env = service_env(tmp, **extra)
+    server = Server(env, tmp)
+    server.env = env
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -17,20 +17,11 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, make_project, tgz, xbuild
-from tests.services import GitDaemon, RabbitMQ, Redis, Server, alive, descendants, xbuild_proc
+from tests.services import (TOKEN_A, TOKEN_B, GitDaemon, RabbitMQ, Redis, Server, alive, descendants,
+                            embedded_server, xbuild_proc)
+from tests.services import service_env as _env
 
 pytestmark = pytest.mark.integration
-TOKEN_A, TOKEN_B = "token-a-123", "token-b-456"
-
-
-def _env(tmp: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
-    env.update({"XBUILD_STATE_DIR": str(tmp / "state"), "XBUILD_STORE": (tmp / "store").as_uri(),
-                "XBUILD_API_TOKENS": f"{TOKEN_A},{TOKEN_B}", "XBUILD_REAPER_INTERVAL": "2",
-                "XBUILD_LEASE_TTL": "6", "XBUILD_REQUEUE_AFTER": "20",
-                "XBUILD_SERVICE_ALLOW_PRIVATE_GIT": "1",  # the tests' git daemon is on loopback
-                **extra})
-    return env
 
 
 def _auth(token=TOKEN_A) -> dict:
@@ -64,12 +55,8 @@ def _wait(server, job_id, states=("succeeded", "failed", "timed_out", "cancelled
 @pytest.fixture(scope="module")
 def embedded(engine, tmp_path_factory):
     """`xbuild serve` on the embedded defaults: SQLite broker, its own worker, a file store."""
-    tmp = tmp_path_factory.mktemp("embedded")
-    env = _env(tmp)
-    server = Server(env, tmp)
-    server.env = env
-    yield server
-    server.stop()
+    with embedded_server(tmp_path_factory.mktemp("embedded")) as server:
+        yield server
 
 
 def test_submit_waits_streams_and_downloads(embedded, builds, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.conftest import make_project, tgz, xbuild
-from tests.services import GitDaemon, Server
+from tests.services import GitDaemon, embedded_server
 
 pytestmark = pytest.mark.security
 
@@ -44,13 +44,8 @@ def test_json_from_elsewhere_nested_too_deeply_is_a_value_error():
 # --- the service -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory):
-    from tests.integration.test_service import _env
-    tmp = tmp_path_factory.mktemp("svc-errors")
-    env = _env(tmp)
-    srv = Server(env, tmp)
-    srv.env = env
-    yield srv
-    srv.stop()
+    with embedded_server(tmp_path_factory.mktemp("svc-errors")) as srv:
+        yield srv
 
 
 def _upload(server, files: dict[str, str], project: str) -> requests.Response:

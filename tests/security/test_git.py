@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.conftest import make_project, xbuild
-from tests.services import GitDaemon, Server
+from tests.services import GitDaemon, embedded_server
 
 pytestmark = pytest.mark.security
 
@@ -198,11 +198,8 @@ def _tar_gz(project: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory):
-    from tests.integration.test_service import _env
-    tmp = tmp_path_factory.mktemp("svc-git")
-    srv = Server(_env(tmp), tmp)
-    yield srv
-    srv.stop()
+    with embedded_server(tmp_path_factory.mktemp("svc-git")) as srv:
+        yield srv
 
 
 def _job(server, response) -> dict:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_project
+from tests.services import embedded_server
 
 pytestmark = pytest.mark.security
 MiB = 1 << 20
@@ -350,13 +351,8 @@ def _peak_mb(pids) -> float:
 
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory):
-    from tests.integration.test_service import _env
-    from tests.services import Server
-    tmp = tmp_path_factory.mktemp("hostile-svc")
-    srv = Server(_env(tmp), tmp)
-    srv.env = _env(tmp)
-    yield srv
-    srv.stop()
+    with embedded_server(tmp_path_factory.mktemp("hostile-svc")) as srv:
+        yield srv
 
 
 def _submit(server, path: Path) -> dict:

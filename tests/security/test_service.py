@@ -7,19 +7,16 @@ import threading
 import pytest
 import requests
 
-from tests.integration.test_service import TOKEN_A, _auth, _env, _post, _wait
-from tests.services import Server
+from tests.integration.test_service import TOKEN_A, _auth, _post, _wait
+from tests.services import embedded_server
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("svc")
-    srv = Server(_env(tmp), tmp)
-    srv.env = _env(tmp)
-    yield srv
-    srv.stop()
+    with embedded_server(tmp_path_factory.mktemp("svc")) as srv:
+        yield srv
 
 
 def test_a_long_failing_build_keeps_its_whole_log_once(server):
