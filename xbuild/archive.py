@@ -11,6 +11,7 @@ empty files, and every later step (the tree hash, the copy into the build) costs
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -19,7 +20,7 @@ import stat
 import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 from xbuild.envnum import megabytes, number
 from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, TooManyFiles, XBuildError
@@ -187,15 +188,25 @@ class _StrictInfo(tarfile.TarInfo):
     _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _sparse  # pax-style sparse
 
 
-def _open(src) -> tarfile.TarFile:
-    """bytes, a path (.tar or .tar.gz) or a readable file object, as a stream ("r|*"): one pass
-    from the start, no seeking back, nothing kept of the members already read."""
-    if isinstance(src, (bytes, bytearray)):
-        return tarfile.open(fileobj=io.BytesIO(src), mode="r|*", tarinfo=_StrictInfo)
-    if isinstance(src, (str, os.PathLike)):
-        return tarfile.open(src, mode="r|*", tarinfo=_StrictInfo)
-    src.seek(0)  # tarfile starts where the file is: at the end, it would see an empty archive
-    return tarfile.open(fileobj=src, mode="r|*", tarinfo=_StrictInfo)
+@contextlib.contextmanager
+def _open(src) -> Iterator[tarfile.TarFile]:
+    """bytes, a path (.tar or .tar.gz) or a readable file object, as a stream: one pass from the
+    start, no seeking back, nothing kept of the members already read. gzip is unwrapped by the
+    gzip module: tarfile's stream mode reads only a gzip file's first member, and members
+    concatenated are one gzip file (RFC 1952; `tar xz` reads them all)."""
+    with contextlib.ExitStack() as stack:
+        if isinstance(src, (bytes, bytearray)):
+            f: BinaryIO | gzip.GzipFile = io.BytesIO(src)
+        elif isinstance(src, (str, os.PathLike)):
+            f = stack.enter_context(open(src, "rb"))
+        else:
+            f = src
+            f.seek(0)  # tarfile starts where the file is: at the end, it would see an empty archive
+        gzipped = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        if gzipped:
+            f = stack.enter_context(gzip.GzipFile(fileobj=f, mode="rb"))
+        yield stack.enter_context(tarfile.open(fileobj=f, mode="r|*", tarinfo=_StrictInfo))
 
 
 def _check_member(m: tarfile.TarInfo, where: str) -> None:

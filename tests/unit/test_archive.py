@@ -324,3 +324,22 @@ def test_a_hard_link_is_extracted_after_its_file_and_refused_before_it(tmp_path)
     assert (tmp_path / "ok" / "b").read_text() == "hello" and (tmp_path / "ok" / "c").is_file()
     with pytest.raises(BadArtifact, match="comes before its file"):
         archive.extract(tar_of(["b", "a", "c"]), tmp_path / "bad", "t")
+
+
+def test_gzip_members_concatenated_are_one_archive(tmp_path):
+    """RFC 1952: gzip members one after another are one gzip file (`tar xz` reads them all);
+    tarfile's stream mode alone stops after the first ("unexpected end of data")."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in ("a.txt", "b.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 5
+            tar.addfile(info, io.BytesIO(b"hello"))
+    raw = buf.getvalue()
+    upload = tmp_path / "s.tar.gz"  # split inside a.txt's content: b.txt is in the second member
+    upload.write_bytes(gzip.compress(raw[:700]) + gzip.compress(raw[700:]))
+    seen: list[str] = []
+    archive.check_upload(upload, lambda tar, m: seen.append(m.name))
+    assert seen == ["a.txt", "b.txt"]
+    archive.extract(upload, tmp_path / "out", "the upload")
+    assert (tmp_path / "out" / "b.txt").read_bytes() == b"hello"
