@@ -107,3 +107,24 @@ def test_old_jobs_expire_during_a_sweep(jobs, reaper, monkeypatch):
     assert reaper.sweep() == [("old", "expired")]
     assert jobs.store.list("jobs/t/old") == [] and jobs.get("t", "recent") is not None
     assert reaper.sweep() == []  # retention runs once an hour, not every sweep
+
+
+def test_an_outage_restarts_the_grace_of_a_lease_seen_free(jobs, reaper, monkeypatch):
+    """A broker restart frees every lease: the reaper may see one free just before the broker goes
+    away. Counting the outage into the grace requeued a build whose worker was alive and about to
+    take its lease again (it then ran twice)."""
+    from xbuild.service import leases, reaper as reaper_module
+    clock = [1000.0]
+    monkeypatch.setattr(reaper_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(leases.FileLease, "GRACE", 6.0)
+    _job(jobs, "busy", state="running", attempts=1, started=now())
+    assert reaper.sweep() == []  # seen free: the grace starts
+    live = jobs.live
+    monkeypatch.setattr(jobs, "live", lambda: (_ for _ in ()).throw(ConnectionRefusedError(111, "refused")))
+    with pytest.raises(ConnectionRefusedError):
+        reaper.sweep()  # the broker is restarting
+    clock[0] += 10  # back after 10 s
+    monkeypatch.setattr(jobs, "live", live)
+    assert reaper.sweep() == []  # a new grace: the worker may take its lease again
+    clock[0] += 7
+    assert reaper.sweep() == [("busy", "requeued")]  # free for the whole grace since: dead

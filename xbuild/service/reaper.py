@@ -61,6 +61,16 @@ class Reaper:
         self.last_retention = float("-inf")
 
     def sweep(self) -> list[tuple[str, str]]:
+        try:
+            return self._sweep()
+        except Exception:
+            # The broker or the store is away: the watch is broken. A lease seen free just before a
+            # broker restart was freed by the restart itself, and its holder, which takes it again
+            # once the broker is back, is owed the whole grace from then, not from before.
+            self.free_since.clear()
+            raise
+
+    def _sweep(self) -> list[tuple[str, str]]:
         actions = []
         seen = set()
         for tenant, job_id in self.jobs.live():
