@@ -155,10 +155,15 @@ def save_stream(chunks: Iterable[bytes], dest: BinaryIO, limit: int, what: str,
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+        return sha256_of(f)
+
+
+def sha256_of(f: BinaryIO) -> str:
+    """The SHA-256 of what is left to read in f, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
     return h.hexdigest()
 
 

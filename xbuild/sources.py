@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
 
-from xbuild.archive import MB, max_source, max_source_files, too_many, write_tar
+from xbuild.archive import MB, max_source, max_source_files, sha256_of, too_many, write_tar
 from xbuild.errors import SourceTooLarge, UnreadableProject
 from xbuild.paths import cache_dir
 from xbuild.safefs import open_read, walk, write_text
@@ -145,11 +145,8 @@ def tree_hash(project: Path, exclude) -> str:
 
 def _digest(path: Path) -> str:
     """A regular file's SHA-256, never through a link or a FIFO put in its place since lstat."""
-    h = hashlib.sha256()
     with open_read(path) as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return sha256_of(f)
 
 
 @contextlib.contextmanager
