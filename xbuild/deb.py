@@ -3,7 +3,12 @@ the artifact's runtime dependencies, and byte-identical for identical inputs, li
 
 Written here rather than by dpkg-deb: the build machine need not be Debian, and every byte
 (member order, owners, mtimes, gzip headers) is ours to fix. The format is small: an ar archive
-of `debian-binary`, `control.tar.gz` and `data.tar.gz` (deb(5))."""
+of `debian-binary`, `control.tar.gz` and `data.tar.gz` (deb(5)).
+
+A package that ships shared libraries where ld.so's cache looks (e.g. /usr/local/lib) carries
+dpkg's `ldconfig` trigger, as dh_makeshlibs gives Debian's own: without it the linker cache does
+not know the new library until someone runs ldconfig, and the program that needs it does not
+start (`error while loading shared libraries`)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from xbuild import elf
 from xbuild.archive import write_tar, write_tar_gz
 from xbuild.errors import ConfigError
 from xbuild.safefs import open_read
@@ -56,6 +62,33 @@ def control(*, name: str, version: str, arch: str, depends: list[str], descripti
     return "".join(f"{k}: {v}\n" for k, v in fields if v)
 
 
+# The directories ldconfig caches on Debian: the trusted /lib and /usr/lib, /usr/local/lib
+# (/etc/ld.so.conf.d/libc.conf) and each one's multiarch directory (<triplet>.conf).
+_LDCONFIG_DIRS = ("lib", "usr/lib", "usr/local/lib")
+TRIGGERS = "activate-noawait ldconfig\n"
+
+
+def _in_ldconfig_dir(path: str) -> bool:
+    parent = path.rpartition("/")[0]
+    above, _, last = parent.rpartition("/")
+    return parent in _LDCONFIG_DIRS or (above in _LDCONFIG_DIRS and "-linux-" in last)
+
+
+def ships_libraries(tree: Path, prefix: str) -> bool:
+    """Whether the tree, installed at prefix, puts a shared library with a SONAME (one that
+    ldconfig links and caches) in a directory the linker cache covers."""
+    for path in sorted(p for p in tree.rglob("*") if p.is_file() and not p.is_symlink()):
+        if not _in_ldconfig_dir(f"{prefix.strip('/')}/{path.relative_to(tree).as_posix()}".strip("/")):
+            continue
+        try:
+            info = elf.read_elf(path)
+        except elf.ElfError:
+            continue
+        if info is not None and info.kind == "shared-object" and info.soname:
+            return True
+    return False
+
+
 def _md5sums(tree: Path, prefix: str) -> str:
     lines = []
     for path in sorted(p for p in tree.rglob("*") if p.is_file() and not p.is_symlink()):
@@ -83,6 +116,8 @@ def write(tree: Path, out_dir: Path, *, name: str, version: str, arch: str, depe
                                               description=description,
                                               installed_kib=_installed_kib(tree)))
         (meta / "md5sums").write_text(_md5sums(tree, prefix))
+        if ships_libraries(tree, prefix):
+            (meta / "triggers").write_text(TRIGGERS)
         control_tar = io.BytesIO()
         with gzip.GzipFile(filename="", mode="wb", fileobj=control_tar, mtime=0) as gz:
             write_tar(meta, gz, mtime=mtime, prefix=".", clamp=False)

@@ -36,6 +36,7 @@ class ElfInfo:
     needed: tuple[str, ...] = ()       # DT_NEEDED sonames, e.g. ("libssl.so.3", "libc.so.6")
     arm_thumb_isa: int | None = None   # ARM only: Tag_THUMB_ISA_use (1 Thumb-1, 2 Thumb-2)
     arm_simd: int | None = None        # ARM only: Tag_Advanced_SIMD_arch (0 none, 1+ NEON)
+    soname: str | None = None          # DT_SONAME of a shared library, e.g. "libi2c.so.0"
 
     def __post_init__(self):  # read back from JSON, `needed` is a list
         object.__setattr__(self, "needed", tuple(self.needed))
@@ -56,7 +57,7 @@ ARM_ARCHS = ["pre-v4", "v4", "v4T", "v5T", "v5TE", "v5TEJ", "v6", "v6KZ", "v6T2"
 
 ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
 PT_DYNAMIC, PT_INTERP = 2, 3
-SHT_DYNAMIC, DT_NEEDED = 6, 1
+SHT_DYNAMIC, DT_NEEDED, DT_SONAME = 6, 1, 14
 # .ARM.attributes tags (ARM "Addenda to, and Errata in, the ABI")
 TAG_CPU_ARCH, TAG_THUMB_ISA_USE, TAG_ADVANCED_SIMD_ARCH, TAG_ABI_VFP_ARGS = 6, 9, 12, 28
 SHT_GNU_VERNEED = 0x6FFFFFFE
@@ -155,11 +156,12 @@ class _Reader:
                 thumb = attrs.get(TAG_THUMB_ISA_USE, 0)
                 simd = attrs.get(TAG_ADVANCED_SIMD_ARCH, 0)
         versions = self._versions(sections)
+        needed, soname = self._dynamic(sections)
         return ElfInfo(machine=machine, bits=self.bits, endian=endian, kind=kind,
                        float_abi=float_abi, arm_arch=arm_arch, glibc=versions.get("GLIBC"),
                        interpreter=interpreter, static=PT_DYNAMIC not in types,
                        glibcxx=versions.get("GLIBCXX"), cxxabi=versions.get("CXXABI"),
-                       needed=self._needed(sections), arm_thumb_isa=thumb, arm_simd=simd)
+                       needed=needed, arm_thumb_isa=thumb, arm_simd=simd, soname=soname)
 
     # --- headers ---------------------------------------------------------------------------
     def _segments(self, phoff: int, phentsize: int, phnum: int) -> list[tuple[int, int, int]]:
@@ -233,22 +235,25 @@ class _Reader:
         return attrs
 
     # --- .dynamic ---------------------------------------------------------------------------
-    def _needed(self, sections: list[_Section]) -> tuple[str, ...]:
-        """The DT_NEEDED sonames, in the order the loader looks them up."""
+    def _dynamic(self, sections: list[_Section]) -> tuple[tuple[str, ...], str | None]:
+        """The DT_NEEDED sonames, in the order the loader looks them up, and the file's own
+        DT_SONAME (the name ldconfig links it by, and the one programs linked to it need)."""
         sec = next((s for s in sections if s.type == SHT_DYNAMIC), None)
         if sec is None or not 0 < sec.link < len(sections):
-            return ()
+            return (), None
         data, strings = self._contents(sec), self._contents(sections[sec.link])
         fmt = self.order + ("iI" if self.bits == 32 else "qQ")
         step = struct.calcsize(fmt)
-        out = []
+        out, soname = [], None
         for pos in range(0, len(data) - step + 1, step):
             tag, value = struct.unpack_from(fmt, data, pos)
             if tag == 0:  # DT_NULL ends the table
                 break
             if tag == DT_NEEDED:
                 out.append(_cstr(strings, value))
-        return tuple(out)
+            elif tag == DT_SONAME:
+                soname = _cstr(strings, value)
+        return tuple(out), soname
 
     # --- .gnu.version_r --------------------------------------------------------------------
     def _versions(self, sections: list[_Section]) -> dict[str, str]:

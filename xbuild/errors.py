@@ -254,3 +254,12 @@ class UnreadableProject(UserError):
     the system allows (directories nested thousands deep)."""
     exit_code = 48
     hint = "make every directory of the project readable, and its paths shorter than 4096 bytes"
+
+
+# --- `xbuild run` installs the artifact as the board would ------------------------------------
+class InstallFailed(UserError):
+    """apt (or dpkg, or ldconfig) could not install the artifact in a clean container of the
+    board's release: on the board it would fail the same way."""
+    exit_code = 53
+    hint = ("read the installer's messages above: a Depends the release has no package for, a file "
+            "another package owns, or an archive that is not the board's")

@@ -1,10 +1,13 @@
-"""`xbuild run`: unpack an artifact into a fresh target container and run a program from it under
-qemu, as the board's CPU (QEMU_CPU), with the program's exit code passed through."""
+"""`xbuild run`: install an artifact into a fresh target container as the board would (a .deb with
+apt, a tar.gz unpacked into the prefix and `ldconfig` run) and run a program from it under qemu,
+as the board's CPU (QEMU_CPU), with the program's exit code passed through. What fails on the
+board fails here too: nothing (LD_LIBRARY_PATH, say) helps the program that the board lacks."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import os
 import shutil
 import tarfile
 import tempfile
@@ -15,7 +18,7 @@ from typing import BinaryIO, Iterator
 
 from xbuild import binfmt, images
 from xbuild.archive import check, max_output, save_stream
-from xbuild.errors import BadArtifact
+from xbuild.errors import BadArtifact, InstallFailed
 from xbuild.sandbox import Container, Limits
 from xbuild.targets import Target
 from xbuild.toolchain import PREFIX
@@ -84,20 +87,22 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
                  cpu: str | None = None, ports: dict | None = None, log=lambda line: None,
                  out=print, err=print, packages: tuple[str, ...] = (), ready=lambda: None) -> int:
     """In the board's release's userland (target.release), with `packages` installed there;
-    ready() is called once that image is there, as the program starts."""
-    root = PREFIX
-    if artifact.suffix == ".deb":  # its tree is from / (usr/local/...), its Depends what it needs
-        from xbuild import deb
-        root = "/"
-        try:
-            packages = tuple(sorted({*packages, *deb.depends(artifact)}))
-        except (OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
-            raise BadArtifact(f"{artifact}: not a readable .deb ({exc})") from None
+    ready() is called once that image is there, as the program starts. The artifact is installed
+    as on the board: a .deb with apt, a tar.gz unpacked into the prefix and `ldconfig` run."""
     release = target.selected
-    if release.suite != release.name:
-        err(f"note: {target.os_name} is not on the Debian mirror: running "
-            f"on Debian {release.suite}'s {target.debian_arch} userland, the nearest suite; the ABI "
-            f"gate checked the artifact against {release.name}'s glibc {release.glibc}")
+    stand_in = release.suite != release.name  # no userland of its own here: the nearest suite's
+    install = _Install(artifact, stand_in)
+    if install.deb and not stand_in:  # its Depends are what apt would pull in on the board
+        packages = tuple(sorted({*packages, *install.depends}))
+    if stand_in:
+        err(f"note: {target.os_name} is not on the Debian mirror: running on Debian "
+            f"{release.suite}'s {target.debian_arch} userland, a stand-in for it; the ABI gate "
+            f"checked the artifact against {release.name}'s glibc {release.glibc}")
+        if install.deb:
+            err(f"note: the .deb's Depends name {release.description}'s packages "
+                f"({', '.join(install.depends) or 'none'}); Debian {release.suite}'s stand-ins "
+                f"({', '.join(packages) or 'none known: no manifest.json beside it'}) are "
+                f"installed instead, and the .deb with `dpkg --force-depends -i`")
     with _artifact_tar(artifact) as payload:
         if cpu is None and (userland := debian_userland_cpu(target)) and \
                 not _is_static(payload, command[0]):
@@ -107,9 +112,59 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
                 f"QEMU_CPU={cpu}, not as the {target.qemu_cpu}; the ABI gate is the proof that its "
                 f"code is ARMv6 (a --static build runs as the {target.qemu_cpu})")
         payload.seek(0)
-        return _run_in_runtime(target, payload, command, timeout=timeout, cpu=cpu, ports=ports,
-                               log=log, out=out, err=err, packages=packages, root=root,
+        return _run_in_runtime(target, install, payload, command, timeout=timeout, cpu=cpu,
+                               ports=ports, log=log, out=out, err=err, packages=packages,
                                ready=ready)
+
+
+class _Install:
+    """How the artifact goes onto the board: what the container runs as root before the program."""
+
+    DEB = "/tmp/xbuild-package.deb"
+
+    def __init__(self, artifact: Path, stand_in: bool):
+        self.deb = artifact.suffix == ".deb"
+        self.depends: list[str] = []
+        if self.deb:
+            from xbuild import deb
+            try:
+                self.depends = deb.depends(artifact)
+            except (OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
+                raise BadArtifact(f"{artifact}: not a readable .deb ({exc})") from None
+        self.artifact = artifact
+        if not self.deb:  # as the README says: unpacked into the prefix, then `sudo ldconfig`
+            self.tool, self.script = "ldconfig", "ldconfig"
+        elif stand_in:  # the Depends name another distribution's packages: the stand-ins are in
+            self.tool, self.script = "dpkg", f"dpkg --force-depends -i {self.DEB}"
+        else:  # apt itself, as on the board (the Depends are in the image: no network needed)
+            self.tool, self.script = "apt-get", ("apt-get install -y -q --no-install-recommends "
+                                                 f"-o APT::Sandbox::User=root {self.DEB}")
+
+    def put(self, box: Container, payload: BinaryIO) -> None:
+        if not self.deb:
+            box.put(PREFIX, payload)
+            return
+        with tempfile.TemporaryFile(prefix="xbuild-deb-") as tar_file, self.artifact.open("rb") as f:
+            with tarfile.open(fileobj=tar_file, mode="w") as tar:
+                info = tarfile.TarInfo(self.DEB.lstrip("/"))
+                info.size, info.mode = os.fstat(f.fileno()).st_size, 0o644
+                tar.addfile(info, f)
+            tar_file.seek(0)
+            box.put("/", tar_file)
+
+
+# As root: install (its messages kept for a failure), then the program as uid 1000, as a user of
+# the board runs it, under the board's CPU model (set for it alone: apt and dpkg are the
+# userland's, which may need another model, and a model is read at each exec).
+_SCRIPT = """
+if ! { eval "$XBUILD_INSTALL"; } >/tmp/xbuild-install.log 2>&1; then
+  cat /tmp/xbuild-install.log >&2
+  echo "$XBUILD_MARK" >&2
+  exit 1
+fi
+exec setpriv --reuid=1000 --regid=1000 --clear-groups -- env -u XBUILD_INSTALL -u XBUILD_MARK \
+  -u XBUILD_CPU HOME=/ ${XBUILD_CPU:+"QEMU_CPU=$XBUILD_CPU"} "$@"
+"""
 
 
 def _is_static(payload: BinaryIO, program: str) -> bool:
@@ -136,18 +191,32 @@ def _is_static(payload: BinaryIO, program: str) -> bool:
         info.kind in ("executable", "shared-object")
 
 
-def _run_in_runtime(target, payload, command, *, timeout, cpu, ports, log, out, err, packages,
-                    root: str = PREFIX, ready=lambda: None) -> int:
+def _run_in_runtime(target, install: _Install, payload, command, *, timeout, cpu, ports, log, out,
+                    err, packages, ready=lambda: None) -> int:
     if target.needs_qemu:
         binfmt.require(target.qemu_arch, f"running {target.name} code")
     image = images.runtime(target, log, packages)
+    mark = f"xbuild-install-failed-{uuid.uuid4().hex}"
     env = {"PATH": f"{PREFIX}/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "LD_LIBRARY_PATH": f"{PREFIX}/lib", **target.run_env}
-    if cpu:
-        env["QEMU_CPU"] = cpu
+           "DEBIAN_FRONTEND": "noninteractive", "XBUILD_INSTALL": install.script,
+           "XBUILD_MARK": mark, "XBUILD_CPU": cpu or target.run_env.get("QEMU_CPU", "")}
+    failed = []
+
+    def on_err(line: str) -> None:
+        if line == mark:
+            failed.append(line)
+        else:
+            err(line)
+
     limits = Limits(timeout=timeout, memory="2g", network=bool(ports))
-    with Container(image.id, command, name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env,
-                   limits=limits, workdir=PREFIX, ports=ports) as box:
-        box.put(root, payload)
+    with Container(image.id, ["sh", "-c", _SCRIPT, "sh", *command],
+                   name=f"xbuild-run-{uuid.uuid4().hex[:10]}", env=env, limits=limits, user="0:0",
+                   cap_add=("SETUID", "SETGID"), workdir=PREFIX, ports=ports) as box:
+        install.put(box, payload)
         ready()
-        return box.run(out, on_err=err)
+        code = box.run(out, on_err=on_err)
+    if failed:
+        where = f"{target.os_name} {target.debian_arch}"
+        raise InstallFailed(f"{install.tool} could not install {install.artifact.name} in a "
+                            f"clean container of {where}: on the board it would fail the same way")
+    return code

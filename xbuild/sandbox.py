@@ -78,19 +78,23 @@ class Container:
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
                  platform: str | None = None, ports: dict | None = None, labels: dict | None = None,
                  kill_inside: bool = False, interactive: bool = False, mounts: dict | None = None,
-                 remove_later: bool = False):
+                 remove_later: bool = False, cap_add: tuple[str, ...] = ()):
         """kill_inside: the command also runs under `timeout -s KILL` (the image has coreutils).
         interactive: stdin stays open (and a terminal is allocated when ours is one): `shell`.
         mounts: {host directory: container path}, read-write bind mounts of directories xbuild
         made for the build alone (the compiler cache): never the project, never the host's own.
         remove_later: after a success, removed in the background (the engine takes 30-100 ms)
-        while the caller goes on; `settle()` waits for it."""
+        while the caller goes on; `settle()` waits for it.
+        cap_add: capabilities given back after all are dropped (`xbuild run` installs as root,
+        then drops to a user: SETUID and SETGID), never for a build."""
         self.name, self.limits, self._remove_later = name, limits, remove_later
         if kill_inside and command:
             command = ["timeout", "-s", "KILL", str(limits.timeout + GRACE), *command]
         self._labels = {BUILD_LABEL: name, **(labels or {})}
         self._kwargs = dict(image=image, command=command, name=name, environment=env,
                             working_dir=workdir, ports=ports or {}, **hardening(limits, user))
+        if cap_add:
+            self._kwargs["cap_add"] = list(cap_add)
         self.mounts = [Path(h) for h in (mounts or {})]
         if mounts:
             self._kwargs["volumes"] = {str(h): {"bind": c, "mode": "rw"} for h, c in mounts.items()}

@@ -23,8 +23,9 @@ from xbuild.config import MAX_TIMEOUT
 @option("-p", "--publish", "ports", multiple=True, env="XBUILD_RUN_PUBLISH",
         help="For an image archive: forward HOST:CONTAINER (bound to 127.0.0.1), like docker run -p.")
 def run(target, artifact, command, os_release, timeout, cpu, ports):
-    """Run COMMAND from ARTIFACT (unpacked into /usr/local of a fresh target container) under
-    qemu as the board's CPU; exit with its exit code. Paths are relative to /usr/local:
+    """Run COMMAND from ARTIFACT under qemu as the board's CPU, installed in a fresh container of
+    the board's OS as on the board (a .deb with apt; a .tar.gz unpacked into /usr/local, then
+    ldconfig); exit with its exit code. Paths are relative to /usr/local:
 
       xbuild run --target rpi3 out/hello-rpi3.tar.gz -- bin/hello --version
     """
@@ -56,8 +57,10 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
         # line every 15 s) until the program starts; then its own output only.
         from xbuild.images import IN_EVERY_BASE
         extra = [p for p in packages if p not in IN_EVERY_BASE]
-        progress.phase("image", f"{board.os_name} {board.debian_arch} userland"
-                                + (f" with {', '.join(extra)}" if extra else ""))
+        release = board.selected
+        userland = f"{board.os_name} {board.debian_arch} userland" if release.suite == release.name \
+            else f"Debian {release.suite} {board.debian_arch} userland (a stand-in for {board.os_name})"
+        progress.phase("image", userland + (f" with {', '.join(extra)}" if extra else ""))
         code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu,
                             packages=packages, ready=progress.done, **io)
     progress.done()
