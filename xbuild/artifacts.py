@@ -4,6 +4,7 @@ manifest.json (every file with its checksum and, for ELF files, its ABI), gated 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,13 @@ def describe(tree: Path) -> list[dict]:
             entry["elf"] = info.to_json()
         files.append(entry)
     return files
+
+
+def links(tree: Path) -> dict[str, str]:
+    """{path: target} of the tree's symbolic links (the manifest's `files` lists regular files
+    only): a library's SONAME link is how the board finds it."""
+    return {p.relative_to(tree).as_posix(): os.readlink(p)
+            for p in sorted(tree.rglob("*")) if p.is_symlink()}
 
 
 def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str) -> None:

@@ -11,6 +11,7 @@ in it), and cached by image id: images are immutable."""
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import uuid
 
@@ -66,10 +67,40 @@ def table(image_id: str, arch: str) -> dict[str, str]:
     return found
 
 
-def resolve(files: list[dict], shlibs: dict[str, str]) -> tuple[list[str], list[dict]]:
+def shipped_names(files: list[dict], links: dict[str, str]) -> set[str]:
+    """The names under which the artifact's own libraries are found: every shipped file's name,
+    each ELF library's SONAME (what ldconfig links it as on the board), and the name of each link
+    (lib/libi2c.so.0 -> libi2c.so.0.1.1) that leads, through links in the tree, to a shipped file.
+    links: {path: link target} of the tree's symbolic links, paths as in `files`."""
+    regular = {f["path"] for f in files}
+    names = {p.rsplit("/", 1)[-1] for p in regular}
+    names |= {f["elf"]["soname"] for f in files if (f.get("elf") or {}).get("soname")}
+    for path in links:
+        if _link_end(path, links) in regular:
+            names.add(path.rsplit("/", 1)[-1])
+    return names
+
+
+def _link_end(path: str, links: dict[str, str]) -> str | None:
+    """Where a chain of the tree's links ends, read as paths alone (nothing on disk is followed):
+    None when it leaves the tree or loops."""
+    for _ in range(40):  # the kernel's own limit on links in one lookup
+        if path not in links:
+            return path
+        target = links[path]
+        if target.startswith("/"):
+            return None  # absolute: the board's own file, not the artifact's
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if path.startswith("../") or path == "..":
+            return None
+    return None
+
+
+def resolve(files: list[dict], shlibs: dict[str, str],
+            links: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
     """(Depends entries, sorted; [{file, soname}] no package provides) of the artifact's files
-    (artifacts.describe's entries)."""
-    shipped = {f["path"].rsplit("/", 1)[-1] for f in files}
+    (artifacts.describe's entries; links: artifacts.links of the same tree)."""
+    shipped = shipped_names(files, links or {})
     deps: dict[str, str] = {}
     missing = []
     glibc = max((f["elf"]["glibc"] for f in files if f.get("elf", {}).get("glibc")),

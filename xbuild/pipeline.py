@@ -303,7 +303,8 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
     artifacts.gate(files, spec.target.abi, spec.target.name)
     progress.mark("depends")
-    needs, unresolved = depends.resolve(files, depends.table(image.id, spec.target.debian_arch))
+    needs, unresolved = depends.resolve(files, depends.table(image.id, spec.target.debian_arch),
+                                        artifacts.links(tree))
     for m in unresolved:
         progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
                                   f"artifact nor a package of {spec.target.os_name} provides")

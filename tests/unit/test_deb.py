@@ -77,3 +77,60 @@ def test_debian_versions_pass(version):
 def test_other_versions_are_refused_with_the_file(version):
     with pytest.raises(ConfigError, match="xbuild.toml: .* is not a Debian package version"):
         deb.check_version(version, "xbuild.toml")
+
+
+def _control_files(path) -> dict[str, str]:
+    """The control archive's members as dpkg-deb reads them."""
+    import io
+    import tarfile
+    data = subprocess.run(["dpkg-deb", "--ctrl-tarfile", path], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name.removeprefix("./"): tar.extractfile(m).read().decode()
+                for m in tar if m.isfile()}
+
+
+def _library_tree(root, build, where="lib"):
+    """A real shared library with a SONAME (built by the host compiler), its SONAME link, a program."""
+    lib = build("libgreet.so.0.1.0", "gcc", "-shared", "-fPIC", "-Wl,-soname,libgreet.so.0")
+    (root / where).mkdir(parents=True)
+    shutil.copy(lib, root / where / "libgreet.so.0.1.0")
+    (root / where / "libgreet.so.0").symlink_to("libgreet.so.0.1.0")
+    (root / "bin").mkdir()
+    (root / "bin" / "greet").write_bytes(b"#!/bin/sh\n")
+    return root
+
+
+def _deb_of(tree, out):
+    out.mkdir()
+    return deb.write(tree, out, name="greet", version="1.0", arch="amd64", depends=[],
+                     description="", prefix="/usr/local", mtime=1700000000)
+
+
+@needs_dpkg
+def test_a_package_with_a_shared_library_refreshes_the_linker_cache(tmp_path, build):
+    """dh_makeshlibs' trigger: dpkg runs ldconfig once the package is unpacked."""
+    path = _deb_of(_library_tree(tmp_path / "tree", build), tmp_path / "out")
+    assert _control_files(path)["triggers"] == "activate-noawait ldconfig\n"
+    again = _deb_of(tmp_path / "tree", tmp_path / "again")
+    assert again.read_bytes() == path.read_bytes()  # still the same bytes for the same tree
+
+
+@needs_dpkg
+def test_a_package_without_a_shared_library_has_no_trigger(tmp_path):
+    """The _tree's lib/libx.so.1 is no ELF file: nothing for ldconfig."""
+    assert set(_control_files(_write(tmp_path, tmp_path / "out"))) == {"control", "md5sums"}
+
+
+@needs_dpkg
+def test_a_library_outside_the_linker_caches_directories_has_no_trigger(tmp_path, build):
+    """/usr/local/share/greet/plugins is dlopen()ed by path: ldconfig never looks there."""
+    path = _deb_of(_library_tree(tmp_path / "tree", build, "share/greet/plugins"), tmp_path / "out")
+    assert "triggers" not in _control_files(path)
+
+
+@pytest.mark.parametrize("path,covered", [
+    ("usr/local/lib/libx.so.1", True), ("usr/lib/libx.so.1", True), ("lib/libx.so.1", True),
+    ("usr/local/lib/aarch64-linux-gnu/libx.so.1", True), ("usr/local/lib/x/libx.so.1", False),
+    ("usr/local/libexec/libx.so.1", False), ("usr/local/lib/python3/libx.so.1", False)])
+def test_the_directories_ldconfig_caches(path, covered):
+    assert deb._in_ldconfig_dir(path) is covered
