@@ -1,0 +1,79 @@
+"""`xbuild run` installs the artifact as the board would (issue 17): examples/shared-lib (a program
+and the shared library it links, no RPATH) built for rpi3 with --deb; the .deb installed with apt
+itself in a clean container of the board's release, the tar.gz unpacked into /usr/local and
+`ldconfig` run, as the README says. Nothing helps the program the board would not have: a .deb
+without dpkg's ldconfig trigger installs, and its program does not start, here as on the board."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, xbuild
+from xbuild import deb
+
+pytestmark = pytest.mark.integration
+
+GREETING = "Hello from libgreet.so.0"
+
+
+@pytest.fixture(scope="module")
+def shared_lib(engine, tmp_path_factory) -> dict:
+    project = shutil.copytree(EXAMPLES / "shared-lib", tmp_path_factory.mktemp("sl") / "shared-lib")
+    result = xbuild("--target", "rpi3", project, "--deb", "--json")
+    assert result.returncode == 0, result.stderr
+    paths = {Path(a["path"]).suffix: Path(a["path"]) for a in json.loads(result.stdout)["artifacts"]}
+    return {"deb": paths[".deb"], "tar": paths[".gz"], "stderr": result.stderr,
+            "manifest": json.loads((paths[".deb"].parent / "manifest.json").read_text())}
+
+
+def test_the_deb_installs_with_apt_and_its_program_starts(shared_lib):
+    run = xbuild("run", "--target", "rpi3", shared_lib["deb"], "--", "greet")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == GREETING
+
+
+def test_the_tar_gz_unpacked_and_ldconfig_run_as_the_readme_says(shared_lib):
+    run = xbuild("run", "--target", "rpi3", shared_lib["tar"], "--", "bin/greet")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == GREETING
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    assert "-C /usr/local && sudo ldconfig" in readme
+
+
+def test_the_library_the_artifact_ships_is_neither_a_dependency_nor_a_warning(shared_lib):
+    assert shared_lib["manifest"]["depends_unresolved"] == []
+    assert [d.split(" ")[0] for d in shared_lib["manifest"]["depends"]] == ["libc6"]
+    assert "warning" not in shared_lib["stderr"]
+
+
+def test_without_the_ldconfig_trigger_the_program_does_not_start(shared_lib, tmp_path, monkeypatch):
+    """The same tree packaged as before the trigger: apt installs it, the linker cache never hears
+    of libgreet.so.0, and greet fails as on the board (run used to hide this with LD_LIBRARY_PATH)."""
+    tree = tmp_path / "tree"
+    with tarfile.open(shared_lib["tar"]) as tar:
+        tar.extractall(tree, filter="data")
+    monkeypatch.setattr(deb, "ships_libraries", lambda *_: False)
+    (tmp_path / "out").mkdir()
+    untriggered = deb.write(tree, tmp_path / "out", name="shared-lib", version="1.0", arch="armhf",
+                            depends=[], description="", prefix="/usr/local", mtime=0)
+    run = xbuild("run", "--target", "rpi3", untriggered, "--", "greet")
+    assert run.returncode == 127, run.stderr
+    assert "libgreet.so.0: cannot open shared object file" in run.stderr
+
+
+def test_a_package_apt_refuses_is_an_install_error(engine, tmp_path):
+    """An arm64 .deb on the armhf board: apt's own message, then exit 53 (not the program's code)."""
+    (tmp_path / "tree" / "bin").mkdir(parents=True)
+    (tmp_path / "tree" / "bin" / "x").write_text("#!/bin/sh\necho x\n")
+    wrong = deb.write(tmp_path / "tree", tmp_path, name="wrong", version="1", arch="arm64",
+                      depends=[], description="", prefix="/usr/local", mtime=0)
+    run = xbuild("run", "--target", "rpi3", wrong, "--", "bin/x")
+    assert run.returncode == 53, run.stderr
+    assert "package architecture (arm64) does not match system (armhf)" in run.stderr
+    assert "apt-get could not install wrong_1_arm64.deb in a clean container of Raspberry Pi OS " \
+           "trixie armhf" in run.stderr
