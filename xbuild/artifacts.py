@@ -108,15 +108,18 @@ def built_for(archive: Path, target_name: str) -> tuple[str | None, tuple[str, .
     """(OS release, runtime packages) of the build that made `archive`, read from the
     manifest.json beside it when that manifest lists this very file for this board; else (None, ()).
     `xbuild run` uses them to run an artifact in the userland it was built for, with the packages
-    it needs there (its `depends`; a manifest from before those: the declared -dev packages)."""
+    it needs there (its `depends`, or for a release whose suite stands in, `depends_stand_in`, the
+    same as the suite names them; a manifest from before those: the declared -dev packages)."""
     try:
         manifest = json_value((archive.parent / "manifest.json").read_text())
         listed = {a["name"]: a["sha256"] for a in manifest["artifacts"]}
         if manifest["target"]["name"] != target_name or \
                 listed.get(archive.name) != sha256_file(archive):
             return None, ()
+        from xbuild.depends import packages
+        if "depends_stand_in" in manifest:  # its release's names are not its userland's here
+            return manifest["options"]["os"], tuple(packages(manifest["depends_stand_in"]))
         if "depends" in manifest:
-            from xbuild.depends import packages
             return manifest["options"]["os"], tuple(packages(manifest["depends"]))
         return manifest["options"]["os"], tuple(manifest["options"]["config"]["packages"])
     except (OSError, ValueError, KeyError, TypeError):

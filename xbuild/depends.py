@@ -14,6 +14,7 @@ import json
 import posixpath
 import re
 import uuid
+from typing import NamedTuple
 
 from xbuild.elf import glibc_tuple
 from xbuild.paths import cache_dir
@@ -96,28 +97,51 @@ def _link_end(path: str, links: dict[str, str]) -> str | None:
     return None
 
 
-def resolve(files: list[dict], shlibs: dict[str, str],
-            links: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
-    """(Depends entries, sorted; [{file, soname}] no package provides) of the artifact's files
-    (artifacts.describe's entries; links: artifacts.links of the same tree)."""
+class Resolved(NamedTuple):
+    depends: list[str]           # Depends entries, sorted, as the board's release names them
+    unresolved: list[dict]       # [{file, soname}] no package provides
+    stand_ins: list[dict]        # [{file, soname, package}]: the release's own table lacks the
+                                 # soname, so Depends names the stand-in suite's package
+    stand_in_depends: list[str]  # a stand-in release's Depends as its stand-in suite names them
+
+
+def resolve(files: list[dict], shlibs: dict[str, str], links: dict[str, str] | None = None,
+            own: dict[str, str] | None = None) -> Resolved:
+    """The runtime dependencies of the artifact's files (artifacts.describe's entries; links:
+    artifacts.links of the same tree). shlibs: the suite's table (`table`); own: the release's own
+    (Release.sonames) when its suite only stands in for it: its names come first."""
     shipped = shipped_names(files, links or {})
-    deps: dict[str, str] = {}
-    missing = []
     glibc = max((f["elf"]["glibc"] for f in files if f.get("elf", {}).get("glibc")),
                 key=glibc_tuple, default=None)
+    deps: dict[str, str] = {}
+    suites: dict[str, str] = {}
+    missing, stand_ins = [], []
     for f in files:
         for soname in (f.get("elf") or {}).get("needed", ()):
             if soname in shipped:
                 continue
-            dep = shlibs.get(soname)
-            if dep is None:
+            suite, mine = shlibs.get(soname), (own or {}).get(soname)
+            if suite is None and mine is None:
                 missing.append({"file": f["path"], "soname": soname})
                 continue
-            package = dep.split(" ", 1)[0]
-            if package == "libc6" and glibc:  # what the files need, not what the image has
-                dep = f"libc6 (>= {glibc})"
-            deps[package] = dep
-    return [deps[p] for p in sorted(deps)], missing
+            _add(suites, suite, glibc)
+            if own is not None and mine is None:
+                stand_ins.append({"file": f["path"], "soname": soname, "package": _name(suite)})
+            _add(deps, mine or suite, glibc)
+    return Resolved([deps[p] for p in sorted(deps)], missing, stand_ins,
+                    [suites[p] for p in sorted(suites)] if own is not None else [])
+
+
+def _name(dep: str | None) -> str:
+    return (dep or "").split(" ", 1)[0]
+
+
+def _add(deps: dict[str, str], dep: str | None, glibc: str | None) -> None:
+    package = _name(dep)
+    if package == "libc6" and glibc:  # what the files need, not what the image has
+        dep = f"libc6 (>= {glibc})"
+    if dep is not None:
+        deps[package] = dep
 
 
 def packages(depends: list[str]) -> list[str]:

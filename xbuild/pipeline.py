@@ -303,18 +303,25 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
     artifacts.gate(files, spec.target.abi, spec.target.name)
     progress.mark("depends")
-    needs, unresolved = depends.resolve(files, depends.table(image.id, spec.target.debian_arch),
-                                        artifacts.links(tree))
-    for m in unresolved:
+    release = spec.target.selected
+    found = depends.resolve(files, depends.table(image.id, spec.target.debian_arch),
+                            artifacts.links(tree), dict(release.sonames) if release.stand_in else None)
+    for m in found.unresolved:
         progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
                                   f"artifact nor a package of {spec.target.os_name} provides")
+    for m in found.stand_ins:
+        progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which is not in "
+                                  f"{release.description}'s package table (releases/{release.name}"
+                                  f".toml): Depends names Debian {release.suite}'s {m['package']}, "
+                                  "a stand-in; check the name on the board (`dpkg -S` the soname)")
+    # A stand-in release's Depends also as its suite names them: what `xbuild run` installs.
+    stand_in = {"depends_stand_in": found.stand_in_depends} if release.stand_in else {}
     manifest = ctx.manifest(files, image={"tag": image.tag, "id": image.id},
                             toolchain={**spec.toolchain.summary(), **_toolchain_versions(stage)},
-                            depends=needs,
-                            depends_unresolved=unresolved)
+                            depends=found.depends, depends_unresolved=found.unresolved, **stand_in)
     log.close()  # complete before it is listed beside the artifacts
     progress.mark("archive")
-    also = (_deb(ctx, tree, needs),) if spec.deb else ()
+    also = (_deb(ctx, tree, found.depends),) if spec.deb else ()
     produced = artifacts.write(tree, ctx.out, spec.name, spec.target.name, manifest,
                                spec.source_date_epoch, also)
     return produced, image.id

@@ -30,6 +30,15 @@ class Release:
     glibcxx: str                         # newest GLIBCXX_ version of its libstdc++
     cxxabi: str                          # newest CXXABI_ version of its libstdc++
     loaders: tuple[tuple[str, str], ...]  # (Debian arch, PT_INTERP path): the arches it carries
+    # (soname, dependency) of the release's own packages, for a release whose packages are not
+    # its suite's (L4T: Ubuntu's names, while bullseye stands in): runtime Depends and messages
+    # name these; a soname not here keeps the stand-in suite's name, and the build says so.
+    sonames: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def stand_in(self) -> bool:
+        """Whether its suite only stands in for it (no userland of its own on the mirror)."""
+        return self.suite != self.name
 
     def loader(self, arch: str) -> str | None:
         return dict(self.loaders).get(arch)
@@ -51,6 +60,10 @@ RELEASE = schema.Table({
     "loaders": schema.Names(schema.one_of(ARCHES, "a Debian architecture xbuild knows"),
                             schema.text("an absolute path such as /lib/ld-linux-armhf.so.3", r"/\S+"),
                             required=True, empty=False, convert=lambda d: tuple(sorted(d.items()))),
+    "sonames": schema.Names(schema.text("a soname such as libz.so.1", r"[A-Za-z0-9_.+-]+\.so(\.[0-9]+)*"),
+                            schema.text('a dependency such as "zlib1g (>= 1:1.1.4)"',
+                                        r"[a-z0-9][a-z0-9+.-]+( \((>=|=) [0-9][A-Za-z0-9.+~:-]*\))?"),
+                            convert=lambda d: tuple(sorted(d.items()))),
 })
 
 

@@ -90,7 +90,7 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
     ready() is called once that image is there, as the program starts. The artifact is installed
     as on the board: a .deb with apt, a tar.gz unpacked into the prefix and `ldconfig` run."""
     release = target.selected
-    stand_in = release.suite != release.name  # no userland of its own here: the nearest suite's
+    stand_in = release.stand_in  # no userland of its own here: the nearest suite's
     install = _Install(artifact, stand_in)
     if install.deb and not stand_in:  # its Depends are what apt would pull in on the board
         packages = tuple(sorted({*packages, *install.depends}))

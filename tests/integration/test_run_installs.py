@@ -77,3 +77,47 @@ def test_a_package_apt_refuses_is_an_install_error(engine, tmp_path):
     assert "package architecture (arm64) does not match system (armhf)" in run.stderr
     assert "apt-get could not install wrong_1_arm64.deb in a clean container of Raspberry Pi OS " \
            "trixie armhf" in run.stderr
+
+
+# --- L4T R32 (jetson-nano): Ubuntu 18.04's package names, bullseye's userland as a stand-in -------
+CRYPT = {
+    "c.c": ('#include <crypt.h>\n#include <stdio.h>\n#include <string.h>\n'
+            'int main(void) { const char *h = crypt("board", "$6$salt$");\n'
+            '  puts(h && strncmp(h, "$6$salt$", 8) == 0 ? "crypt ok" : "crypt failed"); return 0; }\n'),
+    "Makefile": ("all: crypttest\ncrypttest: c.c\n\t$(CC) -o $@ c.c -lcrypt\n"
+                 "install: crypttest\n\tmkdir -p $(DESTDIR)$(PREFIX)/bin\n"
+                 "\tcp crypttest $(DESTDIR)$(PREFIX)/bin/\n"),
+}
+
+
+def test_l4t_depends_name_bionics_packages_and_run_says_what_stands_in(engine, tmp_path):
+    """libcrypt.so.1 is in bionic's libc6 (bullseye's libcrypt1 does not exist there): the .deb
+    and the apt line name libc6 alone; `xbuild run` installs bullseye's libcrypt1 in its stead
+    and the .deb with dpkg, and says so."""
+    from tests.conftest import make_project
+    project = make_project(tmp_path / "crypttest", CRYPT)
+    result = xbuild("--target", "jetson-nano", project, "--deb", "--json")
+    assert result.returncode == 0, result.stderr
+    built = json.loads(result.stdout)
+    assert built["depends"] == ["libc6 (>= 2.27)"]
+    manifest = json.loads(Path(built["manifest"]).read_text())
+    assert [d.split(" ")[0] for d in manifest["depends_stand_in"]] == ["libc6", "libcrypt1"]
+    package = Path(next(a["path"] for a in built["artifacts"] if a["path"].endswith(".deb")))
+    assert deb.depends(package) == ["libc6"]
+    run = xbuild("run", "--target", "jetson-nano", package, "--", "crypttest")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "crypt ok"
+    assert "image: Debian bullseye arm64 userland (a stand-in for NVIDIA L4T R32 (Ubuntu 18.04)) " \
+           "with libcrypt1" in run.stderr
+    assert "Debian bullseye's stand-ins (libc6, libcrypt1) are installed instead, and the .deb " \
+           "with `dpkg --force-depends -i`" in run.stderr
+
+
+def test_l4t_deb_with_a_library_runs_from_dpkgs_install(engine, tmp_path):
+    project = shutil.copytree(EXAMPLES / "shared-lib", tmp_path / "shared-lib")
+    result = xbuild("--target", "jetson-nano", project, "--deb", "--json")
+    assert result.returncode == 0, result.stderr
+    package = next(a["path"] for a in json.loads(result.stdout)["artifacts"] if a["path"].endswith(".deb"))
+    run = xbuild("run", "--target", "jetson-nano", package, "--", "greet")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == GREETING

@@ -33,7 +33,7 @@ def test_the_shipped_library_is_no_dependency_and_no_warning(i2c_tree):
     assert "libi2c.so.0" in _needs(i2c_tree)  # the reduction is faithful: the name is the SONAME
     files = artifacts.describe(i2c_tree)
     assert [f["path"] for f in files] == ["lib/libi2c.so.0.1.1", "sbin/i2cdetect"]  # links unlisted
-    needs, unresolved = depends.resolve(files, LIBC, artifacts.links(i2c_tree))
+    needs, unresolved, *_ = depends.resolve(files, LIBC, artifacts.links(i2c_tree))
     assert depends.packages(needs) == ["libc6"] and unresolved == []
 
 
@@ -65,3 +65,61 @@ def test_a_chain_of_links_is_followed_by_name():
     files = [{"path": "lib/arm/libz.so.1.3", "elf": {}}]
     links = {"lib/libz.so.1": "arm/libz.so", "lib/arm/libz.so": "libz.so.1.3"}
     assert depends.shipped_names(files, links) == {"libz.so.1.3", "libz.so.1", "libz.so"}
+
+
+# --- a release whose suite stands in (L4T R32: bullseye's packages, Ubuntu 18.04's names) ---------
+BULLSEYE = {"libc.so.6": "libc6 (>= 2.31)", "libcrypt.so.1": "libcrypt1 (>= 1:4.1.0)",
+            "libssl.so.1.1": "libssl1.1 (>= 1.1.1)", "libgcc_s.so.1": "libgcc-s1 (>= 3.0)",
+            "libjson-c.so.5": "libjson-c5 (>= 0.15)"}
+
+
+def _program(*needed, glibc="2.27"):
+    return [{"path": "bin/app", "elf": {"needed": list(needed), "glibc": glibc}}]
+
+
+def _l4t():
+    from xbuild.releases import all_releases
+    return all_releases()["l4t-r32"]
+
+
+def test_l4t_depends_name_ubuntu_18_04s_packages():
+    """bionic has no libcrypt1: its libcrypt.so.1 is in libc6; libgcc_s.so.1 is libgcc1."""
+    found = depends.resolve(_program("libc.so.6", "libcrypt.so.1", "libssl.so.1.1", "libgcc_s.so.1"),
+                            BULLSEYE, own=dict(_l4t().sonames))
+    assert found.depends == ["libc6 (>= 2.27)", "libgcc1 (>= 1:4.2)", "libssl1.1 (>= 1.1.0)"]
+    assert found.unresolved == [] and found.stand_ins == []
+    # what `xbuild run` installs in bullseye, the stand-in userland
+    assert depends.packages(found.stand_in_depends) == ["libc6", "libcrypt1", "libgcc-s1", "libssl1.1"]
+
+
+def test_a_soname_the_table_lacks_keeps_the_stand_ins_name_and_says_so():
+    found = depends.resolve(_program("libc.so.6", "libjson-c.so.5"), BULLSEYE, own=dict(_l4t().sonames))
+    assert found.depends == ["libc6 (>= 2.27)", "libjson-c5 (>= 0.15)"]
+    assert found.stand_ins == [{"file": "bin/app", "soname": "libjson-c.so.5", "package": "libjson-c5"}]
+
+
+def test_a_debian_release_has_no_table_and_no_stand_ins():
+    from xbuild.releases import all_releases
+    for name, release in all_releases().items():
+        assert bool(release.sonames) == release.stand_in, name
+    found = depends.resolve(_program("libc.so.6", "libcrypt.so.1", glibc="2.31"), BULLSEYE)
+    assert found.depends == ["libc6 (>= 2.31)", "libcrypt1 (>= 1:4.1.0)"]
+    assert found.stand_ins == [] and found.stand_in_depends == []
+
+
+def test_the_l4t_table_fits_bionic():
+    """No bullseye-only name, libc6's floor at most bionic's glibc, the sonames people link."""
+    from xbuild.elf import glibc_tuple
+    table = dict(_l4t().sonames)
+    names = set(depends.packages(list(table.values())))
+    assert not names & {"libcrypt1", "libgcc-s1", "libssl3", "libffi7", "libreadline8", "libtinfo6",
+                        "libjpeg62-turbo", "libncurses6"}
+    for soname in ("libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1",
+                   "libresolv.so.2", "libutil.so.1", "ld-linux-aarch64.so.1"):
+        assert table[soname] == "libc6 (>= 2.27)"
+    assert table["libcrypt.so.1"].startswith("libc6 ")
+    assert table["libssl.so.1.1"].startswith("libssl1.1") and table["libcrypto.so.1.1"].startswith("libssl1.1")
+    assert table["libjpeg.so.8"].startswith("libjpeg-turbo8") and table["libi2c.so.0"].startswith("libi2c0")
+    for dep in table.values():
+        if dep.startswith("libc6 "):
+            assert glibc_tuple(dep.removeprefix("libc6 (>= ").rstrip(")")) <= glibc_tuple(_l4t().glibc)

@@ -58,7 +58,7 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
         from xbuild.images import IN_EVERY_BASE
         extra = [p for p in packages if p not in IN_EVERY_BASE]
         release = board.selected
-        userland = f"{board.os_name} {board.debian_arch} userland" if release.suite == release.name \
+        userland = f"{board.os_name} {board.debian_arch} userland" if not release.stand_in \
             else f"Debian {release.suite} {board.debian_arch} userland (a stand-in for {board.os_name})"
         progress.phase("image", userland + (f" with {', '.join(extra)}" if extra else ""))
         code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu,
