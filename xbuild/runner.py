@@ -168,14 +168,16 @@ exec setpriv --reuid=1000 --regid=1000 --clear-groups -- env -u XBUILD_INSTALL -
 
 
 def _is_static(payload: BinaryIO, program: str) -> bool:
-    """Whether `program` (a path in the artifact, relative to PREFIX) is an ELF executable with no
-    program interpreter: it needs nothing from the userland. A program not in the artifact (sh,
+    """Whether `program` (a path in the artifact relative to PREFIX, or a name on PATH) is an ELF
+    executable with no program interpreter: it needs nothing from the userland. A program not in the artifact (sh,
     say) is the userland's own."""
     from xbuild.elf import ElfError, read_elf
     wanted = program.removeprefix(PREFIX).removeprefix("./").strip("/")
     with tarfile.open(fileobj=payload, mode="r:") as tar:
-        # a .deb's tree is from / (usr/local/bin/x), a tar.gz's from the prefix (bin/x)
-        names = {wanted, f"{PREFIX.strip('/')}/{wanted}"}
+        # a .deb's tree is from / (usr/local/bin/x), a tar.gz's from the prefix (bin/x); a bare
+        # name is found on PATH, in the prefix's bin/ or sbin/
+        found = [f"{d}/{wanted}" for d in ("bin", "sbin")] if "/" not in wanted else [wanted]
+        names = {*found, *(f"{PREFIX.strip('/')}/{n}" for n in found)}
         member = next((m for m in tar if m.isfile() and m.name.removeprefix("./") in names), None)
         if member is None or (f := tar.extractfile(member)) is None:
             return False
