@@ -123,3 +123,22 @@ def test_the_l4t_table_fits_bionic():
     for dep in table.values():
         if dep.startswith("libc6 "):
             assert glibc_tuple(dep.removeprefix("libc6 (>= ").rstrip(")")) <= glibc_tuple(_l4t().glibc)
+
+
+def test_run_installs_a_stand_in_releases_packages_by_the_stand_ins_names(tmp_path):
+    """artifacts.built_for: manifest.json's depends_stand_in (bullseye's names) for the userland
+    `xbuild run` makes, not depends (bionic's, which bullseye may lack)."""
+    import json
+
+    from xbuild.archive import sha256_file
+    archive = tmp_path / "p-jetson-nano.tar.gz"
+    archive.write_bytes(b"artifact")
+    manifest = {"target": {"name": "jetson-nano"}, "options": {"os": "l4t-r32"},
+                "artifacts": [{"name": archive.name, "sha256": sha256_file(archive)}],
+                "depends": ["libc6 (>= 2.27)", "libgcc1 (>= 1:4.2)"],
+                "depends_stand_in": ["libc6 (>= 2.27)", "libcrypt1 (>= 1:4.1.0)", "libgcc-s1 (>= 3.0)"]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert artifacts.built_for(archive, "jetson-nano") == ("l4t-r32", ("libc6", "libcrypt1", "libgcc-s1"))
+    del manifest["depends_stand_in"]  # a Debian release's manifest: its depends are its userland's
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert artifacts.built_for(archive, "jetson-nano") == ("l4t-r32", ("libc6", "libgcc1"))
