@@ -121,3 +121,25 @@ def test_l4t_deb_with_a_library_runs_from_dpkgs_install(engine, tmp_path):
     run = xbuild("run", "--target", "jetson-nano", package, "--", "greet")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == GREETING
+
+
+def test_a_library_bionics_table_lacks_is_a_stand_in_warning(engine, tmp_path):
+    """json-c: bullseye's libjson-c.so.5, which bionic does not have (it has .so.3). The build
+    says the Depends entry is bullseye's name, a stand-in; run installs it and the program runs."""
+    from tests.conftest import make_project
+    project = make_project(tmp_path / "jtest", {
+        "j.c": ('#include <json-c/json.h>\n#include <stdio.h>\n'
+                'int main(void) { puts(json_object_to_json_string(json_object_new_int(42))); return 0; }\n'),
+        "Makefile": ("all: jtest\njtest: j.c\n\t$(CC) -o $@ j.c $$(pkg-config --cflags --libs json-c)\n"
+                     "install: jtest\n\tmkdir -p $(DESTDIR)$(PREFIX)/bin\n\tcp jtest $(DESTDIR)$(PREFIX)/bin/\n"),
+        "xbuild.toml": '[build]\npackages = ["libjson-c-dev"]\ndeb = true\n'})
+    result = xbuild("--target", "jetson-nano", project)
+    assert result.returncode == 0, result.stderr
+    assert "warning: bin/jtest needs libjson-c.so.5, which is not in NVIDIA L4T R32 (Ubuntu 18.04)'s " \
+           "package table (releases/l4t-r32.toml): Depends names Debian bullseye's libjson-c5, a " \
+           "stand-in" in result.stderr
+    assert "on the board: sudo apt install libc6 libjson-c5" in result.stdout
+    package = next((project / "xbuild-out" / "jetson-nano").glob("*.deb"))
+    run = xbuild("run", "--target", "jetson-nano", package, "--", "jtest")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "42"
