@@ -169,8 +169,8 @@ exec setpriv --reuid=1000 --regid=1000 --clear-groups -- env -u XBUILD_INSTALL -
 
 def _is_static(payload: BinaryIO, program: str) -> bool:
     """Whether `program` (a path in the artifact relative to PREFIX, or a name on PATH) is an ELF
-    executable with no program interpreter: it needs nothing from the userland. A program not in the artifact (sh,
-    say) is the userland's own."""
+    executable with no program interpreter: it needs nothing from the userland. A program not in
+    the artifact (sh, say) is the userland's own."""
     from xbuild.elf import ElfError, read_elf
     wanted = program.removeprefix(PREFIX).removeprefix("./").strip("/")
     with tarfile.open(fileobj=payload, mode="r:") as tar:
