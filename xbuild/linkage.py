@@ -11,6 +11,7 @@ exported symbols cached by image id and soname, as images are immutable."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
 import tarfile
@@ -55,22 +56,20 @@ class Release:
         """dirs: where the image keeps the architecture's libraries, searched in order."""
         self.image_id, self.arch, self.dirs, self.requirement = image_id, arch, tuple(dirs), requirement
         self.known: dict[str, Library | None] = {}
-        self._box: Container | None = None
+        self._box: Container | None = None  # made on the first library not in the cache
+        self._stack = contextlib.ExitStack()
 
     def libraries(self, sonames: Iterable[str]) -> dict[str, Library | None]:
         """`sonames` and everything they need, transitively; None for one the image lacks."""
         todo = [s for s in sonames if s not in self.known]
-        try:
+        with self._stack:  # the container, if one was made, is removed at the end
             while todo:
                 soname = todo.pop()
                 if soname in self.known:
                     continue
                 lib = self.known[soname] = self._library(soname)
                 todo += [s for s in (lib.needed if lib else ()) if s not in self.known]
-        finally:
-            if self._box is not None:
-                self._box.__exit__(None)
-                self._box = None
+        self._box = None
         return self.known
 
     def _library(self, soname: str) -> Library | None:
@@ -93,10 +92,10 @@ class Release:
         """(the library, whether the answer is certain) from the image's first directory that
         holds `soname` as a library of the board's machine."""
         from docker.errors import APIError, NotFound
-        if self._box is None:
-            self._box = Container(self.image_id, None, name=f"xbuild-symbols-{uuid.uuid4().hex[:10]}",
-                                  env={}, limits=Limits(timeout=120, memory="256m"),
-                                  user=None).__enter__()
+        if self._box is None:  # created, never started: only files are copied out of it
+            self._box = self._stack.enter_context(Container(
+                self.image_id, None, name=f"xbuild-symbols-{uuid.uuid4().hex[:10]}", env={},
+                limits=Limits(timeout=120, memory="256m"), user=None))
         certain = True
         for directory in self.dirs:
             try:
