@@ -98,9 +98,8 @@ def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
                                "release (--os picks the release the board runs)")
     undefined = linkage.check(tree, files, release) if tree and release else []
     if undefined:
-        raise AbiMismatch(f"{len(undefined)} symbol(s) the artifact needs are defined nowhere on "
-                          f"{board}: the board's dynamic linker would stop the program "
-                          f"(symbol lookup error)\n{_shown(undefined)}",
+        raise AbiMismatch(f"the dynamic linker of {board} would not find every symbol the "
+                          f"artifact needs (a `symbol lookup error` at run time):\n{_shown(undefined)}",
                           hint="a configure test that guessed wrong when cross-compiling (it "
                                "could not run its test program) or a library missing from the "
                                "link; linking with -Wl,--no-undefined shows where; the build log "

@@ -78,6 +78,9 @@ _PHDR = {32: "IIIIIIII", 64: "IIQQQQQQ"}
 _SHDR = {32: "IIIIIIIIII", 64: "IIQQQQIIQQ"}
 # Elf_Sym as (st_name, st_info, st_other, st_shndx) plus padding where the value and size lie
 _SYM = {32: "I8xBBH", 64: "IBBH16x"}
+# .dynsym and .dynstr are read whole: a bound far above any real library's (libLLVM's ~100,000
+# symbols take a few MB), so a crafted file cannot make the gate hold gigabytes in memory.
+MAX_SYMBOL_TABLE = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,8 @@ class _Reader:
         sec = next((s for s in sections if s.type == SHT_DYNSYM), None)
         if sec is None or not 0 < sec.link < len(sections):
             return DynamicSymbols(frozenset(), frozenset())
+        if max(sec.size, sections[sec.link].size) > MAX_SYMBOL_TABLE:
+            raise ElfError(f"dynamic symbol table larger than {MAX_SYMBOL_TABLE >> 20} MB")
         data, strings = self._contents(sec), self._contents(sections[sec.link])
         fmt = self.order + _SYM[self.bits]
         step = struct.calcsize(fmt)

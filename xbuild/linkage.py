@@ -157,7 +157,13 @@ def check(tree: Path, files: list[dict], release: Release) -> list[AbiProblem]:
              and not f["elf"]["static"]}
     if not elves:
         return []
-    symbols = {path: elf.read_symbols(tree / path) for path in elves}
+    symbols, problems = {}, []
+    for path in list(elves):
+        try:
+            symbols[path] = elf.read_symbols(tree / path)
+        except elf.ElfError as exc:  # the loader could not use it either
+            problems.append(AbiProblem(path, f"unreadable dynamic symbols: {exc}"))
+            del elves[path]
     ours = frozenset().union(*(s.defined for s in symbols.values()))
     # the artifact's own libraries by soname and by file name (a link's name is usually the soname)
     shipped: dict[str, elf.ElfInfo | None] = {p.name: None for p in tree.rglob("*") if p.is_symlink()}
@@ -170,7 +176,6 @@ def check(tree: Path, files: list[dict], release: Release) -> list[AbiProblem]:
     wanted = {s for info in checked.values() for s in (*info.needed, *loader) if s not in shipped}
     known = release.libraries(wanted | {s for info in shipped.values() if info
                                         for s in info.needed if s not in shipped})
-    problems = []
     where = release.requirement.os or "the target"
     for path, info in sorted(checked.items()):
         scope = _scope((*info.needed, *loader), shipped, known)

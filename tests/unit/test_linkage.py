@@ -210,6 +210,24 @@ def test_gate_fails_with_the_abi_exit_code(tmp_path):
     assert "--no-undefined" in caught.value.hint
 
 
+def test_unreadable_symbol_table_is_a_problem(tmp_path):
+    """A .dynsym whose size runs past the file (describe reads no symbols, so lists it as ELF)."""
+    import struct
+    lib = library(tmp_path)
+    data = bytearray(lib.read_bytes())
+    shoff, = struct.unpack_from("<Q", data, 40)
+    shentsize, shnum = struct.unpack_from("<HH", data, 58)
+    for i in range(shnum):
+        at = shoff + i * shentsize
+        if struct.unpack_from("<I", data, at + 4)[0] == 11:  # SHT_DYNSYM: make sh_size huge
+            struct.pack_into("<Q", data, at + 32, len(data) * 4)
+    lib.write_bytes(bytes(data))
+    assert elf.read_elf(lib).soname == "libgpiomini.so.2"
+    (problem,) = check(tmp_path)
+    assert problem.path == "lib/libgpiomini.so.2.2.1"
+    assert problem.message.startswith("unreadable dynamic symbols: truncated ELF")
+
+
 def test_manifest_entry_stays_small(tmp_path):
     """No symbol lists in manifest.json: the check reads the tree."""
     library(tmp_path)
