@@ -96,7 +96,7 @@ def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
                           hint="check the compiler flags and the libraries linked; a prebuilt "
                                "binary in the project may be for the wrong board or a newer OS "
                                "release (--os picks the release the board runs)")
-    undefined = linkage.check(tree, files, release) if tree and release else []
+    undefined = linkage.check(tree, files, release) if tree is not None and release is not None else []
     if undefined:
         raise AbiMismatch(f"the dynamic linker of {board} would not find every symbol the "
                           f"artifact needs (a `symbol lookup error` at run time):\n{_shown(undefined)}",

@@ -173,9 +173,8 @@ def check(tree: Path, files: list[dict], release: Release) -> list[AbiProblem]:
 
     checked = {path: info for path, info in elves.items()
                if info.kind == "executable" or info.soname}
-    wanted = {s for info in checked.values() for s in (*info.needed, *loader) if s not in shipped}
-    known = release.libraries(wanted | {s for info in shipped.values() if info
-                                        for s in info.needed if s not in shipped})
+    known = release.libraries({s for info in elves.values() for s in (*info.needed, *loader)
+                               if s not in shipped})
     where = release.requirement.os or "the target"
     for path, info in sorted(checked.items()):
         scope = _scope((*info.needed, *loader), shipped, known)
