@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import abi, elf
+from xbuild import abi, elf, linkage
 from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.errors import AbiMismatch, NoArtifacts
 from xbuild.toolchain import PREFIX
@@ -92,16 +92,31 @@ def links(tree: Path) -> dict[str, str]:
             for p in sorted(tree.rglob("*")) if p.is_symlink()}
 
 
-def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str) -> None:
+def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
+         tree: Path | None = None, release: "linkage.Release | None" = None) -> None:
+    """Each ELF file fits the board (abi.check); then, given the tree and the release's
+    libraries, every symbol its programs and libraries need is defined (linkage.check)."""
     elves = [(f["path"], elf.ElfInfo(**f["elf"])) for f in files if "elf" in f]
     problems = abi.check(elves, requirement)
+    board = f"{target_name} on {requirement.os}" if requirement.os else target_name
     if problems:
-        shown = "\n".join(f"  {p}" for p in problems[:20])
-        board = f"{target_name} on {requirement.os}" if requirement.os else target_name
-        raise AbiMismatch(f"{len(problems)} file(s) do not fit {board}:\n{shown}",
+        raise AbiMismatch(f"{len(problems)} file(s) do not fit {board}:\n{_shown(problems)}",
                           hint="check the compiler flags and the libraries linked; a prebuilt "
                                "binary in the project may be for the wrong board or a newer OS "
                                "release (--os picks the release the board runs)")
+    undefined = linkage.check(tree, files, release) if tree is not None and release is not None else []
+    if undefined:
+        raise AbiMismatch(f"the dynamic linker of {board} would not find every symbol the "
+                          f"artifact needs (a `symbol lookup error` at run time):\n{_shown(undefined)}",
+                          hint="a configure test that guessed wrong when cross-compiling (it "
+                               "could not run its test program) or a library missing from the "
+                               "link; linking with -Wl,--no-undefined shows where; the build log "
+                               "and config.log say what configure decided")
+
+
+def _shown(problems: list[abi.AbiProblem]) -> str:
+    return "\n".join(f"  {p}" for p in problems[:20]) + \
+        (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
 
 
 def built_for(archive: Path, target_name: str) -> tuple[str | None, tuple[str, ...]]:

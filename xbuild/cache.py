@@ -3,7 +3,7 @@
 Source content, the resolved target (every ABI fact and tuning flag, and its OS release), the
 toolchain (name and version) and the static flag, the recipe and its steps,
 the project config, the builder image's definition (its tag is a content hash), the reproducibility
-epoch, xbuild's own build-logic version, and the values of the variables the project passes in
+epoch, xbuild's own build-logic and gate versions, and the values of the variables the project passes in
 (`pass_env`: a different VERSION must not answer from the cache). Not in it: job count, paths,
 time, the store."""
 
@@ -21,6 +21,9 @@ from xbuild.store import to_segment
 def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
     facts = {
         "xbuild": BUILD_LOGIC_VERSION,
+        # What the gate checks, apart from the build logic (whose bump retags every image): a
+        # build a newer gate fails (2: undefined symbols) must not be answered by an older hit.
+        "gate": 2,
         "source": source_hash,
         "target": dataclasses.asdict(spec.target),
         "mode": spec.mode,

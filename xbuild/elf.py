@@ -2,9 +2,10 @@
 
 It reads the ELF header, the program headers (PT_INTERP, PT_DYNAMIC), the section headers with
 their names, `.ARM.attributes` (float ABI, CPU architecture, Thumb and Advanced SIMD use),
-`.gnu.version_r` (the newest GLIBC_, GLIBCXX_ and CXXABI_ symbol versions needed) and `.dynamic`
-(the sonames needed, DT_NEEDED). Only the standard library is used, so the check runs anywhere
-xbuild runs, without the target's binutils.
+`.gnu.version_r` (the newest GLIBC_, GLIBCXX_ and CXXABI_ symbol versions needed), `.dynamic`
+(the sonames needed, DT_NEEDED, and its own, DT_SONAME) and, on request, `.dynsym` (the symbols a
+file leaves for others to define and those it defines for others: `read_symbols`). Only the standard library is used,
+so the check runs anywhere xbuild runs, without the target's binutils.
 """
 
 from __future__ import annotations
@@ -57,7 +58,11 @@ ARM_ARCHS = ["pre-v4", "v4", "v4T", "v5T", "v5TE", "v5TEJ", "v6", "v6KZ", "v6T2"
 
 ET_REL, ET_EXEC, ET_DYN, ET_CORE = 1, 2, 3, 4
 PT_DYNAMIC, PT_INTERP = 2, 3
-SHT_DYNAMIC, DT_NEEDED, DT_SONAME = 6, 1, 14
+SHT_DYNAMIC, SHT_DYNSYM, DT_NEEDED, DT_SONAME = 6, 11, 1, 14
+SHN_UNDEF = 0
+STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 1, 2, 10
+STV_DEFAULT, STV_PROTECTED = 0, 3
+STT_SECTION, STT_FILE = 3, 4
 # .ARM.attributes tags (ARM "Addenda to, and Errata in, the ABI")
 TAG_CPU_ARCH, TAG_THUMB_ISA_USE, TAG_ADVANCED_SIMD_ARCH, TAG_ABI_VFP_ARGS = 6, 9, 12, 28
 SHT_GNU_VERNEED = 0x6FFFFFFE
@@ -71,6 +76,20 @@ _VERSION_NAME = re.compile(r"(GLIBC|GLIBCXX|CXXABI)_(\d+(?:\.\d+)*)\Z")
 _EHDR = {32: "HHIIIIIHHHHHH", 64: "HHIQQQIHHHHHH"}    # from e_type on (after e_ident)
 _PHDR = {32: "IIIIIIII", 64: "IIQQQQQQ"}
 _SHDR = {32: "IIIIIIIIII", 64: "IIQQQQIIQQ"}
+# Elf_Sym as (st_name, st_info, st_other, st_shndx) plus padding where the value and size lie
+_SYM = {32: "I8xBBH", 64: "IBBH16x"}
+# .dynsym and .dynstr are read whole: a bound far above any real library's (libLLVM's ~100,000
+# symbols take a few MB), so a crafted file cannot make the gate hold gigabytes in memory.
+MAX_SYMBOL_TABLE = 64 << 20
+
+
+@dataclass(frozen=True)
+class DynamicSymbols:
+    """What the dynamic linker resolves for a file: the names it needs from others (undefined,
+    bound GLOBAL: a weak one may stay unresolved) and the names it offers (defined, GLOBAL, WEAK
+    or GNU_UNIQUE, of default or protected visibility). Names without their symbol versions."""
+    undefined: frozenset[str]
+    defined: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,15 @@ def read_elf(path) -> ElfInfo | None:
         return _Reader(f).info()
 
 
+def read_symbols(path) -> DynamicSymbols:
+    """The dynamic symbols of the ELF file at `path` (empty for one without .dynsym: a static
+    program, an object file). Raises ElfError for a file that is not ELF, truncated or corrupt."""
+    with open(path, "rb") as f:
+        if f.read(4) != MAGIC:
+            raise ElfError("not an ELF file")
+        return _Reader(f).symbols()
+
+
 class _Reader:
     def __init__(self, f):
         self.f = f
@@ -122,15 +150,19 @@ class _Reader:
         fmt = self.order + fmt
         return struct.unpack(fmt, self.read(offset, struct.calcsize(fmt)))
 
-    def info(self) -> ElfInfo:
+    def header(self) -> tuple:
+        """The ELF header's fields from e_type on; sets the class and byte order."""
         ident = self.read(0, 16)
         classes, orders = {1: 32, 2: 64}, {1: ("<", "little"), 2: (">", "big")}
         if ident[4] not in classes or ident[5] not in orders:
             raise ElfError(f"bad ELF class/data bytes {ident[4]}/{ident[5]}")
         self.bits = classes[ident[4]]
-        self.order, endian = orders[ident[5]]
+        self.order, self.endian = orders[ident[5]]
+        return self.unpack(_EHDR[self.bits], 16)
+
+    def info(self) -> ElfInfo:
         (e_type, e_machine, _version, _entry, phoff, shoff, flags, _ehsize, phentsize, phnum,
-         shentsize, shnum, shstrndx) = self.unpack(_EHDR[self.bits], 16)
+         shentsize, shnum, shstrndx) = self.header()
 
         segments = self._segments(phoff, phentsize, phnum)
         types = [p_type for p_type, _, _ in segments]
@@ -157,11 +189,16 @@ class _Reader:
                 simd = attrs.get(TAG_ADVANCED_SIMD_ARCH, 0)
         versions = self._versions(sections)
         needed, soname = self._dynamic(sections)
-        return ElfInfo(machine=machine, bits=self.bits, endian=endian, kind=kind,
+        return ElfInfo(machine=machine, bits=self.bits, endian=self.endian, kind=kind,
                        float_abi=float_abi, arm_arch=arm_arch, glibc=versions.get("GLIBC"),
                        interpreter=interpreter, static=PT_DYNAMIC not in types,
                        glibcxx=versions.get("GLIBCXX"), cxxabi=versions.get("CXXABI"),
                        needed=needed, arm_thumb_isa=thumb, arm_simd=simd, soname=soname)
+
+    def symbols(self) -> DynamicSymbols:
+        h = self.header()
+        sections = self._sections(h[5], h[10], h[11], h[12])  # e_shoff, e_shentsize, e_shnum, e_shstrndx
+        return self._dynsym(sections)
 
     # --- headers ---------------------------------------------------------------------------
     def _segments(self, phoff: int, phentsize: int, phnum: int) -> list[tuple[int, int, int]]:
@@ -254,6 +291,29 @@ class _Reader:
             elif tag == DT_SONAME:
                 soname = _cstr(strings, value)
         return tuple(out), soname
+
+    # --- .dynsym ----------------------------------------------------------------------------
+    def _dynsym(self, sections: list[_Section]) -> DynamicSymbols:
+        sec = next((s for s in sections if s.type == SHT_DYNSYM), None)
+        if sec is None or not 0 < sec.link < len(sections):
+            return DynamicSymbols(frozenset(), frozenset())
+        if max(sec.size, sections[sec.link].size) > MAX_SYMBOL_TABLE:
+            raise ElfError(f"dynamic symbol table larger than {MAX_SYMBOL_TABLE >> 20} MB")
+        data, strings = self._contents(sec), self._contents(sections[sec.link])
+        fmt = self.order + _SYM[self.bits]
+        step = struct.calcsize(fmt)
+        undefined, defined = set(), set()
+        for name, info, other, shndx in struct.iter_unpack(fmt, data[:len(data) - len(data) % step]):
+            bind, kind = info >> 4, info & 0xF
+            if name == 0 or kind in (STT_SECTION, STT_FILE):
+                continue
+            if shndx == SHN_UNDEF:
+                if bind == STB_GLOBAL:
+                    undefined.add(_cstr(strings, name))
+            elif bind in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE) and \
+                    other & 3 in (STV_DEFAULT, STV_PROTECTED):
+                defined.add(_cstr(strings, name))
+        return DynamicSymbols(frozenset(undefined), frozenset(defined))
 
     # --- .gnu.version_r --------------------------------------------------------------------
     def _versions(self, sections: list[_Section]) -> dict[str, str]:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache,
-                    compiler_cache, depends, hints, images, publish, sandbox, sources, toolchain)
+                    compiler_cache, depends, hints, images, linkage, publish, sandbox, sources,
+                    toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import check_out, swap_in
 from xbuild.store import configured_url, open_store
@@ -301,7 +302,8 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     artifacts.assemble(stage, tree, spec.name, spec.config.dests)
     files = artifacts.describe(tree)
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
-    artifacts.gate(files, spec.target.abi, spec.target.name)
+    artifacts.gate(files, spec.target.abi, spec.target.name, tree,
+                   linkage.Release.of(image.id, spec.target))
     progress.mark("depends")
     release = spec.target.selected
     found = depends.resolve(files, depends.table(image.id, spec.target.debian_arch),
