@@ -8,6 +8,7 @@ builds with the way out it names (--os bookworm)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -112,3 +113,64 @@ def test_time_bits_on_trixie_armhf_has_a_hint_and_its_way_out_builds(engine, tmp
     (artifact,) = json.loads(ok.stdout)["artifacts"]
     run = xbuild("run", "--target", "rpi3", "--os", "bookworm", artifact["path"], "--", "bin/gzlike")
     assert run.returncode == 0 and "time_t is 4 bytes" in run.stdout, run.stderr
+
+
+# Every probe autoconf/glibc.toml answers, as a configure.ac; -C writes the answers to config.cache,
+# which the build ships as its artifact.
+PROBES = {
+    "configure.ac": """AC_INIT([probes], [1])
+AC_PROG_CC
+AC_FUNC_MALLOC
+AC_FUNC_REALLOC
+AC_FUNC_MMAP
+AC_FUNC_STRTOD
+AC_FUNC_FORK
+AC_FUNC_GETPGRP
+AC_FUNC_SETVBUF_REVERSED
+AC_FUNC_CLOSEDIR_VOID
+AC_FUNC_LSTAT_FOLLOWS_SLASHED_SYMLINK
+AC_FUNC_STAT
+AC_FUNC_LSTAT
+AC_FUNC_STRNLEN
+AC_FUNC_STRCOLL
+AC_FUNC_MEMCMP
+AC_FUNC_CHOWN
+AC_FUNC_MKTIME
+AC_FUNC_GETGROUPS
+AC_FUNC_UTIME_NULL
+AC_FUNC_FNMATCH
+AC_FUNC_FNMATCH_GNU
+AC_FUNC_WAIT3
+AC_SYS_RESTARTABLE_SYSCALLS
+AC_CHECK_FILES([/dev/zero /dev/null /dev/random /dev/urandom /dev/ptmx /dev/ptc])
+AC_CONFIG_FILES([Makefile])
+AC_OUTPUT
+""",
+    "Makefile.in": "all:\ninstall:\n",
+    "xbuild.toml": '[build]\nconfigure_args = ["-C"]\nartifacts = ["config.cache"]\n',
+}
+
+
+def _cache(tmp_path: Path, mode: str) -> dict[str, str]:
+    project = make_project(tmp_path / f"probes-{mode}", PROBES)
+    proc = xbuild("--target", "rpi3", project, "--mode", mode, "--out", tmp_path / mode, "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    with tarfile.open(artifact["path"]) as tar:
+        (member,) = [m for m in tar.getmembers() if m.name.endswith("config.cache")]
+        data = tar.extractfile(member)
+        assert data is not None
+        text = data.read().decode()
+    # config.cache lines: ac_cv_func_malloc_0_nonnull=${ac_cv_func_malloc_0_nonnull=yes}
+    return dict(re.findall(r"^(\w+_cv_\w+)=\$\{\w+=([^}]*)\}$", text, re.MULTILINE))
+
+
+def test_the_answers_are_the_boards_own(engine, tmp_path):
+    """The same probes in emulate mode run for real on the board's userland under qemu: a cross
+    build's answers, from the site file, must be those, every one the site file gives. (About
+    2.5 minutes here: autoreconf's perl and configure run under qemu.)"""
+    from xbuild import configsite
+    answered = dict(configsite.answers(configsite.GLIBC))
+    real, cross = _cache(tmp_path, "emulate"), _cache(tmp_path, "cross")
+    assert set(answered) <= set(real), set(answered) - set(real)  # every answer is checked
+    assert {k: cross[k] for k in answered} == {k: real[k] for k in answered} == answered
