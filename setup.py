@@ -1,4 +1,4 @@
-"""Ship targets/, releases/, recipes/ and toolchains/ inside the wheel, as xbuild/data/, while the
+"""Ship targets/, releases/, recipes/, toolchains/ and autoconf/ inside the wheel, as xbuild/data/, while the
 top-level folders stay the one source of truth (everything else about the package is in pyproject.toml).
 
 The copy is made into the build directory only, never into the source tree: a source checkout
@@ -11,7 +11,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-DATA = ("targets", "releases", "recipes", "toolchains")
+DATA = ("targets", "releases", "recipes", "toolchains", "autoconf")
 
 
 class BuildWithData(build_py):

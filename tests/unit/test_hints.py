@@ -336,3 +336,65 @@ def test_the_service_keeps_the_hints_and_hides_only_server_paths(tmp_path):
 def test_fetching_is_bounded_in_time(mirror, monkeypatch):
     monkeypatch.setattr(hints, "FETCH_SECONDS", 0)  # the time a failed build may spend is spent
     assert _hints(GCC) == [] and mirror.requests == []
+
+
+# Failures xbuild knows by their message (hints.known): real lines from trixie's armhf cross builder.
+RPL_LD = f"""{_LD}: ./libbuf.so: undefined reference to `rpl_malloc'
+{_LD}: ./libbuf.so: undefined reference to `rpl_realloc'
+collect2: error: ld returned 1 exit status
+make: *** [Makefile:22: bufdemo] Error 1"""
+_INC = "/usr/arm-linux-gnueabihf/include"
+_ERROR = '#error "_TIME_BITS=64 is allowed only with _FILE_OFFSET_BITS=64"'
+TIME_BITS = f"""arm-linux-gnueabihf-gcc  -o gzlike gzlike.c
+In file included from {_INC}/features.h:415,
+                 from {_INC}/bits/libc-header-start.h:33,
+                 from {_INC}/stdio.h:28,
+                 from gzlike.c:8:
+{_INC}/features-time64.h:26:5: error: {_ERROR}
+   26 | #   error "_TIME_BITS=64 is allowed only with _FILE_OFFSET_BITS=64"
+      |     ^~~~~
+make: *** [Makefile:2: gzlike] Error 1"""
+
+
+def _spec(board: str = "rpi3", os: str | None = None):
+    from pathlib import Path
+    from types import SimpleNamespace
+    from xbuild.targets import get
+    return SimpleNamespace(target=get(board).with_os(os), mode="cross", static=False,
+                           project=Path("my project"), config=SimpleNamespace(packages=()))
+
+
+def test_rpl_malloc_says_what_autoconf_guessed_and_the_answer():
+    text = hints.undefined_symbol("rpl_malloc")
+    assert text is not None and "AC_FUNC_MALLOC decided ac_cv_func_malloc_0_nonnull=no" in text
+    assert "cross build cannot run its malloc(0) probe" in text
+    assert 'env = { ac_cv_func_malloc_0_nonnull = "yes" }' in text and "autoconf 2.70" in text
+    assert "ac_cv_func_realloc_0_nonnull" in (hints.undefined_symbol("rpl_realloc") or "")
+    assert hints.undefined_symbol("rpl_mallocx") is None and hints.undefined_symbol("malloc") is None
+
+
+def test_the_linkers_and_the_loaders_undefined_rpl_malloc_are_recognised():
+    found = hints.known(RPL_LD.splitlines(), _spec())
+    assert [h.split(" ", 1)[0] for h in found] == ["rpl_malloc", "rpl_realloc"]
+    lld = "ld.lld: error: undefined symbol: rpl_malloc\n>>> referenced by buf.c"
+    loader = "bufdemo: symbol lookup error: /usr/local/lib/libbuf.so.1: undefined symbol: rpl_malloc"
+    for log in (lld, loader):
+        assert hints.known(log.splitlines(), _spec()) == [hints.undefined_symbol("rpl_malloc")]
+
+
+def test_time_bits_says_what_happened_and_both_ways_out():
+    (text,) = hints.known(TIME_BITS.splitlines(), _spec())
+    assert "trixie's armhf compiler defines _TIME_BITS=64" in text and "undefines _FILE_OFFSET_BITS" in text
+    assert "xbuild --target rpi3 --os bookworm 'my project'" in text
+    assert "zlib 1.3 undefines _TIME_BITS" in text
+
+
+def test_time_bits_on_a_boards_oldest_release_offers_only_the_source_fix():
+    (text,) = hints.known(TIME_BITS.splitlines(), _spec(os="bullseye"))
+    assert "--os" not in text and "zlib 1.3" in text
+
+
+def test_known_failures_come_after_the_packages_and_before_the_builds_own_hint():
+    assert hints.for_build("full log: /x", TIME_BITS.splitlines(), _spec()) == \
+        hints.known(TIME_BITS.splitlines(), _spec())[0] + "\nfull log: /x"
+    assert hints.known(GCC.splitlines(), _spec()) == []

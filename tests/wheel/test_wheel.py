@@ -48,7 +48,7 @@ def test_every_module_and_advertised_transport_imports_without_the_test_extras(w
     assert int(proc.stdout) > 40
 
 
-@pytest.mark.parametrize("kind", ["targets", "releases", "recipes", "toolchains"])
+@pytest.mark.parametrize("kind", ["targets", "releases", "recipes", "toolchains", "autoconf"])
 def test_the_wheel_carries_the_repositorys_data_files(wheel_venv, kind):
     proc = wheel_venv.python("import xbuild.datafiles as d; print(d.DATA_DIR)")
     shipped = Path(proc.stdout.strip()) / kind

@@ -7,6 +7,7 @@ build container needs to aim every tool at the target, written fresh for each bu
   `strip` or `pkg-config` reaches the target's tools, and every compiler call carries the board's
   flags (a Makefile that overrides CFLAGS cannot drop them);
 - a CMake toolchain file and a Meson cross file (cross mode);
+- autoconf's answers for the probes a cross configure cannot run (cross mode, glibc: configsite.py);
 - the environment the recipes read (XBUILD_*, CC, AR, ...);
 - what its builder image needs on top of the Debian base (images.py).
 
@@ -18,7 +19,7 @@ import functools
 import shlex
 from dataclasses import dataclass
 
-from xbuild import schema
+from xbuild import configsite, schema
 from xbuild.datafiles import data_files
 from xbuild.errors import ConfigError
 from xbuild.targets import Target, host_arch
@@ -135,11 +136,21 @@ class Toolchain:
             "[host_machine]", "system = 'linux'", f"cpu_family = '{_MESON_CPU_FAMILY.get(cpu, cpu)}'",
             f"cpu = '{cpu}'", f"endian = '{self.target.abi.endian}'", ""])
 
+    def libc_answers(self) -> str:
+        """Whose autoconf answers a build gets (configsite.py): glibc's in cross mode; none where
+        configure runs its probes (emulate, hybrid), nor for musl (--static), which has none yet."""
+        return configsite.GLIBC if self.mode == "cross" and not self.static else ""
+
+    def config_site(self) -> str:
+        return configsite.render(libc) if (libc := self.libc_answers()) else ""
+
     def files(self) -> dict[str, str]:
         out = self.shims()
         if self.mode == "cross":
             out["toolchain.cmake"] = self.cmake_toolchain()
             out["cross.ini"] = self.meson_cross()
+        if site := self.config_site():
+            out[configsite.PATH] = site
         return out
 
     def environment(self, jobs: int) -> dict[str, str]:
@@ -159,6 +170,8 @@ class Toolchain:
             "PKG_CONFIG": f"{t}-pkg-config" if cross else "pkg-config",
             "XBUILD_CMAKE_TOOLCHAIN": f"{ROOT}/toolchain.cmake" if cross else "",
             "XBUILD_MESON_CROSS": f"{ROOT}/cross.ini" if cross else "",
+            # configure reads it; xbuild.toml's env (applied after this) may replace or empty it.
+            **({"CONFIG_SITE": f"{ROOT}/{configsite.PATH}"} if self.config_site() else {}),
             # Configure probes and tests that run target code go through qemu, as the board's CPU.
             **self.run_env(),
         }
@@ -172,7 +185,8 @@ class Toolchain:
     def summary(self) -> dict:
         """What the manifest and the cache key record of the toolchain."""
         return {"name": self.name, "family": self.definition.family, "version": self.version,
-                "static": self.static, "description": self._fill(self.definition.description)}
+                "static": self.static, "description": self._fill(self.definition.description),
+                "config_site": configsite.digest(libc) if (libc := self.libc_answers()) else ""}
 
 
 _PACKAGE = schema.text('a Debian package name such as "crossbuild-essential-{arch}"',
