@@ -64,7 +64,8 @@ def _control_files(spec: BuildSpec) -> bytes:
         files = spec.toolchain.files()
         files["build.sh"] = buildscript.render(spec.steps, spec.recipe.collect_new_elf,
                                                spec.variation.src_dir, spec.variation.umask,
-                                               spec.recipe.name)
+                                               spec.recipe.name,
+                                               spec.toolchain.finish(spec.keep_debug))
         files["artifacts.txt"] = "".join(p + "\n" for p in spec.config.artifacts)
         files["ccache.conf"] = compiler_cache.CONFIG_TEXT  # never /ccache's (compiler_cache.py)
         for rel, text in files.items():

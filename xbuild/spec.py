@@ -44,6 +44,7 @@ class BuildSpec:
     variation: Variation = Variation()
     static: bool = False   # --static: fully static executables (zig + musl)
     deb: bool = False      # also write a .deb
+    keep_debug: bool = False  # --keep-debug: leave zig's runtime debug information in (zig.py)
     version: str = ""      # xbuild.toml's version, else git describe, else 0~SOURCE_DATE_EPOCH
     notes: tuple[str, ...] = ()  # said before the build (a .git that was not read); not in the key
 
@@ -68,6 +69,7 @@ class BuildSpec:
                 "static": self.static, "toolchain": self.toolchain.summary(),
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch, "deb": self.deb,
+                "keep_debug": self.keep_debug,
                 "version": self.version}
 
 
@@ -108,7 +110,7 @@ def _epoch(git: gitmeta.Meta) -> int:
 def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
             jobs: int | None = None, timeout: int | None = None, memory: str = "4g",
             os_release: str | None = None, static: bool | None = None,
-            deb: bool | None = None) -> BuildSpec:
+            deb: bool | None = None, keep_debug: bool = False) -> BuildSpec:
     """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default.
     static: --static (XBUILD_STATIC); else xbuild.toml's static; else False. deb: likewise."""
     target = targets.get(target_name)  # first: an unknown target is the likeliest typo
@@ -162,5 +164,5 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         out=out_path if out else safefs.physical(out_path / _out_name(target, static), path),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
-        source_date_epoch=epoch, static=static, deb=make_deb, version=version,
+        source_date_epoch=epoch, static=static, deb=make_deb, keep_debug=keep_debug, version=version,
         notes=(git.note,) if git.note else ())
