@@ -154,12 +154,14 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
     target = target.with_os(os_release or cfg.os)
     static = bool(static if static is not None else cfg.static)
     toolchain.pick(target, mode, static)  # a board without --static fails here, before any work
+    chose = None  # said when detection chose between build systems
     if cfg.recipe:
         recipe = recipes.get(cfg.recipe)
     elif cfg.steps is not None and not any(r.matches(path) for r in recipes.all_recipes().values()):
         recipe = recipes.get("script")
     else:
         recipe = recipes.detect(path)
+        chose = recipes.choice(path, recipe)
     if recipe.name == "script" and cfg.steps is None and not (path / "xbuild.sh").is_file():
         raise ConfigError(f"{path / config.FILENAME}: the script recipe needs steps",
                           hint='add [build] steps = ["make all", "..."] or an xbuild.sh')
@@ -175,7 +177,7 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
     if make_deb:
         from xbuild.deb import check_version
         check_version(version, str(path / config.FILENAME) if cfg.version else f"the version from {version_from}")
-    notes = (git.note,) if git.note else ()
+    notes = tuple(filter(None, (git.note, chose)))
     return BuildSpec(
         project=path, name=name, target=target, mode=mode, recipe=recipe, config=cfg,
         out=out_path if out else safefs.physical(out_path / _out_name(target, static), path),
