@@ -258,7 +258,9 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
     image = images.ensure(ctx.image_def, log.line)
 
-    progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
+    # The toolchain that compiles (zig's image is named after the packages image it extends).
+    progress.phase("build", f"{spec.recipe.name} recipe with {spec.toolchain.summary()['description']} "
+                            f"in {image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
     progress.mark("start")
     cc = ctx.ccache

@@ -18,6 +18,9 @@ pytestmark = pytest.mark.integration
 def _build(project, target, *extra) -> tuple[bytes, dict]:
     proc = xbuild("--target", target, project, "--json", "--no-cache", *extra)
     assert proc.returncode == 0, proc.stderr
+    # the build line names the toolchain that compiled, not only the image
+    assert ("make recipe with zig 0." if target == "rpi0" else
+            "make recipe with Debian's GCC cross compiler") in proc.stderr, proc.stderr
     result = json.loads(proc.stdout)
     with tarfile.open(result["artifacts"][0]["path"]) as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("bin/hello"))
