@@ -19,7 +19,7 @@ from typing import Callable
 from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache,
                     compiler_cache, depends, hints, images, publish, sandbox, sources, toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
-from xbuild.atomic import check_out, swap_in
+from xbuild.atomic import check_out, remove_made, swap_in
 from xbuild.store import configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
@@ -233,6 +233,7 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
             produced, image_id = step(ctx)
         swap_in(work / "out", spec.out)
         failed_log.unlink(missing_ok=True)
+        remove_made(kept_tree(spec.out))  # an earlier failure's --keep tree is stale now
         return BuildResult(
             spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
             spec.out / "manifest.json", spec.out / "build.log", image_id, ctx.source_hash, 0.0,
