@@ -99,7 +99,7 @@ def _name_version(path: Path, cfg: ProjectConfig, git: gitmeta.Meta, epoch: int,
         return name, found.version, found.source
     if split:
         return name, split[1], f"the folder name {path.name}"
-    return name, f"0~{epoch}", "none declared: 0~ and the source date"
+    return name, f"0~{epoch}", "the default: none declared (xbuild.toml's version sets one)"
 
 
 def _check_args(path: Path, cfg: ProjectConfig, recipe: Recipe) -> None:

@@ -84,7 +84,7 @@ def test_rtl_sdr_declares_none_so_the_folder_and_then_the_default_decide(tmp_pat
     assert (got.name, got.version) == ("rtl-sdr", "2.0.2")
     got = _resolve(make_project(tmp_path / "rtl-sdr", {"CMakeLists.txt": RTL_SDR}))
     assert (got.name, got.version, got.version_from) == \
-        ("rtl-sdr", "0~315532800", "none declared: 0~ and the source date")
+        ("rtl-sdr", "0~315532800", "the default: none declared (xbuild.toml's version sets one)")
 
 
 def test_xbuild_toml_comes_first(tmp_path):
