@@ -99,7 +99,7 @@ def _name_version(path: Path, cfg: ProjectConfig, git: gitmeta.Meta, epoch: int,
         return name, found.version, found.source
     if split:
         return name, split[1], f"the folder name {path.name}"
-    return name, f"0~{epoch}", "the default: none declared (xbuild.toml's version sets one)"
+    return name, f"0~{epoch}", "the default (none declared; xbuild.toml's version sets one)"
 
 
 def _check_args(path: Path, cfg: ProjectConfig, recipe: Recipe) -> None:
@@ -185,4 +185,4 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
         source_date_epoch=epoch, static=static, deb=make_deb, keep_debug=keep_debug, version=version,
         version_from=version_from,
-        notes=(*notes, f"{name} {version} (version from {version_from})"))
+        notes=(*notes, f"{name} {version}: version from {version_from}"))

@@ -51,7 +51,7 @@ def test_a_tarballs_folder_gives_name_and_version(tmp_path):
     got = _resolve(make_project(tmp_path / "i2c-tools-4.3", {"Makefile": I2C_TOOLS}))
     assert (got.name, got.version, got.version_from) == \
         ("i2c-tools", "4.3", "the folder name i2c-tools-4.3")
-    assert "i2c-tools 4.3 (version from the folder name i2c-tools-4.3)" in got.notes
+    assert "i2c-tools 4.3: version from the folder name i2c-tools-4.3" in got.notes
     assert got.options()["version_from"] == "the folder name i2c-tools-4.3"  # in the manifest
 
 
@@ -84,7 +84,7 @@ def test_rtl_sdr_declares_none_so_the_folder_and_then_the_default_decide(tmp_pat
     assert (got.name, got.version) == ("rtl-sdr", "2.0.2")
     got = _resolve(make_project(tmp_path / "rtl-sdr", {"CMakeLists.txt": RTL_SDR}))
     assert (got.name, got.version, got.version_from) == \
-        ("rtl-sdr", "0~315532800", "the default: none declared (xbuild.toml's version sets one)")
+        ("rtl-sdr", "0~315532800", "the default (none declared; xbuild.toml's version sets one)")
 
 
 def test_xbuild_toml_comes_first(tmp_path):
