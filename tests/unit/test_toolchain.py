@@ -427,12 +427,20 @@ def test_zig_shim_asks_no_debug_info_and_collects_sections_of_links_only(tmp_pat
     fake.mkdir()
     (fake / "zig").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     (fake / "zig").chmod(0o755)
-    files = {rel: text.replace(tc.definition.home, str(fake)) for rel, text in tc.shims().items()}
+    from xbuild.toolchain.zig import RUNTIME
+    runtime = tmp_path / "runtime" / "arm-linux-gnueabihf.2.41" / "libcompiler_rt.a"
+    runtime.parent.mkdir(parents=True)
+    runtime.write_bytes(b"!<arch>\n")  # as the image holds it (image_layer)
+    files = {rel: text.replace(RUNTIME, str(runtime.parent.parent)).replace(tc.definition.home, str(fake))
+             for rel, text in tc.shims().items()}
     shim = _write(tmp_path, files) / "bin" / "gcc"
     out = subprocess.run(["sh", str(shim), *args], env={"PATH": "/usr/bin:/bin", "XBUILD_CCACHE": ""},
                          capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
     assert ("-g0" not in out) == debug, out
     assert ("-Wl,--gc-sections" in out) == gc, out
+    # a link takes the image's compiler_rt, built without debug information, instead of zig's
+    assert (["-rtlib=none", str(runtime)] == out[out.index("-Wl,--gc-sections") + 1:][:2]) if gc \
+        else "-rtlib=none" not in out, out
     assert out[-len(args):] == args  # the project's own flags last: they win over the shim's
 
 

@@ -94,8 +94,17 @@ fi
 #   unless sections are collected, which it does itself only when the link carries -O1 or more:
 #   a link gets --gc-sections (a project's -Wl,--no-gc-sections comes later and wins). Only a
 #   link: on a -c call zig applies it to the object it writes and empties it.
+# - it builds that compiler_rt with debug information whenever the program is not stripped
+#   whole (-s): 0.8 MB of DWARF in every program, which a project's -g (autoconf's default
+#   CFLAGS are "-g -O2") would keep. A link gets -rtlib=none (zig then links no compiler_rt)
+#   and the one built without debug information when the image was made (RUNTIME), with the
+#   options zig builds its own with; its symbols are hidden, as zig's are.
+RUNTIME = "/opt/zig-runtime"
+_RUNTIME_FLAGS = ("-OReleaseFast -fstrip -fPIC -ffunction-sections -fdata-sections -fno-builtin "
+                  "-fno-stack-check -fno-stack-protector")
 _ZIG_DEFAULTS = """\
 xbuild_g0=-g0 xbuild_gc=-Wl,--gc-sections
+if [ -f {runtime} ]; then xbuild_gc="$xbuild_gc -rtlib=none {runtime}"; fi
 for a do
   case $a in
     -g0|-gz*) ;;
@@ -167,9 +176,13 @@ class Zig(Toolchain):
         for rel, body in files.items():
             if f"{self.definition.home}/zig " in body and " -E " not in body:  # cc and c++
                 body = body.replace(" -ffile-prefix-map=", " $xbuild_g0 $xbuild_gc -ffile-prefix-map=", 1)
-                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _ONE_SOURCE_AT_A_TIME
-                                          + _ZIG_DEFAULTS, 1)
+                defaults = _ZIG_DEFAULTS.format(runtime=self.runtime_lib(self.zig_target))
+                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _ONE_SOURCE_AT_A_TIME + defaults, 1)
         return files
+
+    def runtime_lib(self, zig_target: str) -> str:
+        """compiler_rt for that target, built without debug information when the image is made."""
+        return f"{RUNTIME}/{zig_target}/libcompiler_rt.a"
 
     def finish(self, keep_debug: bool) -> str:
         """Shell run after collection: zig's runtime debug information out (see above)."""
@@ -201,11 +214,17 @@ class Zig(Toolchain):
             f"{zig} {cc} -target {t} -mcpu={cpu} {extra} /tmp/w.{ext} -o /tmp/w"
             for t, extra in ((glibc_target, ""), (musl_target, "-static"))
             for cc, ext in (("cc", "c"), ("c++", "cc")))
+        runtime = " && ".join(
+            f"mkdir -p {Path(self.runtime_lib(t)).parent} && {zig} build-lib -target {t} -mcpu={cpu} "
+            f"{_RUNTIME_FLAGS} {self.definition.home}/lib/compiler_rt.zig --name compiler_rt "
+            f"-femit-bin={self.runtime_lib(t)}"
+            for t in (glibc_target, musl_target))
         body = (f"LABEL org.xbuild.zig={version}\n"
                 f"COPY ziglang {self.definition.home}\n"
                 f"ENV ZIG_GLOBAL_CACHE_DIR={cache} ZIG_LOCAL_CACHE_DIR=/tmp/zig-local\n"
                 "RUN printf 'int main(void){return 0;}\\n' > /tmp/w.c && "
                 "printf '#include <string>\\nint main(){return std::string(\"x\").size()-1;}\\n' "
-                f"> /tmp/w.cc && {warm} && chown -R 1000:1000 {cache} && rm -rf /tmp/w* /tmp/zig-local\n")
+                f"> /tmp/w.cc && {warm} && {runtime} && chown -R 1000:1000 {cache} "
+                "&& rm -rf /tmp/w* /tmp/zig-local\n")
         name = f"{self.target.suite}-{self.target.debian_arch}-zig-{cpu}-{self.target.glibc}"
         return name, body, home
