@@ -80,6 +80,21 @@ def swap_in(new: Path, dest: Path) -> None:
         safefs.remove_tree(old)
 
 
+def remove_made(dest: Path) -> bool:
+    """Remove dest if it is a directory xbuild made (a --keep tree an earlier build left); a
+    link, a file or a directory of anyone else's stays. Renamed away first: a reader never sees
+    half of it. True when it was removed."""
+    try:
+        if dest.is_symlink() or not dest.is_dir() or not _made_by_xbuild(dest):
+            return False
+        old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
+        dest.rename(old)
+    except OSError:
+        return False
+    safefs.remove_tree(old)
+    return True
+
+
 @contextlib.contextmanager
 def replacing(dest: Path, what: str = "tmp", project: Path | None = None) -> Iterator[Path]:
     """A fresh directory beside dest to fill; it becomes dest only if the block succeeds. Refused

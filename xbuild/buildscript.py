@@ -65,7 +65,8 @@ fi
 
 
 def render(steps: tuple[str, ...], collect_new_elf: bool, src_dir: str = f"{ROOT}/src",
-           umask: str = "022", recipe: str = "") -> str:
+           umask: str = "022", recipe: str = "", finish: str = "") -> str:
+    """finish: the toolchain's shell after collection (Toolchain.finish)."""
     lines = ["#!/bin/bash", "set -euo pipefail", f"umask {umask}", f"export XBUILD_SRC={src_dir}",
              f"export XBUILD_RECIPE={shlex.quote(recipe)}",
              f"export XBUILD_COLLECT_NEW_ELF={int(collect_new_elf)}",
@@ -75,5 +76,6 @@ def render(steps: tuple[str, ...], collect_new_elf: bool, src_dir: str = f"{ROOT
         lines.append(f"echo {shlex.quote(f'::xbuild step {n}/{len(steps)}: {step}')}")
         lines += ["(", 'cd "$XBUILD_SRC"', step, ")"]
     lines.append(_COLLECT.format(stage=STAGE, root=ROOT))
+    lines.append(finish)
     lines.append(_COMPILER_CACHE_CAP)
     return "\n".join(lines) + "\n"

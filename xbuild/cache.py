@@ -29,6 +29,10 @@ def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
         "mode": spec.mode,
         "static": spec.static,
         "toolchain": spec.toolchain.summary(),  # name, version (zig's), static
+        # What the shims and the script after collection do changes the output (zig's -g0, strip).
+        "toolchain_files": hashlib.sha256(json.dumps(
+            [spec.toolchain.files(), spec.toolchain.finish(spec.keep_debug)], sort_keys=True
+        ).encode()).hexdigest(),
         "recipe": dataclasses.asdict(spec.recipe),
         "steps": list(spec.steps),
         "config": spec.config.to_json(),

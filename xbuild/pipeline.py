@@ -20,7 +20,7 @@ from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildsc
                     compiler_cache, depends, hints, images, linkage, publish, sandbox, sources,
                     toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
-from xbuild.atomic import check_out, swap_in
+from xbuild.atomic import check_out, remove_made, swap_in
 from xbuild.store import configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
@@ -65,7 +65,8 @@ def _control_files(spec: BuildSpec) -> bytes:
         files = spec.toolchain.files()
         files["build.sh"] = buildscript.render(spec.steps, spec.recipe.collect_new_elf,
                                                spec.variation.src_dir, spec.variation.umask,
-                                               spec.recipe.name)
+                                               spec.recipe.name,
+                                               spec.toolchain.finish(spec.keep_debug))
         files["artifacts.txt"] = "".join(p + "\n" for p in spec.config.artifacts)
         files["ccache.conf"] = compiler_cache.CONFIG_TEXT  # never /ccache's (compiler_cache.py)
         for rel, text in files.items():
@@ -233,6 +234,7 @@ def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> Build
             produced, image_id = step(ctx)
         swap_in(work / "out", spec.out)
         failed_log.unlink(missing_ok=True)
+        remove_made(kept_tree(spec.out))  # an earlier failure's --keep tree is stale now
         return BuildResult(
             spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
             spec.out / "manifest.json", spec.out / "build.log", image_id, ctx.source_hash, 0.0,
@@ -258,7 +260,9 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
     image = images.ensure(ctx.image_def, log.line)
 
-    progress.phase("build", f"{spec.recipe.name} recipe in {image.tag}")
+    # The toolchain that compiles (zig's image is named after the packages image it extends).
+    progress.phase("build", f"{spec.recipe.name} recipe with {spec.toolchain.summary()['description']} "
+                            f"in {image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
     progress.mark("start")
     cc = ctx.ccache

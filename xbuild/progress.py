@@ -23,6 +23,7 @@ from xbuild.terminal import safe
 REDRAW_SECONDS = 0.05
 # apt says how many packages it installs, then sets each up: "12/140 packages set up".
 _APT_TOTAL = re.compile(r"(\d+) newly installed")
+_LINE_BREAK = re.compile(r"[\r\n]+")
 
 
 class Progress:
@@ -53,6 +54,7 @@ class Progress:
         if self.phase_name:
             self.timings[self.phase_name] = self.timings.get(self.phase_name, 0.0) + now - self.phase_start
         self.phase_name, self.phase_start, self.last_line = name, now, ""
+        self.apt_total = self.apt_done = 0  # apt's count belongs to the phase that ran apt
         if name and self.stop_requested():
             raise BuildCancelled("the build was cancelled")
 
@@ -94,14 +96,19 @@ class Progress:
             return
         if self.quiet:
             return
-        self.last_line = text
-        if match := _APT_TOTAL.search(text):
-            self.apt_total, self.apt_done = int(match.group(1)), 0
-        elif text.startswith("Setting up "):
-            self.apt_done += 1
+        # One "line" may hold several (a builder's output chunk: "Fetched 6626 kB ...\nReading
+        # package lists..."): each is counted and shown as a line of its own, never as ^J.
+        lines = [part for part in _LINE_BREAK.split(text) if part.strip()] or [text]
+        text = self.last_line = lines[-1]
+        for part in lines:
+            if match := _APT_TOTAL.search(part):
+                self.apt_total, self.apt_done = int(match.group(1)), 0
+            elif part.startswith("Setting up "):
+                self.apt_done += 1
         if self.verbose:
             self.printed = time.monotonic()
-            print(safe(text), file=self.stream, flush=True)
+            for part in lines:
+                print(safe(part), file=self.stream, flush=True)
         elif self.tty and (now := time.monotonic()) - self._drawn >= REDRAW_SECONDS:
             self._drawn = now
             width = shutil.get_terminal_size((100, 20)).columns

@@ -27,20 +27,24 @@ class Rule:
     lacks: str | None = None
 
     def matches(self, project: Path) -> bool:
-        """Read as data: a marker is looked for in the first 64 KiB of a regular file only (a link
-        may lead out of the project, a FIFO would block, a sparse file may claim gigabytes); a
-        link counts as present, for the build container to follow inside the project's copy."""
-        if any(_present(project / f) for f in self.files):
-            return True
+        return self.found(project) is not None
+
+    def found(self, project: Path) -> str | None:
+        """The file that makes the rule match, else None. Read as data: a marker is looked for
+        in the first 64 KiB of a regular file only (a link may lead out of the project, a FIFO
+        would block, a sparse file may claim gigabytes); a link counts as present, for the build
+        container to follow inside the project's copy."""
+        if present := next((f for f in self.files if _present(project / f)), None):
+            return present
         if self.file is None or not _present(project / self.file):
-            return False
+            return None
         try:
             head = safefs.read_prefix(project / self.file, HEAD).decode("utf-8", "replace")
         except OSError:  # a link, a FIFO, a directory: no marker to read
             head = ""
         if self.contains is not None:
-            return self.contains in head
-        return self.lacks is None or self.lacks not in head
+            return self.file if self.contains in head else None
+        return self.file if self.lacks is None or self.lacks not in head else None
 
     def looked_for(self) -> list[str]:
         return list(self.files) + ([self.file] if self.file else [])
@@ -61,7 +65,11 @@ class Recipe:
     kind: str = "steps"            # steps: shell steps in the builder; image: a Dockerfile build
 
     def matches(self, project: Path) -> bool:
-        return any(rule.matches(project) for rule in self.detect)
+        return self.found(project) is not None
+
+    def found(self, project: Path) -> str | None:
+        """The project's file that selects this recipe, else None."""
+        return next(filter(None, (rule.found(project) for rule in self.detect)), None)
 
     def takes(self) -> list[str]:
         """The project options (xbuild.toml's cmake_args, make_args...) its steps append."""
@@ -138,3 +146,15 @@ def detect(project: Path) -> Recipe:
     looked = sorted({f for r in all_recipes().values() for rule in r.detect for f in rule.looked_for()})
     raise NoRecipe(f"no build recipe detected in {project}: looked for {', '.join(looked)}",
                    hint='add an xbuild.toml with [build] recipe = "..." or steps = ["..."]')
+
+
+def choice(project: Path, chosen: Recipe) -> str | None:
+    """When the project also holds another build system's files, which recipe was detected, why,
+    and how to pick another; None when the detection had nothing to choose between."""
+    others = [(r.name, f) for r in all_recipes().values() if r is not chosen and (f := r.found(project))]
+    if not others:
+        return None
+    also = ", ".join(f"{name} ({f})" for name, f in others)
+    return (f"building with the {chosen.name} recipe ({chosen.found(project)}), the first in "
+            f"xbuild's order ({', '.join(all_recipes())}); also found: {also}. To use another, "
+            f'set [build] recipe = "{others[0][0]}" in xbuild.toml')

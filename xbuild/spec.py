@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import MODES, config, gitmeta, recipes, safefs, sources, targets, toolchain
+from xbuild import MODES, config, gitmeta, projectmeta, recipes, safefs, sources, targets, toolchain
 from xbuild.config import ProjectConfig
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.recipes import Recipe
@@ -44,7 +44,9 @@ class BuildSpec:
     variation: Variation = Variation()
     static: bool = False   # --static: fully static executables (zig + musl)
     deb: bool = False      # also write a .deb
-    version: str = ""      # xbuild.toml's version, else git describe, else 0~SOURCE_DATE_EPOCH
+    keep_debug: bool = False  # --keep-debug: leave zig's runtime debug information in (zig.py)
+    version: str = ""      # xbuild.toml's, git describe, the build system's, the folder's, 0~epoch
+    version_from: str = ""  # where the version came from (said, and in the manifest)
     notes: tuple[str, ...] = ()  # said before the build (a .git that was not read); not in the key
 
     @property
@@ -68,6 +70,7 @@ class BuildSpec:
                 "static": self.static, "toolchain": self.toolchain.summary(),
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch, "deb": self.deb,
+                "keep_debug": self.keep_debug, "version_from": self.version_from,
                 "version": self.version}
 
 
@@ -79,9 +82,24 @@ def _out_name(target: Target, static: bool = False) -> str:
     return f"{name}-static" if static else name
 
 
-def _version(cfg: ProjectConfig, git: gitmeta.Meta, epoch: int) -> str:
-    """xbuild.toml's version; else `git describe --tags` (v1.2-3-gabc -> 1.2-3-gabc); else 0~<epoch>."""
-    return cfg.version or git.version or f"0~{epoch}"
+def _name_version(path: Path, cfg: ProjectConfig, git: gitmeta.Meta, epoch: int,
+                  recipe: Recipe) -> tuple[str, str, str]:
+    """(name, version, where the version came from). The name: xbuild.toml's, else the folder's
+    (`i2c-tools-4.3` -> i2c-tools): the folder is the name the user and the store know the
+    project by, where a build system's may be another (rtl-sdr's CMake says rtlsdr). The
+    version: xbuild.toml's; else `git describe --tags` (v1.2-3-gabc -> 1.2-3-gabc); else what
+    the build system declares (projectmeta.py); else the folder's; else 0~<epoch>."""
+    split = projectmeta.folder(path.name)
+    name = cfg.name or (split[0] if split else path.name)
+    if cfg.version:
+        return name, cfg.version, config.FILENAME
+    if git.version:
+        return name, git.version, "git describe --tags"
+    if found := projectmeta.declared(path, recipe.name):
+        return name, found.version, found.source
+    if split:
+        return name, split[1], f"the folder name {path.name}"
+    return name, f"0~{epoch}", "the default (none declared; xbuild.toml's version sets one)"
 
 
 def _check_args(path: Path, cfg: ProjectConfig, recipe: Recipe) -> None:
@@ -108,7 +126,7 @@ def _epoch(git: gitmeta.Meta) -> int:
 def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
             jobs: int | None = None, timeout: int | None = None, memory: str = "4g",
             os_release: str | None = None, static: bool | None = None,
-            deb: bool | None = None) -> BuildSpec:
+            deb: bool | None = None, keep_debug: bool = False) -> BuildSpec:
     """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default.
     static: --static (XBUILD_STATIC); else xbuild.toml's static; else False. deb: likewise."""
     target = targets.get(target_name)  # first: an unknown target is the likeliest typo
@@ -136,12 +154,14 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
     target = target.with_os(os_release or cfg.os)
     static = bool(static if static is not None else cfg.static)
     toolchain.pick(target, mode, static)  # a board without --static fails here, before any work
+    chose = None  # said when detection chose between build systems
     if cfg.recipe:
         recipe = recipes.get(cfg.recipe)
     elif cfg.steps is not None and not any(r.matches(path) for r in recipes.all_recipes().values()):
         recipe = recipes.get("script")
     else:
         recipe = recipes.detect(path)
+        chose = recipes.choice(path, recipe)
     if recipe.name == "script" and cfg.steps is None and not (path / "xbuild.sh").is_file():
         raise ConfigError(f"{path / config.FILENAME}: the script recipe needs steps",
                           hint='add [build] steps = ["make all", "..."] or an xbuild.sh')
@@ -153,14 +173,16 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
     git = gitmeta.read(path)  # never by running git on the project's own .git: see gitmeta.py
     epoch = _epoch(git)
     make_deb = bool(cfg.deb if deb is None else deb)
-    version = _version(cfg, git, epoch)
+    name, version, version_from = _name_version(path, cfg, git, epoch, recipe)
     if make_deb:
         from xbuild.deb import check_version
-        check_version(version, str(path / config.FILENAME) if cfg.version else "the version from git describe")
+        check_version(version, str(path / config.FILENAME) if cfg.version else f"the version from {version_from}")
+    notes = tuple(filter(None, (git.note, chose)))
     return BuildSpec(
-        project=path, name=cfg.name or path.name, target=target, mode=mode, recipe=recipe, config=cfg,
+        project=path, name=name, target=target, mode=mode, recipe=recipe, config=cfg,
         out=out_path if out else safefs.physical(out_path / _out_name(target, static), path),
         jobs=jobs or os.cpu_count() or 2,
         limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
-        source_date_epoch=epoch, static=static, deb=make_deb, version=version,
-        notes=(git.note,) if git.note else ())
+        source_date_epoch=epoch, static=static, deb=make_deb, keep_debug=keep_debug, version=version,
+        version_from=version_from,
+        notes=(*notes, f"{name} {version}: version from {version_from}"))

@@ -68,3 +68,17 @@ def test_keep_copies_a_failed_builds_tree_out_and_names_its_config_log(engine, t
     plain = xbuild("--target", "rpi3", "--no-cache", project, "--out", tmp_path / "other")
     assert "--keep keeps the build tree" in plain.stderr
     assert not (tmp_path / "other.failed").exists()
+
+
+def test_a_later_successful_build_removes_the_kept_tree_and_failed_log(engine, tmp_path):
+    project = make_project(tmp_path / "fixed", {"Makefile": "all:\n\tfalse\n",
+                                                 "xbuild.toml": '[build]\nartifacts = ["Makefile"]\n'})
+    out = project / "xbuild-out"
+    assert xbuild("--target", "rpi3", "--no-cache", "--keep", project).returncode == 7
+    assert (out / "rpi3.failed" / "Makefile").is_file() and (out / "rpi3.failed.log").is_file()
+    mine = make_project(out / "rpi3-notes.failed", {"keep.txt": "mine"})  # not xbuild's: stays
+    (project / "Makefile").write_text("all:\n\ttrue\n")  # fixed
+    result = xbuild("--target", "rpi3", "--no-cache", project)
+    assert result.returncode == 0, result.stderr
+    assert not (out / "rpi3.failed").exists() and not (out / "rpi3.failed.log").exists()
+    assert (mine / "keep.txt").read_text() == "mine" and (out / "rpi3").is_dir()

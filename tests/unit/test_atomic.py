@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from xbuild.atomic import MARKER, check_out, replacing
+from xbuild.atomic import MARKER, check_out, remove_made, replacing
 from xbuild.errors import LinkInOutputPath, OutputDirInUse
 
 
@@ -114,3 +114,23 @@ def test_a_release_directory_with_checksums_is_not_mistaken_for_an_output(tmp_pa
     (dest / "SHA256SUMS").write_text("ab  app.tar.gz\n")
     with pytest.raises(OutputDirInUse):
         check_out(dest)
+
+
+def test_a_stale_kept_tree_is_removed_only_when_xbuild_made_it(tmp_path):
+    kept = tmp_path / "rpi4.failed"
+    with replacing(kept, "failed") as tmp:  # as pipeline._keep_tree makes it
+        (tmp / "config.log").write_text("checking...")
+    assert remove_made(kept) and not kept.exists() and list(tmp_path.iterdir()) == []
+
+    users = tmp_path / "rpi3.failed"  # the user's own directory of that name
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    assert not remove_made(users) and (users / "notes.txt").read_text() == "mine"
+
+    elsewhere = tmp_path / "elsewhere"
+    with replacing(elsewhere, "failed") as tmp:
+        (tmp / "x").write_text("x")
+    link = tmp_path / "rpi0.failed"
+    link.symlink_to(elsewhere)  # a link is never followed, even to a tree xbuild made
+    assert not remove_made(link) and link.is_symlink() and (elsewhere / "x").exists()
+    assert not remove_made(tmp_path / "absent")

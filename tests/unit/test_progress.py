@@ -76,3 +76,42 @@ def test_timings_add_up_per_phase():
     progress.done()
     assert set(progress.timings) == {"hash", "build"}
     assert progress.timings["build"] >= 0.1 > progress.timings["hash"] >= 0.05
+
+
+def test_the_package_count_of_the_image_step_is_not_repeated_in_the_build_step(monkeypatch):
+    def apt_then_build(p):
+        p.line("0 upgraded, 5 newly installed, 0 to remove and 0 not upgraded.")
+        for n in range(5):
+            p.line(f"Setting up pkg{n} (1.0) ...")
+        p.phase("build", "step 1/2: make")
+        p.line("cc -c big.c")
+    still = [line for line in _watch(monkeypatch, apt_then_build) if "still build" in line]
+    assert still and "packages set up" not in still[-1], still
+    assert "last output: cc -c big.c" in still[-1]
+
+
+def test_output_holding_several_lines_is_shown_as_lines_not_as_control_characters(monkeypatch):
+    def chunk(p):
+        p.line("0 upgraded, 2 newly installed, 0 to remove.\nSetting up a (1) ...\n")
+        p.line("Fetched 6626 kB in 2s (3313 kB/s)\nReading package lists...\n")
+    lines = _watch(monkeypatch, chunk)
+    still = [line for line in lines if "still image" in line]
+    assert still and "last output: Reading package lists..." in still[-1], still
+    assert "1/2 packages set up" in still[-1] and not any("^J" in line for line in lines), lines
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_status_line_on_a_terminal_shows_the_last_line_of_a_chunk():
+    stream = _Terminal()
+    progress = Progress(stream)
+    progress.phase("image", "x")
+    progress.line("Fetched 6626 kB in 2s (3313 kB/s)\nReading package lists...")
+    shown = stream.getvalue()
+    assert "image | Reading package lists..." in shown and "^J" not in shown and "Fetched" not in shown
+    verbose = io.StringIO()
+    Progress(verbose, verbose=True).line("one\ntwo\r\n")
+    assert verbose.getvalue() == "one\ntwo\n"

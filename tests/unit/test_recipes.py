@@ -368,3 +368,20 @@ def test_each_recipe_rule_names_file_line_and_what(recipe_dir, old, new, expecte
     assert exc.value.message.startswith(str(recipe_dir / "bad.toml"))
     assert expected in exc.value.message
     assert exc.value.hint
+
+
+def test_a_project_with_three_build_systems_is_told_which_was_chosen_and_how_to_choose(tmp_path):
+    project = make_project(tmp_path, {"CMakeLists.txt": "project(p C)\n", "meson.build":
+                                            "project('p', 'c')\n", "configure.ac": "AC_INIT([p], [1.0])\n"})
+    s = spec.resolve(project, "rpi3")
+    assert s.recipe.name == "cmake"
+    said = [n for n in s.notes if "building with" in n]
+    assert said == ["building with the cmake recipe (CMakeLists.txt), the first in xbuild's order "
+                    "(cmake, meson, autotools, configure, make, dockerfile, script); also found: "
+                    "meson (meson.build), autotools (configure.ac). To use another, set [build] "
+                    'recipe = "meson" in xbuild.toml'], s.notes
+    (project / "xbuild.toml").write_text('[build]\nrecipe = "autotools"\n')  # as it says
+    chosen = spec.resolve(project, "rpi3")
+    assert chosen.recipe.name == "autotools" and not any("building with" in n for n in chosen.notes)
+    alone = spec.resolve(make_project(tmp_path, {"meson.build": "project('q', 'c')\n"}, "q"), "rpi3")
+    assert not any("building with" in n for n in alone.notes)

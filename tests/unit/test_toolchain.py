@@ -407,3 +407,45 @@ def test_zig_shim_compiles_several_sources_into_one_object_each(tmp_path):
     proc = subprocess.run([str(shim), "-c", "a.c", "bad.c"], cwd=src, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode != 0 and "undeclared" in proc.stderr  # a failure is not swallowed
+
+
+@pytest.mark.parametrize("args,debug,gc", [
+    (["-O2", "-c", "a.c", "-o", "a.o"], False, False),       # no -g: no DWARF, as gcc
+    (["-O2", "-g", "-c", "a.c", "-o", "a.o"], True, False),  # the project's -g is its choice
+    (["-ggdb3", "-c", "a.c"], True, False),
+    (["-gz", "-c", "a.c"], False, False),                    # compression alone asks no debug info
+    (["-g0", "-c", "a.c"], False, False),
+    (["a.o", "-o", "a"], False, True),                       # a link: zig's runtime collected
+    (["-g", "a.o", "-o", "a"], True, True),
+    (["-Wl,-r", "a.o", "-o", "b.o"], False, False),          # a relocatable link keeps all
+])
+def test_zig_shim_asks_no_debug_info_and_collects_sections_of_links_only(tmp_path, args, debug, gc):
+    """zig cc writes DWARF unless told -g0 (and a later -g does not undo it), and links all of
+    compiler_rt unless sections are collected, which on a -c call empties the object."""
+    tc = toolchain.pick(targets.get("rpi0"))
+    fake = tmp_path / "zig"
+    fake.mkdir()
+    (fake / "zig").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (fake / "zig").chmod(0o755)
+    from xbuild.toolchain.zig import RUNTIME
+    runtime = tmp_path / "runtime" / "arm-linux-gnueabihf.2.41" / "libcompiler_rt.a"
+    runtime.parent.mkdir(parents=True)
+    runtime.write_bytes(b"!<arch>\n")  # as the image holds it (image_layer)
+    files = {rel: text.replace(RUNTIME, str(runtime.parent.parent)).replace(tc.definition.home, str(fake))
+             for rel, text in tc.shims().items()}
+    shim = _write(tmp_path, files) / "bin" / "gcc"
+    out = subprocess.run(["sh", str(shim), *args], env={"PATH": "/usr/bin:/bin", "XBUILD_CCACHE": ""},
+                         capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
+    assert ("-g0" not in out) == debug, out
+    assert ("-Wl,--gc-sections" in out) == gc, out
+    # a link takes the image's compiler_rt, built without debug information, instead of zig's
+    assert (["-rtlib=none", str(runtime)] == out[out.index("-Wl,--gc-sections") + 1:][:2]) if gc \
+        else "-rtlib=none" not in out, out
+    assert out[-len(args):] == args  # the project's own flags last: they win over the shim's
+
+
+def test_only_zig_strips_the_runtimes_debug_information_and_keep_debug_skips_it():
+    zig, gcc = toolchain.pick(targets.get("rpi0")), toolchain.pick(targets.get("rpi3"))
+    script = zig.finish(False)
+    assert "/usr/bin/arm-linux-gnueabihf-strip --strip-debug" in script and "/xbuild/stage" in script
+    assert zig.finish(True) == "" and gcc.finish(False) == ""

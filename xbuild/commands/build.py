@@ -51,20 +51,26 @@ from xbuild.errors import ConfigError, XBuildError
 @option("--deb/--no-deb", default=None, env="XBUILD_DEB",
         help="Also write NAME_VERSION_ARCH.deb, installable on the board with apt [default: "
              "xbuild.toml's deb].")
+@option("--keep-debug", is_flag=True, env="XBUILD_KEEP_DEBUG",
+        help="Leave in the debug information of the runtime zig links into every program (Pi "
+             "Zero/1, L4T, --static). Without it only a project built with -g keeps debug "
+             "information, as with gcc.")
 @option("--keep", is_flag=True, env="XBUILD_KEEP",
         help="When the build fails, copy its tree (config.log, CMakeError.log, ...) out beside the "
              "output directory as TARGET.failed/ and say where.")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream the full build log to stderr.")
 @json_option
 def build(target, project, os_release, static, mode, out, jobs, timeout, memory, publish, create_bucket,
-          push, no_cache, compiler_cache, share_compiler_cache, deb, keep, verbose, as_json):
+          push, no_cache, compiler_cache, share_compiler_cache, deb, keep_debug, keep, verbose,
+          as_json):
     """Build PROJECT (default: the current directory) for a board."""
     from xbuild import spec as specs
 
     try:
         # Resolve first: a user's mistake is reported before the engine libraries even load.
         spec = specs.resolve(project, target, mode=mode, out=out, jobs=jobs, timeout=timeout,
-                             memory=memory, os_release=os_release, static=static, deb=deb)
+                             memory=memory, os_release=os_release, static=static, deb=deb,
+                             keep_debug=keep_debug)
         if push:
             _check_push(spec, push)
         from xbuild.atomic import check_out

@@ -111,6 +111,12 @@ class Toolchain:
             files["pkg-config"] = files[f"{t}-pkg-config"] = _script(pc)
         return {f"bin/{name}": body for name, body in files.items()}
 
+    def finish(self, keep_debug: bool) -> str:
+        """Shell the build script runs after collecting the artifact's files into /xbuild/stage
+        (keep_debug: --keep-debug). Nothing for GCC: what it links carries no debug
+        information the project did not ask for."""
+        return ""
+
     def cmake_toolchain(self) -> str:
         t = self.target.triple
         return "\n".join([

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xbuild.errors import ToolchainMissing
 from xbuild.targets import Target
-from xbuild.toolchain import Toolchain, multiarch
+from xbuild.toolchain import ROOT, Toolchain, multiarch
 
 # An ARM board older than ARMv7 (Pi Zero/1) on Debian armhf: Debian's armhf userland is ARMv7
 # and dies with SIGILL under the board's own CPU model, so code that needs that userland (a
@@ -86,6 +86,57 @@ fi
 """
 
 
+# Two defaults of zig cc that gcc does not have, undone where the call leaves them to zig:
+# - it writes DWARF into every object unless told -g0 (gcc and clang write none without -g), and
+#   a later plain -g does not undo a -g0 (zig 0.17): so -g0 only when the call asks no -g* of
+#   its own (-gz* only compresses). The project's own -g stays its choice.
+# - it links the whole of its compiler_rt (one object: 0.2 MB of code in a Pi Zero's `hello`)
+#   unless sections are collected, which it does itself only when the link carries -O1 or more:
+#   a link gets --gc-sections (a project's -Wl,--no-gc-sections comes later and wins). Only a
+#   link: on a -c call zig applies it to the object it writes and empties it.
+# - it builds that compiler_rt with debug information whenever the program is not stripped
+#   whole (-s): 0.8 MB of DWARF in every program, which a project's -g (autoconf's default
+#   CFLAGS are "-g -O2") would keep. A link gets -rtlib=none (zig then links no compiler_rt)
+#   and the one built without debug information when the image was made (RUNTIME), with the
+#   options zig builds its own with; its symbols are hidden, as zig's are.
+RUNTIME = "/opt/zig-runtime"
+_RUNTIME_FLAGS = ("-OReleaseFast -fstrip -fPIC -ffunction-sections -fdata-sections -fno-builtin "
+                  "-fno-stack-check -fno-stack-protector")
+_ZIG_DEFAULTS = """\
+xbuild_g0=-g0 xbuild_gc=-Wl,--gc-sections
+if [ -f {runtime} ]; then xbuild_gc="$xbuild_gc -rtlib=none {runtime}"; fi
+for a do
+  case $a in
+    -g0|-gz*) ;;
+    -g*) xbuild_g0= ;;
+    -c|-S|-E|-M|-MM|-fsyntax-only|-r|-Wl,-r|-Wl,--relocatable) xbuild_gc= ;;
+  esac
+done
+"""
+
+# The rest of zig's runtime comes with debug information too, whatever the program asked: the C
+# start files (start.S, init.c; 1.6 KB), and for C++ libc++ and libunwind (megabytes). After
+# collection, every ELF program and library whose DWARF is all zig's loses it (strip
+# --strip-debug: the symbol table stays, as gcc leaves it); one with a compile unit of the
+# project (built with -g) keeps all of it. --keep-debug skips this. A unit is zig's when its
+# name is under zig's directory, or its compilation directory is zig's lib/ (compiler_rt).
+_STRIP_RUNTIME_DEBUG = r"""
+zig_debug_only() {{
+  {readelf} --debug-dump=info --dwarf-depth=1 "$1" 2>/dev/null | awk -v home={home} '
+    function done() {{ if (cu && !(index(name, home "/") == 1 || dir == home "/lib")) mine = 1 }}
+    /DW_TAG_compile_unit|DW_TAG_partial_unit/ {{ done(); cu = 1; name = ""; dir = ""; next }}
+    /DW_AT_name/ {{ n = split($0, f, ": "); name = f[n] }}
+    /DW_AT_comp_dir/ {{ n = split($0, f, ": "); dir = f[n] }}
+    END {{ done(); exit mine }}'
+}}
+find {stage} -type f -print0 | sort -z | while IFS= read -r -d '' f; do
+  if file -b "$f" | grep -qE '^ELF .*(executable|shared object)' && zig_debug_only "$f"; then
+    {strip} --strip-debug "$f"
+  fi
+done
+"""
+
+
 class Zig(Toolchain):
     @property
     def version(self) -> str:
@@ -124,8 +175,22 @@ class Zig(Toolchain):
         files = super().shims()
         for rel, body in files.items():
             if f"{self.definition.home}/zig " in body and " -E " not in body:  # cc and c++
-                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _ONE_SOURCE_AT_A_TIME, 1)
+                body = body.replace(" -ffile-prefix-map=", " $xbuild_g0 $xbuild_gc -ffile-prefix-map=", 1)
+                defaults = _ZIG_DEFAULTS.format(runtime=self.runtime_lib(self.zig_target))
+                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _ONE_SOURCE_AT_A_TIME + defaults, 1)
         return files
+
+    def runtime_lib(self, zig_target: str) -> str:
+        """compiler_rt for that target, built without debug information when the image is made."""
+        return f"{RUNTIME}/{zig_target}/libcompiler_rt.a"
+
+    def finish(self, keep_debug: bool) -> str:
+        """Shell run after collection: zig's runtime debug information out (see above)."""
+        if keep_debug:
+            return ""
+        t = self.target.triple
+        return _STRIP_RUNTIME_DEBUG.format(readelf=f"/usr/bin/{t}-readelf", strip=f"/usr/bin/{t}-strip",
+                                           home=self.definition.home, stage=f"{ROOT}/stage")
 
     def environment(self, jobs: int) -> dict[str, str]:
         return {**super().environment(jobs), "ZIG_GLOBAL_CACHE_DIR": self.definition.cache,
@@ -149,11 +214,17 @@ class Zig(Toolchain):
             f"{zig} {cc} -target {t} -mcpu={cpu} {extra} /tmp/w.{ext} -o /tmp/w"
             for t, extra in ((glibc_target, ""), (musl_target, "-static"))
             for cc, ext in (("cc", "c"), ("c++", "cc")))
+        runtime = " && ".join(
+            f"mkdir -p {Path(self.runtime_lib(t)).parent} && {zig} build-lib -target {t} -mcpu={cpu} "
+            f"{_RUNTIME_FLAGS} {self.definition.home}/lib/compiler_rt.zig --name compiler_rt "
+            f"-femit-bin={self.runtime_lib(t)}"
+            for t in (glibc_target, musl_target))
         body = (f"LABEL org.xbuild.zig={version}\n"
                 f"COPY ziglang {self.definition.home}\n"
                 f"ENV ZIG_GLOBAL_CACHE_DIR={cache} ZIG_LOCAL_CACHE_DIR=/tmp/zig-local\n"
                 "RUN printf 'int main(void){return 0;}\\n' > /tmp/w.c && "
                 "printf '#include <string>\\nint main(){return std::string(\"x\").size()-1;}\\n' "
-                f"> /tmp/w.cc && {warm} && chown -R 1000:1000 {cache} && rm -rf /tmp/w* /tmp/zig-local\n")
+                f"> /tmp/w.cc && {warm} && {runtime} && chown -R 1000:1000 {cache} "
+                "&& rm -rf /tmp/w* /tmp/zig-local\n")
         name = f"{self.target.suite}-{self.target.debian_arch}-zig-{cpu}-{self.target.glibc}"
         return name, body, home
