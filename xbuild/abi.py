@@ -33,6 +33,7 @@ class AbiRequirement:
 class AbiProblem:
     path: str
     message: str
+    symbol: str = ""  # the undefined symbol, for the link check's problems (linkage.check)
 
     def __str__(self):
         return f"{self.path}: {self.message}"

@@ -4,12 +4,11 @@ manifest.json (every file with its checksum and, for ELF files, its ABI), gated 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import abi, elf, linkage
+from xbuild import abi, elf, hints, linkage
 from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.errors import AbiMismatch, NoArtifacts
 from xbuild.toolchain import PREFIX
@@ -85,13 +84,6 @@ def describe(tree: Path) -> list[dict]:
     return files
 
 
-def links(tree: Path) -> dict[str, str]:
-    """{path: target} of the tree's symbolic links (the manifest's `files` lists regular files
-    only): a library's SONAME link is how the board finds it."""
-    return {p.relative_to(tree).as_posix(): os.readlink(p)
-            for p in sorted(tree.rglob("*")) if p.is_symlink()}
-
-
 def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
          tree: Path | None = None, release: "linkage.Release | None" = None) -> None:
     """Each ELF file fits the board (abi.check); then, given the tree and the release's
@@ -106,12 +98,14 @@ def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
                                "release (--os picks the release the board runs)")
     undefined = linkage.check(tree, files, release) if tree is not None and release is not None else []
     if undefined:
+        known = dict.fromkeys(h for p in undefined if (h := hints.undefined_symbol(p.symbol)))
         raise AbiMismatch(f"the dynamic linker of {board} would not find every symbol the "
                           f"artifact needs (a `symbol lookup error` at run time):\n{_shown(undefined)}",
-                          hint="a configure test that guessed wrong when cross-compiling (it "
-                               "could not run its test program) or a library missing from the "
-                               "link; linking with -Wl,--no-undefined shows where; the build log "
-                               "and config.log say what configure decided")
+                          hint="\n".join(known) or
+                          "a configure test that guessed wrong when cross-compiling (it could not "
+                          "run its test program) or a library missing from the link; linking with "
+                          "-Wl,--no-undefined shows where; the build log and config.log say what "
+                          "configure decided")
 
 
 def _shown(problems: list[abi.AbiProblem]) -> str:

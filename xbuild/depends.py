@@ -11,9 +11,11 @@ in it), and cached by image id: images are immutable."""
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import uuid
+from pathlib import Path
 from typing import NamedTuple
 
 from xbuild.elf import glibc_tuple
@@ -68,17 +70,24 @@ def table(image_id: str, arch: str) -> dict[str, str]:
     return found
 
 
-def shipped_names(files: list[dict], links: dict[str, str]) -> set[str]:
-    """The names under which the artifact's own libraries are found: every shipped file's name,
-    each ELF library's SONAME (what ldconfig links it as on the board), and the name of each link
-    (lib/libi2c.so.0 -> libi2c.so.0.1.1) that leads, through links in the tree, to a shipped file.
-    links: {path: link target} of the tree's symbolic links, paths as in `files`."""
+def links(tree: Path) -> dict[str, str]:
+    """{path: target} of the tree's symbolic links (the manifest's `files` lists regular files
+    only): a library's SONAME link is how the board finds it."""
+    return {p.relative_to(tree).as_posix(): os.readlink(p)
+            for p in sorted(tree.rglob("*")) if p.is_symlink()}
+
+
+def shipped(files: list[dict], links: dict[str, str]) -> dict[str, str]:
+    """{name: path of the shipped file} for every name under which the artifact's own libraries
+    are found: every shipped file's name, each ELF library's SONAME (what ldconfig links it as on
+    the board), and the name of each link (lib/libi2c.so.0 -> libi2c.so.0.1.1) that leads, through
+    links in the tree, to a shipped file. files: artifacts.describe's entries; links: `links`."""
     regular = {f["path"] for f in files}
-    names = {p.rsplit("/", 1)[-1] for p in regular}
-    names |= {f["elf"]["soname"] for f in files if (f.get("elf") or {}).get("soname")}
+    names = {p.rsplit("/", 1)[-1]: p for p in sorted(regular)}
+    names.update({f["elf"]["soname"]: f["path"] for f in files if (f.get("elf") or {}).get("soname")})
     for path in links:
-        if _link_end(path, links) in regular:
-            names.add(path.rsplit("/", 1)[-1])
+        if (end := _link_end(path, links)) in regular:
+            names[path.rsplit("/", 1)[-1]] = end
     return names
 
 
@@ -108,9 +117,9 @@ class Resolved(NamedTuple):
 def resolve(files: list[dict], shlibs: dict[str, str], links: dict[str, str] | None = None,
             own: dict[str, str] | None = None) -> Resolved:
     """The runtime dependencies of the artifact's files (artifacts.describe's entries; links:
-    artifacts.links of the same tree). shlibs: the suite's table (`table`); own: the release's own
+    `links` of the same tree). shlibs: the suite's table (`table`); own: the release's own
     (Release.sonames) when its suite only stands in for it: its names come first."""
-    shipped = shipped_names(files, links or {})
+    own_names = shipped(files, links or {})
     glibc = max((f["elf"]["glibc"] for f in files if f.get("elf", {}).get("glibc")),
                 key=glibc_tuple, default=None)
     deps: dict[str, str] = {}
@@ -118,7 +127,7 @@ def resolve(files: list[dict], shlibs: dict[str, str], links: dict[str, str] | N
     missing, stand_ins = [], []
     for f in files:
         for soname in (f.get("elf") or {}).get("needed", ()):
-            if soname in shipped:
+            if soname in own_names:
                 continue
             suite, mine = shlibs.get(soname), (own or {}).get(soname)
             if suite is None and mine is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from xbuild import elf
+from xbuild import depends, elf
 from xbuild.abi import AbiProblem, AbiRequirement
 from xbuild.paths import cache_dir
 from xbuild.sandbox import Container, Limits
@@ -165,10 +165,9 @@ def check(tree: Path, files: list[dict], release: Release) -> list[AbiProblem]:
             problems.append(AbiProblem(path, f"unreadable dynamic symbols: {exc}"))
             del elves[path]
     ours = frozenset().union(*(s.defined for s in symbols.values()))
-    # the artifact's own libraries by soname and by file name (a link's name is usually the soname)
-    shipped: dict[str, elf.ElfInfo | None] = {p.name: None for p in tree.rglob("*") if p.is_symlink()}
-    shipped.update({posixpath.basename(path): info for path, info in elves.items()})
-    shipped.update({info.soname: info for info in elves.values() if info.soname})
+    # the artifact's own libraries, by every name the loader may look them up by
+    shipped = {name: elves.get(path)
+               for name, path in depends.shipped(files, depends.links(tree)).items()}
     loader = (posixpath.basename(release.requirement.loader),) if release.requirement.loader else ()
 
     checked = {path: info for path, info in elves.items()
@@ -184,7 +183,8 @@ def check(tree: Path, files: list[dict], release: Release) -> list[AbiProblem]:
             if not any(name in lib.defined for lib in scope.values()):
                 theirs = [s for s in info.needed if s in scope] or list(scope)
                 problems.append(AbiProblem(path, f"undefined symbol {name} (defined by neither "
-                                                 f"the artifact nor {_names(theirs)} of {where})"))
+                                                 f"the artifact nor {_names(theirs)} of {where})",
+                                            symbol=name))
     return problems
 
 

@@ -311,7 +311,7 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     progress.mark("depends")
     release = spec.target.selected
     found = depends.resolve(files, depends.table(image.id, spec.target.debian_arch),
-                            artifacts.links(tree), dict(release.sonames) if release.stand_in else None)
+                            depends.links(tree), dict(release.sonames) if release.stand_in else None)
     for m in found.unresolved:
         progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
                                   f"artifact nor a package of {spec.target.os_name} provides")

@@ -73,11 +73,16 @@ def test_without_the_site_file_configure_guesses_no_and_the_hint_says_why(engine
 
 
 def test_the_projects_own_answer_wins_over_the_site_file(engine, tmp_path):
+    """The project's ac_cv_func_realloc_0_nonnull=no beats the site file's yes: configure renames
+    realloc, the library alone (as libgpiod without its tools) links, and the ABI gate refuses it
+    with the hint that says what autoconf did."""
     project = _project(tmp_path, '[build]\nenv = { ac_cv_func_realloc_0_nonnull = "no" }\n'
                                  'configure_args = ["--disable-demo"]\n')
     proc = _build(project)
-    log = Path(json.loads(proc.stdout)["log"]).read_text() if proc.returncode == 0 else \
-        (project / "out").with_name("out.failed.log").read_text()
+    assert proc.returncode == 10, proc.stderr[-3000:]  # AbiMismatch: the gate's link check
+    assert "lib/libbuf.so.1" in proc.stderr and "undefined symbol rpl_realloc" in proc.stderr
+    assert "rpl_realloc is autoconf's stand-in for realloc" in proc.stderr
+    log = (project / "out").with_name("out.failed.log").read_text()
     assert "checking for GNU libc compatible malloc... (cached) yes" in log
     assert "checking for GNU libc compatible realloc... (cached) no" in log
     assert "-Drealloc=rpl_realloc" in log and "-Dmalloc=rpl_malloc" not in log

@@ -15,22 +15,25 @@ from xbuild.errors import AbiMismatch
 
 pytestmark = pytest.mark.integration
 
-FIXTURE = ROOT / "tests" / "projects" / "rpl-malloc"
+# libgpiod's defect reduced: a shared library under AC_FUNC_MALLOC, configure made by autoconf 2.69
+FIXTURE = ROOT / "tests" / "projects" / "rpl-malloc-autoconf"
 
 
 def test_rpl_malloc_fails_the_gate(engine, tmp_path):
-    """configure's wrong guess (pinned by its cache variable, as a configure that cannot run its
-    test program makes it) defines malloc as rpl_malloc; the library links and would fail on
-    the board. The gate stops it, naming the symbol, the file and the release's library."""
+    """configure's wrong guess (pinned by its cache variable, as a cross configure without
+    xbuild's CONFIG_SITE makes it) defines malloc as rpl_malloc; the library alone links (as
+    libgpiod without its tools) and would fail on the board. The gate stops it, naming the
+    symbol, the file and the release's library, and the hint says what autoconf did."""
     project = tmp_path / "rpl-malloc"
     shutil.copytree(FIXTURE, project)
-    (project / "xbuild.toml").write_text('[build]\nconfigure_args = ["ac_cv_func_malloc_0_nonnull=no"]\n')
+    (project / "xbuild.toml").write_text(
+        '[build]\nconfigure_args = ["--disable-demo", "ac_cv_func_malloc_0_nonnull=no"]\n')
     out = tmp_path / "out"
     proc = xbuild("--target", "rpi3", "--os", "bookworm", project, "--out", out)
     assert proc.returncode == AbiMismatch.exit_code, proc.stderr[-3000:]
-    assert ("lib/libgpiomini.so.2.2.1: undefined symbol rpl_malloc (defined by neither the "
+    assert ("lib/libbuf.so.1: undefined symbol rpl_malloc (defined by neither the "
             "artifact nor libc.so.6 of Raspberry Pi OS bookworm)") in proc.stderr
-    assert "--no-undefined" in proc.stderr  # the hint
+    assert "configure's AC_FUNC_MALLOC decided ac_cv_func_malloc_0_nonnull=no" in proc.stderr
     assert not out.exists()  # nothing shipped
     log = (tmp_path / "out.failed.log").read_text()
     assert "checking for GNU libc compatible malloc... (cached) no" in log

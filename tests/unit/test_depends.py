@@ -33,7 +33,7 @@ def test_the_shipped_library_is_no_dependency_and_no_warning(i2c_tree):
     assert "libi2c.so.0" in _needs(i2c_tree)  # the reduction is faithful: the name is the SONAME
     files = artifacts.describe(i2c_tree)
     assert [f["path"] for f in files] == ["lib/libi2c.so.0.1.1", "sbin/i2cdetect"]  # links unlisted
-    needs, unresolved, *_ = depends.resolve(files, LIBC, artifacts.links(i2c_tree))
+    needs, unresolved, *_ = depends.resolve(files, LIBC, depends.links(i2c_tree))
     assert depends.packages(needs) == ["libc6"] and unresolved == []
 
 
@@ -41,7 +41,7 @@ def test_the_libraries_soname_alone_is_enough(i2c_tree):
     (i2c_tree / "lib" / "libi2c.so.0").unlink()  # as before ldconfig ran: the SONAME says it
     files = artifacts.describe(i2c_tree)
     assert next(f for f in files if f["path"] == "lib/libi2c.so.0.1.1")["elf"]["soname"] == "libi2c.so.0"
-    assert depends.resolve(files, LIBC, artifacts.links(i2c_tree))[1] == []
+    assert depends.resolve(files, LIBC, depends.links(i2c_tree))[1] == []
 
 
 def test_a_link_counts_by_its_name(i2c_tree):
@@ -49,7 +49,7 @@ def test_a_link_counts_by_its_name(i2c_tree):
     files = artifacts.describe(i2c_tree)
     for f in files:
         f.get("elf", {}).pop("soname", None)
-    assert depends.resolve(files, LIBC, artifacts.links(i2c_tree))[1] == []
+    assert depends.resolve(files, LIBC, depends.links(i2c_tree))[1] == []
     # and without the links (the pipeline before): the false warning of issue 17
     assert depends.resolve(files, LIBC)[1] == [{"file": "sbin/i2cdetect", "soname": "libi2c.so.0"}]
 
@@ -58,13 +58,13 @@ def test_a_link_counts_by_its_name(i2c_tree):
                                     "libi2c.so.0", "missing.so"])
 def test_a_link_that_reaches_no_shipped_file_provides_nothing(target):
     files = [{"path": "lib/libi2c.so.0.1.1", "elf": {}}, {"path": "sbin/x", "elf": {"needed": ["libi2c.so.0"]}}]
-    assert depends.shipped_names(files, {"lib/libi2c.so.0": target}) == {"libi2c.so.0.1.1", "x"}
+    assert set(depends.shipped(files, {"lib/libi2c.so.0": target})) == {"libi2c.so.0.1.1", "x"}
 
 
 def test_a_chain_of_links_is_followed_by_name():
     files = [{"path": "lib/arm/libz.so.1.3", "elf": {}}]
     links = {"lib/libz.so.1": "arm/libz.so", "lib/arm/libz.so": "libz.so.1.3"}
-    assert depends.shipped_names(files, links) == {"libz.so.1.3", "libz.so.1", "libz.so"}
+    assert set(depends.shipped(files, links)) == {"libz.so.1.3", "libz.so.1", "libz.so"}
 
 
 # --- a release whose suite stands in (L4T R32: bullseye's packages, Ubuntu 18.04's names) ---------

@@ -131,7 +131,7 @@ def test_rpl_malloc_is_named_with_its_file(tmp_path):
     library(tmp_path)
     problems = check(tmp_path)
     assert problems == [AbiProblem("lib/libgpiomini.so.2.2.1", "undefined symbol rpl_malloc "
-                                   "(defined by neither the artifact nor libc.so.6 of Debian test)")]
+                                   "(defined by neither the artifact nor libc.so.6 of Debian test)", "rpl_malloc")]
 
 
 def test_a_symbol_the_artifact_defines_is_fine(tmp_path):
@@ -161,7 +161,7 @@ def test_a_program_linked_against_a_newer_library(tmp_path):
               tree / "bin" / "tool", f"-L{newer.parent}", "-l:libm.so.6")
     (problem,) = check(tree)
     assert problem == AbiProblem("bin/tool", "undefined symbol sinpi_new (defined by neither the "
-                                             "artifact nor libm.so.6, libc.so.6 of Debian test)")
+                                             "artifact nor libm.so.6, libc.so.6 of Debian test)", "sinpi_new")
 
 
 def test_transitive_libraries_count(tmp_path):
@@ -207,7 +207,7 @@ def test_gate_fails_with_the_abi_exit_code(tmp_path):
         artifacts.gate(files, HOST, "pc", tmp_path, HostRelease())
     assert caught.value.exit_code == AbiMismatch.exit_code == 10
     assert "lib/libgpiomini.so.2.2.1: undefined symbol rpl_malloc" in str(caught.value)
-    assert "--no-undefined" in caught.value.hint
+    assert "ac_cv_func_malloc_0_nonnull=no" in caught.value.hint  # what autoconf did, not the generic hint
 
 
 def test_unreadable_symbol_table_is_a_problem(tmp_path):
