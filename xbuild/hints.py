@@ -2,8 +2,8 @@
 pkg-config module, CMake package or command, find the file in the board's OS release's package
 index (Debian's Contents files) and say which xbuild.toml line adds the package that ships it:
 
-    add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)
-    add tools = ["xsltproc"] to xbuild.toml (provides /usr/bin/xsltproc)
+    add packages = ["libncurses-dev"] to xbuild.toml's [build] table (provides ncurses.h)
+    add tools = ["xsltproc"] to xbuild.toml's [build] table (provides /usr/bin/xsltproc)
 
 Headers, libraries, pkg-config modules and CMake packages are the target's (`packages`, its -dev
 packages); commands run on the build machine (`tools`): the host's architecture in cross mode, the
@@ -177,7 +177,7 @@ def hints(lines: list[str], suite: str, target_arch: str, multiarch: str, tools_
         provides = found.setdefault((key, hit[0]), [])
         if hit[1] not in provides:
             provides.append(hit[1])
-    return [f'add {key} = ["{pkg}"] to xbuild.toml (provides {", ".join(provides)})'
+    return [f'add {key} = ["{pkg}"] to xbuild.toml\'s [build] table (provides {", ".join(provides)})'
             for (key, pkg), provides in found.items()]
 
 

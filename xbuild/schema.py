@@ -185,9 +185,13 @@ class _Check:
         for name in value:
             if name not in node.fields:
                 close = difflib.get_close_matches(name, node.fields, n=1, cutoff=0.6)
+                # a key of a table below this one, written at this level (`packages` for [build])
+                home = next((sub for sub, f in node.fields.items()
+                             if isinstance(f, Table) and name in f.fields), None)
                 what = f"table [{_dotted((*key, name))}]" if isinstance(value[name], dict) else f"key {name!r}"
                 raise self.fail((*key, name), f"{_where(key)}unknown {what}",
-                                (f"did you mean {close[0]!r}? " if close else "")
+                                (f"{name!r} belongs in the [{_dotted((*key, home))}] table; " if home else "")
+                                + (f"did you mean {close[0]!r}? " if close and not home else "")
                                 + f"known keys: {', '.join(sorted(node.fields))}")
         for name, sub in node.fields.items():
             if sub.required and name not in value:

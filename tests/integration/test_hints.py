@@ -17,7 +17,7 @@ NCURSES = {
     "Makefile": "all:\n\tgcc -o app app.c\n",
     "app.c": "#include <ncurses.h>\nint main(void) { return NCURSES_VERSION_MAJOR > 0 ? 0 : 1; }\n",
 }
-NCURSES_HINT = 'hint: add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)'
+NCURSES_HINT = 'hint: add packages = ["libncurses-dev"] to xbuild.toml\'s [build] table (provides ncurses.h)'
 
 
 def _failed(proc, code: int = 7):
@@ -46,7 +46,7 @@ def test_a_missing_pkg_config_module_in_meson(engine, tmp_path):
                        "executable('j', 'j.c', dependencies: cjson, install: true)\n",
         "j.c": "#include <cjson/cJSON.h>\nint main(void) { return cJSON_Parse(\"1\") == 0; }\n"})
     lines = _failed(xbuild("--target", "rpi3", project))
-    assert 'hint: add packages = ["libcjson-dev"] to xbuild.toml (provides libcjson.pc)' in lines
+    assert 'hint: add packages = ["libcjson-dev"] to xbuild.toml\'s [build] table (provides libcjson.pc)' in lines
 
 
 def test_a_missing_pkg_config_module_in_autoconf_configure(engine, tmp_path):
@@ -58,7 +58,7 @@ def test_a_missing_pkg_config_module_in_autoconf_configure(engine, tmp_path):
         "j.c": "#include <cjson/cJSON.h>\nint main(void) { return cJSON_Parse(\"1\") == 0; }\n"})
     lines = _failed(xbuild("--target", "rpi3", project))
     assert any("configure: error: Package requirements (libcjson >= 1.7) were not met" in ln for ln in lines)
-    assert 'hint: add packages = ["libcjson-dev"] to xbuild.toml (provides libcjson.pc)' in lines
+    assert 'hint: add packages = ["libcjson-dev"] to xbuild.toml\'s [build] table (provides libcjson.pc)' in lines
 
 
 def test_a_missing_command_names_a_tool_and_keep_keeps_the_hint(engine, tmp_path):
@@ -67,7 +67,7 @@ def test_a_missing_command_names_a_tool_and_keep_keeps_the_hint(engine, tmp_path
                     "app.1: app.xml\n\txsltproc -o app.1 manpage.xsl app.xml\n",
         "app.c": "int main(void) { return 0; }\n", "app.xml": "<refentry/>\n"})
     lines = _failed(xbuild("--target", "rpi3", project, "--keep"))
-    assert 'hint: add tools = ["xsltproc"] to xbuild.toml (provides /usr/bin/xsltproc)' in lines
+    assert 'hint: add tools = ["xsltproc"] to xbuild.toml\'s [build] table (provides /usr/bin/xsltproc)' in lines
     assert any(ln.startswith("hint: build tree kept in") for ln in lines)  # --keep's hint too
 
 

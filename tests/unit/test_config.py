@@ -214,3 +214,10 @@ def test_the_command_line_prints_one_line_and_exits_6(tmp_path):
         f"error: {tmp_path / 'xbuild.toml'} (line 5): [target.rpi3] 'timeout' must be a number of seconds "
         "from 1 to 604800 (7 days), not 99999999")
     assert r.stderr.splitlines()[1].startswith("hint: ") and len(r.stderr.splitlines()) == 2
+
+
+def test_a_build_key_at_the_top_says_it_belongs_in_build(tmp_path):
+    """`packages = [...]` written at the top level, as a new user copies a hint, says where it goes."""
+    err = load_error(tmp_path, 'packages = ["libusb-1.0-0-dev"]\n')
+    assert "unknown key 'packages'" in err.message
+    assert err.hint.startswith("'packages' belongs in the [build] table; known keys: build, target")

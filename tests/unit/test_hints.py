@@ -90,6 +90,11 @@ make: *** [Makefile:2: all] Error 127"""
 ENV = "env: ‘xsltproc’: No such file or directory"
 
 
+def _add(key: str, package: str, provides: str) -> str:
+    return f'add {key} = ["{package}"] to xbuild.toml\'s [build] table (provides {provides})'
+
+
+
 @pytest.mark.parametrize("log, expected", [
     (GCC, [("header", "ncurses.h")]),
     (CLANG, [("header", "ncurses.h")]),
@@ -228,46 +233,43 @@ def _hints(log: str, **kw) -> list[str]:
 
 
 def test_header_library_pkgconfig_cmake_and_command_name_their_packages(mirror):
-    assert _hints(GCC) == ['add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)']
-    assert _hints(LD) == ['add packages = ["libncurses-dev"] to xbuild.toml (provides libncursesw.so)']
-    assert _hints(MESON_DEP) == ['add packages = ["libcjson-dev"] to xbuild.toml (provides libcjson.pc)']
-    assert _hints(CMAKE_CONFIG) == ['add packages = ["libcjson-dev"] to xbuild.toml '
-                                    '(provides cJSONConfig.cmake)']
-    assert _hints(CMAKE_FIND_OPENSSL) == ['add packages = ["libssl-dev"] to xbuild.toml '
-                                          '(provides openssl/ssl.h)']
-    assert _hints(BASH) == ['add tools = ["xsltproc"] to xbuild.toml (provides /usr/bin/xsltproc)']
-    assert _hints(CMAKE_FIND_PKGCONFIG) == ['add tools = ["pkgconf"] to xbuild.toml '
-                                            '(provides /usr/bin/pkg-config)']
+    assert _hints(GCC) == [_add("packages", "libncurses-dev", "ncurses.h")]
+    assert _hints(LD) == [_add("packages", "libncurses-dev", "libncursesw.so")]
+    assert _hints(MESON_DEP) == [_add("packages", "libcjson-dev", "libcjson.pc")]
+    assert _hints(CMAKE_CONFIG) == [_add("packages", "libcjson-dev", "cJSONConfig.cmake")]
+    assert _hints(CMAKE_FIND_OPENSSL) == [_add("packages", "libssl-dev", "openssl/ssl.h")]
+    assert _hints(BASH) == [_add("tools", "xsltproc", "/usr/bin/xsltproc")]
+    assert _hints(CMAKE_FIND_PKGCONFIG) == [_add("tools", "pkgconf", "/usr/bin/pkg-config")]
     # Arch-independent packages come from Contents-all.
     assert _hints("Package 'xproto', required by 'virtual:world', not found") == [
-        'add packages = ["x11proto-dev"] to xbuild.toml (provides xproto.pc)']
+        _add("packages", "x11proto-dev", "xproto.pc")]
     assert _hints("help2man: command not found") == [
-        'add tools = ["help2man"] to xbuild.toml (provides /usr/bin/help2man)']
+        _add("tools", "help2man", "/usr/bin/help2man")]
 
 
 def test_commands_come_from_the_build_machines_index_in_cross_mode_and_the_targets_in_emulate(mirror):
     # tclsh: only in the armhf Contents here, tclsh8.6 only in amd64's.
     assert _hints("sh: 1: tclsh: not found") == []
     assert _hints("sh: 1: tclsh: not found", tools_arch="armhf") == [
-        'add tools = ["tcl"] to xbuild.toml (provides /usr/bin/tclsh)']
+        _add("tools", "tcl", "/usr/bin/tclsh")]
     assert _hints("sh: 1: tclsh8.6: not found") == [
-        'add tools = ["tcl8.6"] to xbuild.toml (provides /usr/bin/tclsh8.6)']
+        _add("tools", "tcl8.6", "/usr/bin/tclsh8.6")]
 
 
 def test_several_failures_give_one_line_per_package_deduplicated(mirror):
     log = "\n".join([GCC, LD, PKGCONF, CMAKE_CONFIG, MAKE, BASH])
     assert _hints(log) == [
-        'add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h, libncursesw.so)',
-        'add packages = ["libcjson-dev"] to xbuild.toml (provides libcjson.pc, cJSONConfig.cmake)',
-        'add tools = ["xsltproc"] to xbuild.toml (provides /usr/bin/xsltproc)']
+        _add("packages", "libncurses-dev", "ncurses.h, libncursesw.so"),
+        _add("packages", "libcjson-dev", "libcjson.pc, cJSONConfig.cmake"),
+        _add("tools", "xsltproc", "/usr/bin/xsltproc")]
 
 
 def test_dev_packages_first_and_ambiguous_bare_headers_name_nothing(mirror):
     assert _hints("x.c:1:10: fatal error: CUnit/CUnit.h: No such file or directory") == [
-        'add packages = ["libcunit1-dev"] to xbuild.toml (provides CUnit/CUnit.h)']
+        _add("packages", "libcunit1-dev", "CUnit/CUnit.h")]
     # <xslt.h> without its directory: one package has it, so it is named.
     assert _hints("x.c:1:10: fatal error: xslt.h: No such file or directory") == [
-        'add packages = ["libxslt1-dev"] to xbuild.toml (provides xslt.h)']
+        _add("packages", "libxslt1-dev", "xslt.h")]
     # <cJSON.h>: libcjson-dev and a copy in libmapcache-dev; no guess. A project's own header: none.
     assert _hints("x.c:1:10: fatal error: cJSON.h: No such file or directory") == []
     assert _hints("x.c:1:10: fatal error: config.h: No such file or directory") == []
@@ -275,7 +277,7 @@ def test_dev_packages_first_and_ambiguous_bare_headers_name_nothing(mirror):
 
 def test_a_package_already_declared_is_not_hinted_again(mirror):
     assert _hints(GCC + "\n" + BASH, declared={"libncurses-dev"}) == [
-        'add tools = ["xsltproc"] to xbuild.toml (provides /usr/bin/xsltproc)']
+        _add("tools", "xsltproc", "/usr/bin/xsltproc")]
 
 
 def test_contents_are_fetched_once_per_suite_and_arch_then_read_from_the_cache(mirror, tmp_path):
@@ -310,7 +312,7 @@ def test_an_old_copy_serves_when_the_mirror_is_gone(mirror, monkeypatch, tmp_pat
     cached = tmp_path / "cache" / "xbuild" / "contents" / "trixie" / "armhf.txt"
     os.utime(cached, (0, 0))  # older than a week: fetched again, but the mirror does not answer
     monkeypatch.setattr("xbuild.rootfs.MIRROR", "http://127.0.0.1:1/debian")
-    assert _hints(GCC) == ['add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)']
+    assert _hints(GCC) == [_add("packages", "libncurses-dev", "ncurses.h")]
 
 
 def test_the_hints_go_before_the_builds_own_hint(mirror):
@@ -319,7 +321,7 @@ def test_the_hints_go_before_the_builds_own_hint(mirror):
     spec = SimpleNamespace(target=get("rpi3"), mode="cross",
                            config=SimpleNamespace(packages=()))
     assert hints.for_build("full log: /x.failed.log", GCC.splitlines(), spec) == (
-        'add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)\nfull log: /x.failed.log')
+        _add("packages", "libncurses-dev", "ncurses.h") + "\nfull log: /x.failed.log")
     assert hints.for_build("full log: /x", ["make: *** [all] Error 2"], spec) == "full log: /x"
 
 
@@ -327,10 +329,9 @@ def test_the_service_keeps_the_hints_and_hides_only_server_paths(tmp_path):
     from types import SimpleNamespace
     from xbuild.service.execute import _tenant_hint
     job = SimpleNamespace(id="j1")
-    hint = f'add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)\nfull log: {tmp_path}/x.log'
-    assert _tenant_hint(hint, job, tmp_path) == (
-        'add packages = ["libncurses-dev"] to xbuild.toml (provides ncurses.h)\n'
-        'full log: GET /v1/builds/j1/log')
+    add = _add("packages", "libncurses-dev", "ncurses.h")
+    hint = f"{add}\nfull log: {tmp_path}/x.log"
+    assert _tenant_hint(hint, job, tmp_path) == f"{add}\nfull log: GET /v1/builds/j1/log"
 
 
 def test_fetching_is_bounded_in_time(mirror, monkeypatch):
