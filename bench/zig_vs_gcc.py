@@ -8,11 +8,13 @@ Each round builds a clean copy natively on the host (make + make install), with 
 rpi3` (Debian's armhf cross GCC) and with `xbuild --target rpi0` (zig for the arm1176, Raspberry Pi
 OS armhf); container start, copy-in and collection are included. Images are built first and not
 timed (zig's C runtime for the board is built when its image is made). Prints medians and ratios;
-the machine is shared and noisy, so only the ratios mean anything."""
+the machine is shared and noisy, so only the ratios mean anything. Also the bytes of the ELF files
+each board's build ships (zig's runtime once brought its debug information along: 16x gcc's)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -23,12 +25,17 @@ from common import PACKAGE, VERSION, interleaved, source, timed  # noqa: E402
 from cross_vs_native import native  # noqa: E402
 
 KINDS = {"native": None, "rpi3 (gcc)": "rpi3", "rpi0 (zig)": "rpi0"}
+ELF_BYTES: dict[str, int] = {}  # target -> bytes of the ELF files its last build shipped
 
 
 def xbuild(tree: Path, target: str, jobs: int) -> float:
+    out = tree.parent / f"out-{target}"
     # --no-cache: every round really builds (the same sources would otherwise be a cache hit)
-    return timed([sys.executable, "-m", "xbuild", "--target", target, str(tree), "--jobs", str(jobs),
-                  "--out", str(tree.parent / f"out-{target}"), "--no-cache"])
+    seconds = timed([sys.executable, "-m", "xbuild", "--target", target, str(tree), "--jobs", str(jobs),
+                     "--out", str(out), "--no-cache"])
+    files = json.loads((out / "manifest.json").read_text())["files"]
+    ELF_BYTES[target] = sum(f["size"] for f in files if "elf" in f)
+    return seconds
 
 
 def main() -> None:
@@ -50,6 +57,8 @@ def main() -> None:
     print(f"  rpi0 (zig) / rpi3 (gcc) = {med['rpi0 (zig)'] / med['rpi3 (gcc)']:.2f}x")
     print(f"  rpi0 (zig) / native     = {med['rpi0 (zig)'] / med['native']:.2f}x")
     print(f"  rpi3 (gcc) / native     = {med['rpi3 (gcc)'] / med['native']:.2f}x")
+    print(f"ELF bytes shipped: rpi0 (zig) {ELF_BYTES['rpi0']:,}, rpi3 (gcc) {ELF_BYTES['rpi3']:,}, "
+          f"ratio {ELF_BYTES['rpi0'] / ELF_BYTES['rpi3']:.2f}x")
 
 
 if __name__ == "__main__":
