@@ -10,7 +10,7 @@ import traceback
 import click
 
 from xbuild import __version__
-from xbuild.errors import XBuildError
+from xbuild.errors import ExitCode, XBuildError, killed_by
 
 
 class DefaultGroup(click.Group):
@@ -74,7 +74,7 @@ class Terminated(BaseException):
 
     def __init__(self, signum: int):
         super().__init__(signum)
-        self.exit_code = 128 + signum
+        self.exit_code = killed_by(signum)
 
 
 def _on_signal(signum, frame) -> None:
@@ -103,13 +103,13 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except Terminated as exc:
         click.echo("terminated", err=True)
         sys.exit(exc.exit_code)
@@ -118,5 +118,5 @@ def main(argv=None) -> None:
             traceback.print_exc()
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo("this is a bug in xbuild; XBUILD_DEBUG=1 shows the traceback", err=True)
-        sys.exit(1)
-    sys.exit(code or 0)
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(code or ExitCode.OK)

@@ -1,14 +1,42 @@
-"""Every failure a user can meet, each with its own exit code and a hint that says what to do.
+"""Every failure a user can meet, each with its own exit code and a hint that says what to do,
+and every other exit code xbuild itself ends with (`ExitCode`): no number appears anywhere else.
 
 Only `xbuild.cli.main` turns these into exit codes; everything else just raises.
 Errors are split by whose fault they are: `UserError` (the project, the command line, the config)
-and `ServiceError` (the machine: engine, binfmt, images)."""
+and `ServiceError` (the machine: engine, binfmt, images).
+
+Each code has one meaning, and the README's table lists them all (tests/unit/test_errors.py checks
+both). A subclass that does not set its own `exit_code` shares its parent's on purpose: it is a
+finer case of the same failure (StoreUnavailable is a StoreError worth retrying)."""
 
 from __future__ import annotations
 
+import enum
+import signal
+
+
+def killed_by(signum: int) -> int:
+    """The exit code of a process a signal ended: 128 + its number, as a shell reports it."""
+    return 128 + signum
+
+
+class ExitCode(enum.IntEnum):
+    """The exit codes that are no error class's: outcomes reported rather than raised, and the
+    ways a process ends without an XBuildError."""
+    OK = 0
+    INTERNAL = 1            # a bug in xbuild: an exception no error class names
+    USAGE = 2               # a bad command line: click's own code (click.UsageError.exit_code)
+    NOT_REPRODUCIBLE = 16   # `verify`: the two builds differ (a finding it reports, not an error)
+    HANGUP = killed_by(signal.SIGHUP)        # the terminal went away
+    INTERRUPTED = killed_by(signal.SIGINT)   # Ctrl-C
+    TERMINATED = killed_by(signal.SIGTERM)   # what CI sends on cancel
+    # Shares INTERNAL's 1 on purpose (an enum alias): `doctor`, `binfmt status` and `nightly
+    # run-now` answer "is everything fine?", and 1 is a check's "no" as scripts expect it.
+    NOT_ALL_OK = 1
+
 
 class XBuildError(Exception):
-    exit_code = 1
+    exit_code: int = ExitCode.INTERNAL  # an error with no code of its own
     hint: str | None = None
 
     def __init__(self, message: str, hint: str | None = None, detail: str | None = None):

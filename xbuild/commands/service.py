@@ -9,6 +9,7 @@ import click
 
 from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option, retry_option
+from xbuild.errors import ExitCode
 
 
 def _served_arches() -> list[str]:
@@ -67,7 +68,7 @@ def _exit_on_signals() -> None:
     import signal
 
     def stop(signum, frame):
-        raise SystemExit(0)
+        raise SystemExit(ExitCode.OK)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -149,7 +150,7 @@ def nightly_run_now(config_path, wait, night, as_json):
         for b in index["builds"]:
             click.echo(f"{b['project']:20} {b['target']:12} {b.get('os') or '':10} {b['state']:10} "
                        f"{b.get('build_id') or ''}")
-    sys.exit(0 if all(b["state"] == "succeeded" for b in index["builds"]) else 1)
+    sys.exit(ExitCode.OK if all(b["state"] == "succeeded" for b in index["builds"]) else ExitCode.NOT_ALL_OK)
 
 
 @click.command()
@@ -194,8 +195,8 @@ def submit(server, target, project, os_release, mode, static, deb, no_cache, wai
         for f in result.get("downloaded", []):
             click.echo(f"  {f}")
     if result["state"] in ("succeeded", "queued", "running"):  # queued/running: --no-wait
-        sys.exit(0)
-    sys.exit(result.get("exit_code") or 1)
+        sys.exit(ExitCode.OK)
+    sys.exit(result.get("exit_code") or ExitCode.INTERNAL)  # the build's own code, as a local build's
 
 
 COMMANDS = [serve, worker, beat, nightly, submit]

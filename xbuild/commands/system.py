@@ -9,6 +9,7 @@ import click
 
 from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option
+from xbuild.errors import ExitCode
 
 
 @click.command()
@@ -47,7 +48,7 @@ def doctor(as_json):
             click.echo(f"{mark} {c.name:24} {c.detail}")
             if not c.ok and c.hint:
                 click.echo(f"     {'':24} fix: {c.hint}")
-    sys.exit(1 if bad else 0)
+    sys.exit(ExitCode.NOT_ALL_OK if bad else ExitCode.OK)
 
 
 @click.group()
@@ -73,7 +74,7 @@ def binfmt_status(as_json):
         for h in handlers:
             state = "ok" if h.ok else h.problem()
             click.echo(f"  qemu-{h.arch:10} flags={h.flags or '-':4} {state}  {h.interpreter}")
-    sys.exit(0 if bf.mounted() and all(h.ok for h in handlers) else 1)
+    sys.exit(ExitCode.OK if bf.mounted() and all(h.ok for h in handlers) else ExitCode.NOT_ALL_OK)
 
 
 @binfmt.command("install")

@@ -8,6 +8,7 @@ import click
 
 from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option
+from xbuild.errors import ExitCode
 
 
 @click.command()
@@ -38,4 +39,4 @@ def verify(target, project, mode, os_release, as_json):
             click.echo(report["diffoscope"])
         else:
             click.echo("(install diffoscope for a detailed report of what differs)")
-    sys.exit(0 if report["status"] == "reproducible" else 16)
+    sys.exit(ExitCode.OK if report["status"] == "reproducible" else ExitCode.NOT_REPRODUCIBLE)

@@ -16,7 +16,7 @@ from pathlib import Path
 from xbuild import buildlog, compiler_cache
 from xbuild import spec as specs
 from xbuild.archive import extract, max_source_files
-from xbuild.errors import BadProjectPath, BuildCancelled, BuildTimeout, StoreError, XBuildError
+from xbuild.errors import BadProjectPath, BuildCancelled, BuildTimeout, ExitCode, StoreError, XBuildError
 from xbuild.paths import under
 from xbuild.pipeline import run_build
 from xbuild.progress import Progress
@@ -320,7 +320,7 @@ def _run(jobs: Jobs, job: Job, log: _JobLog) -> None:
         _worker_log().exception("job %s: internal error", job.id)  # the operator's log
         first = _tenant_text((str(exc).splitlines() or [""])[0][:300], jobs.store.url)
         text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        job.state, job.exit_code = "failed", 1
+        job.state, job.exit_code = "failed", ExitCode.INTERNAL
         job.error = f"internal error in the build service ({text})"
         job.hint = "not a fault of the project: retry later, or tell the service's operator"
         log.line(f"[xbuild] internal error: {text}")
@@ -361,7 +361,7 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
         with compiler_cache.shared(jobs.store, job.tenant, spec, Path(tmp), log.line) as ccache:
             result = run_build(spec, log, use_cache=not job.no_cache, compiler_cache=ccache,
                                cache_scope=cache_scope(job), labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
-        job.state, job.exit_code, job.cache = "succeeded", 0, result.extra.get("cache")
+        job.state, job.exit_code, job.cache = "succeeded", ExitCode.OK, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
         job.timings, job.compiler_cache = result.extra.get("timings"), result.extra.get("compiler_cache")
         job.files = _published_files(jobs, spec, job.build_id, cache_scope(job))

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 
+from xbuild.errors import WorkerLost
 from xbuild.service import settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, age, now
 from xbuild.service.leases import lease, lease_class
@@ -129,7 +130,7 @@ class Reaper:
     def _requeue_or_fail(self, job: Job) -> str:
         self.remove_containers(job.id)
         if job.attempts >= settings.MAX_ATTEMPTS:
-            job.state, job.finished, job.exit_code = "failed", now(), 17
+            job.state, job.finished, job.exit_code = "failed", now(), WorkerLost.exit_code
             job.error = f"the worker died {job.attempts} times running this build"
             job.hint = "the build may exhaust the worker's memory or crash it: check its log"
             self.jobs.save(job)
