@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import EXAMPLES, make_project, tgz, xbuild
+from tests.openapi_check import mismatches
 from tests.services import (TOKEN_A, TOKEN_B, GitDaemon, RabbitMQ, Redis, Server, alive, descendants,
                             embedded_server, xbuild_proc)
 from tests.services import service_env as _env
@@ -97,7 +98,14 @@ def test_auth_and_tenants(embedded):
     job = _post(embedded, _hello(0)).json()
     assert requests.get(f"{embedded.url}/v1/builds/{job['id']}", headers=_auth(TOKEN_B)).status_code == 404
     assert job["id"] not in [b["id"] for b in requests.get(f"{embedded.url}/v1/builds", headers=_auth(TOKEN_B)).json()["builds"]]
-    assert _wait(embedded, job["id"])["state"] == "succeeded"
+    done = _wait(embedded, job["id"])
+    assert done["state"] == "succeeded"
+    # What the server answers, as it starts a build and as its worker leaves it, fits the
+    # document it serves: every field described, none missing.
+    spec = requests.get(f"{embedded.url}/openapi.json").json()
+    for answer in (job, done):
+        assert mismatches(answer, spec["components"]["schemas"]["Build"], spec) == []
+    assert done["exit_code"] == 0 and done["queue"] == "xbuild.armhf"
     bad_token = xbuild("submit", "--server", embedded.url, "--target", "rpi3", EXAMPLES / "hello-make",
                        env={"XBUILD_TOKEN": "nope"})
     assert bad_token.returncode == 19 and "Traceback" not in bad_token.stderr

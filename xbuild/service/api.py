@@ -1,16 +1,16 @@
 """The HTTP API for CI pipelines. JSON in and out; every request carries a bearer token from
 XBUILD_API_TOKENS; a tenant sees only its own builds (another tenant's build is a 404).
 
-    POST /v1/builds                      multipart: source (a .tar.gz), target, os, mode, static, deb,
-                                         no_cache; or JSON: {"git_url", "ref", "target", "os", "mode",
-                                         "static", "deb", "no_cache"}
+    POST /v1/builds                      multipart with source (a .tar.gz), or JSON with git_url; the
+                                         fields are fields.SUBMIT's
     GET  /v1/builds                      the tenant's recent builds
     GET  /v1/builds/<id>                 state
     GET  /v1/builds/<id>/log?offset=N    log bytes from N; X-Next-Offset, X-Build-State headers
     GET  /v1/builds/<id>/artifacts       files with download links
     GET  /v1/builds/<id>/artifacts/<f>   one file
     POST /v1/builds/<id>/cancel
-    GET  /openapi.json                   the description
+    GET  /openapi.json                   the description (openapi.py, made from fields.py and jobs.Job)
+    GET  /healthz                        {"ok": true}
     GET  /                               a page of recent builds, their logs and artifacts (page.html)
 
 Every error, whatever its status, is JSON: {"error": "...", "hint": "..." or null}. A store or
@@ -34,7 +34,9 @@ from xbuild.archive import check_upload, sha256_file
 from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, TooManyFiles, UserError, XBuildError
 from xbuild.service import outage, policy, settings
 from xbuild.service.celery_app import queue_for, submit, waiting_notice
+from xbuild.service.fields import HIDDEN, LINKS, SUBMIT
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
+from xbuild.service.openapi import SPEC
 from xbuild.store import to_segment
 
 _GIT_REF = re.compile(r"(?!.*\.\.)\w[\w./+-]*\Z")  # never "-..." (an option to git), never ".."
@@ -92,6 +94,12 @@ def _flag(form: dict, key: str) -> bool:
     if not isinstance(value, str):
         raise Refused(422, f"{key!r} must be true or false, not {type(value).__name__}")
     return value.lower() in ("1", "true", "yes")
+
+
+def _value(form: dict, name: str):
+    """A submit's field, read as fields.SUBMIT declares it (the document describes the same)."""
+    field = SUBMIT[name]
+    return _flag(form, name) if field.kind == "flag" else _text(form, name, field.default)
 
 
 def _too_big() -> tuple[str, str]:
@@ -213,10 +221,9 @@ def create_app(jobs: Jobs | None = None) -> Flask:
 
     def view(job: Job) -> dict:
         base = f"/v1/builds/{job.id}"
-        return {**{k: v for k, v in job.to_json().items() if k not in ("tenant", "files")},
+        return {**{k: v for k, v in job.to_json().items() if k not in HIDDEN},
                 "waiting": waiting_notice(job),
-                "links": {"self": base, "log": f"{base}/log", "artifacts": f"{base}/artifacts",
-                          "cancel": f"{base}/cancel"}}
+                "links": {"self": base, **{name: f"{base}/{name}" for name in LINKS}}}
 
     @app.post("/v1/builds")
     def submit_build():
@@ -225,25 +232,25 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         if (again := _replayed(store(), who, key)) is not None:
             return jsonify(view(again)), 200
         form = _form()
-        board = targets.get(_text(form, "target"))  # UnknownTarget: a 422
-        release = _text(form, "os", None) or None
+        board = targets.get(_value(form, "target"))  # UnknownTarget: a 422
+        release = _value(form, "os") or None
         if release is not None:  # UnknownRelease (a 422) lists the board's releases, as the CLI does
             release = board.with_os(release).selected.name
-        mode = _text(form, "mode", "cross")
+        mode = _value(form, "mode")
         if mode not in MODES:
             return bad(f"unknown mode {mode!r}", "cross, emulate or hybrid", 422)
-        no_cache, static, deb = _flag(form, "no_cache"), _flag(form, "static"), _flag(form, "deb")
+        no_cache, static, deb = _value(form, "no_cache"), _value(form, "static"), _value(form, "deb")
         if static or mode != "cross":  # a board the mode or --static cannot serve: a 422 now
             from xbuild.toolchain import pick
             pick(board.with_os(release), mode, static)
         job = Job(id=new_id(), tenant=who, target=board.name, os=release, mode=mode, no_cache=no_cache,
                   static=static, deb=deb, queue=queue_for(board.name))
         if request.is_json:
-            url = _text(form, "git_url")
+            url = _value(form, "git_url")
             if not _GIT_URL.match(url):  # not file:// or a path: the server's own disk is not a source
                 return bad("git_url must be a remote git URL (https, git, ssh)",
                            "e.g. https://host/org/repo.git", 422)
-            ref = _text(form, "ref", None) or None
+            ref = _value(form, "ref") or None
             if ref is not None and not _GIT_REF.match(ref):
                 return bad(f"ref {ref!r} is not a branch, tag or commit name", "e.g. main, v1.2, 3f2a9c1", 422)
             policy.check_git_url(url)  # its host: public, unless the operator allows private ones
@@ -261,7 +268,7 @@ def create_app(jobs: Jobs | None = None) -> Flask:
                 except (BadArtifact, SourceTooLarge, TooManyFiles) as exc:
                     too_big = isinstance(exc, (SourceTooLarge, TooManyFiles))
                     return bad(exc.message, exc.hint, 413 if too_big else 422)
-                job.project = _project_name(form.get("project") or "")
+                job.project = _project_name(_value(form, "project"))
                 src = Path(tmp.name)
                 store().store.put_file(f"{job.prefix}/source.tar.gz", src, sha256_file(src))
         store().save(job)
@@ -327,7 +334,6 @@ def create_app(jobs: Jobs | None = None) -> Flask:
 
     @app.get("/openapi.json")
     def openapi():
-        from xbuild.service.openapi import SPEC
         return jsonify(SPEC)
 
     @app.get("/")

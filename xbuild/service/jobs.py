@@ -27,6 +27,7 @@ from xbuild.paths import component, is_component
 from xbuild.store import Store, configured_url, open_store
 
 TERMINAL = ("succeeded", "failed", "timed_out", "cancelled")
+STATES = ("queued", "running", *TERMINAL)  # every state a job can be in
 LOG_DIR = "build.log.d"
 _KEY_OF_JOB = "idempotency-key"  # in a job's prefix: the name of its submit's key under keys/
 _OFFSET_DIGITS = 12  # chunk names sort as numbers: logs up to a terabyte

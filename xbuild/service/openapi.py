@@ -1,37 +1,87 @@
-"""The API's OpenAPI description (served at /openapi.json)."""
+"""The API's OpenAPI description (served at /openapi.json), made from what the API itself uses:
+a submit's fields (fields.SUBMIT), the job record (jobs.Job) less what an answer leaves out
+(fields.HIDDEN), and the links it adds. Only the words are written here: which fields there are,
+their types, defaults and choices come from the code, so a new one cannot be left out."""
 
-_OS = {"type": "string", "description": "the board's OS release, e.g. bullseye; one the board does "
-                                       "not run is a 422 that lists its releases [default: the "
-                                       "project's xbuild.toml os, else the board's default]"}
-_OS_BUILT = {"type": ["string", "null"], "description": "the OS release asked for; once the build "
-                                                        "started, the one it is built for"}
-_STATIC = {"description": "1 / true: fully static executables (zig + musl; ARM boards); a board "
-                          "that has none is a 422 [default: the project's xbuild.toml static]"}
-_DEB = {"description": "1 / true: also a .deb [default: the project's xbuild.toml deb]"}
-_BUILD = {"type": "object", "properties": {
-    "id": {"type": "string"}, "target": {"type": "string"}, "os": _OS_BUILT, "mode": {"type": "string"},
-    "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]},
-    "exit_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
-    "attempts": {"type": "integer"}, "build_id": {"type": ["string", "null"]},
-    "cache": {"type": ["string", "null"]}, "cache_key": {"type": ["string", "null"]},
-    "project": {"type": "string"},
-    "git_url": {"type": ["string", "null"]}, "git_ref": {"type": ["string", "null"]},
-    "commit": {"type": ["string", "null"], "description": "the commit a git build checked out"},
-    "created": {"type": "string"}, "started": {"type": ["string", "null"]},
-    "finished": {"type": ["string", "null"]},
-    "waiting": {"type": ["string", "null"], "description": "set while the build has been queued for a "
-                "while (XBUILD_UNSERVED_AFTER, 60 s) and no worker serves its queue: which queue, and "
-                "how to start a worker for it; the build keeps waiting"},
-    "links": {"type": "object"}}}
-_ID = [{"name": "id", "in": "path", "required": True,
-        "schema": {"type": "string", "pattern": r"^\d{8}-\d{6}-[0-9a-f]{8}$"}}]
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+
+from xbuild.errors import RefusedByService, UnknownRelease, UnknownTarget
+from xbuild.service.fields import GIT, HIDDEN, LINKS, SUBMIT, UPLOAD, Field
+from xbuild.service.jobs import STATES, Job
+
+_TYPES: dict[object, str] = {str: "string", int: "integer", bool: "boolean", float: "number",
+                             dict: "object", list: "array"}
+# The job record's fields that need more words than their name and type.
+_RECORD_WORDS = {
+    "os": "the OS release asked for; once the build started, the one it is built for",
+    "commit": "the commit a git build checked out",
+    "exit_code": "the build's exit code, as the CLI's (the README's exit code table)",
+    "hint": "what to do about the error",
+    "timings": "seconds per phase of the build, as a local build's --json",
+    "compiler_cache": "the compiler cache's hits and misses, as a local build's --json",
+    "queue": "the worker queue the build was sent to (one per architecture)",
+    "nightly": "the night this build belongs to, if `nightly` made it",
+}
+# What an answer adds to the job record (api.py's view()).
+_ADDED: dict[str, dict] = {
+    "waiting": {"type": ["string", "null"], "description": "set while the build has been queued for "
+                "a while (XBUILD_UNSERVED_AFTER, 60 s) and no worker serves its queue: which queue, "
+                "and how to start a worker for it; the build keeps waiting"},
+    "links": {"type": "object", "required": ["self", *LINKS],
+              "properties": {name: {"type": "string"} for name in ("self", *LINKS)}},
+}
+
+
+def _schema(hint: object) -> dict:
+    """A JSON schema for a dataclass field's type: str, int, bool, dict, list, or one of them | None."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) and len(args) == 2 and type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        return {"type": [_TYPES[inner], "null"]}
+    return {"type": _TYPES[typing.get_origin(hint) or hint]}
+
+
+def build_schema() -> dict:
+    """A build as the API answers it: its job record's fields, less the hidden, plus the added."""
+    hints = typing.get_type_hints(Job)
+    properties = {}
+    for f in dataclasses.fields(Job):
+        if f.name not in HIDDEN:
+            properties[f.name] = _schema(hints[f.name]) | (
+                {"description": _RECORD_WORDS[f.name]} if f.name in _RECORD_WORDS else {})
+    properties["state"]["enum"] = list(STATES)
+    properties |= _ADDED
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
+def _submit_schema(body: str) -> dict:
+    def described(field: Field) -> dict:
+        schema = {"file": {"type": "string", "format": "binary"},
+                  "flag": {"type": "boolean"} if body == GIT else
+                  {"type": "string", "description": "1, true or yes: on"},
+                  "text": {"type": "string"}}[field.kind]
+        words = "; ".join(filter(None, [field.description, schema.get("description")]))
+        extra = ({"default": field.default} if field.kind == "text" and field.default else {}) | (
+            {"enum": list(field.choices)} if field.choices else {})
+        return schema | extra | ({"description": words} if words else {})
+
+    fields = {name: f for name, f in SUBMIT.items() if body in f.bodies}
+    return {"type": "object", "required": [n for n, f in fields.items() if f.required],
+            "properties": {name: described(f) for name, f in fields.items()}}
+
+
 # Every error, whatever its status (404 and 405 of unknown routes, 413, 500 included), has this shape.
 _ERROR = {"type": "object", "required": ["error", "hint"], "properties": {
     "error": {"type": "string", "description": "what went wrong"},
     "hint": {"type": ["string", "null"], "description": "what to do"},
-    "exit_code": {"type": "integer", "description": "422 only: the CLI's exit code for it "
-                                                   "(3: unknown target, 36: unknown OS release, "
-                                                   "23: refused by the service's policy)"}}}
+    "exit_code": {"type": "integer", "description": (
+        f"422 only: the CLI's exit code for it ({UnknownTarget.exit_code}: unknown target, "
+        f"{UnknownRelease.exit_code}: unknown OS release, {RefusedByService.exit_code}: refused by "
+        "the service's policy)")}}}
 
 
 def _err(description: str) -> dict:
@@ -39,7 +89,14 @@ def _err(description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-_ERR = _err("no such build (another tenant's, or not an id), or the error named")
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_BUILD = {"$ref": "#/components/schemas/Build"}
+_ID = [{"name": "job_id", "in": "path", "required": True,
+        "schema": {"type": "string", "pattern": r"^\d{8}-\d{6}-[0-9a-f]{8}$"}}]
+_NOT_FOUND = _err("no such build (another tenant's, or not an id), or the error named")
 _AUTH = {"401": _err("missing or unknown token (Authorization: Bearer <token>, the scheme in any case)"),
          "500": _err("the server failed; its log has the details"),
          "503": _err("its store or broker is down or restarting for a moment: retry after the "
@@ -48,50 +105,58 @@ _AUTH = {"401": _err("missing or unknown token (Authorization: Bearer <token>, t
 # job the first try made (200), never a second job.
 _IDEMPOTENCY = [{"name": "Idempotency-Key", "in": "header", "required": False,
                  "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{8,200}$"}}]
+_OPEN: dict = {"security": []}  # no token: what a load balancer, a browser or a client generator reads
+
+_SUBMIT = {
+    "summary": "Submit a build: a source upload (multipart) or a git URL (JSON)",
+    "parameters": _IDEMPOTENCY,
+    "requestBody": {"content": {"multipart/form-data": {"schema": _submit_schema(UPLOAD)},
+                                "application/json": {"schema": _submit_schema(GIT)}}},
+    "responses": {
+        "201": _json("queued", _BUILD),
+        "200": _json("the job an earlier submit with this Idempotency-Key made", _BUILD),
+        "400": _err("not a JSON object, or no source"),
+        "413": _err("the upload is over a limit: its size, unpacked or not, or its number of entries"),
+        "422": _err(f"a wrong value or type; an unknown target (exit_code {UnknownTarget.exit_code}) or "
+                    f"an OS release the board does not run (exit_code {UnknownRelease.exit_code}); a "
+                    "private git host; refused by the service's policy (pass_env, Dockerfile: "
+                    "XBUILD_SERVICE_PASS_ENV, XBUILD_SERVICE_DOCKERFILE)"),
+        **_AUTH}}
 
 SPEC = {
-    "openapi": "3.0.3",
+    "openapi": "3.1.0",  # 3.1: JSON Schema's type lists (["string", "null"])
     "info": {"title": "xbuild", "version": "1", "description": "Cross-compilation builds for boards."},
     "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-                   "schemas": {"Build": _BUILD, "Error": _ERROR}},
+                   "schemas": {"Build": build_schema(), "Error": _ERROR}},
     "security": [{"bearer": []}],
     "paths": {
         "/v1/builds": {
-            "post": {"summary": "Submit a build: a source upload (multipart) or a git URL (JSON)",
-                     "parameters": _IDEMPOTENCY,
-                     "requestBody": {"content": {
-                         "multipart/form-data": {"schema": {"type": "object", "required": ["source", "target"], "properties": {
-                             "source": {"type": "string", "format": "binary"}, "target": {"type": "string"}, "os": _OS,
-                             "mode": {"type": "string"}, "static": _STATIC, "deb": _DEB,
-                             "no_cache": {"type": "string"}, "project": {"type": "string"}}}},
-                         "application/json": {"schema": {"type": "object", "required": ["git_url", "target"], "properties": {
-                             "git_url": {"type": "string", "description": "https://, git:// or ssh:// (or user@host:path); not a local path"},
-                             "ref": {"type": "string", "description": "a branch, tag or commit [default: the remote's HEAD]"},
-                             "target": {"type": "string"}, "os": _OS, "static": _STATIC, "deb": _DEB,
-                             "mode": {"type": "string"}, "no_cache": {"type": "boolean"}}}}}},
-                     "responses": {"201": {"description": "queued", "content": {"application/json": {
-                         "schema": {"$ref": "#/components/schemas/Build"}}}},
-                         "200": {"description": "the job an earlier submit with this Idempotency-Key made",
-                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Build"}}}},
-                         "400": _err("not a JSON object, or no source"),
-                         "413": _err("the upload is over a limit: its size, unpacked or not, or its number of entries"),
-                         "422": _err("a wrong value or type; an unknown target (exit_code 3) or an OS release "
-                                     "the board does not run (exit_code 36); a private git host; refused by the service's policy "
-                                     "(pass_env, Dockerfile: XBUILD_SERVICE_PASS_ENV, XBUILD_SERVICE_DOCKERFILE)"),
-                         **_AUTH}},
-            "get": {"summary": "The tenant's recent builds", "responses": {"200": {"description": "builds"}, **_AUTH}}},
-        "/v1/builds/{id}": {"get": {"summary": "A build's state", "parameters": _ID, "responses": {
-            "200": {"description": "the build", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Build"}}}},
-            "404": _ERR, **_AUTH}}},
-        "/v1/builds/{id}/log": {"get": {"summary": "The log from a byte offset", "parameters": _ID + [
+            "post": _SUBMIT,
+            "get": {"summary": "The tenant's recent builds (the last 100)", "responses": {
+                "200": _json("builds, newest first", {"type": "object", "required": ["builds"], "properties": {
+                    "builds": {"type": "array", "items": _BUILD}}}), **_AUTH}}},
+        "/v1/builds/{job_id}": {"get": {"summary": "A build's state", "parameters": _ID, "responses": {
+            "200": _json("the build", _BUILD), "404": _NOT_FOUND, **_AUTH}}},
+        "/v1/builds/{job_id}/log": {"get": {"summary": "The log from a byte offset", "parameters": _ID + [
             {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
-            "responses": {"200": {"description": "text; X-Next-Offset and X-Build-State headers"}, "404": _ERR, **_AUTH}}},
-        "/v1/builds/{id}/artifacts": {"get": {"summary": "Files with download links", "parameters": _ID,
-                                              "responses": {"200": {"description": "files"}, "404": _ERR, **_AUTH}}},
-        "/v1/builds/{id}/artifacts/{name}": {"get": {"summary": "Download one file", "parameters": _ID + [
+            "responses": {"200": {"description": "text; X-Next-Offset and X-Build-State headers"},
+                          "404": _NOT_FOUND, **_AUTH}}},
+        "/v1/builds/{job_id}/artifacts": {"get": {"summary": "Files with download links", "parameters": _ID,
+                                                  "responses": {"200": {"description": "files"},
+                                                                "404": _NOT_FOUND, **_AUTH}}},
+        "/v1/builds/{job_id}/artifacts/{name}": {"get": {"summary": "Download one file", "parameters": _ID + [
             {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "the file"}, "404": _ERR, **_AUTH}}},
-        "/v1/builds/{id}/cancel": {"post": {"summary": "Cancel a build", "parameters": _ID, "responses": {
-            "202": {"description": "cancel requested"}, "409": _ERR, "404": _ERR, **_AUTH}}},
+            "responses": {"200": {"description": "the file"}, "404": _NOT_FOUND,
+                          "410": _err("the artifact is missing from the store"), **_AUTH}}},
+        "/v1/builds/{job_id}/cancel": {"post": {"summary": "Cancel a build", "parameters": _ID, "responses": {
+            "202": {"description": "cancel requested"}, "409": _err("the build already ended"),
+            "404": _NOT_FOUND, **_AUTH}}},
+        "/openapi.json": {"get": {"summary": "This description", **_OPEN,
+                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        "/healthz": {"get": {"summary": "Whether the server answers", **_OPEN,
+                             "responses": {"200": _json("it does", {"type": "object", "properties": {
+                                 "ok": {"type": "boolean"}}})}}},
+        "/": {"get": {"summary": "A page of recent builds, their logs and artifacts (it asks for a token)",
+                      **_OPEN, "responses": {"200": {"description": "HTML"}}}},
     },
 }
