@@ -190,6 +190,11 @@ def all_targets() -> dict[str, Target]:
     return {t.name: t for t in map(_load, data_files("targets"))}
 
 
+def qemu_arches() -> list[str]:
+    """The qemu-user architectures the boards need on this machine (binfmt, doctor)."""
+    return sorted({t.qemu_arch for t in all_targets().values() if t.needs_qemu})
+
+
 def get(name: str) -> Target:
     targets = all_targets()
     if name in targets:
