@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from xbuild import schema
+from xbuild import recipes, schema
+from xbuild.recipes import BUILD_ARGS
 
 FILENAME = "xbuild.toml"
 # The longest time limit a build may ask for. Beyond it a value is a mistake, and a huge one
@@ -14,8 +15,6 @@ FILENAME = "xbuild.toml"
 MAX_TIMEOUT = 7 * 24 * 3600
 # A Debian package name, optionally with an architecture (libssl-dev:armhf).
 PACKAGE = r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?"
-# Options appended to the recipe's own steps: each recipe step that takes them says @<key>@.
-BUILD_ARGS = ("cmake_args", "configure_args", "meson_args", "make_args")
 
 
 @dataclass(frozen=True)
@@ -62,12 +61,10 @@ class ProjectConfig:
 
 
 def _known_recipe(name) -> bool:
-    from xbuild import recipes  # the recipes' data files are read only when a project names one
-    return name in recipes.all_recipes()
+    return name in recipes.all_recipes()  # the recipes' data files are read only when a project names one
 
 
 def _recipe_names() -> str:
-    from xbuild import recipes
     return f"a recipe name ({', '.join(recipes.all_recipes())})"
 
 

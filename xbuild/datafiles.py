@@ -39,3 +39,12 @@ def data_files(kind: str) -> list[Path]:
                     "directory that holds targets/ and recipes/")
         raise DataFilesMissing(f"no {kind}: {DATA_DIR / kind} holds no *.toml file", hint=hint)
     return files
+
+
+def toolchain_files() -> list[Path]:
+    """toolchains/*.toml. A site's XBUILD_DATA_DIR may bring its own toolchains/; boards and recipes
+    alone are the usual case there, so without one the installation's own are used. (Boards name
+    a toolchain, toolchain/ builds on boards: both read the list here.)"""
+    if (DATA_DIR / "toolchains").is_dir():
+        return data_files("toolchains")
+    return sorted((_default_dir() / "toolchains").glob("*.toml"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from xbuild import binfmt
 from xbuild.errors import XBuildError
+from xbuild.targets import qemu_arches
 
 MIN_FREE_GB = 5
 
@@ -44,11 +45,10 @@ def _disk(name: str, path: str) -> Check:
 
 
 def checks() -> list[Check]:
-    from xbuild.commands.system import _qemu_arches
     out = _engine()
     out.append(Check("binfmt_misc", binfmt.mounted(), "mounted" if binfmt.mounted() else "not mounted",
                      "xbuild binfmt install"))
-    for arch in _qemu_arches():
+    for arch in qemu_arches():
         h = binfmt.handler(arch)
         out.append(Check(f"qemu-{arch} handler", h.ok, f"flags {h.flags}" if h.ok else h.problem(),
                          "xbuild binfmt install (as root; apt-get install qemu-user-static first)"))

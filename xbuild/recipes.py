@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild import safefs, schema
-from xbuild.config import BUILD_ARGS
 from xbuild.datafiles import data_files
 from xbuild.errors import ConfigError, NoRecipe
 from xbuild.schema import Invalid
 
 
 HEAD = 1 << 16  # how much of a file detection reads: markers are in a file's header
+# Options appended to the recipe's own steps: each recipe step that takes them says @<key>@
+# (xbuild.toml's cmake_args... : config.py).
+BUILD_ARGS = ("cmake_args", "configure_args", "meson_args", "make_args")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from xbuild import releases, schema
 from xbuild.abi import _RANK, AbiRequirement
-from xbuild.datafiles import data_files
+from xbuild.datafiles import data_files, toolchain_files
 from xbuild.elf import MACHINES
 from xbuild.errors import UnknownRelease, UnknownTarget
 from xbuild.releases import Release
@@ -159,14 +159,9 @@ BOARD = schema.Table({
     "aliases": schema.List(schema.text("a board name (letters, digits, . _ + -)", schema.NAME)),
     "notes": schema.ANY_TEXT,
     "distro": schema.text("a distribution name such as \"Raspberry Pi OS\""),
-    "toolchain": schema.one_of(lambda: list(_toolchains()), "a toolchain (toolchains/*.toml)"),
+    "toolchain": schema.one_of(lambda: [f.stem for f in toolchain_files()], "a toolchain (toolchains/*.toml)"),
     "abi": ABI,
 }, rules=(_default_in_os, _os_carries_arch))
-
-
-def _toolchains():
-    from xbuild.toolchain import all_toolchains  # it builds on boards: imported when checked
-    return all_toolchains()
 
 
 def _load(path: Path) -> Target:
@@ -188,6 +183,11 @@ def _bind(t: Target, release: Release) -> Target:
 @functools.cache
 def all_targets() -> dict[str, Target]:
     return {t.name: t for t in map(_load, data_files("targets"))}
+
+
+def qemu_arches() -> list[str]:
+    """The qemu-user architectures the boards need on this machine (binfmt, doctor)."""
+    return sorted({t.qemu_arch for t in all_targets().values() if t.needs_qemu})
 
 
 def get(name: str) -> Target:

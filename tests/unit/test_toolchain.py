@@ -201,7 +201,7 @@ def test_files_per_mode():
 @pytest.mark.parametrize("target", ["rpi0", "rpi3", "arm64", "i386", "s390x"])
 def test_environment_cross(target, monkeypatch):
     monkeypatch.setattr(targets, "host_arch", lambda: "amd64")
-    monkeypatch.setattr(toolchain, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(toolchain.base, "host_arch", lambda: "amd64")
     t = targets.get(target)
     env = toolchain.pick(t, "cross").environment(jobs=3)
     assert env["PATH"].startswith(f"{toolchain.BIN}:")  # the shims come first
@@ -220,7 +220,7 @@ def test_environment_cross(target, monkeypatch):
 @pytest.mark.parametrize("target", ["rpi2", "rpi3", "riscv64"])
 def test_environment_emulate(target, monkeypatch):
     monkeypatch.setattr(targets, "host_arch", lambda: "amd64")
-    monkeypatch.setattr(toolchain, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(toolchain.base, "host_arch", lambda: "amd64")
     t = targets.get(target)
     env = toolchain.pick(t, "emulate").environment(jobs=1)
     assert (env["AR"], env["RANLIB"], env["STRIP"], env["PKG_CONFIG"]) == ("ar", "ranlib", "strip", "pkg-config")
@@ -232,7 +232,7 @@ def test_environment_emulate(target, monkeypatch):
 
 def test_environment_on_an_arm64_host_names_it_as_the_build_machine(monkeypatch):
     monkeypatch.setattr(targets, "host_arch", lambda: "arm64")
-    monkeypatch.setattr(toolchain, "host_arch", lambda: "arm64")
+    monkeypatch.setattr(toolchain.base, "host_arch", lambda: "arm64")
     env = toolchain.pick(targets.get("rpi3"), "cross").environment(jobs=1)
     assert env["XBUILD_BUILD"] == "aarch64-linux-gnu"
     assert "QEMU_CPU" not in env  # armhf runs natively on an arm64 host: no qemu, no model

@@ -42,7 +42,8 @@ def artifacts_get(url, out, retry_seconds, as_json):
 
     from xbuild import publish
     from xbuild.errors import StoreError
-    from xbuild.store import open_store, ride_out_outages
+    from xbuild.store import open_store
+    from xbuild.store.patience import ride_out_outages
     ride_out_outages(retry_seconds, lambda line: click.echo(line, err=True))
     store_url, _, build_id = url.rstrip("/").rpartition("/")
     if not store_url or store_url.endswith(":/") or not build_id:

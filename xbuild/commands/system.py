@@ -56,17 +56,13 @@ def binfmt():
     """The qemu-user-static handlers in binfmt_misc."""
 
 
-def _qemu_arches() -> list[str]:
-    from xbuild.targets import all_targets
-    return sorted({t.qemu_arch for t in all_targets().values() if t.needs_qemu})
-
-
 @binfmt.command("status")
 @json_option
 def binfmt_status(as_json):
     """Show each handler the targets need, with its flags."""
     from xbuild import binfmt as bf
-    handlers = [bf.handler(a) for a in _qemu_arches()]
+    from xbuild.targets import qemu_arches
+    handlers = [bf.handler(a) for a in qemu_arches()]
     if as_json:
         emit_json({"mounted": bf.mounted(), "handlers": [h.to_json() for h in handlers]})
     else:
@@ -81,7 +77,8 @@ def binfmt_status(as_json):
 def binfmt_install():
     """Register the missing handlers with the F flag (root)."""
     from xbuild import binfmt as bf
-    done = bf.install(_qemu_arches())
+    from xbuild.targets import qemu_arches
+    done = bf.install(qemu_arches())
     click.echo("\n".join(done) if done else "all handlers already registered with F")
 
 

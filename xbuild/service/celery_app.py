@@ -15,7 +15,7 @@ policy is in the settings below, each chosen on purpose.
 - An outage of the broker, the result backend or the store fails no build: the worker reconnects
   to the broker for ever (broker_connection_max_retries=None) while its build goes on, the result
   backend retries its writes, and store calls wait out an outage for XBUILD_RETRY_SECONDS
-  (store.ride_out_outages, set before the pool forks). A lost broker connection never cancels
+  (store.patience.ride_out_outages, set before the pool forks). A lost broker connection never cancels
   the running build (worker_cancel_long_running_tasks_on_connection_loss, pinned to False, which
   Celery 6 turns on for late-acked tasks): the lease, not the broker, says who runs a job.
 - task_time_limit is not used: the build container has its own time limit and is removed on it,
@@ -70,7 +70,7 @@ def _ride_out_outages(**_) -> None:
     from celery.utils.log import get_logger
 
     from xbuild.retry import retry_seconds
-    from xbuild.store import ride_out_outages
+    from xbuild.store.patience import ride_out_outages
     ride_out_outages(retry_seconds(), get_logger("xbuild.worker").warning)
 
 

@@ -10,7 +10,7 @@ Retries: botocore's "standard" mode retries throttling, 5xx and connection error
 exponential backoff and jitter, XBUILD_S3_MAX_ATTEMPTS (5) times in all: a few seconds. What
 still fails then is a StoreUnavailable (the server's fault: retry later), apart from a StoreError
 (the request's or the configuration's fault: retrying changes nothing). A process that asked for
-it (store.ride_out_outages: a worker, `artifacts get`) retries a StoreUnavailable for longer."""
+it (store.patience.ride_out_outages: a worker, `artifacts get`) retries a StoreUnavailable for longer."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _patient(method):
     def patiently(self, *args, **kwargs):
         from xbuild.retry import Transient
         from xbuild.retry import patiently as retrying
-        from xbuild.store import patience
+        from xbuild.store.patience import patience
 
         def once():
             try:

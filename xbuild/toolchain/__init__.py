@@ -11,189 +11,24 @@ build container needs to aim every tool at the target, written fresh for each bu
 - the environment the recipes read (XBUILD_*, CC, AR, ...);
 - what its builder image needs on top of the Debian base (images.py).
 
-The families differ only in how a compiler is called and what the image holds (gcc.py, zig.py)."""
+The families differ only in how a compiler is called and what the image holds (gcc.py, zig.py);
+what they share is base.py."""
 
 from __future__ import annotations
 
 import functools
-import shlex
-from dataclasses import dataclass
 
-from xbuild import configsite, schema
-from xbuild.datafiles import data_files
+from xbuild import schema
+from xbuild.datafiles import toolchain_files
 from xbuild.errors import ConfigError
 from xbuild.targets import Target, host_arch
-
-ROOT = "/xbuild"
-BIN = f"{ROOT}/bin"
-PREFIX = "/usr/local"
-_MESON_CPU_FAMILY = {"arm": "arm", "aarch64": "aarch64", "i686": "x86", "powerpc64le": "ppc64",
-                     "s390x": "s390x", "riscv64": "riscv64", "x86_64": "x86_64"}
-_GNU_HOST = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
-
-
-@dataclass(frozen=True)
-class ToolchainDef:
-    """One toolchains/*.toml file."""
-    name: str
-    description: str
-    family: str                    # gcc | zig: the Python class that knows how to call it
-    mode: str                      # cross | emulate: where it runs
-    packages: tuple[str, ...]      # Debian packages its builder image installs ({arch})
-    binutils: tuple[str, ...]      # tools shimmed as /usr/bin/{triple}-<tool>
-    compilers: dict[str, str]      # shim name -> command ({triple}, zig: {zig} {target} {cpu})
-    home: str = ""                 # zig: where the ziglang package sits in the image
-    cache: str = ""                # zig: its global cache, warmed when the image is made
-    musl: dict[str, str] | None = None  # zig: GNU triple -> musl target, for --static
-    defines: tuple = ()            # zig: [{suite, arch, flags}] a suite's own GCC implies
-
-
-def multiarch(target: Target) -> str:
-    """Debian's multiarch directory name: the GNU triple, except i386's."""
-    return "i386-linux-gnu" if target.debian_arch == "i386" else target.triple
-
-
-def _script(body: str) -> str:
-    return f"#!/bin/sh\n{body}\n"
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    """A toolchain definition applied to one board on one release (static: --static)."""
-    definition: ToolchainDef
-    target: Target
-    static: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
-
-    @property
-    def mode(self) -> str:
-        return self.definition.mode
-
-    @property
-    def version(self) -> str:
-        """The toolchain's own version where the data or the install knows it (zig); GCC's comes
-        from the image's packages, which the image tag and the build's meta/toolchain.txt record."""
-        return ""
-
-    def _fill(self, text: str) -> str:
-        t = self.target
-        return text.format(arch=t.debian_arch, triple=t.triple, **self._placeholders())
-
-    def _placeholders(self) -> dict[str, str]:
-        return {}
-
-    def compiler(self, shim: str) -> str:
-        """The command line a compiler shim runs, before "$@"."""
-        return self._fill(self.definition.compilers[shim])
-
-    def flags(self, shim: str) -> list[str]:
-        """Flags every call of that compiler carries (the board's tuning, the target's defines)."""
-        return []
-
-    def shims(self) -> dict[str, str]:
-        t = self.target.triple
-        files: dict[str, str] = {}
-        for name in self.definition.compilers:
-            flags = " ".join(shlex.quote(f) for f in self.flags(name))
-            # The build path must not reach the output (debug info, __FILE__): map it to ".".
-            # $XBUILD_CCACHE: "ccache" when the compiler cache is on (compiler_cache.py), else empty.
-            body = (f'exec $XBUILD_CCACHE {self.compiler(name)}{" " + flags if flags else ""} '
-                    '-ffile-prefix-map="${XBUILD_SRC:-/xbuild/src}"=. "$@"')
-            files[name] = files[f"{t}-{name}"] = _script(body)
-        for tool in self.definition.binutils:
-            files[tool] = _script(f'exec /usr/bin/{t}-{tool} "$@"')
-        if self.mode == "cross":
-            pc = (f"PKG_CONFIG_LIBDIR=/usr/lib/{multiarch(self.target)}/pkgconfig:/usr/share/pkgconfig "
-                  'exec /usr/bin/pkgconf "$@"')
-            files["pkg-config"] = files[f"{t}-pkg-config"] = _script(pc)
-        return {f"bin/{name}": body for name, body in files.items()}
-
-    def finish(self, keep_debug: bool) -> str:
-        """Shell the build script runs after collecting the artifact's files into /xbuild/stage
-        (keep_debug: --keep-debug). Nothing for GCC: what it links carries no debug
-        information the project did not ask for."""
-        return ""
-
-    def cmake_toolchain(self) -> str:
-        t = self.target.triple
-        return "\n".join([
-            f"# Written by xbuild for this build: the {self.name} toolchain through xbuild's shims.",
-            "set(CMAKE_SYSTEM_NAME Linux)",
-            f"set(CMAKE_SYSTEM_PROCESSOR {t.split('-')[0]})",
-            f"set(CMAKE_C_COMPILER {BIN}/{t}-gcc)",
-            f"set(CMAKE_CXX_COMPILER {BIN}/{t}-g++)",
-            f"set(CMAKE_AR /usr/bin/{t}-ar CACHE FILEPATH \"\")",
-            f"set(CMAKE_RANLIB /usr/bin/{t}-ranlib CACHE FILEPATH \"\")",
-            f"set(CMAKE_LIBRARY_ARCHITECTURE {multiarch(self.target)})",
-            f"set(PKG_CONFIG_EXECUTABLE {BIN}/{t}-pkg-config)",
-            # Programs run on the build machine; libraries and headers are the target's (multiarch).
-            "set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)", ""])
-
-    def meson_cross(self) -> str:
-        t = self.target.triple
-        cpu = t.split("-")[0]
-        return "\n".join([
-            "[binaries]",
-            f"c = '{BIN}/{t}-gcc'", f"cpp = '{BIN}/{t}-g++'", f"ar = '/usr/bin/{t}-ar'",
-            f"strip = '/usr/bin/{t}-strip'", f"pkg-config = '{BIN}/{t}-pkg-config'", "",
-            "[host_machine]", "system = 'linux'", f"cpu_family = '{_MESON_CPU_FAMILY.get(cpu, cpu)}'",
-            f"cpu = '{cpu}'", f"endian = '{self.target.abi.endian}'", ""])
-
-    def libc_answers(self) -> str:
-        """Whose autoconf answers a build gets (configsite.py): glibc's in cross mode; none where
-        configure runs its probes (emulate, hybrid), nor for musl (--static), which has none yet."""
-        return configsite.GLIBC if self.mode == "cross" and not self.static else ""
-
-    def config_site(self) -> str:
-        return configsite.render(libc) if (libc := self.libc_answers()) else ""
-
-    def files(self) -> dict[str, str]:
-        out = self.shims()
-        if self.mode == "cross":
-            out["toolchain.cmake"] = self.cmake_toolchain()
-            out["cross.ini"] = self.meson_cross()
-        if site := self.config_site():
-            out[configsite.PATH] = site
-        return out
-
-    def environment(self, jobs: int) -> dict[str, str]:
-        t, target = self.target.triple, self.target
-        cross = self.mode == "cross"
-        return {
-            "PATH": f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/home/builder", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
-            "XBUILD_TARGET": target.name, "XBUILD_MODE": self.mode, "XBUILD_JOBS": str(jobs),
-            "XBUILD_DEBIAN_ARCH": target.debian_arch, "XBUILD_TOOLCHAIN": self.name,
-            "XBUILD_OUT": f"{ROOT}/stage/install", "XBUILD_PREFIX": PREFIX,
-            "XBUILD_HOST": t,
-            "XBUILD_BUILD": _GNU_HOST.get(host_arch(), "x86_64-linux-gnu") if cross else t,
-            "CC": f"{t}-gcc", "CXX": f"{t}-g++",
-            "AR": f"{t}-ar" if cross else "ar", "RANLIB": f"{t}-ranlib" if cross else "ranlib",
-            "STRIP": f"{t}-strip" if cross else "strip",
-            "PKG_CONFIG": f"{t}-pkg-config" if cross else "pkg-config",
-            "XBUILD_CMAKE_TOOLCHAIN": f"{ROOT}/toolchain.cmake" if cross else "",
-            "XBUILD_MESON_CROSS": f"{ROOT}/cross.ini" if cross else "",
-            # configure reads it; xbuild.toml's env (applied after this) may replace or empty it.
-            **({"CONFIG_SITE": f"{ROOT}/{configsite.PATH}"} if self.config_site() else {}),
-            # Configure probes and tests that run target code go through qemu, as the board's CPU.
-            **self.run_env(),
-        }
-
-    def run_env(self) -> dict[str, str]:
-        return dict(self.target.run_env)
-
-    def image_packages(self) -> list[str]:
-        return [self._fill(p) for p in self.definition.packages]
-
-    def summary(self) -> dict:
-        """What the manifest and the cache key record of the toolchain."""
-        return {"name": self.name, "family": self.definition.family, "version": self.version,
-                "static": self.static, "description": self._fill(self.definition.description),
-                "config_site": configsite.digest(libc) if (libc := self.libc_answers()) else ""}
-
+from xbuild.toolchain.base import BIN as BIN
+from xbuild.toolchain.base import PREFIX as PREFIX
+from xbuild.toolchain.base import ROOT as ROOT
+from xbuild.toolchain.base import Toolchain, ToolchainDef
+from xbuild.toolchain.base import multiarch as multiarch
+from xbuild.toolchain.gcc import Gcc
+from xbuild.toolchain.zig import Zig
 
 _PACKAGE = schema.text('a Debian package name such as "crossbuild-essential-{arch}"',
                        r"[a-z0-9][a-z0-9+.{}-]+(:[a-z0-9{}]+)?")
@@ -225,21 +60,13 @@ def _load(path) -> ToolchainDef:
 
 
 def _families() -> dict[str, type[Toolchain]]:
-    from xbuild.toolchain.gcc import Gcc
-    from xbuild.toolchain.zig import Zig
     return {"gcc": Gcc, "zig": Zig}
 
 
 @functools.cache
 def all_toolchains() -> dict[str, ToolchainDef]:
-    """A site's XBUILD_DATA_DIR may bring its own toolchains/; boards and recipes alone are the
-    usual case there, so without one the installation's own are used."""
-    from xbuild import datafiles
-    if (datafiles.DATA_DIR / "toolchains").is_dir():
-        files = data_files("toolchains")
-    else:
-        files = sorted((datafiles._default_dir() / "toolchains").glob("*.toml"))
-    return {d.name: d for d in map(_load, files)}
+    """Every toolchains/*.toml, loaded and checked (which files: datafiles.toolchain_files)."""
+    return {d.name: d for d in map(_load, toolchain_files())}
 
 
 def get(name: str, target: Target, static: bool = False) -> Toolchain:

@@ -4,7 +4,7 @@ preprocessor's."""
 
 from __future__ import annotations
 
-from xbuild.toolchain import Toolchain
+from xbuild.toolchain.base import Toolchain
 
 
 class Gcc(Toolchain):

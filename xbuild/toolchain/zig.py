@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xbuild.errors import ToolchainMissing
 from xbuild.targets import Target
-from xbuild.toolchain import ROOT, Toolchain, multiarch
+from xbuild.toolchain.base import ROOT, Toolchain, multiarch
 
 # An ARM board older than ARMv7 (Pi Zero/1) on Debian armhf: Debian's armhf userland is ARMv7
 # and dies with SIGILL under the board's own CPU model, so code that needs that userland (a
