@@ -1,7 +1,8 @@
 """Shared fixtures. Integration tests (marked `integration`) use the real Docker engine, real qemu
 and real builder images; images are cached by content hash, so each is built once per machine and
 shared by every test. Under XBUILD_REQUIRE_INTEGRATION=1 (scripts/test.sh, CI) a missing engine or
-binfmt handler fails the run instead of skipping it."""
+binfmt handler fails the run instead of skipping it. Plain helpers (the CLI, project makers,
+uploads) are in tests/helpers.py, which bench/ imports too."""
 
 from __future__ import annotations
 
