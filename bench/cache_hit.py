@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cache hit vs cold build, side by side in one run, for the same sources.
 
-    .venv/bin/python bench/cache_hit.py [--target rpi3] [--repeat 5] [--extra-mb 200]
+    .venv/bin/python bench/cache_hit.py [--target rpi3] [--repeat 5] [--extra-mb 200] [--project DIR]
 
 Cold: `xbuild --no-cache` (container, compile, archive, record in the store). Hit: the same
 command without --no-cache (hash the tree, read the record, fetch and verify the archive). The
@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PACKAGE, VERSION, fresh_tree, source, timed  # noqa: E402
+from common import fresh_tree, label, origin, project_arg, timed  # noqa: E402
 
 
 def xbuild(tree: Path, target: str, *extra: str) -> float:
@@ -44,10 +44,12 @@ def main() -> None:
     ap.add_argument("--target", default="rpi3")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--extra-mb", type=int, default=200)
+    project_arg(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XBUILD_STORE"] = Path(tmp, "store").as_uri()  # a store of the bench's own
-        tree = fresh_tree(source(), Path(tmp, "src"))
+        orig = origin(args.project)
+        tree = fresh_tree(orig, Path(tmp, "src"))
         xbuild(tree, args.target)  # warm: images, and a first record
         cold = [xbuild(tree, args.target, "--no-cache") for _ in range(args.repeat)]
         hit = [xbuild(tree, args.target) for _ in range(args.repeat)]
@@ -66,7 +68,7 @@ def main() -> None:
         big_hit = [xbuild(tree, args.target) for _ in range(args.repeat)]
 
     med = statistics.median
-    print(f"{PACKAGE} {VERSION} for {args.target}, medians of {args.repeat} (whole CLI process):")
+    print(f"{label(orig)} for {args.target}, medians of {args.repeat} (whole CLI process):")
     print(f"  cold build (--no-cache)         {med(cold):7.3f} s")
     print(f"  cache hit                       {med(hit):7.3f} s")
     print(f"  cold / hit                      {med(cold) / med(hit):7.1f}x")

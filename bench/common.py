@@ -1,8 +1,11 @@
 """What the benchmarks share: one real project's source (Debian's lz4, fetched once with apt-get
-source into bench/.cache) and a timer."""
+source into bench/.cache), or a local project instead (--project: the smoke tests' small size,
+tests/integration/test_bench.py), and a timer."""
 
 from __future__ import annotations
 
+import argparse
+import shutil
 import subprocess
 import tarfile
 import time
@@ -26,7 +29,25 @@ def source(package: str = PACKAGE, version: str = VERSION, debian: str = "1") ->
     return orig
 
 
+def project_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--project", type=Path, help=f"a local project directory instead of {PACKAGE} "
+                    "from the Debian mirror (the smoke tests pass a small example: seconds, not minutes)")
+
+
+def origin(project: Path | None) -> Path:
+    """What fresh_tree copies: the local project when one is given, else lz4's upstream tarball."""
+    return project.resolve() if project else source()
+
+
+def label(orig: Path) -> str:
+    """The project's name in the printed figures."""
+    return orig.name if orig.is_dir() else f"{PACKAGE} {VERSION}"
+
+
 def fresh_tree(orig: Path, into: Path) -> Path:
+    """A clean copy of the source to build: a local project copied, a tarball unpacked."""
+    if orig.is_dir():
+        return Path(shutil.copytree(orig, into / orig.name, symlinks=True))
     with tarfile.open(orig) as tar:
         tar.extractall(into, filter="tar")
     return next(into.iterdir())
@@ -36,8 +57,6 @@ def timed(cmd: list[str], **kw) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
     return time.perf_counter() - start
-
-
 
 
 def interleaved(orig: Path, repeat: int, runs: dict) -> dict[str, float]:

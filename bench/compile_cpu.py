@@ -2,7 +2,7 @@
 """Is the compiler slower in xbuild's container? CPU time, not wall time (this machine is shared:
 CPU seconds move far less with the load than wall seconds), side by side in one run:
 
-    .venv/bin/python bench/compile_cpu.py [--repeat 2]
+    .venv/bin/python bench/compile_cpu.py [--repeat 2] [--project DIR]
 
 The same lz4 build (make -j2 + install, the board's flags) measured by bash's `times` (the
 children's user + sys seconds) in four places:
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PACKAGE, VERSION, fresh_tree, source  # noqa: E402
+from common import fresh_tree, label, origin, project_arg  # noqa: E402
 
 CROSS = "arm-linux-gnueabihf"
 BOARD = ["--target", "rpi3", "--os", "bookworm"]
@@ -71,6 +71,7 @@ def xbuild(tree: Path, cc: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2)
+    project_arg(ap)  # one that honours CC, AR, DESTDIR and PREFIX, as lz4 does
     args = ap.parse_args()
     from xbuild import images, targets
     target = targets.get("rpi3").with_os("bookworm")
@@ -80,7 +81,7 @@ def main() -> None:
             "docker": lambda tree: docker(tree, f"{CROSS}-gcc {flags}", image),
             "xbuild-shim": lambda tree: xbuild(tree, f"{CROSS}-gcc"),
             "xbuild-direct": lambda tree: xbuild(tree, f"/usr/bin/{CROSS}-gcc {flags}")}
-    orig = source()
+    orig = origin(args.project)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for n in range(args.repeat):
         for name, run in runs.items():
@@ -88,7 +89,7 @@ def main() -> None:
                 seconds[name].append(run(fresh_tree(orig, Path(tmp))))
             print(f"round {n + 1}: {name:13} {seconds[name][-1]:6.2f} CPU s", flush=True)
     base = statistics.median(seconds["host"])
-    print(f"\n{PACKAGE} {VERSION}, rpi3 bookworm (GCC 12 cross, {flags}), CPU seconds, medians of {args.repeat}:")
+    print(f"\n{label(orig)}, rpi3 bookworm (GCC 12 cross, {flags}), CPU seconds, medians of {args.repeat}:")
     for name, values in seconds.items():
         print(f"  {name:13} {statistics.median(values):6.2f} s  {statistics.median(values) / base:.3f}x host")
 

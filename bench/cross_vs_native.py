@@ -2,7 +2,7 @@
 """Cross vs native vs emulate, side by side in one run, on one real project (Debian's lz4 source:
 a plain Makefile that calls cc/ar itself, libraries + a program).
 
-    .venv/bin/python bench/cross_vs_native.py [--target rpi3] [--repeat 3] [--no-emulate]
+    .venv/bin/python bench/cross_vs_native.py [--target rpi3] [--repeat 3] [--no-emulate] [--project DIR]
 
 Each round builds from a clean copy: natively on the host (make + make install), with
 `xbuild --mode cross` (container start, copy-in and collection included) and, once, with
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PACKAGE, VERSION, fresh_tree, source, timed  # noqa: E402
+from common import fresh_tree, label, origin, project_arg, timed  # noqa: E402
 
 def native(tree: Path, jobs: int) -> float:
     dest = tree.parent / "dest"
@@ -39,9 +39,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--no-emulate", action="store_true")
+    project_arg(ap)
     args = ap.parse_args()
 
-    orig = source()
+    orig = origin(args.project)
     modes = ["cross"] + ([] if args.no_emulate else ["emulate"])
     for mode in modes:  # images first, untimed
         subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", args.target,
@@ -61,7 +62,7 @@ def main() -> None:
             print(f"once:    emulate  {t:7.2f} s", flush=True)
 
     med = {k: statistics.median(v) for k, v in times.items() if v}
-    print(f"\n{PACKAGE} {VERSION} for {args.target}, -j{args.jobs}, medians of {args.repeat}:")
+    print(f"\n{label(orig)} for {args.target}, -j{args.jobs}, medians of {args.repeat}:")
     for k, v in med.items():
         print(f"  {k:8} {v:7.2f} s")
     print(f"  cross / native  = {med['cross'] / med['native']:.2f}x   (goal: <= 1.3)")

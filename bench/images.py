@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Image pull vs bootstrap for the rpi3 cross builder, side by side in one run:
 
-    .venv/bin/python bench/images.py
+    .venv/bin/python bench/images.py [--dry-run]
 
   bootstrap  the builder made from nothing, as on a fresh machine today: debootstrap of the base,
              then apt (Debian's cross toolchain and build tools)
@@ -17,6 +17,7 @@ then streams and checks it, but the engine does not unpack it again."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -57,6 +58,12 @@ def first_build(salt: str, env: dict, out: Path) -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dry-run", action="store_true",
+                    help="salt the definitions, start the S3 server and make the store, print what would "
+                         "be bootstrapped, and stop: no image made (the smoke test's size: a bootstrap "
+                         "takes minutes)")
+    args = ap.parse_args()
     from xbuild import image_store, images
     from xbuild import targets as tg
     from xbuild.engine import client
@@ -75,6 +82,10 @@ def main() -> None:
             os.environ.update(s3.env(url))
             store = open_store(url, create=True)
             print(f"rpi3 cross builder {builder.tag} (salt {salt})", flush=True)
+            if args.dry_run:
+                print(f"dry run: would bootstrap, push and pull {len(tags)} image(s) to {url}: "
+                      + ", ".join(tags))
+                return
 
             t0 = time.perf_counter()
             images.ensure(builder, lambda line: None)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """cross vs hybrid vs emulate, side by side in one run, on real projects from the Debian mirror:
 
-    .venv/bin/python bench/modes.py [--repeat 3] [--only lz4|jansson]
+    .venv/bin/python bench/modes.py [--repeat 3] [--only lz4|jansson] [--project DIR]
 
   lz4 1.9.4      a plain Makefile (the make recipe)
   jansson 2.14   autotools: autoreconf, configure, libtool, make (the autotools recipe)
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, source  # noqa: E402
+from common import interleaved, origin, source  # noqa: E402
 
 MODES = ("cross", "hybrid", "emulate")
 # name -> (Debian source package, upstream version, Debian revision, xbuild.toml or "")
@@ -46,20 +46,27 @@ def xbuild(tree: Path, mode: str, jobs: int, config: str) -> float:
     return elapsed
 
 
+def _projects(local: Path | None) -> dict[str, tuple[str, str, str, str]]:
+    """The Debian projects, or only the local one (built as it is: its own xbuild.toml, if any)."""
+    return {local.name: (local.name, "(local)", "", "")} if local else PROJECTS
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--only", choices=sorted(PROJECTS))
+    ap.add_argument("--project", type=Path, help="a local project directory instead of the Debian ones "
+                    "(the smoke tests pass a small example: seconds, not minutes)")
     args = ap.parse_args()
     subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", "rpi3", "--mode",
                     "all"], check=True, stdout=subprocess.DEVNULL)  # untimed
     results = {}
-    for name, (package, version, revision, config) in PROJECTS.items():
+    for name, (package, version, revision, config) in _projects(args.project).items():
         if args.only and name != args.only:
             continue
         print(f"== {name} {version}", flush=True)
-        orig = source(package, version, revision)
+        orig = origin(args.project) if args.project else source(package, version, revision)
         results[name] = interleaved(orig, args.repeat, {
             mode: (lambda tree, m=mode, c=config: xbuild(tree, m, args.jobs, c)) for mode in MODES})
     print(f"\nrpi3 (trixie, armhf), -j{args.jobs}, medians of {args.repeat}, whole `xbuild` runs:")

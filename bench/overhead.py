@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What xbuild adds to the compiler, side by side in one run, on one real project (Debian's lz4):
 
-    .venv/bin/python bench/overhead.py [--repeat 3]
+    .venv/bin/python bench/overhead.py [--repeat 3] [--project DIR]
 
   raw        Debian's arm-linux-gnueabihf-gcc run directly on this machine (make CC=... -jN +
              install), with no flags of its own: Debian's armhf baseline (ARMv7, VFPv3-D16)
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PACKAGE, VERSION, interleaved, source, timed  # noqa: E402
+from common import interleaved, label, origin, project_arg, timed  # noqa: E402
 
 CROSS = "arm-linux-gnueabihf"
 
@@ -59,8 +59,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    project_arg(ap)  # one that honours CC, AR, DESTDIR and PREFIX, as lz4 does
     args = ap.parse_args()
-    orig = source()
+    orig = origin(args.project)
     subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", "rpi3", "--os",
                     "bookworm"], check=True, stdout=subprocess.DEVNULL)  # untimed
     phases: list[dict] = []
@@ -75,7 +76,7 @@ def main() -> None:
                                           "raw+board": lambda tree: raw(tree, args.jobs, board),
                                           "xbuild": with_phases,
                                           "xbuild+ccache": lambda tree: xbuild(tree, args.jobs, True)[0]})
-    print(f"\n{PACKAGE} {VERSION}, rpi3 bookworm (GCC 12 cross), -j{args.jobs}, medians of {args.repeat}:")
+    print(f"\n{label(orig)}, rpi3 bookworm (GCC 12 cross), -j{args.jobs}, medians of {args.repeat}:")
     for k, v in med.items():
         print(f"  {k:9} {v:7.2f} s")
     print(f"  xbuild / raw+board = {med['xbuild'] / med['raw+board']:.3f}x   (the same compiler and "

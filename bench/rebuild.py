@@ -2,7 +2,7 @@
 """The compiler cache on one real project (Lua 5.4, Debian's source: 33 C files, one compiler call
 each), side by side in one run:
 
-    .venv/bin/python bench/rebuild.py [--repeat 3]
+    .venv/bin/python bench/rebuild.py [--repeat 3] [--project DIR --changed FILE]
 
   cold    `xbuild --target rpi3` (trixie, GCC 14 cross) with an empty compiler cache
   local   the same with one file changed (src/lua.c), the cache the cold build filled
@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, source  # noqa: E402
+from common import interleaved, origin, project_arg, source  # noqa: E402
 
 LUA = ("lua5.4", "5.4.4", "3+deb12u1")  # bookworm's: source package, upstream version, revision
 CHANGED = "src/lua.c"
@@ -44,8 +44,9 @@ steps = ['make -j"$XBUILD_JOBS" linux', 'make install INSTALL_TOP="$XBUILD_OUT/u
 """
 
 
-def build(tree: Path, xdg: Path, jobs: int) -> tuple[float, dict]:
-    (tree / "xbuild.toml").write_text(XBUILD_TOML)
+def build(tree: Path, xdg: Path, jobs: int, config: str) -> tuple[float, dict]:
+    if config:
+        (tree / "xbuild.toml").write_text(config)
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "xbuild", "--target", "rpi3", str(tree), "--jobs",
                           str(jobs), "--out", str(tree.parent / "out"), "--no-cache", "--json"],
@@ -61,8 +62,8 @@ def place(tree: Path, project: Path) -> Path:
     return project
 
 
-def change_one_file(tree: Path) -> None:
-    path = tree / CHANGED
+def change_one_file(tree: Path, changed: str) -> None:
+    path = tree / changed
     path.write_text(path.read_text() + "\n/* one line changed */\nstatic int xbuild_bench_changed;\n")
 
 
@@ -70,8 +71,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    project_arg(ap)  # built as it is: its own xbuild.toml, if any
+    ap.add_argument("--changed", default=CHANGED, help=f"the file changed in the project (default: Lua's {CHANGED})")
     args = ap.parse_args()
-    orig = source(*LUA)
+    orig = origin(args.project) if args.project else source(*LUA)
+    config = "" if args.project else XBUILD_TOML
     subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", "rpi3"],
                    check=True, stdout=subprocess.DEVNULL)  # untimed
 
@@ -93,7 +97,7 @@ def main() -> None:
     def cold(tree: Path) -> float:
         state["round"] += 1
         state["home"] = work / f"home{state['round']}"  # an empty compiler cache
-        t, cc = build(place(tree, project), state["home"], args.jobs)
+        t, cc = build(place(tree, project), state["home"], args.jobs, config)
         stats["cold"].append(cc)
         state["ns"] = cc["namespace"]
         compiler_cache.publish(store, "bench", cc["namespace"],
@@ -102,20 +106,20 @@ def main() -> None:
 
     def local(tree: Path) -> float:
         tree = place(tree, project)
-        change_one_file(tree)
-        t, cc = build(tree, state["home"], args.jobs)
+        change_one_file(tree, args.changed)
+        t, cc = build(tree, state["home"], args.jobs, config)
         stats["local"].append(cc)
         return t
 
     def fresh_worker(tree: Path) -> float:
         tree = place(tree, project)
-        change_one_file(tree)
+        change_one_file(tree, args.changed)
         home = work / f"worker{state['round']}"
         start = time.perf_counter()
         dest = home / "xbuild" / "compiler-cache" / state["ns"]
         dest.mkdir(parents=True)
         compiler_cache.fetch(store, "bench", state["ns"], dest, quiet)
-        t, cc = build(tree, home, args.jobs)
+        t, cc = build(tree, home, args.jobs, config)
         stats["s3"].append(cc)
         return time.perf_counter() - start
 
@@ -124,7 +128,7 @@ def main() -> None:
     finally:
         s3.stop()
     print(f"\n{orig.name.split('.orig')[0]}, rpi3 trixie (GCC 14 cross), -j{args.jobs}, one file changed "
-          f"({CHANGED}), medians of {args.repeat}:")
+          f"({args.changed}), medians of {args.repeat}:")
     for name, goal in (("cold", ""), ("local", "  (goal <= 0.30x)"), ("s3", "  (goal <= 0.40x, >= 80% hits)")):
         hits = [s["hits"] / max(1, s["hits"] + s["misses"]) for s in stats[name]]
         calls = statistics.median(s["hits"] + s["misses"] for s in stats[name])

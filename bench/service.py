@@ -41,7 +41,7 @@ def _cli(project: Path, *extra) -> float:
 
 
 def throughput(env, tmp: Path, server, n_builds: int, n_workers: int) -> float:
-    from tests.integration.test_service import _hello, _tgz
+    from tests.helpers import hello_files, tgz
     workers = [xbuild_proc(["worker", "--name", f"b{i}-{n_workers}@bench"], env, tmp / f"w{n_workers}-{i}.log")
                for i in range(n_workers)]
     time.sleep(4)  # workers up
@@ -49,9 +49,9 @@ def throughput(env, tmp: Path, server, n_builds: int, n_workers: int) -> float:
         start = time.perf_counter()
         ids = []
         for n in range(n_builds):
-            files = _hello(n_workers * 1000 + n)
+            files = hello_files(n_workers * 1000 + n)
             r = requests.post(f"{server.url}/v1/builds", headers={"Authorization": f"Bearer {TOKEN}"},
-                              files={"source": ("s.tar.gz", _tgz(files))}, data={"target": "rpi3", "project": "tp"})
+                              files={"source": ("s.tar.gz", tgz(files))}, data={"target": "rpi3", "project": "tp"})
             ids.append(r.json()["id"])
         pending = set(ids)
         while pending:

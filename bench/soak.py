@@ -2,7 +2,7 @@
 """Soak: many builds through a farm while its parts fail, seen as CI sees it, and what it cost.
 
     .venv/bin/python bench/soak.py [--builds 100] [--clients 10] [--workers 2]
-                                   [--broker redis|rabbitmq] [--deadline 2400]
+                                   [--broker redis|rabbitmq] [--deadline 2400] [--faults ...]
 
 `xbuild serve` and --workers `xbuild worker`s on a real broker (Redis or RabbitMQ: a farm runs on
 one; run the soak once on each), jobs and artifacts in a real S3 server (SeaweedFS). --clients CI
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from tests.s3server import SeaweedFS  # noqa: E402
-from tests.services import RabbitMQ, Redis, Server, xbuild_proc  # noqa: E402
+from tests.services import RabbitMQ, Redis, Server, service_env, xbuild_proc  # noqa: E402
 
 TOKEN = "soak-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -84,13 +84,12 @@ def _containers_of(job_id: str) -> list[str]:
 
 class Farm:
     def __init__(self, tmp: Path, n_workers: int, broker: str, log):
-        from tests.integration.test_service import _env
         self.tmp, self.log = tmp, log
         self.s3 = SeaweedFS(tmp / "s3")
         self.s3.start()
         self.broker = Redis(tmp / "redis") if broker == "redis" else RabbitMQ(tmp / "rabbitmq")
         store = f"s3://xbuild-soak-{uuid.uuid4().hex[:8]}/farm"
-        self.env = _env(tmp, XBUILD_BROKER_URL=self.broker.url, XBUILD_API_TOKENS=TOKEN,
+        self.env = service_env(tmp, XBUILD_BROKER_URL=self.broker.url, XBUILD_API_TOKENS=TOKEN,
                         XBUILD_REAPER_INTERVAL="5", XBUILD_LEASE_TTL="15", XBUILD_REQUEUE_AFTER="60",
                         **self.s3.env(store))
         self.server = Server(self.env, tmp)
@@ -366,8 +365,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis")
     parser.add_argument("--deadline", type=float, default=2400, help="seconds, everything included")
+    parser.add_argument("--faults", default=",".join(FAULTS),
+                        help="which faults, comma-separated, in their order; 'none' for none (default: all)")
     args = parser.parse_args()
-    report = soak(args.builds, args.clients, args.workers, args.broker, args.deadline,
+    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip() and f.strip() != "none")
+    if unknown := [f for f in faults if f not in FAULTS]:
+        parser.error(f"unknown fault(s) {unknown}: choose from {', '.join(FAULTS)}, or none")
+    report = soak(args.builds, args.clients, args.workers, args.broker, args.deadline, faults,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
     print_report(report)
     return 0 if report["lost"] == 0 and not report["twice"] else 1

@@ -2,7 +2,7 @@
 """zig (rpi0) vs Debian's GCC (rpi3) vs native, side by side in one run, on the project
 bench/cross_vs_native.py uses (Debian's lz4 source: a plain Makefile that calls cc/ar itself).
 
-    .venv/bin/python bench/zig_vs_gcc.py [--repeat 3]
+    .venv/bin/python bench/zig_vs_gcc.py [--repeat 3] [--project DIR]
 
 Each round builds a clean copy natively on the host (make + make install), with `xbuild --target
 rpi3` (Debian's armhf cross GCC) and with `xbuild --target rpi0` (zig for the arm1176, Raspberry Pi
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PACKAGE, VERSION, interleaved, source, timed  # noqa: E402
+from common import interleaved, label, origin, project_arg, timed  # noqa: E402
 from cross_vs_native import native  # noqa: E402
 
 KINDS = {"native": None, "rpi3 (gcc)": "rpi3", "rpi0 (zig)": "rpi0"}
@@ -42,16 +42,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    project_arg(ap)
     args = ap.parse_args()
 
-    orig = source()
+    orig = origin(args.project)
     for target in ("rpi3", "rpi0"):  # images first, untimed
         subprocess.run([sys.executable, "-m", "xbuild", "images", "build", "--target", target],
                        check=True, stdout=subprocess.DEVNULL)
     med = interleaved(orig, args.repeat, {
         kind: (lambda tree, t=target: native(tree, args.jobs) if t is None else xbuild(tree, t, args.jobs))
         for kind, target in KINDS.items()})
-    print(f"\n{PACKAGE} {VERSION}, -j{args.jobs}, medians of {args.repeat}:")
+    print(f"\n{label(orig)}, -j{args.jobs}, medians of {args.repeat}:")
     for k, v in med.items():
         print(f"  {k:11} {v:7.2f} s")
     print(f"  rpi0 (zig) / rpi3 (gcc) = {med['rpi0 (zig)'] / med['rpi3 (gcc)']:.2f}x")

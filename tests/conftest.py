@@ -1,77 +1,25 @@
 """Shared fixtures. Integration tests (marked `integration`) use the real Docker engine, real qemu
 and real builder images; images are cached by content hash, so each is built once per machine and
 shared by every test. Under XBUILD_REQUIRE_INTEGRATION=1 (scripts/test.sh, CI) a missing engine or
-binfmt handler fails the run instead of skipping it."""
+binfmt handler fails the run instead of skipping it. Plain helpers (the CLI, project makers,
+uploads) are in tests/helpers.py, which bench/ imports too."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+from tests.helpers import EXAMPLES, xbuild
 
 
 def pytest_configure(config):
     # A store of the session's own: no test answers from (or fills) the user's cache.
     import tempfile
     os.environ["XBUILD_STORE"] = Path(tempfile.mkdtemp(prefix="xbuild-test-store-")).as_uri()
-
-
-def xbuild(*args, env: dict | None = None, cwd=None, timeout: int = 1800) -> subprocess.CompletedProcess:
-    """The real CLI, as a user runs it."""
-    full_env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "xbuild", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=timeout)
-
-
-def tgz(files: dict[str, str | bytes], evil: str | None = None) -> bytes:
-    """A project upload (.tar.gz) made from a dict of files; `evil` adds one member of that name."""
-    import io
-    import tarfile
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in {**files, **({evil: "x"} if evil else {})}.items():
-            data = data.encode() if isinstance(data, str) else data
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def make_project(root: Path, files: dict[str, str]) -> Path:
-    """A project generated from a dict of files (a value starting with #! becomes executable)."""
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        if text.startswith("#!"):
-            path.chmod(0o755)
-    return root
-
-
-def containers_with_env(mark: str) -> list:
-    """A test's own containers, found by a variable (NAME=VALUE) only its build passes in
-    (`pass_env`): the engine is shared with other builds and tests, whose containers are not
-    the test's to count or remove."""
-    from docker.errors import NotFound
-    from xbuild.engine import client
-    from xbuild.sandbox import BUILD_LABEL
-    found = []
-    for summary in client().api.containers(all=True, filters={"label": BUILD_LABEL}):
-        try:  # other builds share the engine: theirs may go while we look
-            found.append(client().containers.get(summary["Id"]))
-        except NotFound:
-            continue
-    return [c for c in found if mark in (c.attrs["Config"].get("Env") or [])]
 
 
 @pytest.fixture(scope="session")

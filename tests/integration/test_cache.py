@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import EXAMPLES, xbuild
+from tests.helpers import EXAMPLES, xbuild
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import make_project, tgz, xbuild
+from tests.helpers import make_project, tgz, xbuild
 
 pytestmark = pytest.mark.integration
 N = 6  # C files: a one-file change recompiles one of them

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLES, make_project, xbuild
+from tests.helpers import EXAMPLES, make_project, xbuild
 from tests.services import Registry, free_port
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import containers_with_env, make_project, xbuild
+from tests.helpers import containers_with_env, make_project, xbuild
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import xbuild
+from tests.helpers import xbuild
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 from tests.services import Server
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def test_hybrid_is_its_own_cache_entry(builds):
 
 def test_hybrid_builds_are_reproducible(engine, tmp_path):
     import shutil
-    from tests.conftest import EXAMPLES
+    from tests.helpers import EXAMPLES
     project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello-make")
     proc = xbuild("verify", "--target", "rpi3", "--mode", "hybrid", project)
     assert proc.returncode == 0, proc.stderr

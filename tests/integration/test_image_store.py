@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import xbuild
+from tests.helpers import xbuild
 from xbuild import image_store, images
 from xbuild.errors import ImageMissing, ImageStoreCorrupt
 from xbuild.store import open_store

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import xbuild
+from tests.helpers import xbuild
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import ROOT, xbuild
+from tests.helpers import ROOT, xbuild
 from xbuild import linkage, targets
 from xbuild.errors import AbiMismatch
 

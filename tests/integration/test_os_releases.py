@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 from xbuild.elf import glibc_tuple
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, make_project, xbuild
+from tests.helpers import EXAMPLES, make_project, xbuild
 
 pytestmark = pytest.mark.integration
 

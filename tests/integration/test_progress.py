@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, xbuild
+from tests.helpers import EXAMPLES, xbuild
 from xbuild import deb
 
 pytestmark = pytest.mark.integration
@@ -94,7 +94,7 @@ def test_l4t_depends_name_bionics_packages_and_run_says_what_stands_in(engine, t
     """libcrypt.so.1 is in bionic's libc6 (bullseye's libcrypt1 does not exist there): the .deb
     and the apt line name libc6 alone; `xbuild run` installs bullseye's libcrypt1 in its stead
     and the .deb with dpkg, and says so."""
-    from tests.conftest import make_project
+    from tests.helpers import make_project
     project = make_project(tmp_path / "crypttest", CRYPT)
     result = xbuild("--target", "jetson-nano", project, "--deb", "--json")
     assert result.returncode == 0, result.stderr
@@ -126,7 +126,7 @@ def test_l4t_deb_with_a_library_runs_from_dpkgs_install(engine, tmp_path):
 def test_a_library_bionics_table_lacks_is_a_stand_in_warning(engine, tmp_path):
     """json-c: bullseye's libjson-c.so.5, which bionic does not have (it has .so.3). The build
     says the Depends entry is bullseye's name, a stand-in; run installs it and the program runs."""
-    from tests.conftest import make_project
+    from tests.helpers import make_project
     project = make_project(tmp_path / "jtest", {
         "j.c": ('#include <json-c/json.h>\n#include <stdio.h>\n'
                 'int main(void) { puts(json_object_to_json_string(json_object_new_int(42))); return 0; }\n'),

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLES, make_project, tgz, xbuild
+from tests.helpers import EXAMPLES, hello_files, make_project, tgz, xbuild
 from tests.openapi_check import mismatches
 from tests.services import (TOKEN_A, TOKEN_B, GitDaemon, RabbitMQ, Redis, Server, alive, descendants,
                             embedded_server, xbuild_proc)
@@ -27,15 +27,6 @@ pytestmark = pytest.mark.integration
 
 def _auth(token=TOKEN_A) -> dict:
     return {"Authorization": f"Bearer {token}"}
-
-
-
-
-def _hello(n: int) -> dict[str, str]:
-    src = (EXAMPLES / "hello-make")
-    files = {p.name: p.read_text() for p in src.iterdir() if p.is_file()}
-    files["hello.c"] += f"\n/* variant {n} */\n"
-    return files
 
 
 def _post(server, files, target="rpi3", token=TOKEN_A):
@@ -95,7 +86,7 @@ def test_submit_exits_with_the_builds_exit_code(embedded, tmp_path):
 def test_auth_and_tenants(embedded):
     assert requests.get(f"{embedded.url}/v1/builds").status_code == 401
     assert requests.get(f"{embedded.url}/v1/builds", headers=_auth("wrong")).status_code == 401
-    job = _post(embedded, _hello(0)).json()
+    job = _post(embedded, hello_files(0)).json()
     assert requests.get(f"{embedded.url}/v1/builds/{job['id']}", headers=_auth(TOKEN_B)).status_code == 404
     assert job["id"] not in [b["id"] for b in requests.get(f"{embedded.url}/v1/builds", headers=_auth(TOKEN_B)).json()["builds"]]
     done = _wait(embedded, job["id"])
@@ -116,7 +107,7 @@ def test_uploads_are_checked(embedded):
                          files={"source": ("s.tar.gz", tgz({"Makefile": "all:\n"}, evil="../../etc/x"))},
                          data={"target": "rpi3"})
     assert evil.status_code == 422 and "unsafe" in evil.json()["error"]
-    unknown = _post(embedded, _hello(0), target="rpi9")
+    unknown = _post(embedded, hello_files(0), target="rpi9")
     assert unknown.status_code == 422 and "rpi" in unknown.json()["hint"]
     assert requests.post(f"{embedded.url}/v1/builds", headers=_auth(), data={"target": "rpi3"}).status_code == 400
     assert requests.get(f"{embedded.url}/openapi.json").json()["openapi"].startswith("3.")
@@ -156,7 +147,7 @@ def test_an_unknown_os_release_is_refused_with_the_boards_releases(embedded):
                              json={**body, "git_url": "https://example.org/x.git"})
         assert resp.status_code == 422, resp.text
     resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
-                         files={"source": ("s.tar.gz", tgz(_hello(0)))}, data={"target": "rpi3", "os": "buster"})
+                         files={"source": ("s.tar.gz", tgz(hello_files(0)))}, data={"target": "rpi3", "os": "buster"})
     error = resp.json()
     assert resp.status_code == 422 and error["exit_code"] == 36
     assert error["error"] == f"rpi3 does not run 'buster': its releases are {rpi3.releases_text()}"
@@ -186,7 +177,7 @@ def test_static_and_deb_through_the_service(embedded, tmp_path):
 
 def test_static_for_a_board_without_it_is_refused_before_queueing(embedded):
     resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
-                         files={"source": ("s.tar.gz", tgz(_hello(0)))},
+                         files={"source": ("s.tar.gz", tgz(hello_files(0)))},
                          data={"target": "s390x", "static": "1"})
     assert resp.status_code == 422 and resp.json()["exit_code"] == 6, resp.text
     assert "--static" in resp.json()["error"] or "static" in resp.json()["error"]
@@ -405,7 +396,7 @@ def test_twenty_builds_on_two_workers(farm):
     lock = threading.Lock()
 
     def submit(n):
-        job = _post(farm.server, _hello(n)).json()
+        job = _post(farm.server, hello_files(n)).json()
         with lock:
             ids.append(job["id"])
 
@@ -426,7 +417,7 @@ def test_twenty_builds_on_two_workers(farm):
 
 def test_sigkilled_worker_build_is_redelivered_once(farm):
     worker = farm.add_worker()
-    job = _post(farm.server, {**_hello(100), "xbuild.toml": '[build]\nsteps = ["sleep 8", "make", "make install DESTDIR=$XBUILD_OUT PREFIX=/usr/local"]\n'}).json()
+    job = _post(farm.server, {**hello_files(100), "xbuild.toml": '[build]\nsteps = ["sleep 8", "make", "make install DESTDIR=$XBUILD_OUT PREFIX=/usr/local"]\n'}).json()
     _wait(farm.server, job["id"], states=("running",), timeout=300)
     time.sleep(2)
     worker.kill()  # SIGKILL, whole process group
@@ -458,10 +449,10 @@ def test_a_build_that_kills_its_worker_every_time_fails(farm):
 def test_broker_restart_loses_no_build(farm):
     """Neither the builds queued nor the one running: it keeps its lease and runs once."""
     farm.add_worker()
-    slow = _post(farm.server, {**_hello(300), "xbuild.toml": '[build]\nsteps = ["sleep 10", "make", '
+    slow = _post(farm.server, {**hello_files(300), "xbuild.toml": '[build]\nsteps = ["sleep 10", "make", '
                                '"make install DESTDIR=$XBUILD_OUT PREFIX=/usr/local"]\n'}).json()
     _wait(farm.server, slow["id"], states=("running",), timeout=300)
-    ids = [_post(farm.server, _hello(200 + n)).json()["id"] for n in range(3)]
+    ids = [_post(farm.server, hello_files(200 + n)).json()["id"] for n in range(3)]
     farm.broker.restart()  # with a build running and builds queued
     jobs = [_wait(farm.server, i, timeout=300) for i in [slow["id"], *ids]]
     assert [j["state"] for j in jobs] == ["succeeded"] * 4

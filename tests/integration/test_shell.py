@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import containers_with_env, make_project, xbuild
+from tests.helpers import containers_with_env, make_project, xbuild
 
 pytestmark = pytest.mark.integration
 

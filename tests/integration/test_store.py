@@ -145,7 +145,7 @@ def test_interrupted_publish_leaves_no_visible_build_and_a_retry_completes(s3_en
 
 
 def test_cli_errors_for_stores(s3_env, tmp_path):
-    from tests.conftest import xbuild
+    from tests.helpers import xbuild
     bad = xbuild("artifacts", "ls", "s3://no-such-bucket-xyz/p")
     assert bad.returncode == 15 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
     creds = xbuild("artifacts", "ls", "s3://no-such-bucket-xyz/p", env={"AWS_SECRET_ACCESS_KEY": "nope"})

@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from tests.conftest import EXAMPLES, xbuild
+from tests.helpers import EXAMPLES, xbuild
 
 pytestmark = pytest.mark.integration
 

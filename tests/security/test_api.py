@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLES, tgz, xbuild
+from tests.helpers import EXAMPLES, tgz, xbuild
 from tests.services import GitDaemon, Redis, Server, xbuild_proc
 
 pytestmark = pytest.mark.security

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 
 pytestmark = pytest.mark.security
 GiB, MiB = 1 << 30, 1 << 20

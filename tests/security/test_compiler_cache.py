@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project
+from tests.helpers import make_project
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 BOUND = 300  # seconds a build may take here before the test calls it hung (its own limit: 900)

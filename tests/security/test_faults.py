@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import EXAMPLES, tgz
-from tests.integration.test_service import TOKEN_A, _auth, _env, _hello
+from tests.helpers import EXAMPLES, hello_files, tgz
+from tests.integration.test_service import TOKEN_A, _auth, _env
 from tests.services import Redis, Server, xbuild_proc
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
@@ -32,7 +32,7 @@ def _client(*args: str, env: dict) -> subprocess.Popen:
 
 def _queued(server: Server, headers: dict | None = None) -> requests.Response:
     return requests.post(f"{server.url}/v1/builds", headers={**_auth(), **(headers or {})}, timeout=120,
-                         files={"source": ("s.tar.gz", tgz(_hello(0)))}, data={"target": "rpi3"})
+                         files={"source": ("s.tar.gz", tgz(hello_files(0)))}, data={"target": "rpi3"})
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 from tests.services import GitDaemon, embedded_server
 
 pytestmark = pytest.mark.security

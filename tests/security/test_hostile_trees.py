@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project
+from tests.helpers import make_project
 from tests.services import embedded_server
 
 pytestmark = pytest.mark.security

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 from xbuild.config import MAX_TIMEOUT
 
 pytestmark = pytest.mark.security

@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from tests.conftest import make_project
+from tests.helpers import make_project
 from tests.unit.test_cli import assert_user_error, xbuild
 from xbuild.archive import sha256_file
 from xbuild.elf import read_elf

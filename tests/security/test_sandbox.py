@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import containers_with_env, make_project, xbuild
+from tests.helpers import containers_with_env, make_project, xbuild
 
 pytestmark = pytest.mark.security
 integration = pytest.mark.integration
@@ -196,7 +196,7 @@ def test_a_signal_at_any_moment_ends_the_build_cleanly(engine, tmp_path, moment,
     RuntimeError: cannot join thread before it is started` (exit 1): the clean-up joined the
     time-limit watchdog, which was to start after the container. At every moment: the signal's
     exit code, no internal error, nothing left behind."""
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
     mark = f"XBUILD_SIGNAL_MARK={uuid.uuid4().hex}"
     project = _sleeping_project(tmp_path / "p", "XBUILD_SIGNAL_MARK")
     tmp = tmp_path / "tmp"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 
 pytestmark = pytest.mark.security
 

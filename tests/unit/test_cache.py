@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from xbuild import cache, spec as specs
-from tests.conftest import EXAMPLES
+from tests.helpers import EXAMPLES
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_project
+from tests.helpers import make_project
 from xbuild import configsite, pipeline, spec, targets, toolchain
 
 MALLOC = "ac_cv_func_malloc_0_nonnull"

@@ -3,7 +3,7 @@ ConfigError (exit 6) wherever it is read."""
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 from xbuild.envnum import MB, megabytes, number
 from xbuild.errors import ConfigError
 

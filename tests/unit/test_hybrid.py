@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 from xbuild import cache, hints, images, targets, toolchain
 from xbuild import spec as specs
 from xbuild.errors import ConfigError

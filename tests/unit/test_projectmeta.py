@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import EXAMPLES, make_project
+from tests.helpers import EXAMPLES, make_project
 from xbuild import projectmeta, spec
 
 # libgpiod 2.x's configure.ac (its head, as released)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import EXAMPLES, make_project
+from tests.helpers import EXAMPLES, make_project
 from tests.unit.test_cli import assert_user_error, xbuild
 from xbuild import cache, datafiles, images, releases, spec as specs, targets
 from xbuild.errors import ConfigError, UnknownRelease

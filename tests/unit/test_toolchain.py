@@ -350,7 +350,7 @@ def test_zig_shim_makes_armv6_hard_float_code_on_the_host(tmp_path):
 
 
 def test_static_for_a_board_without_it_is_a_clean_config_error_from_the_cli(tmp_path):
-    from tests.conftest import make_project, xbuild
+    from tests.helpers import make_project, xbuild
     project = make_project(tmp_path / "p", {"Makefile": "all:\n\ttrue\n"})
     proc = xbuild("--target", "s390x", "--static", project)
     assert proc.returncode == 6, proc.stderr

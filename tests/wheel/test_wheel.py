@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT
+from tests.helpers import EXAMPLES, ROOT
 from tests.services import Proc, Redis, free_port
 
 pytestmark = [pytest.mark.wheel, pytest.mark.integration]

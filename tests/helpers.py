@@ -1,0 +1,71 @@
+"""Helpers the tests and the benchmarks (bench/) share: a plain module, not a pytest file, so that
+a bench imports it as it is (tests/conftest.py holds the fixtures). A helper moved or renamed here
+breaks a test at once, not only a bench that nobody ran."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def xbuild(*args, env: dict | None = None, cwd=None, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """The real CLI, as a user runs it."""
+    full_env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "xbuild", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def tgz(files: dict[str, str | bytes], evil: str | None = None) -> bytes:
+    """A project upload (.tar.gz) made from a dict of files; `evil` adds one member of that name."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in {**files, **({evil: "x"} if evil else {})}.items():
+            data = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def make_project(root: Path, files: dict[str, str]) -> Path:
+    """A project generated from a dict of files (a value starting with #! becomes executable)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if text.startswith("#!"):
+            path.chmod(0o755)
+    return root
+
+
+def containers_with_env(mark: str) -> list:
+    """A test's own containers, found by a variable (NAME=VALUE) only its build passes in
+    (`pass_env`): the engine is shared with other builds and tests, whose containers are not
+    the test's to count or remove."""
+    from docker.errors import NotFound
+    from xbuild.engine import client
+    from xbuild.sandbox import BUILD_LABEL
+    found = []
+    for summary in client().api.containers(all=True, filters={"label": BUILD_LABEL}):
+        try:  # other builds share the engine: theirs may go while we look
+            found.append(client().containers.get(summary["Id"]))
+        except NotFound:
+            continue
+    return [c for c in found if mark in (c.attrs["Config"].get("Env") or [])]
+
+
+def hello_files(n: int) -> dict[str, str]:
+    """examples/hello-make as a dict of files, its hello.c told apart by n: a distinct source (so
+    never a cache hit of another variant) for uploads (tgz) and generated projects (make_project)."""
+    files = {p.name: p.read_text() for p in (EXAMPLES / "hello-make").iterdir() if p.is_file()}
+    files["hello.c"] += f"\n/* variant {n} */\n"
+    return files
