@@ -26,7 +26,7 @@ from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
 from xbuild.safefs import copy_replacing, remove_tree
-from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
+from xbuild.sandbox import Box, Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
 from xbuild.schema import json_value
 
@@ -79,7 +79,7 @@ def _control_files(spec: BuildSpec) -> bytes:
         return tar_tree(root, mtime=spec.source_date_epoch, uid=1000, gid=1000, prefix="xbuild/")
 
 
-def prepare(box: Container, spec: BuildSpec, exclude) -> None:
+def prepare(box: Box, spec: BuildSpec, exclude) -> None:
     """Put the project and /xbuild (shims, toolchain files, build script) into a build container:
     the same for a build and for `xbuild shell`."""
     with sources.payload(spec.project, exclude, spec.source_date_epoch, spec.variation.src_dir,
@@ -380,7 +380,7 @@ _FAILURE_LOGS = ("config.log", "CMakeFiles/CMakeError.log", "CMakeFiles/CMakeCon
                  "meson-logs/meson-log.txt")
 
 
-def _keep_tree(ctx: BuildContext, box: Container) -> str:
+def _keep_tree(ctx: BuildContext, box: Box) -> str:
     """Copy the failed build's tree out of its container (capped like any output), replacing only
     an earlier kept tree; return the hint that says where it is and which logs to read."""
     from xbuild.atomic import replacing
