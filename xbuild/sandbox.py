@@ -135,7 +135,6 @@ class Container:
                 raise
 
 
-
 class Box:
     """A container that exists: what `with Container(...) as box` gives, from its creation to its
     removal. A separate class, so that no method can meet a container not yet made."""

@@ -184,33 +184,35 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
                 for p, t, _, j in queued]}
         deadline, told = time.monotonic() + timeout, set[str]()
         while time.monotonic() < deadline:
-            states = [_latest(jobs, j) for *_, j in queued]
+            # a record removed meanwhile is waited for no longer (the index says it is missing)
+            states = [s for *_, j in queued if (s := jobs.get(TENANT, j.id)) is not None]
             if all(s.state in TERMINAL for s in states):
                 break
             _tell_unserved(states, told, log)
             time.sleep(2)
-        builds = []
+        finished = now()  # the waiting's end, before the index is written
+        builds: list[dict] = []
         for (p, t, commit, j) in queued:
-            job = _latest(jobs, j)
+            job = jobs.get(TENANT, j.id)
+            if job is None:
+                builds.append({"project": p.name, "target": t, "os": j.os, "commit": commit, "job": j.id,
+                               "state": "missing", "build_id": None, "cache": None, "files": [],
+                               "error": "its record was removed before the night ended"})
+                continue
             builds.append({"project": p.name, "target": t, "os": job.os,
-                                    "commit": job.commit or commit, "job": j.id,
-                                    "state": job.state, "build_id": job.build_id, "error": job.error,
-                                    "cache": job.cache,
-                                    "files": job.files})
+                           "commit": job.commit or commit, "job": j.id,
+                           "state": job.state, "build_id": job.build_id, "error": job.error,
+                           "cache": job.cache,
+                           "files": job.files})
             if job.state == "succeeded":
                 jobs.store.write(f"nightly/latest/{p.name}/{_latest_name(t, job.os)}",
                                  json.dumps({"night": night, "build_id": job.build_id}).encode())
-        index = {"night": night, "finished": now(), "builds": builds}
+        index = {"night": night, "finished": finished, "builds": builds}
         jobs.store.write(index_key, json.dumps(index, indent=2, sort_keys=True).encode())
         _retain(jobs, config.keep)
         return index
     finally:
         claim.release()
-
-
-def _latest(jobs: Jobs, queued: Job) -> Job:
-    """A queued job's record as it is now; as it was queued if it is gone (retention removed it)."""
-    return jobs.get(TENANT, queued.id) or queued
 
 
 def _tell_unserved(waiting: list[Job], told: set[str], log) -> None:
