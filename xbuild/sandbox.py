@@ -72,7 +72,8 @@ def streaming_api():
 
 
 class Container:
-    """Created on enter (stale ones of the same name removed first), always removed on exit."""
+    """Created on enter (stale ones of the same name removed first), as the Box that `with`
+    gives; always removed on exit."""
 
     def __init__(self, image: str, command: list[str] | None, *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
