@@ -188,7 +188,8 @@ class _StrictInfo(tarfile.TarInfo):
             if self.size > _MAX_META or tf.xbuild_meta > 16 * _MAX_META:
                 raise BadArtifact(f"the archive has an extended header of {self.size} bytes",
                                   hint="a tar made by tar(1), Python or xbuild has none that large")
-        return super()._proc_member(tf)
+        # tarfile's own, looked up by name: typeshed leaves this private method out
+        return tarfile.TarInfo.__dict__["_proc_member"](self, tf)
 
     _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _sparse  # pax-style sparse
 

@@ -27,7 +27,7 @@ class Handler:
 
     @property
     def ok(self) -> bool:
-        return self.registered and self.enabled and "F" in self.flags
+        return self.problem() is None  # one place says what a working handler is
 
     def problem(self) -> str | None:
         if not self.registered:

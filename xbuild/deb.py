@@ -165,7 +165,7 @@ def open_data(path: Path):
             raise ValueError(f"data member {name or 'missing'}: only data.tar.gz is read")
         offset, size = members[name]
         f.seek(offset)
-        return gzip.GzipFile(fileobj=_io.BufferedReader(_Slice(f, size)))  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=_io.BufferedReader(_Slice(f, size)))
     except BaseException:
         f.close()
         raise

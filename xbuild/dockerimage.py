@@ -132,6 +132,8 @@ class _Resolver:
 
     def instruction(self, inst: str) -> str:
         m = re.match(r"\s*(\S+)(\s*)(.*)$", inst, re.S)
+        if m is None:  # blank (a continuation that ended in nothing): nothing to resolve
+            return inst
         word, args = m.group(1), m.group(3)
         keyword = word.upper()
         if keyword not in ("FROM", "COPY", "ADD", "RUN"):
@@ -334,7 +336,8 @@ def _follow(stream, log, layers: list[str]) -> None:
     """Log the engine's messages and note the layers the steps made (in `layers`); an error
     names the step that failed, with the last lines."""
     from docker.errors import APIError
-    step, tail = "the build", []
+    step = "the build"
+    tail: list[str] = []
     try:
         for chunk in stream:
             for part in chunk.get("stream", "").rstrip().splitlines():
@@ -391,7 +394,7 @@ def save(tag: str, dest: Path, name: str) -> None:
             tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as out:
         for member in src:
             data = src.extractfile(member) if member.isfile() else None
-            if member.name in ("manifest.json", "repositories"):
+            if member.name in ("manifest.json", "repositories") and data is not None:
                 doc = json.load(data)
                 if member.name == "manifest.json":
                     for entry in doc:

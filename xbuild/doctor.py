@@ -50,7 +50,7 @@ def checks() -> list[Check]:
                      "xbuild binfmt install"))
     for arch in qemu_arches():
         h = binfmt.handler(arch)
-        out.append(Check(f"qemu-{arch} handler", h.ok, f"flags {h.flags}" if h.ok else h.problem(),
+        out.append(Check(f"qemu-{arch} handler", h.ok, h.problem() or f"flags {h.flags}",
                          "xbuild binfmt install (as root; apt-get install qemu-user-static first)"))
     for tool, pkg in (("debootstrap", "debootstrap"), ("qemu-arm-static", "qemu-user-static")):
         found = shutil.which(tool)

@@ -181,12 +181,14 @@ class _Reader:
         if machine == "ARM":
             attrs = self._arm_attributes(sections)
             float_abi = _float_abi(flags, attrs)
-            if TAG_CPU_ARCH in attrs:
-                n = attrs[TAG_CPU_ARCH]
+            # The ABI makes these tags numbers, and _parse_attributes reads them as numbers.
+            numbers = {tag: value for tag, value in attrs.items() if isinstance(value, int)}
+            if TAG_CPU_ARCH in numbers:
+                n = numbers[TAG_CPU_ARCH]
                 arm_arch = ARM_ARCHS[n] if n < len(ARM_ARCHS) else f"unknown({n})"
             if attrs:  # an absent tag means 0 (not used)
-                thumb = attrs.get(TAG_THUMB_ISA_USE, 0)
-                simd = attrs.get(TAG_ADVANCED_SIMD_ARCH, 0)
+                thumb = numbers.get(TAG_THUMB_ISA_USE, 0)
+                simd = numbers.get(TAG_ADVANCED_SIMD_ARCH, 0)
         versions = self._versions(sections)
         needed, soname = self._dynamic(sections)
         return ElfInfo(machine=machine, bits=self.bits, endian=self.endian, kind=kind,

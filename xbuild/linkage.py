@@ -24,7 +24,7 @@ from typing import Iterable
 from xbuild import depends, elf
 from xbuild.abi import AbiProblem, AbiRequirement
 from xbuild.paths import cache_dir
-from xbuild.sandbox import Container, Limits
+from xbuild.sandbox import Box, Container, Limits
 from xbuild.targets import Target
 from xbuild.toolchain import multiarch
 
@@ -56,7 +56,7 @@ class Release:
         """dirs: where the image keeps the architecture's libraries, searched in order."""
         self.image_id, self.arch, self.dirs, self.requirement = image_id, arch, tuple(dirs), requirement
         self.known: dict[str, Library | None] = {}
-        self._box: Container | None = None  # made on the first library not in the cache
+        self._box: Box | None = None  # made on the first library not in the cache
         self._stack = contextlib.ExitStack()
 
     def libraries(self, sonames: Iterable[str]) -> dict[str, Library | None]:

@@ -21,12 +21,12 @@ from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildsc
                     toolchain)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import check_out, remove_made, swap_in
-from xbuild.store import configured_url, open_store
+from xbuild.store import Store, configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
 from xbuild.safefs import copy_replacing, remove_tree
-from xbuild.sandbox import Container, check_free_space, disk_limit_error, engine_data_root
+from xbuild.sandbox import Box, Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.spec import OUT_DIRNAME, BuildSpec
 from xbuild.schema import json_value
 
@@ -79,7 +79,7 @@ def _control_files(spec: BuildSpec) -> bytes:
         return tar_tree(root, mtime=spec.source_date_epoch, uid=1000, gid=1000, prefix="xbuild/")
 
 
-def prepare(box: Container, spec: BuildSpec, exclude) -> None:
+def prepare(box: Box, spec: BuildSpec, exclude) -> None:
     """Put the project and /xbuild (shims, toolchain files, build script) into a build container:
     the same for a build and for `xbuild shell`."""
     with sources.payload(spec.project, exclude, spec.source_date_epoch, spec.variation.src_dir,
@@ -129,15 +129,17 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     key = cache.key(spec, source_hash, image_def.tag)
     build_id, base = cache.build_id(spec, key), cache.store_base(spec, cache_scope)
     store = open_store(configured_url(), create=True) if use_cache or record else None
+    # The flags say which of the two uses of the one store there are: a store or None each.
+    answer_from, record_in = (store if use_cache else None), (store if record else None)
 
     ccache = _compiler_cache(spec, compiler_cache)
-    result = _from_cache(spec, store, base, build_id, key, progress) if use_cache else None
+    result = _from_cache(spec, answer_from, base, build_id, key, progress) if answer_from else None
     if result is None:
         result = _build(spec, progress, labels or {}, source_hash=source_hash, exclude=exclude,
                         image_def=image_def, keep_failed=keep_failed, ccache=ccache)
-        if record:
-            progress.phase("store", f"recording build {build_id} in {store.url}")
-            publish.publish(store, base, spec.out, _record(spec, build_id, key, result))
+        if record_in is not None:
+            progress.phase("store", f"recording build {build_id} in {record_in.url}")
+            publish.publish(record_in, base, spec.out, _record(spec, build_id, key, result))
     result.extra.update({"build_id": build_id, "cache_key": key})
     result.extra.setdefault("compiler_cache", {"enabled": ccache is not None, "hits": 0, "misses": 0,
                                                "namespace": ccache.namespace if ccache else None})
@@ -171,7 +173,8 @@ def _record(spec: BuildSpec, build_id: str, key: str, result: "BuildResult") -> 
             "source_tree_sha256": result.source_hash, "image": result.image}
 
 
-def _from_cache(spec, store, base, build_id, key, progress) -> "BuildResult | None":
+def _from_cache(spec: BuildSpec, store: Store, base: str, build_id: str, key: str,
+                progress: Progress) -> "BuildResult | None":
     record = publish.read_record(store, base, build_id)
     if record is None or record.get("cache_key") != key:
         return None
@@ -360,14 +363,15 @@ def _dockerfile_image(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]
     finally:
         dockerimage.remove(built["tag"])  # the build's own tag: no other build may see it
     built["tag"] = name
-    files = [{"path": archive.name, "size": archive.stat().st_size, "sha256": sha256_file(archive)}]
-    manifest = ctx.manifest(files, image=built, artifacts=[{"name": archive.name, "sha256":
-                                                            files[0]["sha256"], "size": files[0]["size"]}])
+    size, digest = archive.stat().st_size, sha256_file(archive)
+    files = [{"path": archive.name, "size": size, "sha256": digest}]
+    manifest = ctx.manifest(files, image=built, artifacts=[{"name": archive.name, "sha256": digest,
+                                                            "size": size}])
     (ctx.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    sums = [f"{files[0]['sha256']}  {archive.name}",
+    sums = [f"{digest}  {archive.name}",
             f"{sha256_file(ctx.out / 'manifest.json')}  manifest.json"]
     (ctx.out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-    return [artifacts.Artifact(archive, files[0]["sha256"], files[0]["size"])], built["id"]
+    return [artifacts.Artifact(archive, digest, size)], built["id"]
 
 
 def kept_tree(out: Path) -> Path:
@@ -380,7 +384,7 @@ _FAILURE_LOGS = ("config.log", "CMakeFiles/CMakeError.log", "CMakeFiles/CMakeCon
                  "meson-logs/meson-log.txt")
 
 
-def _keep_tree(ctx: BuildContext, box: Container) -> str:
+def _keep_tree(ctx: BuildContext, box: Box) -> str:
     """Copy the failed build's tree out of its container (capped like any output), replacing only
     an earlier kept tree; return the hint that says where it is and which logs to read."""
     from xbuild.atomic import replacing

@@ -34,6 +34,7 @@ def debootstrap(arch: str, suite: str, dest: Path, log) -> None:
     # `with`: its stdout closed however this ends (left open, it was a ResourceWarning, an error
     # under the tests' filterwarnings, in whichever test made a base image first)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None  # stdout=PIPE: Popen's type cannot say so
         for line in proc.stdout:
             lines.append(line.rstrip())
             log(line.rstrip())

@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterator
 from xbuild import binfmt, images
 from xbuild.archive import check, max_output, save_stream
 from xbuild.errors import BadArtifact, InstallFailed
-from xbuild.sandbox import Container, Limits
+from xbuild.sandbox import Box, Container, Limits
 from xbuild.targets import Target
 from xbuild.toolchain import PREFIX
 from xbuild.toolchain.zig import debian_userland_cpu
@@ -140,7 +140,7 @@ class _Install:
             self.tool, self.script = "apt-get", ("apt-get install -y -q --no-install-recommends "
                                                  f"-o APT::Sandbox::User=root {self.DEB}")
 
-    def put(self, box: Container, payload: BinaryIO) -> None:
+    def put(self, box: Box, payload: BinaryIO) -> None:
         if not self.deb:
             box.put(PREFIX, payload)
             return

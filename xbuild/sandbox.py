@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from xbuild.compiler_cache import TooDeep, usage
 from xbuild.engine import client
@@ -72,7 +72,8 @@ def streaming_api():
 
 
 class Container:
-    """Created on enter (stale ones of the same name removed first), always removed on exit."""
+    """Created on enter (stale ones of the same name removed first), as the Box that `with`
+    gives; always removed on exit."""
 
     def __init__(self, image: str, command: list[str] | None, *, name: str, env: dict[str, str],
                  limits: Limits, user: str | None = "1000:1000", workdir: str | None = None,
@@ -100,19 +101,17 @@ class Container:
             self._kwargs["volumes"] = {str(h): {"bind": c, "mode": "rw"} for h, c in mounts.items()}
         if interactive:
             self._kwargs.update(stdin_open=True, tty=os.isatty(0))
-        self.container = None
-        self.oom_killed = False
 
-    def __enter__(self) -> "Container":
+    def __enter__(self) -> Box:
         self.remove_now(self.name)
         deadline = int(time.time()) + START_ALLOWANCE + self.limits.timeout + GRACE
         try:
-            self.container = client().containers.create(
+            made = client().containers.create(
                 labels={**self._labels, DEADLINE_LABEL: str(deadline)}, **self._kwargs)
         except BaseException:  # a signal as the engine answered: it may have made it (no __exit__)
             self.remove_now(self.name)
             raise
-        return self
+        return Box(made, self.name, self.limits, self.mounts)
 
     def __exit__(self, exc_type, *exc) -> None:
         if exc_type is None and self._remove_later:
@@ -135,6 +134,15 @@ class Container:
         except APIError as exc:  # "removal already in progress" is fine
             if "in progress" not in str(exc):
                 raise
+
+
+class Box:
+    """A container that exists: what `with Container(...) as box` gives, from its creation to its
+    removal. A separate class, so that no method can meet a container not yet made."""
+
+    def __init__(self, container: Any, name: str, limits: Limits, mounts: list[Path]):
+        self.container, self.name, self.limits, self.mounts = container, name, limits, mounts
+        self.oom_killed = False
 
     def put(self, path: str, tar: bytes | BinaryIO) -> None:
         """Unpack a tar at path; a file object is streamed to the engine, never read whole."""
@@ -261,9 +269,10 @@ def _pump(frames, on_out, on_err) -> None:
 class _Watchdog(threading.Thread):
     """Kills the container at its time limit, or when its writes pass the disk limit."""
 
-    def __init__(self, box: Container):
+    def __init__(self, box: Box):
         super().__init__(daemon=True, name=f"watchdog-{box.name}")
-        self.box, self.reason = box, None
+        self.box = box
+        self.reason: BuildTimeout | DiskLimitExceeded | None = None  # why it killed, if it did
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -298,7 +307,7 @@ class _Watchdog(threading.Thread):
                     return
                 next_disk = time.monotonic() + DISK_POLL_SECONDS
 
-    def _kill(self, reason) -> None:
+    def _kill(self, reason: BuildTimeout | DiskLimitExceeded) -> None:
         self.reason = reason
         self.box.kill()
 

@@ -85,7 +85,7 @@ def text(what: str = "a non-empty string", pattern: str | None = None, **kw) -> 
 
 def one_of(choices: Iterable | Callable[[], Iterable], what: str = "", **kw) -> Value:
     """One of `choices` (a callable when they come from data files, read when first checked)."""
-    get = choices if callable(choices) else (lambda: choices)  # type: ignore[return-value]
+    get = choices if callable(choices) else (lambda: choices)
     describe = (lambda: f"{what} ({', '.join(map(str, get()))})") if what else \
         (lambda: "one of " + ", ".join(map(repr, get())))
     # bool is an int in Python: `bits = true` must not pass as 1

@@ -390,6 +390,19 @@ def test_git_hosts_are_parsed_like_git_does():
     assert git_host("https://[::1/app.git") is None
 
 
+def test_a_git_jobs_record_without_its_url_is_refused_before_any_fetch():
+    """The worker fetches the URL the check returns; a record naming git but no URL (a record is
+    data) is refused, not passed to git as None."""
+    from xbuild.errors import RefusedByService
+    from xbuild.service.jobs import Job
+    from xbuild.service.policy import check_git_job
+    operators = Job(id="j", tenant="t", target="rpi3", source="git", git_url="http://10.0.0.1/a.git",
+                    nightly="2026-01-01")
+    assert check_git_job(operators) == "http://10.0.0.1/a.git"  # nightly.toml's own: a private host is fine
+    with pytest.raises(RefusedByService, match="no git_url"):
+        check_git_job(Job(id="j", tenant="t", target="rpi3", source="git"))
+
+
 class _Redirect(http.server.BaseHTTPRequestHandler):
     """Answers everything with a redirect to `target`; counts what the target was asked."""
     target = ""

@@ -183,7 +183,7 @@ def test_a_signal_removes_the_container_and_temp_dirs(engine, tmp_path, sig):
 SIGNAL_MOMENTS = ["xbuild.sandbox:Container.__enter__",      # the container about to be created
                   # just created (the engine answered; the 1st call looked for a stale one)
                   "docker.models.containers:ContainerCollection.get#2",
-                  "xbuild.sandbox:Container.put",            # the source being copied in
+                  "xbuild.sandbox:Box.put",                  # the source being copied in
                   "docker.models.containers:Container.start",  # the container being started
                   "xbuild.sandbox:_pump"]                    # the build running, its output read
 

@@ -39,11 +39,11 @@ _os = option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS", help="Onl
 def stats(target, os_release, as_json):
     """Size, files, hits and misses of each compiler cache."""
     from xbuild import compiler_cache
-    rows = []
-    for ns in _selected(target, os_release):
-        size, files = compiler_cache.usage(compiler_cache.root() / ns)
-        hits, misses = compiler_cache.counters(compiler_cache.root() / ns)
-        rows.append({"namespace": ns, "bytes": size, "files": files, "hits": hits, "misses": misses})
+    caches = [(ns, *compiler_cache.usage(compiler_cache.root() / ns),
+               *compiler_cache.counters(compiler_cache.root() / ns))
+              for ns in _selected(target, os_release)]
+    rows = [{"namespace": ns, "bytes": size, "files": files, "hits": hits, "misses": misses}
+            for ns, size, files, hits, misses in caches]
     limit = compiler_cache.size_limit()[0]
     if as_json:
         emit_json({"directory": str(compiler_cache.root()), "max_size": limit,
@@ -53,11 +53,11 @@ def stats(target, os_release, as_json):
                f"{compiler_cache.SIZE}; {'on' if compiler_cache.enabled() else 'off'})")
     if not rows:
         click.echo("  empty")
-    for r in rows:
-        calls = r["hits"] + r["misses"]
-        rate = f"{100 * r['hits'] / calls:.0f}%" if calls else "-"
-        click.echo(f"  {r['namespace']:48} {r['bytes'] / 1e6:9.1f} MB {r['files']:7} files  "
-                   f"{r['hits']} hits, {r['misses']} misses ({rate})")
+    for ns, size, files, hits, misses in caches:
+        calls = hits + misses
+        rate = f"{100 * hits / calls:.0f}%" if calls else "-"
+        click.echo(f"  {ns:48} {size / 1e6:9.1f} MB {files:7} files  "
+                   f"{hits} hits, {misses} misses ({rate})")
 
 
 @cache.command()

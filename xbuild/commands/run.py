@@ -42,11 +42,16 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
     signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress()
     board, path = targets.get(target), Path(artifact)
-    io = {"log": progress.line,
-          "out": lambda line: click.echo(line), "err": lambda line: click.echo(line, err=True)}
+
+    def out(line: str) -> None:
+        click.echo(line)
+
+    def err(line: str) -> None:
+        click.echo(line, err=True)
+
     if is_image_archive(path):
         code = run_image(board, path, list(command), timeout=timeout, cpu=cpu,
-                         ports=_ports(ports, ConfigError), **io)
+                         ports=_ports(ports, ConfigError), log=progress.line, out=out, err=err)
     else:
         if not command:
             raise click.UsageError("give the program to run after --, e.g. -- bin/hello")
@@ -57,12 +62,12 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
         # line every 15 s) until the program starts; then its own output only.
         from xbuild.images import IN_EVERY_BASE
         extra = [p for p in packages if p not in IN_EVERY_BASE]
-        release = board.selected
-        userland = f"{board.os_name} {board.debian_arch} userland" if not release.stand_in \
-            else f"Debian {release.suite} {board.debian_arch} userland (a stand-in for {board.os_name})"
+        selected = board.selected
+        userland = f"{board.os_name} {board.debian_arch} userland" if not selected.stand_in \
+            else f"Debian {selected.suite} {board.debian_arch} userland (a stand-in for {board.os_name})"
         progress.phase("image", userland + (f" with {', '.join(extra)}" if extra else ""))
         code = run_artifact(board, path, list(command), timeout=timeout, cpu=cpu,
-                            packages=packages, ready=progress.done, **io)
+                            packages=packages, ready=progress.done, log=progress.line, out=out, err=err)
     progress.done()
     sys.exit(code)
 

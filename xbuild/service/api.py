@@ -19,6 +19,7 @@ Idempotency-Key header answers a repeat of itself with the job the first try mad
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import re
@@ -191,16 +192,14 @@ def create_app(jobs: Jobs | None = None) -> Flask:
     app = Flask("xbuild")
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_UPLOAD_MB << 20
     html = Path(__file__).with_name("page.html").read_bytes()
-    state = {"jobs": jobs}
     _errors(app)
     _waitress_errors_in_json()
     for warning in policy.startup_warnings():
         print(f"warning: {warning}", file=sys.stderr)
 
+    @functools.cache  # made on the first request that needs it, once
     def store() -> Jobs:
-        if state["jobs"] is None:
-            state["jobs"] = Jobs()
-        return state["jobs"]
+        return jobs if jobs is not None else Jobs()
 
     def tenant() -> str:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")

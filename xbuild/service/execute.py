@@ -58,7 +58,8 @@ class _JobLog(Progress):
     def __init__(self, jobs: Jobs, job: Job):
         super().__init__(quiet=True)
         self.jobs, self.job, self.last = jobs, job, time.monotonic()
-        self.offset, self.pending, self.pending_bytes = jobs.log_size(job), [], 0
+        self.offset, self.pending_bytes = jobs.log_size(job), 0
+        self.pending: list[bytes] = []
         self.cap, self.capped = buildlog.max_bytes(), 0     # capped: lines left out so far
         self.tail: collections.deque[bytes] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.cancelled = threading.Event()
@@ -171,8 +172,7 @@ def _source(jobs: Jobs, job: Job, into: Path) -> Path:
     project = under(into / "src", job.project, what="the job's project name")  # a record is data too
     project.mkdir(parents=True)
     if job.source == "git":
-        policy.check_git_job(job)
-        job.commit = fetch_git(job.git_url, job.git_ref, project)  # its .git: the worker's own
+        job.commit = fetch_git(policy.check_git_job(job), job.git_ref, project)  # its .git: the worker's own
     else:
         archive = into / "source.tar.gz"
         jobs.store.get_file(f"{job.prefix}/source.tar.gz", archive)
@@ -236,6 +236,8 @@ def run_job(tenant: str, job_id: str, jobs: Jobs | None = None) -> str:
         return "running-elsewhere"  # a duplicate delivery: the holder finishes it
     try:
         job = jobs.get(tenant, job_id)  # re-read under the lease
+        if job is None:  # deleted meanwhile
+            return "missing"
         if job.state in TERMINAL:
             return "already-done"
         if jobs.cancel_requested(job):

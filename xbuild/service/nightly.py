@@ -49,6 +49,13 @@ class Project:
     os: str | None = None     # the OS release to build for (every board of the project runs it)
     static: bool = False      # fully static executables
 
+    def folder(self, base: Path) -> Path:
+        """A path project's folder. The schema gives each project a path or a git URL, never
+        both (_one_source): asked of a git project, this is xbuild's own mistake."""
+        if self.path is None:
+            raise ValueError(f"nightly project {self.name!r} is a git project: it has no folder")
+        return (base / self.path).resolve()
+
 
 @dataclass(frozen=True)
 class Config:
@@ -127,7 +134,7 @@ def _commit(project: Project, base: Path) -> str | None:
                                  capture_output=True, text=True, timeout=60).stdout
             return out.split()[0] if out.strip() else None
         # the operator's folder, maybe in a larger checkout; never git on that checkout's config
-        return gitmeta.read(gitmeta.checkout_of((base / project.path).resolve())).commit
+        return gitmeta.read(gitmeta.checkout_of(project.folder(base))).commit
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -143,7 +150,7 @@ def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path,
         # Pinned to the commit resolved now: every board of the night builds the same one.
         job.source, job.git_url, job.git_ref = "git", project.git, commit or project.branch
     else:
-        root = (base / project.path).resolve()
+        root = project.folder(base)
         raw = tar_tree(root, mtime=0, exclude=excluder(root, root / OUT_DIRNAME, OUT_DIRNAME), clamp=False)
         jobs.store.write(f"{job.prefix}/source.tar.gz", gzip.compress(raw, mtime=0))
     jobs.save(job)
@@ -175,24 +182,32 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
             return {"night": night, "status": "queued", "builds": [
                 {"project": p.name, "target": t, "os": j.os, "state": "queued", "job": j.id}
                 for p, t, _, j in queued]}
-        deadline, told = time.monotonic() + timeout, set()
+        deadline, told = time.monotonic() + timeout, set[str]()
         while time.monotonic() < deadline:
-            states = [jobs.get(TENANT, j.id) for *_, j in queued]
+            # a record removed meanwhile is waited for no longer (the index says it is missing)
+            states = [s for *_, j in queued if (s := jobs.get(TENANT, j.id)) is not None]
             if all(s.state in TERMINAL for s in states):
                 break
             _tell_unserved(states, told, log)
             time.sleep(2)
-        index = {"night": night, "finished": now(), "builds": []}
+        finished = now()  # the waiting's end, before the index is written
+        builds: list[dict] = []
         for (p, t, commit, j) in queued:
             job = jobs.get(TENANT, j.id)
-            index["builds"].append({"project": p.name, "target": t, "os": job.os,
-                                    "commit": job.commit or commit, "job": j.id,
-                                    "state": job.state, "build_id": job.build_id, "error": job.error,
-                                    "cache": job.cache,
-                                    "files": job.files})
+            if job is None:
+                builds.append({"project": p.name, "target": t, "os": j.os, "commit": commit, "job": j.id,
+                               "state": "missing", "build_id": None, "cache": None, "files": [],
+                               "error": "its record was removed before the night ended"})
+                continue
+            builds.append({"project": p.name, "target": t, "os": job.os,
+                           "commit": job.commit or commit, "job": j.id,
+                           "state": job.state, "build_id": job.build_id, "error": job.error,
+                           "cache": job.cache,
+                           "files": job.files})
             if job.state == "succeeded":
                 jobs.store.write(f"nightly/latest/{p.name}/{_latest_name(t, job.os)}",
                                  json.dumps({"night": night, "build_id": job.build_id}).encode())
+        index = {"night": night, "finished": finished, "builds": builds}
         jobs.store.write(index_key, json.dumps(index, indent=2, sort_keys=True).encode())
         _retain(jobs, config.keep)
         return index
@@ -200,7 +215,7 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
         claim.release()
 
 
-def _tell_unserved(waiting: list, told: set[str], log) -> None:
+def _tell_unserved(waiting: list[Job], told: set[str], log) -> None:
     """Once per queue: builds wait in a queue that no worker serves (they keep waiting)."""
     from xbuild.service.celery_app import waiting_notice
     for job in waiting:

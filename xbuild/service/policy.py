@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from xbuild import config
 from xbuild.errors import ConfigError, RefusedByService
+from xbuild.service.jobs import Job
 
 _NEVER = ("XBUILD_", "AWS_")  # compared case-insensitively: no look-alike gets through
 _SCP_HOST = re.compile(r"[\w.-]+@([\w.-]+):")
@@ -140,12 +141,16 @@ def git_host(url: str) -> str | None:
         return None
 
 
-def check_git_job(job) -> None:
-    """The worker's check before it fetches. A nightly project's URL is the operator's own
-    (nightly.toml), which may well be a private host; a tenant's is checked again here, as its
-    host may resolve elsewhere now than when the API checked it."""
+def check_git_job(job: Job) -> str:
+    """The worker's check before it fetches; the URL to fetch. A nightly project's URL is the
+    operator's own (nightly.toml), which may well be a private host; a tenant's is checked again
+    here, as its host may resolve elsewhere now than when the API checked it."""
+    if job.git_url is None:  # a record is data: one without its URL is refused, not guessed at
+        raise RefusedByService("the job's record names git as its source but gives no git_url",
+                               hint="submit the build again")
     if job.nightly is None:
         check_git_url(job.git_url)
+    return job.git_url
 
 
 def check_git_url(url: str) -> None:
