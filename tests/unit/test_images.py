@@ -79,7 +79,7 @@ def test_a_parents_change_reaches_every_child(monkeypatch):
     """The mirror changes the base's hash; the builder's Dockerfile names its parent by tag, so
     its hash (and the deps image's) changes too."""
     before = [tag(), tag(mode="emulate"), tag(packages=["zlib1g-dev"])]
-    monkeypatch.setattr(rootfs, "MIRROR", "http://mirror.example/debian")
+    monkeypatch.setenv("XBUILD_DEBIAN_MIRROR", "http://mirror.example/debian")
     after = [tag(), tag(mode="emulate"), tag(packages=["zlib1g-dev"])]
     assert all(a != b for a, b in zip(before, after, strict=True))
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from xbuild import MODES
+from xbuild import MODES, environment
 from xbuild.commands import emit_json, json_option, option, retry_option
 from xbuild.errors import ExitCode
 
@@ -55,7 +55,7 @@ def serve(host, port):
     try:
         # waitress: a production WSGI server (threads; request bodies buffered before the app runs)
         waitress.serve(create_app(), host=host, port=port, threads=8, ident="xbuild",
-                       max_request_body_size=(settings.MAX_UPLOAD_MB + 1) << 20)
+                       max_request_body_size=(settings.max_upload_mb() + 1) << 20)
     finally:
         stop.set()
         if worker is not None:
@@ -183,7 +183,7 @@ def submit(server, target, project, os_release, mode, static, deb, no_cache, wai
     from xbuild.terminal import safe
     if ref and not git_url:
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
-    result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
+    result = submit_and_wait(server, environment.text("XBUILD_TOKEN"), project, target, mode,
                              no_cache, wait, out, log=lambda line: click.echo(safe(line), err=True),
                              git=git_url, ref=ref, os_release=os_release, static=static, deb=deb,
                              retry_seconds=retry_seconds)

@@ -73,7 +73,7 @@ class RedisLease:
         self.lost = False
 
     def acquire(self) -> bool:
-        ttl = int(settings.LEASE_TTL * 1000)
+        ttl = int(settings.lease_ttl() * 1000)
         if not self.redis.set(self.key, self.token, nx=True, px=ttl):
             self.redis.close()
             return False
@@ -83,7 +83,7 @@ class RedisLease:
 
     def _heartbeat(self, ttl: int) -> None:
         import redis
-        while not self._stop.wait(settings.LEASE_TTL / 3):
+        while not self._stop.wait(settings.lease_ttl() / 3):
             try:
                 if self.redis.get(self.key) != self.token.encode():
                     self.lost = True  # expired and maybe taken: the holder must not save
@@ -110,7 +110,7 @@ class RedisLease:
 
 
 class AmqpLease:
-    GRACE = settings.LEASE_TTL  # a broker restart frees every lease for a moment
+    GRACE = settings.lease_ttl()  # a broker restart frees every lease for a moment
 
     def __init__(self, name: str):
         self.queue = f"xbuild.lease.{name}"
@@ -122,7 +122,7 @@ class AmqpLease:
     def _connect(self):
         from kombu import Connection
         # heartbeat: the broker drops a silent holder (and its queue) after about LEASE_TTL
-        conn = Connection(settings.broker_url(), heartbeat=max(2, int(settings.LEASE_TTL / 2)),
+        conn = Connection(settings.broker_url(), heartbeat=max(2, int(settings.lease_ttl() / 2)),
                           connect_timeout=5, transport_options={"max_retries": 1})
         conn.connect()
         return conn
