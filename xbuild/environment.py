@@ -234,6 +234,16 @@ def megabytes(name: str) -> int:
     return int(number(name) * MB)
 
 
+def get(name: str) -> object:
+    """$name parsed as its kind says (the accessors above, for a caller that knows the kind)."""
+    kind = SETTINGS[name].kind
+    if kind == "option":
+        raise TypeError(f"{name} is read by click, as its option's value")
+    read = {"text": text, "choice": choice, "flag": flag, "list": names, "whole": whole,
+            "number": number, "mb": megabytes}[kind]
+    return read(name)
+
+
 def table() -> str:
     """The Markdown table of SETTINGS and CONTAINER: docs/environment.md (a unit test keeps it current)."""
     rows = ["| variable | kind | default | meaning |", "|---|---|---|---|"]

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import xbuild
-from xbuild import images, rootfs, targets
+from xbuild import images, targets
 from xbuild.errors import ConfigError
 
 ROOT = xbuild.__file__.rsplit("/xbuild/", 1)[0]

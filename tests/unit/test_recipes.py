@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import datafiles, recipes, spec
+from xbuild import recipes, spec
 from xbuild.errors import BadProjectPath, ConfigError, NoRecipe, UnknownTarget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

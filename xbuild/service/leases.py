@@ -14,7 +14,7 @@ record (a worker while it runs the job; the reaper while it requeues or fails it
   about LEASE_TTL. This needs nothing but the broker the farm already runs (no Redis, no
   database), and unlike a TTL key there is no clock to tune. A broker restart drops every lease at
   once, so the holder re-declares its queue as soon as the broker is back, and the reaper waits
-  GRACE seconds (LEASE_TTL) of a lease seen free before it acts, the same grace a Redis TTL gives."""
+  grace() seconds (XBUILD_LEASE_TTL) of a lease seen free before it acts, the same grace a Redis TTL gives."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from xbuild.service import settings
 
 
 class FileLease:
-    GRACE = 0.0  # the kernel's word is final
+    @staticmethod
+    def grace() -> float:
+        return 0.0  # the kernel's word is final
 
     def __init__(self, name: str):
         self.path = under(settings.state_dir() / "leases", f"{name}.lock", what="a lease name")
@@ -61,7 +63,9 @@ class FileLease:
 
 
 class RedisLease:
-    GRACE = 0.0  # the key's TTL is the grace
+    @staticmethod
+    def grace() -> float:
+        return 0.0  # the key's TTL is the grace
 
     def __init__(self, name: str):
         import redis
@@ -110,7 +114,9 @@ class RedisLease:
 
 
 class AmqpLease:
-    GRACE = settings.lease_ttl()  # a broker restart frees every lease for a moment
+    @staticmethod
+    def grace() -> float:
+        return settings.lease_ttl()  # a broker restart frees every lease for a moment
 
     def __init__(self, name: str):
         self.queue = f"xbuild.lease.{name}"

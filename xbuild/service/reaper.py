@@ -105,7 +105,7 @@ class Reaper:
             self.free_since.pop(job.id, None)
             return None
         first = self.free_since.setdefault(job.id, time.monotonic())
-        if time.monotonic() - first < lease_class().GRACE:
+        if time.monotonic() - first < lease_class().grace():
             return None
         self.free_since.pop(job.id, None)
         return self._under_lease(job, self._requeue_or_fail)
