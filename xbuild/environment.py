@@ -244,6 +244,14 @@ def get(name: str) -> object:
     return read(name)
 
 
+def check_all() -> None:
+    """Parse every setting xbuild reads: a long-running process (serve, worker) refuses a wrong
+    value when it starts, not at the first build or heartbeat that reads it."""
+    for name, setting in SETTINGS.items():
+        if setting.kind != "option":
+            get(name)
+
+
 def table() -> str:
     """The Markdown table of SETTINGS and CONTAINER: docs/environment.md (a unit test keeps it current)."""
     rows = ["| variable | kind | default | meaning |", "|---|---|---|---|"]

@@ -54,6 +54,21 @@ def test_wrong_values_are_config_errors_naming_the_variable(monkeypatch, name, r
     assert name in exc.value.message and must in exc.value.message and exc.value.exit_code == 6
 
 
+def test_check_all_reads_every_setting(monkeypatch):
+    for name, setting in SETTINGS.items():
+        if setting.kind != "option":
+            monkeypatch.delenv(name, raising=False)
+    environment.check_all()  # the defaults are all good values
+    monkeypatch.setenv("XBUILD_LEASE_TTL", "soon")
+    with pytest.raises(ConfigError, match="XBUILD_LEASE_TTL"):
+        environment.check_all()
+
+
+def test_a_worker_refuses_a_wrong_setting_when_it_starts(tmp_path):
+    proc = xbuild("worker", env={"XBUILD_REAPER_INTERVAL": "-3", "XBUILD_STATE_DIR": str(tmp_path)})
+    assert proc.returncode == 6 and "XBUILD_REAPER_INTERVAL='-3'" in proc.stderr, proc.stderr
+
+
 def test_an_accessor_of_the_wrong_kind_is_a_bug_not_a_default():
     with pytest.raises(TypeError):
         environment.flag("XBUILD_MAX_PIDS")

@@ -36,6 +36,7 @@ def serve(host, port):
     from xbuild.errors import ConfigError
     from xbuild.service import reaper, settings
     from xbuild.service.api import create_app
+    environment.check_all()
     if not settings.api_tokens():
         raise ConfigError("no API tokens: every request would be refused",
                           hint="set XBUILD_API_TOKENS=token1,token2 (clients send XBUILD_TOKEN)")
@@ -109,6 +110,7 @@ def worker(queues, name):
     import socket
 
     os.environ.pop("XBUILD_API_TOKENS", None)  # a worker never needs the tenants' tokens
+    environment.check_all()
     from xbuild.service.celery_app import app
     arches = [q.strip() for q in queues.split(",")] if queues else _served_arches()
     names = ",".join(f"xbuild.{a}" for a in arches)
