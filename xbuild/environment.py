@@ -167,9 +167,9 @@ def what(setting: Setting) -> str:
     """What a value of the setting must be, as the error and the table say it."""
     if setting.kind in ("whole", "number", "mb"):
         noun = "a whole number" if setting.kind == "whole" else "a number"
-        return noun + ("" if setting.zero else " above 0")
+        return noun + (", 0 or more" if setting.zero else " above 0")
     return {"flag": "1/on/true/yes or 0/off/false/no", "list": "comma-separated names",
-            "choice": " or ".join(setting.choices), "option": "as the option takes"}.get(setting.kind, "text")
+            "choice": " or ".join(setting.choices), "option": "the option's (see --help)"}.get(setting.kind, "text")
 
 
 def _wrong(setting: Setting, raw: str, example: object) -> ConfigError:
