@@ -30,12 +30,13 @@ class Setting:
     default: object
     help: str
     zero: bool = False              # whole / number / mb: 0 is allowed
+    fraction: bool = False          # mb: a fraction of a MB is allowed (else a whole number)
     choices: tuple[str, ...] = ()   # choice
 
 
-def _s(name: str, kind: str, default: object, help: str, *, zero: bool = False,
+def _s(name: str, kind: str, default: object, help: str, *, zero: bool = False, fraction: bool = False,
        choices: tuple[str, ...] = ()) -> Setting:
-    return Setting(name, kind, default, help, zero=zero, choices=choices)
+    return Setting(name, kind, default, help, zero=zero, fraction=fraction, choices=choices)
 
 
 def _opt(name: str, help: str) -> Setting:
@@ -65,7 +66,8 @@ _DECLARED = (
     _s("XBUILD_MAX_PIDS", "whole", 4096, "processes in a build container"),
     _s("XBUILD_MAX_CPUS", "number", None, "CPUs of a build container [default: all]"),
     _s("XBUILD_MAX_DISK_MB", "whole", 10240, "disk a build writes, and any one file; exit 29"),
-    _s("XBUILD_MAX_LOG_MB", "mb", 50, "build.log and a service job's log; past it the last lines are kept"),
+    _s("XBUILD_MAX_LOG_MB", "mb", 50, "build.log and a service job's log; past it the last lines are kept",
+       fraction=True),
     _s("XBUILD_MIN_FREE_MB", "whole", 1024, "free disk needed to start a build; exit 30", zero=True),
     # --- caches and images -------------------------------------------------------------------
     _s("XBUILD_COMPILER_CACHE", "flag", True, "the compiler cache (ccache); also --compiler-cache"),
@@ -163,10 +165,14 @@ def _raw(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
+def _fractional(setting: Setting) -> bool:
+    return setting.kind == "number" or (setting.kind == "mb" and setting.fraction)
+
+
 def what(setting: Setting) -> str:
     """What a value of the setting must be, as the error and the table say it."""
     if setting.kind in ("whole", "number", "mb"):
-        noun = "a whole number" if setting.kind == "whole" else "a number"
+        noun = "a number" if _fractional(setting) else "a whole number"
         return noun + (", 0 or more" if setting.zero else " above 0")
     return {"flag": "1/on/true/yes or 0/off/false/no", "list": "comma-separated names",
             "choice": " or ".join(setting.choices), "option": "the option's (see --help)"}.get(setting.kind, "text")
@@ -207,7 +213,7 @@ def names(name: str) -> list[str]:
 
 
 def number(name: str) -> float:
-    """$name as a number (whole for kind whole; above 0 unless zero), else its default (None:
+    """$name as a number (whole unless the kind allows fractions; above 0 unless zero), else its default (None:
     the caller's own, e.g. XBUILD_MAX_CPUS's CPU count)."""
     setting = _declared(name, "whole", "number", "mb")
     assert isinstance(setting.default, (int, float)) or setting.default is None
@@ -215,7 +221,7 @@ def number(name: str) -> float:
     if not raw:
         return float(setting.default or 0)  # None: 0, the caller's own default
     try:
-        value = int(raw, 10) if setting.kind == "whole" else float(raw)
+        value = float(raw) if _fractional(setting) else int(raw, 10)
     except ValueError:
         value = -1
     if value < 0 or (value == 0 and not setting.zero) or value != value or value == float("inf"):
@@ -229,7 +235,7 @@ def whole(name: str) -> int:
 
 
 def megabytes(name: str) -> int:
-    """$name, a size in MB (fractions allowed), as bytes."""
+    """$name, a size in MB (a whole number unless the setting allows fractions), as bytes."""
     _declared(name, "mb")
     return int(number(name) * MB)
 

@@ -43,7 +43,8 @@ def test_defaults_and_values(monkeypatch):
 @pytest.mark.parametrize("name,raw,must", [
     ("XBUILD_MAX_PIDS", "lots", "a whole number above 0"), ("XBUILD_MAX_PIDS", "-1", "above 0"),
     ("XBUILD_MAX_PIDS", "0", "above 0"), ("XBUILD_MAX_PIDS", "1.5", "whole"),
-    ("XBUILD_MAX_DISK_MB", "10G", "whole"), ("XBUILD_PROGRESS_SECONDS", "nan", "a number above 0"),
+    ("XBUILD_MAX_DISK_MB", "10G", "whole"), ("XBUILD_MAX_SOURCE_MB", "1.5", "a whole number above 0"),
+    ("XBUILD_PROGRESS_SECONDS", "nan", "a number above 0"),
     ("XBUILD_PROGRESS_SECONDS", "inf", "a number"), ("XBUILD_RETRY_SECONDS", "-0.5", "a number"),
     ("XBUILD_IMAGES_PUSH", "maybe", "1/on/true/yes"), ("XBUILD_S3_ADDRESSING", "sideways", "path or virtual"),
 ])
