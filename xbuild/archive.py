@@ -22,7 +22,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Iterator
 
-from xbuild.envnum import megabytes, number
+from xbuild import environment
 from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, TooManyFiles, XBuildError
 from xbuild.safefs import open_read, walk
 
@@ -39,12 +39,12 @@ _META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfil
 
 def max_source() -> int:
     """Bytes a project (or an uploaded source) may hold, by apparent size: a sparse file counts in full."""
-    return megabytes("XBUILD_MAX_SOURCE_MB", 2048)
+    return environment.megabytes("XBUILD_MAX_SOURCE_MB")
 
 
 def max_output() -> int:
     """Bytes a build's output, or any archive xbuild extracts, may hold."""
-    return megabytes("XBUILD_MAX_OUTPUT_MB", 4096)
+    return environment.megabytes("XBUILD_MAX_OUTPUT_MB")
 
 
 def max_source_files() -> int:
@@ -52,7 +52,7 @@ def max_source_files() -> int:
     about the Linux kernel's tree (~90,000): real projects fit, while the per-file costs (a
     worker's unpack, the tree hash, the copy into the container) stay bounded; measured in
     tests/security/test_upload_limits.py: a farm's API and worker stay far under 300 MB."""
-    return int(number("XBUILD_MAX_SOURCE_FILES", 100_000))
+    return environment.whole("XBUILD_MAX_SOURCE_FILES")
 
 
 def too_many(what: str, limit: int) -> TooManyFiles:

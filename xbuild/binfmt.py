@@ -10,10 +10,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from xbuild import environment
 from xbuild.errors import BinfmtMissing
 
-# XBUILD_BINFMT_DIR: another binfmt_misc mount (tests point it at an empty directory).
-BINFMT = Path(os.environ.get("XBUILD_BINFMT_DIR") or "/proc/sys/fs/binfmt_misc")
+
+def _dir() -> Path:
+    """XBUILD_BINFMT_DIR: another binfmt_misc mount (tests point it at an empty directory)."""
+    return Path(environment.text("XBUILD_BINFMT_DIR"))
+
+
 DEBIAN_FORMATS = Path("/usr/share/binfmts")  # qemu-user-static's format files
 
 
@@ -44,11 +49,11 @@ class Handler:
 
 
 def mounted() -> bool:
-    return (BINFMT / "register").exists()
+    return (_dir() / "register").exists()
 
 
 def handler(arch: str) -> Handler:
-    entry = BINFMT / f"qemu-{arch}"
+    entry = _dir() / f"qemu-{arch}"
     if not entry.is_file():
         return Handler(arch, False)
     fields = {}
@@ -90,7 +95,7 @@ def install(arches: list[str]) -> list[str]:
                             hint="run `sudo xbuild binfmt install`")
     done = []
     if not mounted():
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True)
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(_dir())], check=True)
         done.append("mounted binfmt_misc")
     for arch in arches:
         current = handler(arch)
@@ -101,10 +106,10 @@ def install(arches: list[str]) -> list[str]:
             raise BinfmtMissing(f"qemu-{arch}-static is not installed",
                                 hint="apt-get install qemu-user-static")
         if current.registered:  # wrong flags: drop it and register again
-            (BINFMT / f"qemu-{arch}").write_text("-1")
+            (_dir() / f"qemu-{arch}").write_text("-1")
         fmt = _format(arch)
         offset = fmt.get("offset", "0")
         line = f":qemu-{arch}:M:{offset}:{fmt['magic']}:{fmt['mask']}:{interpreter}:PF"
-        (BINFMT / "register").write_text(line)
+        (_dir() / "register").write_text(line)
         done.append(f"registered qemu-{arch} -> {interpreter} (flags PF)")
     return done

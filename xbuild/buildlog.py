@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-from xbuild.envnum import megabytes
+from xbuild import environment
 
 MARK = "::xbuild "
 TAIL = 40            # lines shown with a failed build's error
@@ -21,7 +21,7 @@ MIN_SECRET = 4       # shorter values would mask ordinary text ("1", "on") witho
 
 def max_bytes() -> int:
     """XBUILD_MAX_LOG_MB, for build.log and for a service job's log alike."""
-    return megabytes("XBUILD_MAX_LOG_MB", 50, fraction=True)
+    return environment.megabytes("XBUILD_MAX_LOG_MB")
 
 
 class BuildLog:

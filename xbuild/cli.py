@@ -3,13 +3,12 @@ other words are subcommands. Only `main` turns errors into exit codes and messag
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 
 import click
 
-from xbuild import __version__
+from xbuild import __version__, environment
 from xbuild.errors import ExitCode, XBuildError, killed_by
 
 
@@ -94,9 +93,10 @@ def _handle_signals() -> None:
 
 
 def main(argv=None) -> None:
-    debug = os.environ.get("XBUILD_DEBUG") not in (None, "", "0")
+    debug = False
     _handle_signals()
     try:
+        debug = environment.flag("XBUILD_DEBUG")  # a wrong value: exit 6, as any setting
         code = cli.main(args=argv, prog_name="xbuild", standalone_mode=False)
     except XBuildError as exc:
         report(exc)

@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from xbuild import environment
 from xbuild.errors import CompilerCacheError, ConfigError
 
 MOUNT = "/ccache"                 # where the build container sees it
@@ -78,7 +79,6 @@ ROOT_NAME, LEGACY_NAME = "compiler-cache", "ccache"  # see root()
 _MAX_DEPTH = 6  # ccache 4 nests at most 4 levels of directories (plus tmp/, lock/): deeper is not its
 _MAX_WALK = 64  # what usage() counts through (a build's tree, before scrub has trimmed it)
 SIZE = "XBUILD_COMPILER_CACHE_SIZE"
-DEFAULT_SIZE = "2G"               # per namespace: ccache evicts the least recently used beyond it
 CACHED_FAMILIES = ("gcc", "zig")  # every family xbuild has (see the docstring for zig)
 # ccache 4's counters, by their index in its `stats` files (checked against `ccache --print-stats`).
 _HIT_DIRECT, _HIT_PREPROCESSED, _MISS = 22, 8, 4
@@ -90,20 +90,20 @@ def enabled(flag: bool | None = None) -> bool:
     """--compiler-cache/--no-compiler-cache when given, else XBUILD_COMPILER_CACHE (default on)."""
     if flag is not None:
         return flag
-    return os.environ.get(SWITCH, "").strip().lower() not in ("off", "0", "false", "no")
+    return environment.flag(SWITCH)
 
 
 def sharing(flag: bool | None = None) -> bool:
     """--share-compiler-cache when given, else XBUILD_COMPILER_CACHE_SHARE (default off)."""
     if flag is not None:
         return flag
-    return os.environ.get(SHARE, "").strip().lower() in ("1", "on", "true", "yes")
+    return environment.flag(SHARE)
 
 
 def size_limit() -> tuple[str, int]:
     """XBUILD_COMPILER_CACHE_SIZE as ccache's CCACHE_MAXSIZE and in bytes (2G = 2*1000^3,
     2Gi = 2*1024^3, as ccache reads them)."""
-    text = os.environ.get(SIZE, "").strip() or DEFAULT_SIZE
+    text = environment.text(SIZE)
     return text, parse_size(text)
 
 
@@ -111,7 +111,7 @@ def parse_size(text: str) -> int:
     m = _SIZE_RE.match(text.strip())
     if not m or float(m.group(1)) <= 0:
         raise ConfigError(f"{SIZE}={text!r} is not a size",
-                          hint=f"write a size such as 500M, 2G or 4Gi (default {DEFAULT_SIZE})")
+                          hint=f"write a size such as 500M, 2G or 4Gi (default {environment.SETTINGS[SIZE].default})")
     base = 1024 if m.group(3) else 1000
     return int(float(m.group(1)) * base ** _UNITS[m.group(2)])
 
@@ -525,7 +525,7 @@ def through_store(cc: CompilerCache | None, log: Callable[[str], None]):
         log(f"[xbuild] compiler cache: not fetched ({exc.message})")
     before = cc.counters()
     yield
-    if cc.counters() != before and os.environ.get(PUSH_ENV) == "1":
+    if cc.counters() != before and environment.flag(PUSH_ENV):
         try:
             publish(open_store(url), CI_TENANT, cc.namespace, cc.directory, log)
         except StoreError as exc:

@@ -41,7 +41,7 @@ def answers(libc: str) -> tuple[tuple[str, str], ...]:
     from xbuild import datafiles
     name = f"{libc}.toml"
     # A site's XBUILD_DATA_DIR may bring its own answers; without them, the installation's.
-    for root in (datafiles.DATA_DIR, datafiles._default_dir()):
+    for root in (datafiles.data_dir(), datafiles._default_dir()):
         if re.fullmatch(r"[a-z0-9-]+", libc) and (path := root / "autoconf" / name).is_file():
             return schema.load(path, SITE, hint="autoconf/glibc.toml shows the form")["answers"]
     return ()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from xbuild import environment
 from xbuild.errors import DataFilesMissing
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -23,21 +23,22 @@ def _default_dir() -> Path:
     return _PACKAGE / "data"
 
 
-# XBUILD_DATA_DIR points elsewhere: a site's own boards and recipes.
-DATA_DIR = Path(os.environ.get("XBUILD_DATA_DIR") or _default_dir())
+def data_dir() -> Path:
+    """XBUILD_DATA_DIR, a site's own boards and recipes, else the installation's."""
+    return Path(environment.text("XBUILD_DATA_DIR") or _default_dir())
 
 
 def data_files(kind: str) -> list[Path]:
     """The TOML files of one kind; none at all is a broken install, not an empty list of boards."""
-    files = sorted((DATA_DIR / kind).glob("*.toml"))
+    files = sorted((data_dir() / kind).glob("*.toml"))
     if not files:
-        if os.environ.get("XBUILD_DATA_DIR"):
+        if environment.text("XBUILD_DATA_DIR"):
             hint = "point XBUILD_DATA_DIR at a directory that holds targets/, releases/ and recipes/"
         else:
             hint = ("this installation lacks its data files: reinstall xbuild (`pip install .` from "
                     "a clone builds a wheel that carries them), or set XBUILD_DATA_DIR to a "
                     "directory that holds targets/ and recipes/")
-        raise DataFilesMissing(f"no {kind}: {DATA_DIR / kind} holds no *.toml file", hint=hint)
+        raise DataFilesMissing(f"no {kind}: {data_dir() / kind} holds no *.toml file", hint=hint)
     return files
 
 
@@ -45,6 +46,6 @@ def toolchain_files() -> list[Path]:
     """toolchains/*.toml. A site's XBUILD_DATA_DIR may bring its own toolchains/; boards and recipes
     alone are the usual case there, so without one the installation's own are used. (Boards name
     a toolchain, toolchain/ builds on boards: both read the list here.)"""
-    if (DATA_DIR / "toolchains").is_dir():
+    if (data_dir() / "toolchains").is_dir():
         return data_files("toolchains")
     return sorted((_default_dir() / "toolchains").glob("*.toml"))

@@ -297,8 +297,8 @@ def _age(path: Path) -> float:
 
 def _fetch(suite: str, arch: str, path: Path, deadline: float, progress=None) -> None:
     import urllib.request
-    from xbuild.rootfs import MIRROR
-    url = f"{MIRROR}/dists/{suite}/main/Contents-{arch}.gz"
+    from xbuild.rootfs import mirror
+    url = f"{mirror()}/dists/{suite}/main/Contents-{arch}.gz"
     if progress is not None:
         progress.phase("hints", f"looking the missing files up in {url} (kept for a week)")
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip

@@ -40,6 +40,7 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterator
 
+from xbuild import environment
 from xbuild.engine import client
 from xbuild.errors import ImageMissing, ImageStoreCorrupt, StoreError
 from xbuild.store import Store, check_segments, configured_url, open_store
@@ -55,13 +56,13 @@ PUSH_ENV = "XBUILD_IMAGES_PUSH"
 def shared_url() -> str | None:
     """The store that builds pull missing images from (and workers publish to): s3:// only."""
     url = configured_url()
-    return url if os.environ.get("XBUILD_STORE") and url.startswith("s3://") else None
+    return url if environment.text("XBUILD_STORE") and url.startswith("s3://") else None
 
 
 def publishing() -> bool:
     """Publish the images this process builds: XBUILD_IMAGES_PUSH=1 (CI runners); a worker sets
     it by default (service/celery_app.py)."""
-    return os.environ.get(PUSH_ENV) == "1"
+    return environment.flag(PUSH_ENV)
 
 
 def record_key(tag: str) -> str:

@@ -97,7 +97,7 @@ class ImageDef:
 
 
 def base_def(arch: str, suite: str, platform: str) -> ImageDef:
-    key = _digest("base", arch, suite, platform, rootfs.MIRROR)
+    key = _digest("base", arch, suite, platform, rootfs.mirror())
     return ImageDef(f"{REPO_PREFIX}base:{suite}-{arch}-{key}", "base", platform,
                     ((LABEL, "base"), ("org.xbuild.key", key)), arch=arch, suite=suite)
 

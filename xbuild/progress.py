@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from xbuild.envnum import number
+from xbuild import environment
 from xbuild.errors import BuildCancelled
 from xbuild.threads import join_started
 from xbuild.terminal import safe
@@ -74,7 +74,7 @@ class Progress:
         print(f"[xbuild {self._elapsed()}] {text}", file=self.stream, flush=True)
 
     def _beat(self) -> None:
-        every = number("XBUILD_PROGRESS_SECONDS", 15, fraction=True)
+        every = environment.number("XBUILD_PROGRESS_SECONDS")
         while not self._stop.wait(min(every, 1.0)):
             if time.monotonic() - self.printed >= every:
                 self._print(self.still())

@@ -19,8 +19,8 @@ FIRST, CAP = 1.0, 30.0  # seconds: the first wait, and the longest
 
 def retry_seconds() -> float:
     """XBUILD_RETRY_SECONDS: how long an outage is ridden out (0: not at all)."""
-    from xbuild.envnum import number
-    return number("XBUILD_RETRY_SECONDS", 300, fraction=True, zero=True)
+    from xbuild import environment
+    return environment.number("XBUILD_RETRY_SECONDS")
 
 
 class Transient(Exception):

@@ -14,9 +14,14 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from xbuild import environment
 from xbuild.errors import ImageBuildFailed
 
-MIRROR = os.environ.get("XBUILD_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+def mirror() -> str:
+    return environment.text("XBUILD_DEBIAN_MIRROR")
+
+
 # Fixed so the same debootstrap gives the same layer; it is the image's only timestamp.
 EPOCH_ISO = "1980-01-01T00:00:00Z"
 ENV_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -28,8 +33,8 @@ def debootstrap(arch: str, suite: str, dest: Path, log) -> None:
     if os.geteuid() != 0:
         raise ImageBuildFailed("making a base image runs debootstrap, which needs root",
                                hint="run `sudo xbuild images build --target TARGET` once")
-    cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", suite, str(dest), MIRROR]
-    log(f"debootstrap {arch} {suite} from {MIRROR}")
+    cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", suite, str(dest), mirror()]
+    log(f"debootstrap {arch} {suite} from {mirror()}")
     lines = []
     # `with`: its stdout closed however this ends (left open, it was a ResourceWarning, an error
     # under the tests' filterwarnings, in whichever test made a base image first)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
+from xbuild import environment
 from xbuild.compiler_cache import TooDeep, usage
 from xbuild.engine import client
-from xbuild.envnum import number
 from xbuild.errors import BuildTimeout, DiskLimitExceeded, NoSpace
 from xbuild.threads import join_started
 
@@ -43,10 +43,10 @@ LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "1"
 class Limits:
     timeout: int = 3600          # seconds
     memory: str = "4g"
-    pids: int = field(default_factory=lambda: int(number("XBUILD_MAX_PIDS", 4096)))
+    pids: int = field(default_factory=lambda: environment.whole("XBUILD_MAX_PIDS"))
     network: bool = False        # builds never; `xbuild run --publish` opts in
-    disk_mb: int = field(default_factory=lambda: int(number("XBUILD_MAX_DISK_MB", 10240)))
-    cpus: float = field(default_factory=lambda: float(os.environ.get("XBUILD_MAX_CPUS") or os.cpu_count() or 1))
+    disk_mb: int = field(default_factory=lambda: environment.whole("XBUILD_MAX_DISK_MB"))
+    cpus: float = field(default_factory=lambda: environment.number("XBUILD_MAX_CPUS") or os.cpu_count() or 1)
 
 
 def hardening(limits: Limits, user: str | None) -> dict:
@@ -363,7 +363,7 @@ def _existing(path: Path) -> Path:
 
 def check_free_space(paths: list[Path]) -> None:
     """Refuse to start when a disk a build writes to is nearly full (XBUILD_MIN_FREE_MB)."""
-    need = int(number("XBUILD_MIN_FREE_MB", 1024, zero=True))
+    need = environment.whole("XBUILD_MIN_FREE_MB")
     for path in paths:
         free = shutil.disk_usage(_existing(path)).free >> 20
         if free < need:

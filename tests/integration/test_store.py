@@ -117,9 +117,8 @@ def test_missing_bucket_is_an_error_unless_asked_to_create(s3_env):
 
 def test_interrupted_publish_leaves_no_visible_build_and_a_retry_completes(s3_env, monkeypatch, tmp_path):
     """Kill the server in the middle of a multipart upload, restart it, retry."""
-    import xbuild.store.s3 as s3mod
-    monkeypatch.setattr(s3mod, "MULTIPART_THRESHOLD", 5 << 20)
-    monkeypatch.setattr(s3mod, "PART_SIZE", 5 << 20)
+    monkeypatch.setenv("XBUILD_S3_MULTIPART_MB", "5")
+    monkeypatch.setenv("XBUILD_S3_PART_MB", "5")
     monkeypatch.setenv("XBUILD_S3_MAX_ATTEMPTS", "2")
     bucket = f"s3://interrupt-{uuid.uuid4().hex[:8]}/demo"
     s = open_store(bucket, create=True)

@@ -15,7 +15,7 @@ from xbuild import datafiles
 
 @pytest.mark.skipif(bool(os.environ.get("XBUILD_DATA_DIR")), reason="XBUILD_DATA_DIR is set")
 def test_a_source_checkout_reads_the_top_level_folders():
-    assert datafiles.DATA_DIR == REPO  # this test suite runs from a checkout / editable install
+    assert datafiles.data_dir() == REPO  # this test suite runs from a checkout / editable install
     assert {p.stem for p in datafiles.data_files("targets")} >= {"rpi0", "rpi3", "rpi4"}
     assert {p.stem for p in datafiles.data_files("recipes")} >= {"make", "cmake", "meson"}
 
@@ -88,7 +88,7 @@ def test_a_missing_data_dir_is_the_same_error(tmp_path):
 
 def test_a_broken_install_says_to_reinstall(tmp_path, monkeypatch):
     monkeypatch.delenv("XBUILD_DATA_DIR", raising=False)
-    monkeypatch.setattr(datafiles, "DATA_DIR", tmp_path / "xbuild" / "data")
+    monkeypatch.setattr(datafiles, "_default_dir", lambda: tmp_path / "xbuild" / "data")
     with pytest.raises(datafiles.DataFilesMissing) as exc:
         datafiles.data_files("targets")
     assert exc.value.exit_code == 34 and "reinstall" in exc.value.hint

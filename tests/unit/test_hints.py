@@ -221,7 +221,7 @@ class Mirror:
 def mirror(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     served = Mirror()
-    monkeypatch.setattr("xbuild.rootfs.MIRROR", served.url)
+    monkeypatch.setenv("XBUILD_DEBIAN_MIRROR", served.url)
     yield served
     served.stop()
 
@@ -294,7 +294,7 @@ def test_no_contents_means_no_hint_and_no_error(mirror, monkeypatch):
     mirror.broken = True  # a truncated download
     assert _hints(GCC) == []
     assert _hints(GCC, suite="nosuchsuite") == []  # a 404
-    monkeypatch.setattr("xbuild.rootfs.MIRROR", "http://127.0.0.1:1/debian")  # nothing listens
+    monkeypatch.setenv("XBUILD_DEBIAN_MIRROR", "http://127.0.0.1:1/debian")  # nothing listens
     assert _hints(GCC, suite="bookworm") == []
 
 
@@ -311,7 +311,7 @@ def test_an_old_copy_serves_when_the_mirror_is_gone(mirror, monkeypatch, tmp_pat
     assert _hints(GCC) != []
     cached = tmp_path / "cache" / "xbuild" / "contents" / "trixie" / "armhf.txt"
     os.utime(cached, (0, 0))  # older than a week: fetched again, but the mirror does not answer
-    monkeypatch.setattr("xbuild.rootfs.MIRROR", "http://127.0.0.1:1/debian")
+    monkeypatch.setenv("XBUILD_DEBIAN_MIRROR", "http://127.0.0.1:1/debian")
     assert _hints(GCC) == [_add("packages", "libncurses-dev", "ncurses.h")]
 
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import xbuild
-from xbuild import images, rootfs, targets
+from xbuild import images, targets
 from xbuild.errors import ConfigError
 
 ROOT = xbuild.__file__.rsplit("/xbuild/", 1)[0]
@@ -79,7 +79,7 @@ def test_a_parents_change_reaches_every_child(monkeypatch):
     """The mirror changes the base's hash; the builder's Dockerfile names its parent by tag, so
     its hash (and the deps image's) changes too."""
     before = [tag(), tag(mode="emulate"), tag(packages=["zlib1g-dev"])]
-    monkeypatch.setattr(rootfs, "MIRROR", "http://mirror.example/debian")
+    monkeypatch.setenv("XBUILD_DEBIAN_MIRROR", "http://mirror.example/debian")
     after = [tag(), tag(mode="emulate"), tag(packages=["zlib1g-dev"])]
     assert all(a != b for a, b in zip(before, after, strict=True))
 

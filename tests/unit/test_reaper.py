@@ -116,7 +116,7 @@ def test_an_outage_restarts_the_grace_of_a_lease_seen_free(jobs, reaper, monkeyp
     from xbuild.service import leases, reaper as reaper_module
     clock = [1000.0]
     monkeypatch.setattr(reaper_module.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(leases.FileLease, "GRACE", 6.0)
+    monkeypatch.setattr(leases.FileLease, "grace", staticmethod(lambda: 6.0))
     _job(jobs, "busy", state="running", attempts=1, started=now())
     assert reaper.sweep() == []  # seen free: the grace starts
     live = jobs.live

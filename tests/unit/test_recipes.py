@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import datafiles, recipes, spec
+from xbuild import recipes, spec
 from xbuild.errors import BadProjectPath, ConfigError, NoRecipe, UnknownTarget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -315,10 +315,10 @@ collect_new_elf = true
 
 @pytest.fixture
 def recipe_dir(tmp_path, monkeypatch):
-    """DATA_DIR pointed at a tmp dir holding only recipes/; the cache cleared around it."""
+    """XBUILD_DATA_DIR pointed at a tmp dir holding only recipes/; the cache cleared around it."""
     (tmp_path / "recipes").mkdir()
     recipes.all_recipes.cache_clear()
-    monkeypatch.setattr(datafiles, "DATA_DIR", tmp_path)
+    monkeypatch.setenv("XBUILD_DATA_DIR", str(tmp_path))
     yield tmp_path / "recipes"
     monkeypatch.undo()
     recipes.all_recipes.cache_clear()

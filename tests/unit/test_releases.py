@@ -191,12 +191,12 @@ arm_arch_max = "v7"
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """A data dir of our own: the real releases and one test board, caches cleared around it."""
-    shutil.copytree(datafiles.DATA_DIR / "releases", tmp_path / "releases")
+    shutil.copytree(datafiles.data_dir() / "releases", tmp_path / "releases")
     (tmp_path / "targets").mkdir()
     (tmp_path / "targets" / "tb.toml").write_text(BOARD)
     targets.all_targets.cache_clear()
     releases.all_releases.cache_clear()
-    monkeypatch.setattr(datafiles, "DATA_DIR", tmp_path)
+    monkeypatch.setenv("XBUILD_DATA_DIR", str(tmp_path))
     yield tmp_path
     monkeypatch.undo()
     targets.all_targets.cache_clear()

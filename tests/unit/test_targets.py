@@ -156,12 +156,12 @@ arm_arch_max = "v7"
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
-    """DATA_DIR pointed at an empty tmp dir with a targets/ folder; the cache cleared around it."""
+    """XBUILD_DATA_DIR pointed at an empty tmp dir with a targets/ folder; the cache cleared around it."""
     (tmp_path / "targets").mkdir()
-    shutil.copytree(datafiles.DATA_DIR / "releases", tmp_path / "releases")
+    shutil.copytree(datafiles.data_dir() / "releases", tmp_path / "releases")
     targets.all_targets.cache_clear()
     releases.all_releases.cache_clear()
-    monkeypatch.setattr(datafiles, "DATA_DIR", tmp_path)
+    monkeypatch.setenv("XBUILD_DATA_DIR", str(tmp_path))
     yield tmp_path / "targets"
     monkeypatch.undo()
     targets.all_targets.cache_clear()

@@ -256,7 +256,7 @@ def test_the_toolchains_load_from_their_files():
     ('colour = "red"', "unknown key 'colour'"),
 ])
 def test_a_wrong_toolchain_file_is_a_config_error_naming_it(tmp_path, text, message):
-    good = (datafiles.DATA_DIR / "toolchains" / "gcc-cross.toml").read_text()
+    good = (datafiles.data_dir() / "toolchains" / "gcc-cross.toml").read_text()
     key = text.split(" =")[0]
     lines = [line for line in good.splitlines() if not line.startswith(f"{key} =")]
     path = tmp_path / "odd.toml"

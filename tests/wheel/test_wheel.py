@@ -23,7 +23,7 @@ TOKEN = "wheel-tier-token"
 def test_the_wheel_is_what_runs_and_it_has_no_test_extras(wheel_venv):
     proc = wheel_venv.python(
         "import importlib.util, json, xbuild, xbuild.datafiles as d;"
-        "print(json.dumps({'pkg': xbuild.__file__, 'data': str(d.DATA_DIR),"
+        "print(json.dumps({'pkg': xbuild.__file__, 'data': str(d.data_dir()),"
         " 'pytest': importlib.util.find_spec('pytest') is not None}))")
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
@@ -50,7 +50,7 @@ def test_every_module_and_advertised_transport_imports_without_the_test_extras(w
 
 @pytest.mark.parametrize("kind", ["targets", "releases", "recipes", "toolchains", "autoconf"])
 def test_the_wheel_carries_the_repositorys_data_files(wheel_venv, kind):
-    proc = wheel_venv.python("import xbuild.datafiles as d; print(d.DATA_DIR)")
+    proc = wheel_venv.python("import xbuild.datafiles as d; print(d.data_dir())")
     shipped = Path(proc.stdout.strip()) / kind
     ours = sorted(p.name for p in (ROOT / kind).glob("*.toml"))
     assert ours and sorted(p.name for p in shipped.glob("*.toml")) == ours

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from xbuild.environment import SETTINGS
+
 
 def option(*decls, env: str, help: str, **kwargs):
     """A click option that also reads XBUILD_* from the environment and says so in its help."""
@@ -16,7 +18,8 @@ json_option = option("--json", "as_json", is_flag=True, env="XBUILD_JSON",
                      help="Print one JSON object on stdout (progress still goes to stderr).")
 
 # How long a command waits out an outage of the server or store it talks to (xbuild/retry.py).
-retry_option = option("--retry-seconds", type=click.FloatRange(min=0), default=300, show_default=True,
+retry_option = option("--retry-seconds", type=click.FloatRange(min=0),
+                      default=SETTINGS["XBUILD_RETRY_SECONDS"].default, show_default=True,
                       env="XBUILD_RETRY_SECONDS",
                       help="Ride out a restart of the server, its store or its broker: retry what is safe "
                            "to repeat, with backoff, for up to this many seconds (0: fail at once).")

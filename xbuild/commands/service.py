@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from xbuild import MODES
+from xbuild import MODES, environment
 from xbuild.commands import emit_json, json_option, option, retry_option
 from xbuild.errors import ExitCode
 
@@ -36,6 +36,7 @@ def serve(host, port):
     from xbuild.errors import ConfigError
     from xbuild.service import reaper, settings
     from xbuild.service.api import create_app
+    environment.check_all()
     if not settings.api_tokens():
         raise ConfigError("no API tokens: every request would be refused",
                           hint="set XBUILD_API_TOKENS=token1,token2 (clients send XBUILD_TOKEN)")
@@ -55,7 +56,7 @@ def serve(host, port):
     try:
         # waitress: a production WSGI server (threads; request bodies buffered before the app runs)
         waitress.serve(create_app(), host=host, port=port, threads=8, ident="xbuild",
-                       max_request_body_size=(settings.MAX_UPLOAD_MB + 1) << 20)
+                       max_request_body_size=(settings.max_upload_mb() + 1) << 20)
     finally:
         stop.set()
         if worker is not None:
@@ -109,6 +110,7 @@ def worker(queues, name):
     import socket
 
     os.environ.pop("XBUILD_API_TOKENS", None)  # a worker never needs the tenants' tokens
+    environment.check_all()
     from xbuild.service.celery_app import app
     arches = [q.strip() for q in queues.split(",")] if queues else _served_arches()
     names = ",".join(f"xbuild.{a}" for a in arches)
@@ -183,7 +185,7 @@ def submit(server, target, project, os_release, mode, static, deb, no_cache, wai
     from xbuild.terminal import safe
     if ref and not git_url:
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
-    result = submit_and_wait(server, os.environ.get("XBUILD_TOKEN", ""), project, target, mode,
+    result = submit_and_wait(server, environment.text("XBUILD_TOKEN"), project, target, mode,
                              no_cache, wait, out, log=lambda line: click.echo(safe(line), err=True),
                              git=git_url, ref=ref, os_release=os_release, static=static, deb=deb,
                              retry_seconds=retry_seconds)

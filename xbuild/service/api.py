@@ -104,7 +104,7 @@ def _value(form: dict, name: str):
 
 
 def _too_big() -> tuple[str, str]:
-    return (f"the upload is over the server's limit of {settings.MAX_UPLOAD_MB} MB",
+    return (f"the upload is over the server's limit of {settings.max_upload_mb()} MB",
             "make the project smaller (xbuild-out/ and .git are left out already)")
 
 
@@ -190,7 +190,7 @@ def _errors(app: Flask) -> None:
 
 def create_app(jobs: Jobs | None = None) -> Flask:
     app = Flask("xbuild")
-    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_UPLOAD_MB << 20
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb() << 20
     html = Path(__file__).with_name("page.html").read_bytes()
     _errors(app)
     _waitress_errors_in_json()

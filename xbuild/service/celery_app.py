@@ -131,8 +131,8 @@ _INSPECTING = threading.Lock()
 
 def unserved_after() -> float:
     """How long a job waits in its queue before a client is told nobody serves it."""
-    from xbuild.envnum import number
-    return number("XBUILD_UNSERVED_AFTER", 60, fraction=True)
+    from xbuild import environment
+    return environment.number("XBUILD_UNSERVED_AFTER")
 
 
 def served_queues() -> set[str] | None:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import uuid
 from dataclasses import asdict, dataclass, field
 
+from xbuild import environment
 from xbuild.paths import component, is_component
 from xbuild.store import Store, configured_url, open_store
 
@@ -34,7 +34,7 @@ _OFFSET_DIGITS = 12  # chunk names sort as numbers: logs up to a terabyte
 
 
 def retention_days() -> float:
-    return float(os.environ.get("XBUILD_JOB_RETENTION_DAYS", "30"))
+    return environment.number("XBUILD_JOB_RETENTION_DAYS")
 
 
 def now() -> str:

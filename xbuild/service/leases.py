@@ -14,7 +14,7 @@ record (a worker while it runs the job; the reaper while it requeues or fails it
   about LEASE_TTL. This needs nothing but the broker the farm already runs (no Redis, no
   database), and unlike a TTL key there is no clock to tune. A broker restart drops every lease at
   once, so the holder re-declares its queue as soon as the broker is back, and the reaper waits
-  GRACE seconds (LEASE_TTL) of a lease seen free before it acts, the same grace a Redis TTL gives."""
+  grace() seconds (XBUILD_LEASE_TTL) of a lease seen free before it acts, the same grace a Redis TTL gives."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from xbuild.service import settings
 
 
 class FileLease:
-    GRACE = 0.0  # the kernel's word is final
+    @staticmethod
+    def grace() -> float:
+        return 0.0  # the kernel's word is final
 
     def __init__(self, name: str):
         self.path = under(settings.state_dir() / "leases", f"{name}.lock", what="a lease name")
@@ -61,7 +63,9 @@ class FileLease:
 
 
 class RedisLease:
-    GRACE = 0.0  # the key's TTL is the grace
+    @staticmethod
+    def grace() -> float:
+        return 0.0  # the key's TTL is the grace
 
     def __init__(self, name: str):
         import redis
@@ -73,7 +77,7 @@ class RedisLease:
         self.lost = False
 
     def acquire(self) -> bool:
-        ttl = int(settings.LEASE_TTL * 1000)
+        ttl = int(settings.lease_ttl() * 1000)
         if not self.redis.set(self.key, self.token, nx=True, px=ttl):
             self.redis.close()
             return False
@@ -83,7 +87,7 @@ class RedisLease:
 
     def _heartbeat(self, ttl: int) -> None:
         import redis
-        while not self._stop.wait(settings.LEASE_TTL / 3):
+        while not self._stop.wait(settings.lease_ttl() / 3):
             try:
                 if self.redis.get(self.key) != self.token.encode():
                     self.lost = True  # expired and maybe taken: the holder must not save
@@ -110,7 +114,9 @@ class RedisLease:
 
 
 class AmqpLease:
-    GRACE = settings.LEASE_TTL  # a broker restart frees every lease for a moment
+    @staticmethod
+    def grace() -> float:
+        return settings.lease_ttl()  # a broker restart frees every lease for a moment
 
     def __init__(self, name: str):
         self.queue = f"xbuild.lease.{name}"
@@ -122,7 +128,7 @@ class AmqpLease:
     def _connect(self):
         from kombu import Connection
         # heartbeat: the broker drops a silent holder (and its queue) after about LEASE_TTL
-        conn = Connection(settings.broker_url(), heartbeat=max(2, int(settings.LEASE_TTL / 2)),
+        conn = Connection(settings.broker_url(), heartbeat=max(2, int(settings.lease_ttl() / 2)),
                           connect_timeout=5, transport_options={"max_retries": 1})
         conn.connect()
         return conn

@@ -12,7 +12,6 @@ The operator's settings:
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import socket
 import tarfile
@@ -20,7 +19,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from xbuild import config
+from xbuild import config, environment
 from xbuild.errors import ConfigError, RefusedByService
 from xbuild.service.jobs import Job
 
@@ -30,8 +29,7 @@ MAX_CONFIG_BYTES = 1 << 20
 
 
 def allowed_pass_env() -> set[str]:
-    listed = os.environ.get("XBUILD_SERVICE_PASS_ENV", "")
-    return {n.strip() for n in listed.split(",") if n.strip()}
+    return set(environment.names("XBUILD_SERVICE_PASS_ENV"))
 
 
 def never_passed(name: str) -> bool:
@@ -68,7 +66,7 @@ def check_project_file(project_file: config.ProjectFile) -> None:
 
 
 def check_dockerfile_allowed() -> None:
-    if os.environ.get("XBUILD_SERVICE_DOCKERFILE") != "1":
+    if not environment.flag("XBUILD_SERVICE_DOCKERFILE"):
         raise RefusedByService("Dockerfile projects are off on this build service",
                                hint="build it locally (`xbuild --target T .`), or ask the operator "
                                     "to set XBUILD_SERVICE_DOCKERFILE=1")
@@ -156,7 +154,7 @@ def check_git_job(job: Job) -> str:
 def check_git_url(url: str) -> None:
     """Refuse a git URL whose host is not public (every address it resolves to), unless allowed:
     the worker must not become a way into the farm's own network (metadata services, Redis, ...)."""
-    if os.environ.get("XBUILD_SERVICE_ALLOW_PRIVATE_GIT") == "1":
+    if environment.flag("XBUILD_SERVICE_ALLOW_PRIVATE_GIT"):
         return
     hint = "use a public git host; the operator allows private ones with XBUILD_SERVICE_ALLOW_PRIVATE_GIT=1"
     host = git_host(url)

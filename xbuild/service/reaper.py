@@ -14,16 +14,15 @@ XBUILD_JOB_RETENTION_DAYS ago."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
+from xbuild import environment
 from xbuild.errors import WorkerLost
 from xbuild.service import settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, age, now
 from xbuild.service.leases import lease, lease_class
 
-REQUEUE_AFTER = float(os.environ.get("XBUILD_REQUEUE_AFTER", "120"))
 RETENTION_EVERY = 3600.0
 ORPHAN_AFTER = 3600.0  # a live marker without a record (the API died between the two writes)
 
@@ -96,7 +95,7 @@ class Reaper:
     def _check(self, job: Job) -> str | None:
         if job.state == "running":
             return self._dead_worker(job)
-        if job.state == "queued" and age(job.started or job.created) > REQUEUE_AFTER:
+        if job.state == "queued" and age(job.started or job.created) > environment.number("XBUILD_REQUEUE_AFTER"):
             return self._under_lease(job, self._resend)
         return None
 
@@ -106,7 +105,7 @@ class Reaper:
             self.free_since.pop(job.id, None)
             return None
         first = self.free_since.setdefault(job.id, time.monotonic())
-        if time.monotonic() - first < lease_class().GRACE:
+        if time.monotonic() - first < lease_class().grace():
             return None
         self.free_since.pop(job.id, None)
         return self._under_lease(job, self._requeue_or_fail)
@@ -129,7 +128,7 @@ class Reaper:
 
     def _requeue_or_fail(self, job: Job) -> str:
         self.remove_containers(job.id)
-        if job.attempts >= settings.MAX_ATTEMPTS:
+        if job.attempts >= settings.max_attempts():
             job.state, job.finished, job.exit_code = "failed", now(), WorkerLost.exit_code
             job.error = f"the worker died {job.attempts} times running this build"
             job.hint = "the build may exhaust the worker's memory or crash it: check its log"
@@ -152,7 +151,7 @@ def sweep(jobs: Jobs | None = None) -> list[tuple[str, str]]:
 
 def run_forever(stop: threading.Event, log=print) -> None:
     reaper = Reaper()
-    while not stop.wait(settings.REAPER_INTERVAL):
+    while not stop.wait(settings.reaper_interval()):
         try:
             for job_id, action in reaper.sweep():
                 log(f"reaper: {action} {job_id}")

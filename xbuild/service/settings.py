@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from xbuild import environment
+
 
 def state_dir() -> Path:
-    base = os.environ.get("XBUILD_STATE_DIR") or os.path.join(
+    base = environment.text("XBUILD_STATE_DIR") or os.path.join(
         os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share", "xbuild")
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
@@ -16,7 +18,7 @@ def state_dir() -> Path:
 
 def broker_url() -> str:
     """XBUILD_BROKER_URL, or the embedded default: kombu's SQLAlchemy transport on SQLite."""
-    return os.environ.get("XBUILD_BROKER_URL") or f"sqla+sqlite:///{state_dir() / 'broker.sqlite'}"
+    return environment.text("XBUILD_BROKER_URL") or f"sqla+sqlite:///{state_dir() / 'broker.sqlite'}"
 
 
 def embedded() -> bool:
@@ -31,11 +33,21 @@ def result_backend() -> str:
 
 
 def api_tokens() -> list[str]:
-    return [t.strip() for t in os.environ.get("XBUILD_API_TOKENS", "").split(",") if t.strip()]
+    return environment.names("XBUILD_API_TOKENS")
 
 
-MAX_UPLOAD_MB = int(os.environ.get("XBUILD_MAX_UPLOAD_MB", "200"))
-MAX_ATTEMPTS = int(os.environ.get("XBUILD_MAX_ATTEMPTS", "3"))
+def max_upload_mb() -> int:
+    return environment.whole("XBUILD_MAX_UPLOAD_MB")
+
+
+def max_attempts() -> int:
+    return environment.whole("XBUILD_MAX_ATTEMPTS")
+
+
 # A job whose lease is gone is requeued by the reaper at most this long after its worker died.
-REAPER_INTERVAL = float(os.environ.get("XBUILD_REAPER_INTERVAL", "10"))
-LEASE_TTL = float(os.environ.get("XBUILD_LEASE_TTL", "30"))
+def reaper_interval() -> float:
+    return environment.number("XBUILD_REAPER_INTERVAL")
+
+
+def lease_ttl() -> float:
+    return environment.number("XBUILD_LEASE_TTL")

@@ -4,13 +4,13 @@ publishing and cache logic above them (xbuild/publish.py) is written once."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import BinaryIO, Callable, Protocol
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from xbuild import environment
 from xbuild.errors import ConfigError, StoreError
 from xbuild.paths import is_component
 
@@ -20,7 +20,7 @@ def default_url() -> str:
 
 
 def configured_url() -> str:
-    return os.environ.get("XBUILD_STORE") or default_url()
+    return environment.text("XBUILD_STORE") or default_url()
 
 
 def is_segment(name: str) -> bool:

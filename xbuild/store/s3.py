@@ -20,10 +20,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from xbuild import environment
 from xbuild.errors import StoreError, StoreUnavailable
 
-PART_SIZE = int(os.environ.get("XBUILD_S3_PART_MB", "16")) << 20
-MULTIPART_THRESHOLD = int(os.environ.get("XBUILD_S3_MULTIPART_MB", "64")) << 20
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
                "ExpiredToken", "403"}
 # The server's trouble, not the request's: answered by a server restarting or overloaded.
@@ -73,12 +72,12 @@ class S3Store:
         config = Config(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            retries={"max_attempts": int(os.environ.get("XBUILD_S3_MAX_ATTEMPTS", "5")), "mode": "standard"},
+            retries={"max_attempts": environment.whole("XBUILD_S3_MAX_ATTEMPTS"), "mode": "standard"},
             connect_timeout=5, read_timeout=60,
-            s3={"addressing_style": os.environ.get("XBUILD_S3_ADDRESSING", "path")})
+            s3={"addressing_style": environment.choice("XBUILD_S3_ADDRESSING")})
         # A session of our own: the default session caches the credentials it first resolved.
         self.client = boto3.session.Session().client(
-            "s3", endpoint_url=os.environ.get("XBUILD_S3_ENDPOINT_URL") or None,
+            "s3", endpoint_url=environment.text("XBUILD_S3_ENDPOINT_URL") or None,
             region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             config=config)
         self._check_bucket(create)
@@ -156,7 +155,7 @@ class S3Store:
     def put_file(self, key, path: Path, sha256, progress=None) -> None:
         size = path.stat().st_size
         meta = {"sha256": sha256}
-        if size <= MULTIPART_THRESHOLD:
+        if size <= environment.whole("XBUILD_S3_MULTIPART_MB") << 20:
             data = path.read_bytes()
             b64, hexmd5 = _md5(data)
             resp = self._call(f"uploading {key}", self.client.put_object, Key=self._key(key),
@@ -174,9 +173,10 @@ class S3Store:
         upload = self._call(f"starting upload of {key}", self.client.create_multipart_upload,
                             Key=k, Metadata=meta)["UploadId"]
         parts, digests = [], []
+        part_size = environment.whole("XBUILD_S3_PART_MB") << 20
         try:
             with path.open("rb") as f:
-                for number, chunk in enumerate(iter(lambda: f.read(PART_SIZE), b""), 1):
+                for number, chunk in enumerate(iter(lambda: f.read(part_size), b""), 1):
                     b64, _ = _md5(chunk)
                     digests.append(base64.b64decode(b64))
                     resp = self._call(f"uploading {key} part {number}", self.client.upload_part,
