@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import pytest
 
-from tests.conftest import make_project, xbuild
+from tests.helpers import make_project, xbuild
 from xbuild import environment
 from xbuild.environment import CONTAINER, MB, SETTINGS
 from xbuild.errors import ConfigError
