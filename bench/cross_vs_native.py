@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fresh_tree, label, origin, project_arg, timed  # noqa: E402
 
+
 def native(tree: Path, jobs: int) -> float:
     dest = tree.parent / "dest"
     return timed(["sh", "-c", f"make -j{jobs} && make install DESTDIR={dest} PREFIX=/usr/local"], cwd=tree)

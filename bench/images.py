@@ -18,6 +18,7 @@ then streams and checks it, but the engine does not unpack it again."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -146,12 +147,11 @@ def _shared_layers(tags: list[str]) -> int:
 
 def _remove(tags: list[str]) -> None:
     from docker.errors import ImageNotFound
+
     from xbuild.engine import client
     for tag in tags:
-        try:
+        with contextlib.suppress(ImageNotFound):
             client().images.remove(tag, force=True)
-        except ImageNotFound:
-            pass
 
 
 if __name__ == "__main__":

@@ -22,11 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.services import Redis, Server, xbuild_proc  # noqa: E402
-
 import requests  # noqa: E402
 
 from bench.common import timed  # noqa: E402
+from tests.services import Redis, Server, xbuild_proc  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -56,7 +55,8 @@ def throughput(env, tmp: Path, server, n_builds: int, n_workers: int) -> float:
         pending = set(ids)
         while pending:
             for i in list(pending):
-                state = requests.get(f"{server.url}/v1/builds/{i}", headers={"Authorization": f"Bearer {TOKEN}"}).json()["state"]
+                state = requests.get(f"{server.url}/v1/builds/{i}",
+                                     headers={"Authorization": f"Bearer {TOKEN}"}).json()["state"]
                 if state in ("succeeded", "failed", "timed_out", "cancelled"):
                     assert state == "succeeded", i
                     pending.discard(i)

@@ -52,6 +52,7 @@ def containers_with_env(mark: str) -> list:
     (`pass_env`): the engine is shared with other builds and tests, whose containers are not
     the test's to count or remove."""
     from docker.errors import NotFound
+
     from xbuild.engine import client
     from xbuild.sandbox import BUILD_LABEL
     found = []

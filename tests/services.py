@@ -12,8 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
@@ -53,10 +53,8 @@ class Proc:
             return  # stopped already
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.p.pid, sig)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.p.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
         # The rest of its group goes too, also when it ended by itself: a member may outlive it
         # (a Celery worker's prefork child).
         with contextlib.suppress(ProcessLookupError):

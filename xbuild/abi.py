@@ -9,8 +9,8 @@ than the release's, or a program interpreter other than its loader.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from xbuild.elf import ElfInfo, glibc_tuple
 

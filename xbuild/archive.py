@@ -19,8 +19,9 @@ import os
 import stat
 import tarfile
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from xbuild import environment
 from xbuild.errors import BadArtifact, OutputTooLarge, SourceTooLarge, TooManyFiles, XBuildError
@@ -118,8 +119,7 @@ def write_tar(root: Path, fileobj: BinaryIO | gzip.GzipFile, *, mtime: int, uid:
                     tar.addfile(info, f)
             # sockets, fifos and devices never belong in an artifact
             _forget_members(tar)
-        end = tar.offset
-    return end
+        return tar.offset
 
 
 def tar_tree(root: Path, **options) -> bytes:

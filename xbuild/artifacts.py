@@ -11,8 +11,8 @@ from pathlib import Path
 from xbuild import abi, elf, hints, linkage
 from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.errors import AbiMismatch, NoArtifacts
-from xbuild.toolchain import PREFIX
 from xbuild.schema import json_value
+from xbuild.toolchain import PREFIX
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def describe(tree: Path) -> list[dict]:
 
 
 def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
-         tree: Path | None = None, release: "linkage.Release | None" = None) -> None:
+         tree: Path | None = None, release: linkage.Release | None = None) -> None:
     """Each ELF file fits the board (abi.check); then, given the tree and the release's
     libraries, every symbol its programs and libraries need is defined (linkage.check)."""
     elves = [(f["path"], elf.ElfInfo(**f["elf"])) for f in files if "elf" in f]

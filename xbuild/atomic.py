@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from xbuild import safefs
 from xbuild.errors import LinkInOutputPath, OutputDirInUse

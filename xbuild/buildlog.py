@@ -84,7 +84,7 @@ class BuildLog:
                 self._write(text)
         self._file.close()
 
-    def __enter__(self) -> "BuildLog":
+    def __enter__(self) -> BuildLog:
         return self
 
     def __exit__(self, *exc) -> None:

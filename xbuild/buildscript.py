@@ -28,7 +28,8 @@ while IFS= read -r pattern; do
 done < {root}/artifacts.txt
 # No install step and no listed artifacts: take the executables and shared libraries the build
 # made (files newer than the stamp written before the first step), placed by kind too.
-if [ "$XBUILD_COLLECT_NEW_ELF" = 1 ] && [ -z "$(ls -A "$XBUILD_OUT")" ] && [ -z "$(find {stage}/files -type f -print -quit)" ]; then
+if [ "$XBUILD_COLLECT_NEW_ELF" = 1 ] && [ -z "$(ls -A "$XBUILD_OUT")" ] &&
+   [ -z "$(find {stage}/files -type f -print -quit)" ]; then
   mkdir -p {stage}/files/new
   find . -type f -newer {root}/stamp ! -name '*.o' ! -name '*.a' -print0 | sort -z |
   while IFS= read -r -d '' f; do
@@ -39,7 +40,8 @@ fi
   echo "cc: $($CC --version | head -n1)"
   echo "binutils: $(${{AR}} --version | head -n1)"
   # The target's C library: the multiarch package in cross mode, the native one when emulating.
-  echo "libc: $(dpkg-query -W -f='${{Version}}' "libc6-dev:$XBUILD_DEBIAN_ARCH" 2>/dev/null || ldd --version | head -n1)"
+  echo "libc: $(dpkg-query -W -f='${{Version}}' "libc6-dev:$XBUILD_DEBIAN_ARCH" 2>/dev/null ||
+                ldd --version | head -n1)"
   echo "make: $(make --version | head -n1)"
   # Only the build system the recipe used: meson --version alone costs a Python start-up.
   case "$XBUILD_RECIPE" in

@@ -61,9 +61,9 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from xbuild import environment
 from xbuild.errors import CompilerCacheError, ConfigError

@@ -30,8 +30,15 @@ from pathlib import Path
 from xbuild import images, sandbox
 from xbuild.archive import tar_tree
 from xbuild.engine import client
-from xbuild.errors import (AbiMismatch, BuildCancelled, BuildFailed, BuildTimeout, ConfigError, RegistryError,
-                           UnresolvableBase)
+from xbuild.errors import (
+    AbiMismatch,
+    BuildCancelled,
+    BuildFailed,
+    BuildTimeout,
+    ConfigError,
+    RegistryError,
+    UnresolvableBase,
+)
 from xbuild.safefs import read_project_file
 from xbuild.targets import Target
 from xbuild.threads import join_started
@@ -267,10 +274,8 @@ class _BuildWatch(threading.Thread):
         """Cut the build request under the reader's feet; the reason is what the build raises."""
         self.reason = reason
         self._halt.set()
-        try:
+        with contextlib.suppress(AttributeError, OSError):  # closed already
             self.response.raw.connection.sock.shutdown(socket.SHUT_RDWR)
-        except (AttributeError, OSError):
-            pass  # closed already
 
 
 def _stream(context: bytes, params: dict, limits, stop_requested, on_container):
@@ -358,10 +363,8 @@ def _follow(stream, log, layers: list[str]) -> None:
 def remove(tag: str) -> None:
     """This build's tag, and the image unless something else holds it."""
     from docker.errors import APIError
-    try:
+    with contextlib.suppress(APIError):  # gone already, or in use by a container (a pushed copy's tag holds it)
         client().images.remove(tag)
-    except APIError:
-        pass  # gone already, or in use by a container (a pushed copy's tag holds it)
 
 
 # --- the archive -----------------------------------------------------------------------------

@@ -27,9 +27,9 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 REF_BYTES = 4096              # a loose ref is 41 bytes, a symbolic one "ref: <name>"
 LIST_BYTES = 64 << 20         # packed-refs, shallow: a big repository's are a few MB

@@ -17,8 +17,8 @@ import os
 import re
 import time
 import zlib
+from collections.abc import Collection
 from pathlib import Path
-from typing import Collection
 
 from xbuild.paths import cache_dir
 
@@ -297,6 +297,7 @@ def _age(path: Path) -> float:
 
 def _fetch(suite: str, arch: str, path: Path, deadline: float, progress=None) -> None:
     import urllib.request
+
     from xbuild.rootfs import mirror
     url = f"{mirror()}/dists/{suite}/main/Contents-{arch}.gz"
     if progress is not None:

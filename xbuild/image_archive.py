@@ -20,8 +20,8 @@ import posixpath
 import tarfile
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from xbuild.archive import safe_members
 from xbuild.errors import BadArtifact
@@ -38,6 +38,7 @@ def loaded(archive: Path, target: Target) -> Iterator:
     """The archive's image, checked for the board's architecture and loaded under a name of
     xbuild's choosing; that name is removed again on exit."""
     from docker.errors import APIError
+
     from xbuild.engine import client
     name = f"{RUN_REPO}{uuid.uuid4().hex[:10]}:{target.name}"
     with tempfile.TemporaryFile(prefix="xbuild-image-") as copy:

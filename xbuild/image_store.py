@@ -37,14 +37,14 @@ import tarfile
 import tempfile
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from xbuild import environment
 from xbuild.engine import client
 from xbuild.errors import ImageMissing, ImageStoreCorrupt, StoreError
-from xbuild.store import Store, check_segments, configured_url, open_store
 from xbuild.schema import json_value
+from xbuild.store import Store, check_segments, configured_url, open_store
 
 PREFIX = "images"
 LEVEL = 1            # gzip level: 1 packs a builder to about a third, at hundreds of MB/s

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from xbuild import BUILD_LOGIC_VERSION, rootfs
 from xbuild.config import PACKAGE
 from xbuild.engine import client
-from xbuild.paths import cache_dir, under
 from xbuild.errors import ConfigError, ImageBuildFailed
+from xbuild.paths import cache_dir, under
 from xbuild.targets import Target, host_arch
 
 if TYPE_CHECKING:
@@ -89,11 +89,11 @@ class ImageDef:
     platform: str
     labels: tuple[tuple[str, str], ...]
     dockerfile: str | None = None   # None: a debootstrap'd base
-    parent: "ImageDef | None" = None
+    parent: ImageDef | None = None
     arch: str = ""
     suite: str = ""
     context: tuple[tuple[str, str], ...] = ()  # (name in the build context, host directory)
-    needs: tuple["ImageDef", ...] = ()  # other images its Dockerfile copies from (COPY --from)
+    needs: tuple[ImageDef, ...] = ()  # other images its Dockerfile copies from (COPY --from)
 
 
 def base_def(arch: str, suite: str, platform: str) -> ImageDef:
@@ -127,7 +127,7 @@ def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
 
 
 def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
-                toolchain: "Toolchain | None" = None, tools: tuple[str, ...] = ()) -> ImageDef:
+                toolchain: Toolchain | None = None, tools: tuple[str, ...] = ()) -> ImageDef:
     """The image a build runs in: the toolchain's (default: the one pick() chooses for the board
     and mode), plus the project's `packages` (the target's libraries: multiarch in cross mode) and
     `tools` (programs the build runs: the build machine's own packages)."""
@@ -281,10 +281,8 @@ def parents(defn: ImageDef) -> tuple[str, ...]:
 
 def _remove(tag: str) -> None:
     from docker.errors import APIError
-    try:
+    with contextlib.suppress(APIError):  # gone already, or in use
         client().images.remove(tag)
-    except APIError:
-        pass  # gone already, or in use
 
 
 def _debootstrap(defn: ImageDef, log) -> None:

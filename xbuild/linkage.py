@@ -17,9 +17,9 @@ import posixpath
 import tarfile
 import tempfile
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from xbuild import depends, elf
 from xbuild.abi import AbiProblem, AbiRequirement
@@ -43,7 +43,7 @@ class Release:
     """The libraries of the board's release in the build image `image_id`, by soname."""
 
     @classmethod
-    def of(cls, image_id: str, target: Target) -> "Release":
+    def of(cls, image_id: str, target: Target) -> Release:
         """Where a builder image keeps the board's libraries: the multiarch directories (the
         release's packages), the cross toolchain's own (a cross image's libc6-<arch>-cross, all
         there is of libc when no package pulled in libc6:<arch>), then a native image's."""

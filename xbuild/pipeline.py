@@ -12,23 +12,37 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from xbuild import (BUILD_LOGIC_VERSION, __version__, artifacts, binfmt, buildscript, cache,
-                    compiler_cache, depends, hints, images, linkage, publish, sandbox, sources,
-                    toolchain)
+from xbuild import (
+    BUILD_LOGIC_VERSION,
+    __version__,
+    artifacts,
+    binfmt,
+    buildscript,
+    cache,
+    compiler_cache,
+    depends,
+    hints,
+    images,
+    linkage,
+    publish,
+    sandbox,
+    sources,
+    toolchain,
+)
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import check_out, remove_made, swap_in
-from xbuild.store import Store, configured_url, open_store
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.progress import Progress
 from xbuild.safefs import copy_replacing, remove_tree
 from xbuild.sandbox import Box, Container, check_free_space, disk_limit_error, engine_data_root
-from xbuild.spec import OUT_DIRNAME, BuildSpec
 from xbuild.schema import json_value
+from xbuild.spec import OUT_DIRNAME, BuildSpec
+from xbuild.store import Store, configured_url, open_store
 
 
 @dataclass
@@ -109,7 +123,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
               record: bool = True, publish_to: str | None = None,
               create_bucket: bool = False, labels: dict | None = None,
               push_to: str | None = None, keep_failed: bool = False,
-              compiler_cache: "bool | Path | compiler_cache.CompilerCache" = True,
+              compiler_cache: bool | Path | compiler_cache.CompilerCache = True,
               cache_scope: str = "") -> BuildResult:
     """Answer from the cache when the same inputs were built before; otherwise build, and record
     the build in the configured store (the cache). Optionally publish to another store.
@@ -161,20 +175,20 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     return result
 
 
-def _compiler_cache(spec: BuildSpec, use) -> "compiler_cache.CompilerCache | None":
+def _compiler_cache(spec: BuildSpec, use) -> compiler_cache.CompilerCache | None:
     if isinstance(use, compiler_cache.CompilerCache):
         return use
     return compiler_cache.for_build(spec, use)
 
 
-def _record(spec: BuildSpec, build_id: str, key: str, result: "BuildResult") -> dict:
+def _record(spec: BuildSpec, build_id: str, key: str, result: BuildResult) -> dict:
     return {"schema": 1, "build_id": build_id, "project": spec.name, "target": spec.target.name,
             "mode": spec.mode, "recipe": spec.recipe.name, "cache_key": key,
             "source_tree_sha256": result.source_hash, "image": result.image}
 
 
 def _from_cache(spec: BuildSpec, store: Store, base: str, build_id: str, key: str,
-                progress: Progress) -> "BuildResult | None":
+                progress: Progress) -> BuildResult | None:
     record = publish.read_record(store, base, build_id)
     if record is None or record.get("cache_key") != key:
         return None
@@ -203,7 +217,7 @@ class BuildContext:
     work: Path            # private, beside the output directory; its out/ is swapped in on success
     log: BuildLog
     keep_failed: bool = False  # --keep: a failed build's tree is copied out for inspection
-    ccache: "compiler_cache.CompilerCache | None" = None  # mounted into the build container
+    ccache: compiler_cache.CompilerCache | None = None  # mounted into the build container
     stats: dict = field(default_factory=dict)  # what the result reports besides the files
 
     @property

@@ -16,8 +16,8 @@ import time
 
 from xbuild import environment
 from xbuild.errors import BuildCancelled
-from xbuild.threads import join_started
 from xbuild.terminal import safe
+from xbuild.threads import join_started
 
 # A build printing millions of lines must not spend its time redrawing the status line.
 REDRAW_SECONDS = 0.05

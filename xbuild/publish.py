@@ -24,8 +24,8 @@ from pathlib import Path
 from xbuild.archive import sha256_file
 from xbuild.atomic import replacing
 from xbuild.errors import ConfigError, StoreError
-from xbuild.store import Store, check_segments, is_segment
 from xbuild.schema import json_value
+from xbuild.store import Store, check_segments, is_segment
 
 RECORD = "manifest.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
@@ -83,7 +83,7 @@ def publish(store: Store, base: str, out: Path, record: dict, progress=None, *,
                     progress(f"uploading {path.name} ({path.stat().st_size} bytes)")
                 store.put_file(key, path, sha)
         there = {**record, "files": files, "published_at":
-                 datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+                 datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
         store.write(_join(base, build_id, RECORD), json.dumps(there, indent=2, sort_keys=True).encode())
     latest = json.dumps({"build_id": build_id}).encode()
     if store.read(_join(base, "latest", record["target"])) != latest:

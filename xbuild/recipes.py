@@ -13,7 +13,6 @@ from xbuild.datafiles import data_files
 from xbuild.errors import ConfigError, NoRecipe
 from xbuild.schema import Invalid
 
-
 HEAD = 1 << 16  # how much of a file detection reads: markers are in a file's header
 # Options appended to the recipe's own steps: each recipe step that takes them says @<key>@
 # (xbuild.toml's cmake_args... : config.py).

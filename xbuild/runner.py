@@ -13,8 +13,9 @@ import tarfile
 import tempfile
 import uuid
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from xbuild import binfmt, images
 from xbuild.archive import check, max_output, save_stream

@@ -17,8 +17,9 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from xbuild.errors import LinkInOutputPath, UnsafeProjectFile
 

@@ -18,9 +18,10 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from xbuild import environment
 from xbuild.compiler_cache import TooDeep, usage
@@ -193,10 +194,8 @@ class Box:
 
     def kill(self) -> None:
         from docker.errors import APIError
-        try:
+        with contextlib.suppress(APIError):  # it ended meanwhile
             self.container.kill()
-        except APIError:
-            pass  # it ended meanwhile
 
 
 class _Removals:

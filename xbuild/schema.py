@@ -14,13 +14,14 @@ import difflib
 import json
 import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Union
+from typing import Any
 
 from xbuild.errors import ConfigError
 
-Key = tuple[Union[str, int], ...]  # where a value is: ("abi", "bits"), ("project", 0, "os")
+Key = tuple[str | int, ...]  # where a value is: ("abi", "bits"), ("project", 0, "os")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class List:
 @dataclass(frozen=True)
 class Names:
     key: Value                          # what each key must be
-    value: "Node"
+    value: Node
     required: bool = False
     empty: bool = True
     convert: Callable[[dict], Any] | None = None
@@ -51,19 +52,19 @@ class Names:
 
 @dataclass(frozen=True)
 class Tables:
-    table: "Table"
+    table: Table
     required: bool = False
 
 
 @dataclass(frozen=True)
 class Table:
-    fields: dict[str, "Node"]
+    fields: dict[str, Node]
     required: bool = False
     # Checks across keys, run on the checked (converted) table; they raise Invalid.
     rules: tuple[Callable[[dict], None], ...] = field(default=())
 
 
-Node = Union[Value, List, Names, Tables, Table]
+Node = Value | List | Names | Tables | Table
 
 
 class Invalid(Exception):

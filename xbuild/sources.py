@@ -12,8 +12,9 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from xbuild.archive import MB, max_source, max_source_files, sha256_of, too_many, write_tar
 from xbuild.errors import SourceTooLarge, UnreadableProject

@@ -72,7 +72,7 @@ class Target:
         return release.description if release.name != release.suite else \
             f"{self.distro} {release.name}"
 
-    def with_os(self, name: str | None) -> "Target":
+    def with_os(self, name: str | None) -> Target:
         """The board running release `name` (None: its default). Unknown: UnknownRelease (36)."""
         name = (name or self.default_os).strip().lower()
         if name not in self.os:

@@ -300,8 +300,8 @@ def test_a_build_that_fills_the_mounted_cache_is_killed_at_the_disk_limit(engine
 def test_the_size_cap_evicts(engine, tmp_path, home):
     import random
     rng = random.Random(11)
-    files = {f"d{i}.c": "const unsigned d%d[] = {%s};\n" % (i, ",".join(str(rng.randrange(1 << 31))
-                                                                         for _ in range(10000)))
+    files = {f"d{i}.c": "const unsigned d{}[] = {{{}}};\n".format(i, ",".join(str(rng.randrange(1 << 31))
+                                                                               for _ in range(10000)))
              for i in range(30)}  # 30 objects of 40 kB that do not compress
     files["main.c"] = "int main(void) { return 0; }\n"
     files["Makefile"] = f"prog: main.o {' '.join(f'd{i}.o' for i in range(30))}\n\t$(CC) -o $@ $^\n"

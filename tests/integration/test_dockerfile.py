@@ -3,6 +3,7 @@ forwarded, answering over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ def _flask(where: Path) -> Path:
 @pytest.fixture(scope="module")
 def flask_images(engine, tmp_path_factory):
     from docker.errors import ImageNotFound
+
     from xbuild.engine import client
     project = _flask(tmp_path_factory.mktemp("flask"))
     built = {}
@@ -41,10 +43,8 @@ def flask_images(engine, tmp_path_factory):
         built[target] = json.loads(proc.stdout)
     yield built
     for target in built:  # what the tests loaded
-        try:
+        with contextlib.suppress(ImageNotFound):
             client().images.remove(f"{NAME}:{target}")
-        except ImageNotFound:
-            pass
 
 
 def _load(archive: str):
@@ -156,10 +156,8 @@ def test_push_to_a_registry_then_build_from_it(flask_images, registry, tmp_path)
     project = _flask(tmp_path)
     repo = f"{registry.host}/team/flask-hello"
     from docker.errors import ImageNotFound
-    try:  # loaded by the tests above; a cache hit must push the published archive
+    with contextlib.suppress(ImageNotFound):  # loaded by the tests above; a cache hit must push the published archive
         client().images.remove(f"{NAME}:rpi3")
-    except ImageNotFound:
-        pass
     proc = xbuild("--target", "rpi3", project, "--push", repo, "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)

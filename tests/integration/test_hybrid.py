@@ -51,6 +51,7 @@ def test_hybrid_is_its_own_cache_entry(builds):
 
 def test_hybrid_builds_are_reproducible(engine, tmp_path):
     import shutil
+
     from tests.helpers import EXAMPLES
     project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello-make")
     proc = xbuild("verify", "--target", "rpi3", "--mode", "hybrid", project)

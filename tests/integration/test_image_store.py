@@ -6,6 +6,7 @@ builder needs anyway), so no image other tests share is removed."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import uuid
@@ -32,10 +33,8 @@ def throwaway(engine):
                            ((images.LABEL, "deps"),),
                            f"FROM {base.tag}\nRUN echo {nonce} > /nonce\n", base)
     yield defn
-    try:
+    with contextlib.suppress(Exception):  # already gone
         client().images.remove(defn.tag, force=True)
-    except Exception:  # noqa: BLE001 - already gone
-        pass
 
 
 @pytest.fixture
@@ -53,6 +52,7 @@ def _remove(tag: str) -> None:
 
 def _present(tag: str) -> bool:
     from docker.errors import ImageNotFound
+
     from xbuild.engine import client
     try:
         client().images.get(tag)

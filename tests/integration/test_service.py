@@ -3,6 +3,7 @@ broker, a real Redis and a real RabbitMQ, the real engine. The CI client is the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -18,8 +19,18 @@ import requests
 
 from tests.helpers import EXAMPLES, hello_files, make_project, tgz, xbuild
 from tests.openapi_check import mismatches
-from tests.services import (TOKEN_A, TOKEN_B, GitDaemon, RabbitMQ, Redis, Server, alive, descendants,
-                            embedded_server, xbuild_proc)
+from tests.services import (
+    TOKEN_A,
+    TOKEN_B,
+    GitDaemon,
+    RabbitMQ,
+    Redis,
+    Server,
+    alive,
+    descendants,
+    embedded_server,
+    xbuild_proc,
+)
 from tests.services import service_env as _env
 
 pytestmark = pytest.mark.integration
@@ -88,7 +99,8 @@ def test_auth_and_tenants(embedded):
     assert requests.get(f"{embedded.url}/v1/builds", headers=_auth("wrong")).status_code == 401
     job = _post(embedded, hello_files(0)).json()
     assert requests.get(f"{embedded.url}/v1/builds/{job['id']}", headers=_auth(TOKEN_B)).status_code == 404
-    assert job["id"] not in [b["id"] for b in requests.get(f"{embedded.url}/v1/builds", headers=_auth(TOKEN_B)).json()["builds"]]
+    theirs = requests.get(f"{embedded.url}/v1/builds", headers=_auth(TOKEN_B)).json()["builds"]
+    assert job["id"] not in [b["id"] for b in theirs]
     done = _wait(embedded, job["id"])
     assert done["state"] == "succeeded"
     # What the server answers, as it starts a build and as its worker leaves it, fits the
@@ -406,7 +418,8 @@ def test_twenty_builds_on_two_workers(farm):
     for t in threads:
         t.join()
     jobs = [_wait(farm.server, i, timeout=900) for i in ids]
-    assert [j["state"] for j in jobs] == ["succeeded"] * 20, [(j["state"], j.get("error"), j.get("hint")) for j in jobs if j["state"] != "succeeded"]
+    failed = [(j["state"], j.get("error"), j.get("hint")) for j in jobs if j["state"] != "succeeded"]
+    assert [j["state"] for j in jobs] == ["succeeded"] * 20, failed
     assert all(j["attempts"] == 1 for j in jobs)
     store = open_store(farm.env["XBUILD_STORE"])
     records = [k for k in store.list(_builds_of(TOKEN_A, "hello")) if k.endswith("/manifest.json")]
@@ -417,7 +430,8 @@ def test_twenty_builds_on_two_workers(farm):
 
 def test_sigkilled_worker_build_is_redelivered_once(farm):
     worker = farm.add_worker()
-    job = _post(farm.server, {**hello_files(100), "xbuild.toml": '[build]\nsteps = ["sleep 8", "make", "make install DESTDIR=$XBUILD_OUT PREFIX=/usr/local"]\n'}).json()
+    steps = '["sleep 8", "make", "make install DESTDIR=$XBUILD_OUT PREFIX=/usr/local"]'
+    job = _post(farm.server, {**hello_files(100), "xbuild.toml": f"[build]\nsteps = {steps}\n"}).json()
     _wait(farm.server, job["id"], states=("running",), timeout=300)
     time.sleep(2)
     worker.kill()  # SIGKILL, whole process group
@@ -595,7 +609,5 @@ def test_the_reaper_removes_its_farms_containers_past_their_deadline(engine, tmp
         assert {name for name, c in made.items() if c.id in left} == {"future", "other farm", "no farm"}
     finally:
         for c in made.values():
-            try:
+            with contextlib.suppress(Exception):  # already gone is the point of the test
                 c.remove(force=True)
-            except Exception:  # noqa: BLE001 - already gone is the point of the test
-                pass

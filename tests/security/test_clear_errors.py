@@ -66,8 +66,7 @@ def test_the_api_refuses_a_deeply_nested_xbuild_toml(server):
 @pytest.mark.parametrize("name", ["source.tar.gz", "out", "ccache", "src"])
 def test_a_project_named_like_the_workers_own_files_builds(server, name):
     """The worker's files sit beside the project, never under a name the request chose."""
-    from tests.integration.test_service import _wait
-    from tests.integration.test_service import _auth
+    from tests.integration.test_service import _auth, _wait
     job = _wait(server, _upload(server, HELLO, name).json()["id"], timeout=900)
     assert job["state"] == "succeeded", job
     assert job["project"] == name

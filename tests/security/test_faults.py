@@ -130,9 +130,9 @@ def test_submit_wait_rides_out_an_api_restart(redis_farm, tmp_path):
 def test_artifacts_get_rides_out_a_store_restart(tmp_path):
     """`xbuild artifacts get` while the store restarts: it exited 15 at the first refused
     connection; now it retries, says so, and fetches the build intact."""
+    from tests.s3server import SeaweedFS
     from xbuild import publish
     from xbuild.store import open_store
-    from tests.s3server import SeaweedFS
     s3 = SeaweedFS(tmp_path / "s3")
     s3.start()
     try:

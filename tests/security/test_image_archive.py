@@ -7,6 +7,7 @@ removes (a tag only: the image keeps its own names)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -44,15 +45,14 @@ def evil_name():
     """A name under xbuild/ that no one uses (and, on exit, removed: only the tag, if a broken
     `xbuild run` applied it, never the image it named)."""
     from docker.errors import APIError
+
     from xbuild.engine import client
     suffix = uuid.uuid4().hex[:12]
     name = f"xbuild/builder:i16-evil-{suffix}"
     yield name
     for tag in (name, f"i16-two-{suffix}:rpi3", f"i16-three-{suffix}:rpi3"):
-        try:
+        with contextlib.suppress(APIError):
             client().images.remove(tag)
-        except APIError:
-            pass
 
 
 def _crafted(saved: Path, dest: Path, tag: str, architecture: str | None = None) -> Path:

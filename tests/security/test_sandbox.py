@@ -5,6 +5,7 @@ that nothing is left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -271,10 +272,8 @@ def test_remove_expired_takes_only_containers_past_their_deadline(engine):
         assert left == {f"xbuild-test-future-{run}", f"xbuild-test-junk-{run}"}
     finally:
         for c in made.values():
-            try:
+            with contextlib.suppress(Exception):  # removed by the test already
                 c.remove(force=True)
-            except Exception:  # noqa: BLE001 - removed by the test already
-                pass
 
 
 # --- memory, disk --------------------------------------------------------------------------------
@@ -339,6 +338,7 @@ def test_dockerfile_steps_get_the_limits(engine, tmp_path):
     assert "fork" in proc.stderr.lower()
     # Every step ran (no layer cache shared between builds), and the failed build's layers went.
     from docker.errors import ImageNotFound
+
     from xbuild.engine import client
     (layer,) = re.findall(r"^mem=.*?^ ---> ([0-9a-f]{12})$", proc.stderr, re.M | re.S)
     with pytest.raises(ImageNotFound):
@@ -499,10 +499,8 @@ def test_sweeping_never_inspects_containers_another_build_may_remove_meanwhile(e
         key, value = label.split("=")
         assert listed.attrs["Labels"][key] == value  # read from the list call, no inspect needed
     finally:
-        try:
+        with contextlib.suppress(Exception):  # removed by the test already
             box.remove(force=True)
-        except Exception:  # noqa: BLE001 - removed by the test already
-            pass
 
 
 def _any_base_tag() -> str:

@@ -28,10 +28,9 @@ def test_replacing_swaps_in_the_new_contents(tmp_path):
 
 def test_a_failure_leaves_the_old_contents_and_no_debris(tmp_path):
     dest = made_by_xbuild(tmp_path / "out", "old.txt")
-    with pytest.raises(RuntimeError):
-        with replacing(dest) as tmp:
-            (tmp / "half.txt").write_text("half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), replacing(dest) as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("interrupted")
     assert sorted(p.name for p in dest.iterdir()) == [MARKER, "old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -58,9 +57,8 @@ def test_a_directory_of_the_users_files_is_refused_before_anything_runs(tmp_path
     dest = tmp_path / "mine"
     dest.mkdir()
     (dest / "thesis.tex").write_text("years of work")
-    with pytest.raises(OutputDirInUse) as exc:
-        with replacing(dest):
-            pytest.fail("the block must not run")
+    with pytest.raises(OutputDirInUse) as exc, replacing(dest):
+        pytest.fail("the block must not run")
     assert exc.value.exit_code == 25
     assert str(dest) in exc.value.message and "thesis.tex" in exc.value.message
     assert [p.name for p in dest.iterdir()] == ["thesis.tex"]
@@ -87,9 +85,8 @@ def test_a_symlink_as_the_output_directory_is_refused_and_its_target_kept(tmp_pa
     and what it points to stay as they were."""
     real = made_by_xbuild(tmp_path / "real", "old")
     (tmp_path / "link").symlink_to(real)
-    with pytest.raises(LinkInOutputPath, match="is a symbolic link"):
-        with replacing(tmp_path / "link"):
-            pass
+    with pytest.raises(LinkInOutputPath, match="is a symbolic link"), replacing(tmp_path / "link"):
+        pass
     assert (tmp_path / "link").is_symlink() and (real / "old").is_file()
 
 

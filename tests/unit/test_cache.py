@@ -4,8 +4,9 @@ import dataclasses
 
 import pytest
 
-from xbuild import cache, spec as specs
 from tests.helpers import EXAMPLES
+from xbuild import cache
+from xbuild import spec as specs
 
 
 @pytest.fixture

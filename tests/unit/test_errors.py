@@ -104,8 +104,8 @@ def _literal_exit_codes(tree: ast.AST) -> list[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = ast.unparse(node.func)
-            if func in ("sys.exit", "SystemExit", "exit", "os._exit") or func.endswith("ctx.exit"):
-                if any(numbers(a) for a in node.args):
+            exits = func in ("sys.exit", "SystemExit", "exit", "os._exit") or func.endswith("ctx.exit")
+            if exits and any(numbers(a) for a in node.args):
                     lines.append(node.lineno)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]

@@ -317,6 +317,7 @@ def test_an_old_copy_serves_when_the_mirror_is_gone(mirror, monkeypatch, tmp_pat
 
 def test_the_hints_go_before_the_builds_own_hint(mirror):
     from types import SimpleNamespace
+
     from xbuild.targets import get
     spec = SimpleNamespace(target=get("rpi3"), mode="cross",
                            config=SimpleNamespace(packages=()))
@@ -327,6 +328,7 @@ def test_the_hints_go_before_the_builds_own_hint(mirror):
 
 def test_the_service_keeps_the_hints_and_hides_only_server_paths(tmp_path):
     from types import SimpleNamespace
+
     from xbuild.service.execute import _tenant_hint
     job = SimpleNamespace(id="j1")
     add = _add("packages", "libncurses-dev", "ncurses.h")
@@ -360,6 +362,7 @@ make: *** [Makefile:2: gzlike] Error 1"""
 def _spec(board: str = "rpi3", os: str | None = None):
     from pathlib import Path
     from types import SimpleNamespace
+
     from xbuild.targets import get
     return SimpleNamespace(target=get(board).with_os(os), mode="cross", static=False,
                            project=Path("my project"), config=SimpleNamespace(packages=()))

@@ -20,7 +20,7 @@ def jobs(tmp_path, monkeypatch):
 
 
 def _days_ago(n: float) -> str:
-    return (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=n)).isoformat(timespec="seconds")
+    return (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=n)).isoformat(timespec="seconds")
 
 
 def test_the_live_index_holds_exactly_the_queued_and_running_jobs(jobs):

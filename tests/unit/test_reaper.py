@@ -31,7 +31,7 @@ def reaper(jobs):
 
 
 def _ago(minutes: float) -> str:
-    then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=minutes)
+    then = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes)
     return then.isoformat(timespec="seconds")
 
 
@@ -113,7 +113,8 @@ def test_an_outage_restarts_the_grace_of_a_lease_seen_free(jobs, reaper, monkeyp
     """A broker restart frees every lease: the reaper may see one free just before the broker goes
     away. Counting the outage into the grace requeued a build whose worker was alive and about to
     take its lease again (it then ran twice)."""
-    from xbuild.service import leases, reaper as reaper_module
+    from xbuild.service import leases
+    from xbuild.service import reaper as reaper_module
     clock = [1000.0]
     monkeypatch.setattr(reaper_module.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(leases.FileLease, "grace", staticmethod(lambda: 6.0))

@@ -9,7 +9,8 @@ import pytest
 
 from tests.helpers import EXAMPLES, make_project
 from tests.unit.test_cli import assert_user_error, xbuild
-from xbuild import cache, datafiles, images, releases, spec as specs, targets
+from xbuild import cache, datafiles, images, releases, targets
+from xbuild import spec as specs
 from xbuild.errors import ConfigError, UnknownRelease
 
 PIS_32_64 = ["rpi2", "rpi3", "rpi3-64", "rpi4"]

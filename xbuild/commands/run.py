@@ -29,13 +29,12 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
 
       xbuild run --target rpi3 out/hello-rpi3.tar.gz -- bin/hello --version
     """
+    import signal
     from pathlib import Path
 
     from xbuild import targets
-    from xbuild.progress import Progress
-    import signal
-
     from xbuild.errors import ConfigError
+    from xbuild.progress import Progress
     from xbuild.runner import is_image_archive, run_artifact, run_image
 
     # SIGTERM (a CI job's cancel, `kill`) must still remove the container: make it an exception.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -90,10 +91,8 @@ def _stop_group(proc, grace: float = 30) -> None:
             return False  # the group is empty: every member exited
 
     signal_group(signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        pass
     deadline = time.monotonic() + grace  # the prefork child may outlive its parent for a moment
     while signal_group(0) and time.monotonic() < deadline:
         time.sleep(0.2)

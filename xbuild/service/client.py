@@ -12,10 +12,19 @@ from pathlib import Path
 
 from xbuild.archive import sha256_file, write_tar_gz
 from xbuild.atomic import check_out, replacing
-from xbuild.errors import (BadProjectPath, ConfigError, RefusedByService, ServerError, ServerUnavailable,
-                           TokenRejected, UnknownRelease, UnknownTarget, UserError)
-from xbuild.service.jobs import TERMINAL
+from xbuild.errors import (
+    BadProjectPath,
+    ConfigError,
+    RefusedByService,
+    ServerError,
+    ServerUnavailable,
+    TokenRejected,
+    UnknownRelease,
+    UnknownTarget,
+    UserError,
+)
 from xbuild.paths import component
+from xbuild.service.jobs import TERMINAL
 from xbuild.sources import check_size, excluder
 from xbuild.spec import OUT_DIRNAME
 

@@ -146,12 +146,11 @@ class _JobLog(Progress):
 
     def _kill(self):
         from docker.errors import APIError
+
         from xbuild.engine import client
         if self.container_name:
-            try:
+            with contextlib.suppress(APIError):  # already gone
                 client().containers.get(self.container_name).kill()
-            except APIError:
-                pass  # already gone
 
 
 # The worker's own git set-up (an operator's keys or credential helper for private repositories),
@@ -333,7 +332,8 @@ def _build_patiently(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     and build again (publishing is idempotent, and a cache hit makes the second time quick)."""
     for retry in range(STORE_RETRIES + 1):
         try:
-            return _build(jobs, job, log, work)
+            _build(jobs, job, log, work)
+            return
         except StoreError as exc:
             if retry == STORE_RETRIES or log.cancelled.is_set():
                 raise

@@ -38,7 +38,7 @@ def retention_days() -> float:
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def age(stamp: str | None) -> float:
@@ -46,7 +46,7 @@ def age(stamp: str | None) -> float:
     if not stamp:
         return 0.0
     then = datetime.datetime.fromisoformat(stamp)
-    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
+    return (datetime.datetime.now(datetime.UTC) - then).total_seconds()
 
 
 def tenant_of(token: str) -> str:
@@ -96,7 +96,7 @@ class Job:
 
 
 def new_id() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
 
 
 def _key_name(key: str) -> str:
@@ -134,7 +134,7 @@ class Jobs:
         """Forget the jobs that finished more than `days` ago: their record, source and log. The
         artifacts they published are objects of the build cache, shared and never touched here."""
         days = retention_days() if days is None else days
-        cutoff = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)).isoformat()
+        cutoff = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)).isoformat()
         gone = []
         for key in self.store.list("jobs/done"):
             parts = key.split("/")

@@ -18,6 +18,7 @@ record (a worker while it runs the job; the reaper while it requeues or fails it
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -166,16 +167,14 @@ class AmqpLease:
             try:
                 self.conn.heartbeat_check()
                 self.conn.drain_events(timeout=interval)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except Exception:  # noqa: BLE001 - the connection died (a broker restart): retake it
                 self._retake(interval)
 
     def _retake(self, interval: float) -> None:
-        try:
+        with contextlib.suppress(Exception):  # it is already dead
             self.conn.release()
-        except Exception:  # noqa: BLE001, S110 - it is already dead
-            pass
         while not self._stop.wait(interval):
             try:
                 conn = self._connect()
@@ -194,10 +193,8 @@ class AmqpLease:
         if self._keeper is not None:
             self._keeper.join()
         if self.conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the broker is gone: so is the queue
                 self.conn.release()  # closing the connection deletes the exclusive queue
-            except Exception:  # noqa: BLE001, S110 - the broker is gone: so is the queue
-                pass
             self.conn = None
 
     def held_elsewhere(self) -> bool:

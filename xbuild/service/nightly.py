@@ -160,7 +160,7 @@ def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path,
 
 def run_night(config: Config, *, night: str | None = None, wait: bool = True, timeout: float = 3 * 3600,
               log=print) -> dict:
-    night = night or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    night = night or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     jobs = Jobs()
     index_key = f"nightly/{night}/index.json"
     claim = lease(f"nightly-{night}")
@@ -246,10 +246,10 @@ def run_scheduler(config_path: str, log=print) -> None:
     schedule = cron(config.schedule)
     stop = threading.Event()
     threading.Thread(target=reaper.run_forever, args=(stop, log), daemon=True).start()
-    last = datetime.datetime.now(datetime.timezone.utc)
+    last = datetime.datetime.now(datetime.UTC)
     while True:
         wait = schedule.remaining_estimate(last).total_seconds()
         log(f"next night in {wait / 3600:.1f} h ({config.schedule} UTC)")
         time.sleep(max(0.0, wait))
-        last = datetime.datetime.now(datetime.timezone.utc)
+        last = datetime.datetime.now(datetime.UTC)
         run_night(load(config_path), log=log)

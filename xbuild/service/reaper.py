@@ -14,6 +14,7 @@ XBUILD_JOB_RETENTION_DAYS ago."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -32,10 +33,9 @@ def _remove_containers(job_id: str) -> None:
     from xbuild.errors import XBuildError
     from xbuild.sandbox import Container
     from xbuild.service.execute import JOB_LABEL
-    try:
+    # no engine on this machine: the job's next worker removes it on its own engine
+    with contextlib.suppress(XBuildError):
         Container.remove_labelled(JOB_LABEL, job_id)
-    except XBuildError:
-        pass  # no engine on this machine: the job's next worker removes it on its own engine
 
 
 def _remove_expired() -> int:

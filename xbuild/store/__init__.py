@@ -5,14 +5,16 @@ publishing and cache logic above them (xbuild/publish.py) is written once."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable, Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from xbuild import environment
 from xbuild.errors import ConfigError, StoreError
 from xbuild.paths import is_component
+
 
 def default_url() -> str:
     from xbuild.paths import cache_dir

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 # How long a store call rides out an outage of its server (StoreUnavailable) beyond the S3
 # client's own few retries. 0 in the API: it answers 503 with Retry-After and its client retries.

@@ -15,6 +15,7 @@ it (store.patience.ride_out_outages: a worker, `artifacts get`) retries a StoreU
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import os
@@ -187,10 +188,9 @@ class S3Store:
             done = self._call(f"completing upload of {key}", self.client.complete_multipart_upload,
                               Key=k, UploadId=upload, MultipartUpload={"Parts": parts})
         except BaseException:
-            try:  # leave no parts behind (best effort: the server may be the thing that failed)
+            # leave no parts behind (best effort: the server may be the thing that failed)
+            with contextlib.suppress(Exception):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=k, UploadId=upload)
-            except Exception:  # noqa: BLE001
-                pass
             raise
         return done, f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(parts)}"
 
