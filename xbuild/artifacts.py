@@ -85,9 +85,9 @@ def describe(tree: Path) -> list[dict]:
 
 
 def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
-         tree: Path | None = None, release: linkage.Release | None = None) -> None:
-    """Each ELF file fits the board (abi.check); then, given the tree and the release's
-    libraries, every symbol its programs and libraries need is defined (linkage.check)."""
+         linked: tuple[Path, dict[str, str], linkage.Release] | None = None) -> None:
+    """Each ELF file fits the board (abi.check); then, given linked (the tree, its links and the
+    release's libraries), every symbol its programs and libraries need is defined (linkage.check)."""
     elves = [(f["path"], elf.ElfInfo(**f["elf"])) for f in files if "elf" in f]
     problems = abi.check(elves, requirement)
     board = f"{target_name} on {requirement.os}" if requirement.os else target_name
@@ -96,7 +96,10 @@ def gate(files: list[dict], requirement: abi.AbiRequirement, target_name: str,
                           hint="check the compiler flags and the libraries linked; a prebuilt "
                                "binary in the project may be for the wrong board or a newer OS "
                                "release (--os picks the release the board runs)")
-    undefined = linkage.check(tree, files, release) if tree is not None and release is not None else []
+    undefined = []
+    if linked is not None:
+        tree, links, release = linked
+        undefined = linkage.check(tree, files, links, release)
     if undefined:
         known = dict.fromkeys(h for p in undefined if (h := hints.undefined_symbol(p.symbol)))
         raise AbiMismatch(f"the dynamic linker of {board} would not find every symbol the "

@@ -143,10 +143,10 @@ class Release:
         return None
 
 
-def check(tree: Path, files: list[dict], release: Release) -> list[AbiProblem]:
+def check(tree: Path, files: list[dict], links: dict[str, str], release: Release) -> list[AbiProblem]:
     """Each undefined symbol of the artifact's programs and shared libraries with a SONAME that
     neither the artifact nor the release's libraries they need (transitively, with the dynamic
-    linker) define. files: artifacts.describe's entries of `tree`.
+    linker) define. files: artifacts.describe's entries of `tree`; links: depends.links of it.
 
     A shared object without SONAME is not checked: a plugin or a Python extension module,
     dlopen'd by a host program whose symbols (Py*, the host's plugin API) it uses, and which need
@@ -166,8 +166,7 @@ def check(tree: Path, files: list[dict], release: Release) -> list[AbiProblem]:
             del elves[path]
     ours = frozenset().union(*(s.defined for s in symbols.values()))
     # the artifact's own libraries, by every name the loader may look them up by
-    shipped = {name: elves.get(path)
-               for name, path in depends.shipped(files, depends.links(tree)).items()}
+    shipped = {name: elves.get(path) for name, path in depends.shipped(files, links).items()}
     loader = (posixpath.basename(release.requirement.loader),) if release.requirement.loader else ()
 
     checked = {path: info for path, info in elves.items()

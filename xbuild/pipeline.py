@@ -323,12 +323,13 @@ def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     artifacts.assemble(stage, tree, spec.name, spec.config.dests)
     files = artifacts.describe(tree)
     progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
-    artifacts.gate(files, spec.target.abi, spec.target.name, tree,
-                   linkage.Release.of(image.id, spec.target))
+    links = depends.links(tree)  # one walk for both: the gate's and depends' own library names
+    artifacts.gate(files, spec.target.abi, spec.target.name,
+                   (tree, links, linkage.Release.of(image.id, spec.target)))
     progress.mark("depends")
     release = spec.target.selected
     found = depends.resolve(files, depends.table(image.id, spec.target.debian_arch),
-                            depends.links(tree), dict(release.sonames) if release.stand_in else None)
+                            links, dict(release.sonames) if release.stand_in else None)
     for m in found.unresolved:
         progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
                                   f"artifact nor a package of {spec.target.os_name} provides")

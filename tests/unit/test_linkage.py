@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import artifacts, elf, linkage
+from xbuild import artifacts, depends, elf, linkage
 from xbuild.abi import AbiProblem, AbiRequirement
 from xbuild.errors import AbiMismatch
 
@@ -78,7 +78,7 @@ def library(tree: Path, *extra: str) -> Path:
 
 
 def check(tree: Path, release=None) -> list[AbiProblem]:
-    return linkage.check(tree, artifacts.describe(tree), release or HostRelease())
+    return linkage.check(tree, artifacts.describe(tree), depends.links(tree), release or HostRelease())
 
 
 # --- elf.read_symbols -------------------------------------------------------------------------
@@ -204,7 +204,7 @@ def test_gate_fails_with_the_abi_exit_code(tmp_path):
     files = artifacts.describe(tmp_path)
     artifacts.gate(files, HOST, "pc")  # without the tree and release: each file alone, fine
     with pytest.raises(AbiMismatch) as caught:
-        artifacts.gate(files, HOST, "pc", tmp_path, HostRelease())
+        artifacts.gate(files, HOST, "pc", (tmp_path, depends.links(tmp_path), HostRelease()))
     assert caught.value.exit_code == AbiMismatch.exit_code == 10
     assert "lib/libgpiomini.so.2.2.1: undefined symbol rpl_malloc" in str(caught.value)
     assert "ac_cv_func_malloc_0_nonnull=no" in caught.value.hint  # what autoconf did, not the generic hint
