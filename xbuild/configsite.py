@@ -39,12 +39,9 @@ SITE = schema.Table({
 def answers(libc: str) -> tuple[tuple[str, str], ...]:
     """(cache variable, answer) of autoconf/<libc>.toml, or () when xbuild has none for it."""
     from xbuild import datafiles
-    name = f"{libc}.toml"
     # A site's XBUILD_DATA_DIR may bring its own answers; without them, the installation's.
-    for root in (datafiles.data_dir(), datafiles._default_dir()):
-        if re.fullmatch(r"[a-z0-9-]+", libc) and (path := root / "autoconf" / name).is_file():
-            return schema.load(path, SITE, hint="autoconf/glibc.toml shows the form")["answers"]
-    return ()
+    path = datafiles.lookup("autoconf", f"{libc}.toml") if re.fullmatch(r"[a-z0-9-]+", libc) else None
+    return schema.load(path, SITE, hint="autoconf/glibc.toml shows the form")["answers"] if path else ()
 
 
 def render(libc: str) -> str:

@@ -42,6 +42,15 @@ def data_files(kind: str) -> list[Path]:
     return files
 
 
+def lookup(kind: str, name: str) -> Path | None:
+    """kind/name from a site's XBUILD_DATA_DIR, else from the installation's data; None when
+    neither has it (a site need not copy every data file to bring its own boards)."""
+    for root in (data_dir(), _default_dir()):
+        if (path := root / kind / name).is_file():
+            return path
+    return None
+
+
 def toolchain_files() -> list[Path]:
     """toolchains/*.toml. A site's XBUILD_DATA_DIR may bring its own toolchains/; boards and recipes
     alone are the usual case there, so without one the installation's own are used. (Boards name
