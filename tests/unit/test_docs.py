@@ -156,6 +156,26 @@ def test_every_xbuild_command_in_the_docs_parses_with_the_real_cli(monkeypatch):
     assert not failed, "commands in the docs that xbuild would refuse:\n" + "\n".join(failed)
 
 
+def _value(args: list[str], *names: str) -> str | None:
+    return next((args[i + 1] for i, a in enumerate(args[:-1]) if a in names), None)
+
+
+def test_every_board_and_release_the_docs_name_exists():
+    """The parser takes any word for --target and --os; the board data says which exist."""
+    from xbuild import targets
+    from xbuild.errors import XBuildError
+    wrong = []
+    for c in ALL:
+        board, release = _value(c.args, "--target", "-t"), _value(c.args, "--os")
+        try:
+            if board:
+                targets.get(board).with_os(release)
+        except XBuildError as exc:
+            wrong.append(f"{c.where}: {c.text}\n    {exc}")
+    assert not wrong, wrong
+    assert sum(bool(_value(c.args, "--target")) for c in ALL) >= 30
+
+
 @pytest.mark.parametrize("args", [["--target", "rpi3", "--no-such-option", "p/"], ["imagez", "ls"],
                                   ["--target", "rpi3", "--mode", "fast", "p/"], ["run", "--target", "rpi3"]])
 def test_a_wrong_command_is_caught(args):
