@@ -37,7 +37,7 @@ def test_the_deb_installs_with_apt_and_its_program_starts(shared_lib):
     assert run.stdout.strip() == GREETING
 
 
-def test_the_tar_gz_unpacked_and_ldconfig_run_as_the_readme_says(shared_lib):
+def test_the_tar_gz_unpacked_and_ldconfig_run_as_the_docs_say(shared_lib):
     run = xbuild("run", "--target", "rpi3", shared_lib["tar"], "--", "bin/greet")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == GREETING
