@@ -80,6 +80,27 @@ def platform_tags(target: Target, manylinux: bool = True) -> tuple[str, ...]:
     return (many,)
 
 
+# PEP 600's names for the glibc versions manylinux had names for before it (PEP 513, 571, 599)
+_LEGACY = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def runnable_platforms(target: Target) -> tuple[str, ...]:
+    """The platform tags of wheels that run on the board's release, newest glibc first, as
+    packaging lists them for its pip: for fetching a build's requirements on the host with
+    `pip download --platform ...`, which takes each tag literally (manylinux_2_41 does not
+    bring manylinux_2_17 wheels with it)."""
+    machines = machine_names(target)
+    out = [f"linux_{m}" for m in machines]
+    if machines[0] in _MANYLINUX_SINCE_PIP and len(machines) == 1:
+        oldest = 5 if machines[0] in ("x86_64", "i686") else 17
+        newest = int(target.selected.glibc.split(".")[1])
+        for minor in range(newest, oldest - 1, -1):
+            out.append(f"manylinux_2_{minor}_{machines[0]}")
+            if minor in _LEGACY:
+                out.append(f"{_LEGACY[minor]}_{machines[0]}")
+    return tuple(out)
+
+
 def for_board(target: Target, abi3: str | None = None, manylinux: bool = True) -> WheelTags:
     """The tags of a wheel with extension modules for the board on its selected release.
     `abi3`: the project builds for the stable ABI from this CPython on ("cp38")."""

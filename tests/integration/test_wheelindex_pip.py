@@ -104,7 +104,8 @@ def test_the_boards_pip_installs_from_the_index(engine, index):
     gateway = client().networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
     image = images.runtime(RPI3, lambda _: None, packages=("python3-pip",))
     with serve(root, gateway) as (url, _log):
-        script = (f"python3 -m pip install --index-url {url}/{BASE}/simple/ --trusted-host {gateway} --target /tmp/site tagprobe "
+        script = (f"python3 -m pip install --index-url {url}/{BASE}/simple/ --trusted-host {gateway} "
+                  "--target /tmp/site tagprobe "
                   "&& PYTHONPATH=/tmp/site python3 -c 'import tagprobe; print(tagprobe.OK)'")
         container = client().containers.run(
             image.tag, ["sh", "-c", script], detach=True, init=True,

@@ -79,6 +79,18 @@ def test_the_boards_pip_accepts_the_wheel_on_every_uname(board, release, board_p
 
 
 @pytest.mark.parametrize("board,release", boards_and_releases())
+def test_runnable_platforms_are_packagings_for_the_board(board, release, board_pip):
+    """What the host asks `pip download --platform` for: every platform the board's pip takes."""
+    t = targets.get(board).with_os(release)
+    uname = "armv6l" if board in ARMV6 else UNAME[t.debian_arch][0]
+    expected = {tag.platform for tag in board_pip(t, uname)}
+    if t.debian_arch == "armel":  # one wheel for every CPU armel runs on
+        expected = set().union(*({tag.platform for tag in board_pip(t, u)} for u in UNAME["armel"]))
+    assert set(wheeltags.runnable_platforms(t)) == expected
+    assert set(wheeltags.platform_tags(t)) <= expected
+
+
+@pytest.mark.parametrize("board,release", boards_and_releases())
 def test_abi3_wheels_are_accepted_too(board, release, board_pip):
     t = targets.get(board).with_os(release)
     wheel = wheeltags.for_board(t, abi3="cp37")
