@@ -101,10 +101,14 @@ def images_ls(as_json):
                    f"{i['size'] / 1e6:8.0f} MB")
 
 
+# The images commands make or move the builders of one mode, or of all of them.
+_MODES = [*(m.value for m in Mode), "all"]
+
+
 @images.command("build")
 @option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
         help="Board(s) whose images to build (repeat the option for several).")
-@option("--mode", type=click.Choice([*(m.value for m in Mode), "all"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(_MODES), default=Mode.CROSS.value, show_default=True,
         env="XBUILD_MODE", help="Which builder to make.")
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The boards' OS release [default: each board's default].")
@@ -146,7 +150,7 @@ _STORE = option("--store", "store_url", env="XBUILD_STORE",
                 help="The store: s3://bucket/prefix or a directory [default: the local store].")
 _TARGETS = option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
                   help="Board(s) whose images to move (repeat the option for several).")
-_MODE = option("--mode", type=click.Choice([*(m.value for m in Mode), "all"]), default="cross",
+_MODE = option("--mode", type=click.Choice(_MODES), default=Mode.CROSS.value,
                show_default=True, env="XBUILD_MODE", help="Which builder (the runtime image always).")
 _OS = option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
              help="The boards' OS release [default: each board's default].")
