@@ -50,6 +50,7 @@ class About:
     api: str = ""                      # the API's description; "" : the API does not take it
     metavar: str | None = None
     show_default: bool = False
+    bounds: tuple[int, int | None] = (1, None)   # a whole number's least and greatest value
 
 
 def _about(default: object = dataclasses.MISSING, **about) -> typing.Any:
@@ -93,7 +94,7 @@ class BuildRequest:
              "information, as with gcc.")
     jobs: int | None = _about(None, flags=("-j", "--jobs"), env="XBUILD_JOBS",
                               help="Parallel jobs [default: CPUs].")
-    timeout: int | None = _about(None, env="XBUILD_TIMEOUT",
+    timeout: int | None = _about(None, env="XBUILD_TIMEOUT", bounds=(1, MAX_TIMEOUT),
                                  help="Kill the build after this many seconds [default: 3600, or xbuild.toml's].")
     memory: str = _about("4g", env="XBUILD_MEMORY", show_default=True,
                          help="Memory limit of the build container.")
@@ -106,10 +107,12 @@ class BuildRequest:
     def __post_init__(self) -> None:
         # A caller that passes a plain string (click, a test) gets the Mode, or exit 6 for a wrong one.
         object.__setattr__(self, "mode", Mode(self.mode))
-        if self.jobs is not None and self.jobs < 1:
-            raise ConfigError(f"jobs is {self.jobs}: at least 1 is needed")
-        if self.timeout is not None and not 1 <= self.timeout <= MAX_TIMEOUT:
-            raise ConfigError(f"timeout is {self.timeout}: from 1 to {MAX_TIMEOUT} seconds")
+        for name in ("jobs", "timeout"):  # the whole numbers: within their bounds, as click checks
+            low, high = ABOUT[name].bounds
+            value = getattr(self, name)
+            if value is not None and not (low <= value and (high is None or value <= high)):
+                raise ConfigError(f"{name} is {value}: it must be at least {low}"
+                                  + (f" and at most {high}" if high is not None else ""))
 
     def to_json(self, names: typing.Iterable[str] | None = None) -> dict:
         """The request as JSON types (mode as its string), all fields or those named."""

@@ -45,8 +45,8 @@ def test_the_json_is_json_types():
     ({"target": "rpi3", "jobs": "4"}, "'jobs' must be a whole number or null, not a string"),
     ({"target": "rpi3", "jobs": True}, "'jobs' must be a whole number or null, not a boolean"),
     ({"target": "rpi3", "jobs": 1.5}, "'jobs' must be a whole number or null, not a number"),
-    ({"target": "rpi3", "jobs": 0}, "jobs is 0: at least 1 is needed"),
-    ({"target": "rpi3", "timeout": 0}, "timeout is 0: from 1 to"),
+    ({"target": "rpi3", "jobs": 0}, "jobs is 0: it must be at least 1"),
+    ({"target": "rpi3", "timeout": 0}, "timeout is 0: it must be at least 1 and at most 604800"),
     ({"target": "rpi3", "mode": 3}, "'mode' must be a string, not a number"),
     ({"target": "rpi3", "mode": "native"}, "unknown mode 'native'"),
 ])

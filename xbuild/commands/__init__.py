@@ -52,7 +52,6 @@ def request_options(*names: str, bundle: bool = True, **overrides: dict):
 
 
 def _request_option(name: str, override: dict):
-    from xbuild.config import MAX_TIMEOUT
     from xbuild.request import ABOUT, DEFAULTS, FIELDS, Mode, field_type
     about, (kind, _) = ABOUT[name], field_type(FIELDS[name])
     override = dict(override)
@@ -67,8 +66,8 @@ def _request_option(name: str, override: dict):
         kwargs["type"] = click.Choice([m.value for m in Mode])
     elif kind is bool and "/" not in "".join(about.flags):
         kwargs["is_flag"] = True
-    elif kind is int:  # jobs and timeout: the only whole numbers
-        kwargs["type"] = click.IntRange(1, MAX_TIMEOUT if name == "timeout" else None)
+    elif kind is int:
+        kwargs["type"] = click.IntRange(*about.bounds)
     if about.metavar:
         kwargs["metavar"] = about.metavar
     decls = override.pop("decls", about.flags or (dashed,))
