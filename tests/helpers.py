@@ -70,3 +70,21 @@ def hello_files(n: int) -> dict[str, str]:
     files = {p.name: p.read_text() for p in (EXAMPLES / "hello-make").iterdir() if p.is_file()}
     files["hello.c"] += f"\n/* variant {n} */\n"
     return files
+
+
+def parse_cli(args: list[str]):
+    """Resolve a command line through xbuild's own click tree, as `xbuild` would, without running
+    it: unknown subcommands, options and choices raise click's UsageError here. Returns the
+    click command that would run."""
+    import click
+
+    from xbuild.cli import cli
+    ctx = cli.make_context("xbuild", list(args), resilient_parsing=False)
+    command: click.Command = cli
+    while isinstance(command, click.Group):
+        rest = [*ctx.protected_args, *ctx.args]
+        name, sub, rest = command.resolve_command(ctx, rest)
+        assert name is not None and sub is not None
+        command = sub
+        ctx = command.make_context(name, rest, parent=ctx)
+    return command

@@ -29,7 +29,7 @@ What the container writes there is untrusted input to every later build that mou
   project's name within a farm tenant): a build sees, and can rewrite, only its own project's
   entries, so it cannot change what another project's build produces (its own project's later
   builds it can: they run the same project's code anyway, unless an untrusted branch was built in
-  the same folder, which the README warns of). Sharing one namespace between projects is the
+  the same folder, which docs/store-and-caches.md warns of). Sharing one namespace between projects is the
   user's choice (XBUILD_COMPILER_CACHE_SHARE=1 or --share-compiler-cache), and then any of them
   can change what the others' builds produce;
 - ccache's configuration never comes from the cache: CCACHE_CONFIGPATH names /xbuild/ccache.conf

@@ -126,6 +126,6 @@ def load(project: Path) -> ProjectFile:
     path = project / FILENAME
     if not os.path.lexists(path):
         return ProjectFile()
-    data = schema.load(path, PROJECT, hint="see the xbuild.toml section of the README",
+    data = schema.load(path, PROJECT, hint="see docs/xbuild-toml.md",
                        raw=read_project_file(path, "the project's settings file"))
     return ProjectFile(data.get("build", {}), data.get("target", {}))

@@ -390,7 +390,7 @@ class _ChunkReader(io.RawIOBase):
 
 def save(tag: str, dest: Path, name: str) -> None:
     """`docker save` of this build's tag, streamed into dest, the archive naming the image `name`
-    (<repo>:<target>) instead: `docker load` gives the user the name the README promises."""
+    (<repo>:<target>) instead: `docker load` gives the user the name docs/using.md promises."""
     repo, _, short = name.rpartition(":")
     stream = io.BufferedReader(_ChunkReader(client().images.get(tag).save(named=tag)), 1 << 20)
     with tarfile.open(fileobj=stream, mode="r|") as src, dest.open("wb") as f, \

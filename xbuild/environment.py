@@ -8,7 +8,7 @@ Three sorts of names live here:
   (commands.option's `env=`); click parses them, `--help` names them;
 - CONTAINER: the names xbuild sets inside a build or run container for recipes and its own
   scripts; nothing on the host reads them.
-A unit test (tests/unit/test_environment.py) holds this list, the code and the README together;
+A unit test (tests/unit/test_environment.py) holds this list, the code, the README and docs/ together;
 `python -m xbuild.environment` prints the table docs/environment.md is.
 """
 

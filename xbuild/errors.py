@@ -5,7 +5,7 @@ Only `xbuild.cli.main` turns these into exit codes; everything else just raises.
 Errors are split by whose fault they are: `UserError` (the project, the command line, the config)
 and `ServiceError` (the machine: engine, binfmt, images).
 
-Each code has one meaning, and the README's table lists them all (tests/unit/test_errors.py checks
+Each code has one meaning, and docs/exit-codes.md lists them all (tests/unit/test_errors.py checks
 both). A subclass that does not set its own `exit_code` shares its parent's on purpose: it is a
 finer case of the same failure (StoreUnavailable is a StoreError worth retrying)."""
 
@@ -76,7 +76,7 @@ class NoRecipe(UserError):
 
 class ConfigError(UserError):
     exit_code = 6
-    hint = "see the xbuild.toml section of the README"
+    hint = "see docs/xbuild-toml.md"
 
 
 class BuildFailed(UserError):
@@ -169,7 +169,7 @@ class ServerError(ServiceError):
 class RefusedByService(UserError):
     """The build service's policy refuses what the project asks for (service/policy.py)."""
     exit_code = 23
-    hint = "the build service's operator decides this (see the README's build service section)"
+    hint = "the build service's operator decides this (see docs/service.md)"
 
 
 # --- output directories and sizes ----------------------------------------------------------

@@ -133,7 +133,7 @@ class _Install:
             except (OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
                 raise BadArtifact(f"{artifact}: not a readable .deb ({exc})") from None
         self.artifact = artifact
-        if not self.deb:  # as the README says: unpacked into the prefix, then `sudo ldconfig`
+        if not self.deb:  # as docs/outputs.md says: unpacked into the prefix, then `sudo ldconfig`
             self.tool, self.script = "ldconfig", "ldconfig"
         elif stand_in:  # the Depends name another distribution's packages: the stand-ins are in
             self.tool, self.script = "dpkg", f"dpkg --force-depends -i {self.DEB}"

@@ -1,7 +1,7 @@
 """The soak of bench/soak.py, small (issue 16, item 15): CI jobs waiting with the real `xbuild submit
 --wait` while the broker, the store (SeaweedFS) and the API restart under them lose no build, and
 they say they were retrying. The full one (100 builds, 10 clients, a worker killed mid-build) is
-`bench/soak.py`; its figures are in the README. On Redis only, for the suite's time: RabbitMQ's
+`bench/soak.py`; its figures are in docs/service.md. On Redis only, for the suite's time: RabbitMQ's
 restart under a running build is test_service's test_broker_restart_loses_no_build[rabbitmq], and
 the full soak runs on either (`--broker rabbitmq`)."""
 

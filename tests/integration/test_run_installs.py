@@ -1,7 +1,7 @@
 """`xbuild run` installs the artifact as the board would (issue 17): examples/shared-lib (a program
 and the shared library it links, no RPATH) built for rpi3 with --deb; the .deb installed with apt
 itself in a clean container of the board's release, the tar.gz unpacked into /usr/local and
-`ldconfig` run, as the README says. Nothing helps the program the board would not have: a .deb
+`ldconfig` run, as docs/outputs.md says. Nothing helps the program the board would not have: a .deb
 without dpkg's ldconfig trigger installs, and its program does not start, here as on the board."""
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ def test_the_deb_installs_with_apt_and_its_program_starts(shared_lib):
     assert run.stdout.strip() == GREETING
 
 
-def test_the_tar_gz_unpacked_and_ldconfig_run_as_the_readme_says(shared_lib):
+def test_the_tar_gz_unpacked_and_ldconfig_run_as_the_docs_say(shared_lib):
     run = xbuild("run", "--target", "rpi3", shared_lib["tar"], "--", "bin/greet")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == GREETING
-    readme = (EXAMPLES.parent / "README.md").read_text()
-    assert "-C /usr/local && sudo ldconfig" in readme
+    docs = (EXAMPLES.parent / "docs" / "outputs.md").read_text()
+    assert "-C /usr/local && sudo ldconfig" in docs
 
 
 def test_the_library_the_artifact_ships_is_neither_a_dependency_nor_a_warning(shared_lib):

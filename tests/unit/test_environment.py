@@ -122,8 +122,11 @@ def test_docs_environment_md_is_generated_from_the_registry():
         "run: python -m xbuild.environment > docs/environment.md"
 
 
-def test_the_readme_agrees_with_the_registry():
-    readme = (REPO / "README.md").read_text()
+def test_the_readme_and_docs_agree_with_the_registry():
+    """The variables the README and docs/ name exist, and the defaults they give are the code's
+    (docs/environment.md is the registry itself: the test above)."""
+    docs = [p for p in sorted((REPO / "docs").glob("*.md")) if p.name != "environment.md"]
+    readme = "\n".join(p.read_text() for p in [REPO / "README.md", *docs])
     assert not {n for n in NAME.findall(readme) if n not in SETTINGS and n not in CONTAINER}
     said = re.findall(r"^\| `(XBUILD_\w+)` \| (\w+) \|", readme, re.M)  # | `XBUILD_X` | default |
     said += [(n, d) for d, n in re.findall(r"^\| [^|]+ \| (\d+)(?: MB)? \| `(XBUILD_\w+)` \|", readme, re.M)]

@@ -9,9 +9,9 @@ import re
 import shlex
 from pathlib import Path
 
-import click
 import pytest
 
+from tests.helpers import parse_cli
 from xbuild import image_store
 from xbuild.errors import ConfigError, ImageMissing, ImageStoreCorrupt
 from xbuild.store import open_store
@@ -131,25 +131,11 @@ def _commands(path: Path) -> list[list[str]]:
     return found
 
 
-def _parse(args: list[str]) -> click.Command:
-    """Resolve a command line through xbuild's own click tree, as `xbuild` would: unknown
-    subcommands, options and choices fail here. Returns the command that would run."""
-    from xbuild.cli import cli
-    ctx = cli.make_context("xbuild", list(args), resilient_parsing=False)
-    command: click.Command = cli
-    while isinstance(command, click.Group):
-        rest = [*ctx.protected_args, *ctx.args]
-        name, command, rest = command.resolve_command(ctx, rest)
-        assert command is not None
-        ctx = command.make_context(name, rest, parent=ctx)
-    return command
-
-
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
 def test_ci_recipes_run_real_xbuild_commands(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the build's project "." must exist: any directory does
     commands = _commands(CI / name)
-    ran = {_parse(args).name for args in commands}
+    ran = {parse_cli(args).name for args in commands}
     # install and check the machine, pull the images, build
     assert {"install", "doctor", "pull", "build"} <= ran, commands
     assert ["images", "pull", "--target", "rpi3"] in commands

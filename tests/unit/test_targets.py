@@ -1,4 +1,4 @@
-"""xbuild.targets: every board file loads, the boards the README promises exist with the right ABI,
+"""xbuild.targets: every board file loads, the boards docs/boards.md promises exist with the right ABI,
 names and aliases resolve, and a broken board file is refused with a message naming the problem."""
 
 import re

@@ -122,8 +122,8 @@ NIGHTLY = schema.Table({
 def load(path: str) -> Config:
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"nightly config {path!r} not found", hint="write a nightly.toml (see README)")
-    data = schema.load(file, NIGHTLY, hint="see the nightly section of the README")
+        raise ConfigError(f"nightly config {path!r} not found", hint="write a nightly.toml (see docs/service.md)")
+    data = schema.load(file, NIGHTLY, hint="see docs/service.md (nightly.toml)")
     projects = tuple(_project(p) for p in data.get("project", ()))
     return Config(data.get("schedule", "0 2 * * *"), data.get("keep", 14), projects, file.resolve().parent)
 

@@ -21,7 +21,7 @@ _TYPES: dict[object, str] = {str: "string", int: "integer", bool: "boolean", flo
 _RECORD_WORDS = {
     "os": "the OS release asked for; once the build started, the one it is built for",
     "commit": "the commit a git build checked out",
-    "exit_code": "the build's exit code, as the CLI's (the README's exit code table)",
+    "exit_code": "the build's exit code, as the CLI's (docs/exit-codes.md)",
     "hint": "what to do about the error",
     "timings": "seconds per phase of the build, as a local build's --json",
     "compiler_cache": "the compiler cache's hits and misses, as a local build's --json",
