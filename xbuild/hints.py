@@ -21,6 +21,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from xbuild.paths import cache_dir
+from xbuild.request import Mode
 
 # (kind, pattern) over the failed build's last lines (re.MULTILINE); group 1 is the missing name.
 # kind: header | library | pkgconfig | dependency (meson: pkg-config, else CMake) | cmake |
@@ -192,10 +193,10 @@ def hybrid(lines: list[str], spec) -> str | None:
     --mode hybrid (the board's root filesystem, with the cross compiler), when the board has it."""
     from xbuild.errors import ConfigError
     from xbuild.toolchain import pick
-    if not RUNS_TARGET_CODE.search("\n".join(lines)) or spec.mode != "cross" or spec.static:
+    if not RUNS_TARGET_CODE.search("\n".join(lines)) or spec.mode != Mode.CROSS or spec.static:
         return None
     try:
-        pick(spec.target, "hybrid")
+        pick(spec.target, Mode.HYBRID)
     except ConfigError:
         return None
     target = spec.target
@@ -262,7 +263,7 @@ def for_build(hint: str | None, lines: list[str], spec, progress=None) -> str | 
     target = spec.target
     declared = set(spec.config.packages) | set(getattr(spec.config, "tools", ()))
     found = hints(lines, target.suite, target.debian_arch, multiarch(target),
-                  host_arch() if spec.mode == "cross" else target.debian_arch, declared, progress)
+                  host_arch() if spec.mode == Mode.CROSS else target.debian_arch, declared, progress)
     found += known(lines, spec)
     found += filter(None, [hybrid(lines, spec)])
     return "\n".join(found + ([hint] if hint else [])) or None

@@ -32,6 +32,7 @@ from xbuild.config import PACKAGE
 from xbuild.engine import client
 from xbuild.errors import ConfigError, ImageBuildFailed
 from xbuild.paths import cache_dir, under
+from xbuild.request import Mode
 from xbuild.targets import Target, host_arch
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
                   labels)
 
 
-def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
+def builder_def(target: Target, mode: Mode, packages: tuple[str, ...] = (),
                 toolchain: Toolchain | None = None, tools: tuple[str, ...] = ()) -> ImageDef:
     """The image a build runs in: the toolchain's (default: the one pick() chooses for the board
     and mode), plus the project's `packages` (the target's libraries: multiarch in cross mode) and
@@ -138,16 +139,16 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
     # zig extends the gcc-cross builder: its binutils, pkgconf and multiarch set-up.
     debian = get("gcc-cross", target) if isinstance(toolchain, Zig) else toolchain
     labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
-    if mode == "hybrid":
+    if mode == Mode.HYBRID:
         defn = hybrid_def(target)
-    elif mode == "cross":
+    elif mode == Mode.CROSS:
         host_platform = _PLATFORMS.get(host_arch(), "linux/" + host_arch())
         parent = base_def(host_arch(), target.suite, host_platform)
         run = _apt(TOOLS + debian.image_packages(), add_arch=arch)
     else:
         parent = runtime_def(target)
         run = _apt(TOOLS + debian.image_packages())
-    if mode != "hybrid":
+    if mode != Mode.HYBRID:
         run += " && useradd --create-home --uid 1000 --user-group builder"
         defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
     if isinstance(toolchain, Zig):
@@ -160,7 +161,7 @@ def builder_def(target: Target, mode: str, packages: tuple[str, ...] = (),
         return defn
     _check_packages((*packages, *tools))
     # Cross mode installs the target architecture's packages through multiarch (libssl-dev:armhf).
-    names = sorted({*(p if ":" in p or mode != "cross" else f"{p}:{arch}" for p in packages), *tools})
+    names = sorted({*(p if ":" in p or mode != Mode.CROSS else f"{p}:{arch}" for p in packages), *tools})
     labels = ((LABEL, "deps"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
     return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
 
@@ -211,8 +212,8 @@ def hybrid_def(target: Target) -> ImageDef:
     allows across platforms."""
     from xbuild.toolchain import get
     arch, name = target.debian_arch, f"{target.suite}-{target.debian_arch}"
-    cross = builder_def(target, "cross", toolchain=get("gcc-cross", target))
-    emulate = builder_def(target, "emulate", toolchain=get("gcc-native", target))
+    cross = builder_def(target, Mode.CROSS, toolchain=get("gcc-cross", target))
+    emulate = builder_def(target, Mode.EMULATE, toolchain=get("gcc-native", target))
     script = _HYBRID_FILES.format(triple=target.triple, arch=arch, tools=" ".join(HYBRID_TOOLS),
                                   targets_own=_TARGETS_OWN)
     files_df = f"FROM {cross.tag}\nRUN {script}\n"
@@ -222,7 +223,7 @@ def hybrid_def(target: Target) -> ImageDef:
                      files_df, cross)
     dockerfile = (f"FROM {emulate.tag}\nCOPY --from={files.tag} /xbuild-hybrid/ /\n"
                   f"RUN {_HYBRID_LINKS}\n")
-    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", "hybrid"))
+    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", Mode.HYBRID.value))
     return ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-{_digest('builder', dockerfile)}", "builder",
                     emulate.platform, labels, dockerfile, emulate, needs=(files,))
 
@@ -297,7 +298,7 @@ def _debootstrap(defn: ImageDef, log) -> None:
             client().images.load(f)
 
 
-def builder(target: Target, mode: str, log, packages: tuple[str, ...] = (),
+def builder(target: Target, mode: Mode, log, packages: tuple[str, ...] = (),
             tools: tuple[str, ...] = ()) -> Image:
     return ensure(builder_def(target, mode, packages, tools=tools), log)
 

@@ -272,7 +272,7 @@ OUTPUT_DEPTH = 200  # directories a build output may nest (Python's recursion li
 def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
     spec, progress, log = ctx.spec, ctx.progress, ctx.log
-    if spec.mode in ("emulate", "hybrid") and spec.target.needs_qemu:
+    if spec.mode.emulated and spec.target.needs_qemu:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build ({spec.mode})")
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
     image = images.ensure(ctx.image_def, log.line)

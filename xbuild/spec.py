@@ -3,14 +3,16 @@ the nightly schedule) plus the project's files. Frozen and serialisable."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import MODES, config, gitmeta, projectmeta, recipes, safefs, sources, targets, toolchain
+from xbuild import config, gitmeta, projectmeta, recipes, safefs, sources, targets, toolchain
 from xbuild.config import ProjectConfig
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.recipes import Recipe
+from xbuild.request import BuildRequest, Mode
 from xbuild.sandbox import Limits
 from xbuild.targets import Target
 from xbuild.toolchain import Toolchain
@@ -34,7 +36,7 @@ class BuildSpec:
     project: Path
     name: str
     target: Target
-    mode: str
+    mode: Mode
     recipe: Recipe
     config: ProjectConfig
     out: Path
@@ -66,7 +68,7 @@ class BuildSpec:
 
     def options(self) -> dict:
         """The build options as recorded in the manifest (and part of the cache key)."""
-        return {"target": self.target.name, "os": self.target.selected.name, "mode": self.mode,
+        return {"target": self.target.name, "os": self.target.selected.name, "mode": self.mode.value,
                 "static": self.static, "toolchain": self.toolchain.summary(),
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch, "deb": self.deb,
@@ -123,13 +125,22 @@ def _epoch(git: gitmeta.Meta) -> int:
     return git.epoch if git.epoch is not None else DEFAULT_EPOCH
 
 
-def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: str | Path | None = None,
-            jobs: int | None = None, timeout: int | None = None, memory: str = "4g",
-            os_release: str | None = None, static: bool | None = None,
-            deb: bool | None = None, keep_debug: bool = False) -> BuildSpec:
-    """os_release: --os; else xbuild.toml's os ([target.X] over [build]); else the board's default.
-    static: --static (XBUILD_STATIC); else xbuild.toml's static; else False. deb: likewise."""
-    target = targets.get(target_name)  # first: an unknown target is the likeliest typo
+def check(request: BuildRequest) -> BuildRequest:
+    """What can be checked of a request before its project is read (the API does, before it
+    queues a build): the board, its OS release, a toolchain for the mode and --static. The
+    request comes back with the board's own name and the release's (for an alias, a case)."""
+    board = targets.get(request.target)
+    release = board.with_os(request.os).selected.name if request.os else None
+    if request.static or request.mode is not Mode.CROSS:  # a board the mode or --static cannot serve
+        toolchain.pick(board.with_os(release), request.mode, bool(request.static))
+    return dataclasses.replace(request, target=board.name, os=release)
+
+
+def resolve(project: str | Path, request: BuildRequest, *, out: str | Path | None = None) -> BuildSpec:
+    """Where a request meets a project. os: the request's; else xbuild.toml's ([target.X] over
+    [build]); else the board's default. static and deb: the request's (--static, XBUILD_STATIC);
+    else xbuild.toml's; else False. out: where the output goes [default: under the project]."""
+    target = targets.get(request.target)  # first: an unknown target is the likeliest typo
     path = Path(project).expanduser()
     if not path.exists():
         raise BadProjectPath(f"project path {str(project)!r} does not exist",
@@ -139,8 +150,6 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         raise BadProjectPath(f"project path {str(project)!r} is not a directory",
                              hint="give the project's directory, not a file in it")
     path = path.resolve()
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}", hint=f"modes: {', '.join(MODES)}")
     # The size limit before anything reads the project's content (xbuild.toml, the recipe's markers),
     # and the output path before anything is written: neither through a link the project placed.
     out_path = safefs.physical(Path(out) if out else path / OUT_DIRNAME, path)
@@ -151,9 +160,9 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
         raise ConfigError(f"{path / config.FILENAME}: [target.{unknown[0]}] is not a board",
                           hint="`xbuild targets` lists the boards and their aliases")
     cfg = project_file.for_target((target.name, *target.aliases))
-    target = target.with_os(os_release or cfg.os)
-    static = bool(static if static is not None else cfg.static)
-    toolchain.pick(target, mode, static)  # a board without --static fails here, before any work
+    target = target.with_os(request.os or cfg.os)
+    static = bool(request.static if request.static is not None else cfg.static)
+    toolchain.pick(target, request.mode, static)  # a board without --static fails here, before any work
     chose = None  # said when detection chose between build systems
     if cfg.recipe:
         recipe = recipes.get(cfg.recipe)
@@ -172,17 +181,17 @@ def resolve(project: str | Path, target_name: str, *, mode: str = "cross", out: 
     _check_args(path, cfg, recipe)
     git = gitmeta.read(path)  # never by running git on the project's own .git: see gitmeta.py
     epoch = _epoch(git)
-    make_deb = bool(cfg.deb if deb is None else deb)
+    make_deb = bool(cfg.deb if request.deb is None else request.deb)
     name, version, version_from = _name_version(path, cfg, git, epoch, recipe)
     if make_deb:
         from xbuild.deb import check_version
         check_version(version, str(path / config.FILENAME) if cfg.version else f"the version from {version_from}")
     notes = tuple(filter(None, (git.note, chose)))
     return BuildSpec(
-        project=path, name=name, target=target, mode=mode, recipe=recipe, config=cfg,
+        project=path, name=name, target=target, mode=request.mode, recipe=recipe, config=cfg,
         out=out_path if out else safefs.physical(out_path / _out_name(target, static), path),
-        jobs=jobs or os.cpu_count() or 2,
-        limits=Limits(timeout=timeout or cfg.timeout or 3600, memory=memory),
-        source_date_epoch=epoch, static=static, deb=make_deb, keep_debug=keep_debug, version=version,
+        jobs=request.jobs or os.cpu_count() or 2,
+        limits=Limits(timeout=request.timeout or cfg.timeout or 3600, memory=request.memory),
+        source_date_epoch=epoch, static=static, deb=make_deb, keep_debug=request.keep_debug, version=version,
         version_from=version_from,
         notes=(*notes, f"{name} {version}: version from {version_from}"))

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.helpers import make_project, tgz, xbuild
+from xbuild.request import BuildRequest
 
 pytestmark = pytest.mark.integration
 N = 6  # C files: a one-file change recompiles one of them
@@ -121,7 +122,7 @@ def test_verify_passes_with_a_warm_cache_and_hits(engine, tmp_path, home):
     from xbuild import spec as specs
     from xbuild.pipeline import run_build
     from xbuild.verify import SECOND
-    spec = dataclasses.replace(specs.resolve(project, "rpi3"), variation=SECOND, out=tmp_path / "second")
+    spec = dataclasses.replace(specs.resolve(project, BuildRequest("rpi3")), variation=SECOND, out=tmp_path / "second")
     result = run_build(spec, use_cache=False, record=False, compiler_cache=cache_dir)
     assert (result.extra["compiler_cache"]["hits"], result.extra["compiler_cache"]["misses"]) == (N, 0)
     assert result.artifacts[0].sha256 == cold["artifacts"][0]["sha256"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import containers_with_env, make_project, xbuild
+from xbuild.request import BuildRequest
 
 pytestmark = pytest.mark.security
 integration = pytest.mark.integration
@@ -381,7 +382,7 @@ def test_a_dockerfile_build_is_cancelled_through_progress(engine, tmp_path):
 
     progress = Cancelling()
     with pytest.raises(BuildFailed, match="cancelled"):
-        run_build(specs.resolve(project, "rpi3"), progress, use_cache=False, record=False)
+        run_build(specs.resolve(project, BuildRequest("rpi3")), progress, use_cache=False, record=False)
     assert progress.step is not None
     left = [c for c in client().containers.list(all=True) if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
     assert left == []

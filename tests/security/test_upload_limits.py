@@ -117,6 +117,7 @@ def test_the_worker_refuses_a_source_over_the_file_cap(engine, tmp_path, monkeyp
     """A source in the store over the worker's cap (put there by an API with a higher one, or an
     older one): the worker's unpack refuses it, and the job fails with exit 51, the limit named."""
     from xbuild.archive import sha256_file
+    from xbuild.request import BuildRequest
     from xbuild.service.execute import run_job
     from xbuild.service.jobs import Job, Jobs, new_id, tenant_of
     from xbuild.store import open_store
@@ -126,7 +127,7 @@ def test_the_worker_refuses_a_source_over_the_file_cap(engine, tmp_path, monkeyp
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)  # the embedded farm's lease: a file
     jobs = Jobs(open_store(store, create=True))
-    job = Job(id=new_id(), tenant=tenant_of("token-a-123"), target="rpi3", project="many")
+    job = Job(id=new_id(), tenant=tenant_of("token-a-123"), request=BuildRequest("rpi3"), project="many")
     source = _many(tmp_path / "s.tar.gz", 51)
     jobs.store.put_file(f"{job.prefix}/source.tar.gz", source, sha256_file(source))
     jobs.save(job)

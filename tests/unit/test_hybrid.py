@@ -11,6 +11,7 @@ from tests.helpers import make_project, xbuild
 from xbuild import cache, hints, images, targets, toolchain
 from xbuild import spec as specs
 from xbuild.errors import ConfigError
+from xbuild.request import BuildRequest, Mode
 
 # `xbuild --target rpi3` of a project whose configure.ac has an AC_RUN_IFELSE probe.
 AUTOCONF_PROBE = """checking for arm-linux-gnueabihf-gcc... arm-linux-gnueabihf-gcc
@@ -118,16 +119,16 @@ def test_declared_packages_are_the_target_roots_own(project):
 
 def test_the_cache_key_distinguishes_hybrid(project):
     keys = set()
-    for mode in specs.MODES:
-        spec = specs.resolve(project, "rpi3", mode=mode)
+    for mode in tuple(Mode):
+        spec = specs.resolve(project, BuildRequest("rpi3", mode=mode))
         keys.add(cache.key(spec, "source", images.builder_def(spec.target, mode).tag))
         assert spec.options()["mode"] == mode
-    assert len(keys) == len(specs.MODES) == 3
+    assert len(keys) == len(tuple(Mode)) == 3
 
 
 @pytest.mark.parametrize("log", [AUTOCONF_PROBE, BASH_EXEC, DASH_EXEC, AUTOCONF_NO_HOST])
 def test_a_cross_build_that_runs_target_code_is_told_about_hybrid(project, log):
-    spec = specs.resolve(project, "rpi3")
+    spec = specs.resolve(project, BuildRequest("rpi3"))
     hint = hints.for_build("full log: /x.failed.log", log.splitlines(), spec)
     assert hint == ("this build runs programs it built for rpi3, which cross mode cannot; build it "
                     "in the board's root filesystem with the cross compiler: xbuild --target rpi3 "
@@ -135,16 +136,16 @@ def test_a_cross_build_that_runs_target_code_is_told_about_hybrid(project, log):
 
 
 def test_the_hybrid_hint_names_the_release_and_only_where_hybrid_helps(project):
-    bookworm = specs.resolve(project, "rpi3", os_release="bookworm")
+    bookworm = specs.resolve(project, BuildRequest("rpi3", os="bookworm"))
     assert hints.hybrid(BASH_EXEC.splitlines(), bookworm).endswith(
         f"xbuild --target rpi3 --os bookworm --mode hybrid {project}")
-    for spec in (specs.resolve(project, "rpi3", mode="hybrid"),  # already there
-                 specs.resolve(project, "rpi3", mode="emulate"),
-                 specs.resolve(project, "rpi0")):  # zig: hybrid cannot build it
+    for spec in (specs.resolve(project, BuildRequest("rpi3", mode="hybrid")),  # already there
+                 specs.resolve(project, BuildRequest("rpi3", mode="emulate")),
+                 specs.resolve(project, BuildRequest("rpi0"))):  # zig: hybrid cannot build it
         assert hints.hybrid(AUTOCONF_PROBE.splitlines(), spec) is None
     # a failure that is not about running target code
     assert hints.hybrid(["make: *** [all] Error 2", "gen.c:1: error: expected ';'"],
-                        specs.resolve(project, "rpi3")) is None
+                        specs.resolve(project, BuildRequest("rpi3"))) is None
 
 
 def test_every_mode_choice_offers_hybrid():

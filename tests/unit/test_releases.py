@@ -12,6 +12,7 @@ from tests.unit.test_cli import assert_user_error, xbuild
 from xbuild import cache, datafiles, images, releases, targets
 from xbuild import spec as specs
 from xbuild.errors import ConfigError, UnknownRelease
+from xbuild.request import BuildRequest
 
 PIS_32_64 = ["rpi2", "rpi3", "rpi3-64", "rpi4"]
 DEBIAN = ["armhf", "arm64", "armel", "beaglebone", "ppc64el", "s390x"]
@@ -111,24 +112,24 @@ def test_images_follow_the_release():
 def test_os_from_xbuild_toml_build_and_target_tables(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n", "xbuild.toml":
                                             '[build]\nos = "bullseye"\n[target.rpi4]\nos = "bookworm"\n'})
-    assert specs.resolve(project, "rpi3").target.release.name == "bullseye"
-    assert specs.resolve(project, "rpi4").target.release.name == "bookworm"
+    assert specs.resolve(project, BuildRequest("rpi3")).target.release.name == "bullseye"
+    assert specs.resolve(project, BuildRequest("rpi4")).target.release.name == "bookworm"
     # the command line wins over the file
-    assert specs.resolve(project, "rpi3", os_release="trixie").target.release.name == "trixie"
+    assert specs.resolve(project, BuildRequest("rpi3", os="trixie")).target.release.name == "trixie"
 
 
 def test_default_release_and_its_output_directory(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n"})
-    s = specs.resolve(project, "rpi3")
+    s = specs.resolve(project, BuildRequest("rpi3"))
     assert s.target.release.name == "trixie" and s.out.name == "rpi3"
-    other = specs.resolve(project, "rpi3", os_release="bullseye")
+    other = specs.resolve(project, BuildRequest("rpi3", os="bullseye"))
     assert other.out.name == "rpi3-bullseye"  # two releases never replace each other's output
     assert other.options()["os"] == "bullseye"
 
 
 def test_release_is_in_the_cache_key(tmp_path):
-    a = specs.resolve(EXAMPLES / "hello-make", "rpi3", out=tmp_path / "a", os_release="bullseye")
-    b = specs.resolve(EXAMPLES / "hello-make", "rpi3", out=tmp_path / "a", os_release="bookworm")
+    a = specs.resolve(EXAMPLES / "hello-make", BuildRequest("rpi3", os="bullseye"), out=tmp_path / "a")
+    b = specs.resolve(EXAMPLES / "hello-make", BuildRequest("rpi3", os="bookworm"), out=tmp_path / "a")
     image = "xbuild/builder:same"  # even with the same image tag, the release alone changes the key
     assert cache.key(a, "s" * 64, image) != cache.key(b, "s" * 64, image)
     assert cache.key(a, "s" * 64, image) == cache.key(dataclasses.replace(a, jobs=9), "s" * 64, image)
@@ -137,7 +138,7 @@ def test_release_is_in_the_cache_key(tmp_path):
 def test_os_in_xbuild_toml_must_be_a_string(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n", "xbuild.toml": "[build]\nos = 11\n"})
     with pytest.raises(ConfigError, match=r"\(line 2\): \[build\] 'os' must be an OS release name .*, not 11"):
-        specs.resolve(project, "rpi3")
+        specs.resolve(project, BuildRequest("rpi3"))
 
 
 def test_cli_unknown_release_is_exit_36(tmp_path):

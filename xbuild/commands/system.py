@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option
 from xbuild.errors import ExitCode
+from xbuild.request import Mode
 
 
 @click.command()
@@ -101,10 +101,14 @@ def images_ls(as_json):
                    f"{i['size'] / 1e6:8.0f} MB")
 
 
+# The images commands make or move the builders of one mode, or of all of them.
+_MODES = [*(m.value for m in Mode), "all"]
+
+
 @images.command("build")
 @option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
         help="Board(s) whose images to build (repeat the option for several).")
-@option("--mode", type=click.Choice([*MODES, "all"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(_MODES), default=Mode.CROSS.value, show_default=True,
         env="XBUILD_MODE", help="Which builder to make.")
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The boards' OS release [default: each board's default].")
@@ -117,7 +121,7 @@ def images_build(target_names, mode, os_release, verbose):
     progress = Progress(verbose=verbose)
     for name in target_names:
         target = tg.get(name).with_os(os_release)
-        for m in (MODES if mode == "all" else [mode]):
+        for m in (tuple(Mode) if mode == "all" else [Mode(mode)]):
             progress.phase("image", f"{target.name} builder ({m})")
             img = im.builder(target, m, progress.line)
             click.echo(f"{target.name} {m}: {img.tag} ({'built' if img.built else 'up to date'})")
@@ -134,7 +138,7 @@ def _board_images(target_names, mode: str, os_release) -> list[tuple[str, tuple[
     found: dict[str, tuple[str, ...]] = {}
     for name in target_names:
         target = tg.get(name).with_os(os_release)
-        tops = [im.builder_def(target, m) for m in (MODES if mode == "all" else [mode])]
+        tops = [im.builder_def(target, m) for m in (tuple(Mode) if mode == "all" else [Mode(mode)])]
         for top in [*tops, im.runtime_def(target)]:
             chain = (*reversed(im.parents(top)), top.tag)  # base first
             for i, tag in enumerate(chain):
@@ -146,7 +150,7 @@ _STORE = option("--store", "store_url", env="XBUILD_STORE",
                 help="The store: s3://bucket/prefix or a directory [default: the local store].")
 _TARGETS = option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
                   help="Board(s) whose images to move (repeat the option for several).")
-_MODE = option("--mode", type=click.Choice([*MODES, "all"]), default="cross",
+_MODE = option("--mode", type=click.Choice(_MODES), default=Mode.CROSS.value,
                show_default=True, env="XBUILD_MODE", help="Which builder (the runtime image always).")
 _OS = option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
              help="The boards' OS release [default: each board's default].")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -353,15 +354,17 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     with temp_dir(f"{job.id}-", work) as tmp:  # holds the upload, of any depth
         project = _source(jobs, job, Path(tmp))
         # static/deb False: not asked for, so the project's xbuild.toml decides (None)
-        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os,
-                             static=job.static or None, deb=job.deb or None)
-        if job.os != spec.target.selected.name:  # chosen by xbuild.toml or the board's default:
-            job.os = spec.target.selected.name   # the status names the release it is built for
+        asked = dataclasses.replace(job.request, static=job.request.static or None,
+                                    deb=job.request.deb or None)
+        spec = specs.resolve(project, asked, out=Path(tmp) / "out")
+        if job.request.os != spec.target.selected.name:  # chosen by xbuild.toml or the board's
+            # default: the status names the release it is built for
+            job.request = dataclasses.replace(job.request, os=spec.target.selected.name)
             _patiently(jobs.save, job)
         policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
         # The tenant's own compiler cache, through the store: never another tenant's.
         with compiler_cache.shared(jobs.store, job.tenant, spec, Path(tmp), log.line) as ccache:
-            result = run_build(spec, log, use_cache=not job.no_cache, compiler_cache=ccache,
+            result = run_build(spec, log, use_cache=not job.request.no_cache, compiler_cache=ccache,
                                cache_scope=cache_scope(job), labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", ExitCode.OK, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")

@@ -21,6 +21,7 @@ import functools
 from xbuild import schema
 from xbuild.datafiles import toolchain_files
 from xbuild.errors import ConfigError
+from xbuild.request import Mode
 from xbuild.targets import Target, host_arch
 from xbuild.toolchain.base import BIN as BIN
 from xbuild.toolchain.base import PREFIX as PREFIX
@@ -36,7 +37,7 @@ _TOOL = schema.text("a binutils tool name such as ar", r"[a-z][a-z0-9+._-]*")
 TOOLCHAIN = schema.Table({
     "description": schema.text(required=True),
     "family": schema.one_of(lambda: _families(), "a toolchain family", required=True),
-    "mode": schema.one_of(("cross", "emulate", "hybrid"), required=True),
+    "mode": schema.one_of(tuple(m.value for m in Mode), required=True),
     "packages": schema.List(_PACKAGE, required=True),
     "binutils": schema.List(_TOOL, required=True),
     "compilers": schema.Names(schema.one_of(("gcc", "cc", "g++", "c++", "cpp"), "a compiler shim"),
@@ -74,7 +75,7 @@ def get(name: str, target: Target, static: bool = False) -> Toolchain:
     return _families()[defn.family](defn, target, static)
 
 
-def pick(target: Target, mode: str = "cross", static: bool = False) -> Toolchain:
+def pick(target: Target, mode: Mode = Mode.CROSS, static: bool = False) -> Toolchain:
     """The toolchain of a build: emulate -> the release's native GCC; hybrid -> the x86-64 cross
     GCC in the emulate root filesystem; --static -> zig with musl;
     a board that needs its C runtime built for its exact CPU (target.toolchain, the Pi Zero/1) or
@@ -83,14 +84,14 @@ def pick(target: Target, mode: str = "cross", static: bool = False) -> Toolchain
     if static:
         _check_static(target, mode)
         return get("zig", target, static=True)
-    if mode == "emulate":
+    if mode == Mode.EMULATE:
         if target.toolchain:  # its release's own GCC makes what the board cannot run
             raise ConfigError(f"{target.name} builds with {target.toolchain} in cross mode, not "
                               f"--mode emulate: Debian's native {target.debian_arch} GCC links its "
                               f"own C runtime, built for a newer CPU than the {target.name}'s",
                               hint="drop --mode emulate")
         return get("gcc-native", target)
-    if mode == "hybrid":
+    if mode == Mode.HYBRID:
         _check_hybrid(target)
         return get("gcc-hybrid", target)
     if target.toolchain == "zig" or needs_exact_glibc(target):
@@ -120,7 +121,7 @@ def _check_hybrid(target: Target) -> None:
                           "which Debian's GCC does not do", hint="drop --mode hybrid: cross mode uses zig")
 
 
-def _check_static(target: Target, mode: str) -> None:
+def _check_static(target: Target, mode: Mode) -> None:
     from xbuild import targets
     musl = all_toolchains()["zig"].musl or {}
     if target.triple not in musl:
@@ -129,6 +130,6 @@ def _check_static(target: Target, mode: str) -> None:
                           f"static builds are zig + musl, for the ARM boards",
                           hint=f"boards with --static: {', '.join(boards)}; or build {target.name} "
                                "without --static")
-    if mode in ("emulate", "hybrid"):
+    if Mode(mode).emulated:
         raise ConfigError(f"--static builds with zig in cross mode, not --mode {mode}",
                           hint=f"drop --mode {mode} (or --static)")

@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 
 from xbuild import configsite
+from xbuild.request import Mode
 from xbuild.targets import Target, host_arch
 
 ROOT = "/xbuild"
@@ -55,8 +56,8 @@ class Toolchain:
         return self.definition.name
 
     @property
-    def mode(self) -> str:
-        return self.definition.mode
+    def mode(self) -> Mode:
+        return Mode(self.definition.mode)
 
     @property
     def version(self) -> str:
@@ -91,7 +92,7 @@ class Toolchain:
             files[name] = files[f"{t}-{name}"] = _script(body)
         for tool in self.definition.binutils:
             files[tool] = _script(f'exec /usr/bin/{t}-{tool} "$@"')
-        if self.mode == "cross":
+        if self.mode == Mode.CROSS:
             pc = (f"PKG_CONFIG_LIBDIR=/usr/lib/{multiarch(self.target)}/pkgconfig:/usr/share/pkgconfig "
                   'exec /usr/bin/pkgconf "$@"')
             files["pkg-config"] = files[f"{t}-pkg-config"] = _script(pc)
@@ -131,14 +132,14 @@ class Toolchain:
     def libc_answers(self) -> str:
         """Whose autoconf answers a build gets (configsite.py): glibc's in cross mode; none where
         configure runs its probes (emulate, hybrid), nor for musl (--static), which has none yet."""
-        return configsite.GLIBC if self.mode == "cross" and not self.static else ""
+        return configsite.GLIBC if self.mode == Mode.CROSS and not self.static else ""
 
     def config_site(self) -> str:
         return configsite.render(libc) if (libc := self.libc_answers()) else ""
 
     def files(self) -> dict[str, str]:
         out = self.shims()
-        if self.mode == "cross":
+        if self.mode == Mode.CROSS:
             out["toolchain.cmake"] = self.cmake_toolchain()
             out["cross.ini"] = self.meson_cross()
         if site := self.config_site():
@@ -147,7 +148,7 @@ class Toolchain:
 
     def environment(self, jobs: int) -> dict[str, str]:
         t, target = self.target.triple, self.target
-        cross = self.mode == "cross"
+        cross = self.mode == Mode.CROSS
         return {
             "PATH": f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/home/builder", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
