@@ -74,8 +74,9 @@ def main() -> None:
     project_arg(ap)  # one that honours CC, AR, DESTDIR and PREFIX, as lz4 does
     args = ap.parse_args()
     from xbuild import images, targets
+    from xbuild.toolchain import pick
     target = targets.get("rpi3").with_os("bookworm")
-    image = images.builder(target, "cross", print).tag  # untimed: made once if missing
+    image = images.builder(pick(target, "cross"), print).tag  # untimed: made once if missing
     flags = " ".join(target.cflags)
     runs = {"host": lambda tree: host(tree, f"{CROSS}-gcc {flags}"),
             "docker": lambda tree: docker(tree, f"{CROSS}-gcc {flags}", image),

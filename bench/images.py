@@ -69,11 +69,12 @@ def main() -> None:
     from xbuild import targets as tg
     from xbuild.engine import client
     from xbuild.store import open_store
+    from xbuild.toolchain import pick
 
     salt = f"bench-images-{uuid.uuid4().hex[:8]}"
     images.BUILD_LOGIC_VERSION = salt  # type: ignore[attr-defined]
     target = tg.get("rpi3")
-    builder = images.builder_def(target, "cross")
+    builder = images.builder_def(pick(target, "cross"))
     tags = [builder.tag, *images.parents(builder)]
     with tempfile.TemporaryDirectory(prefix="xbuild-bench-images-") as tmp:
         s3 = SeaweedFS(Path(tmp) / "s3")
