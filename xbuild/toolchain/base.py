@@ -43,7 +43,7 @@ class ToolchainDef:
     name: str
     description: str
     family: str                    # gcc | zig | hybrid: the registered family that applies it
-    mode: str                      # cross | emulate: where it runs
+    mode: str                      # cross | emulate | hybrid: where it runs
     packages: tuple[str, ...]      # Debian packages its builder image installs ({arch})
     binutils: tuple[str, ...]      # tools shimmed as /usr/bin/{triple}-<tool>
     compilers: dict[str, str]      # shim name -> command ({triple}, zig: {zig} {target} {cpu})

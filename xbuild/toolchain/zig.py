@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xbuild.errors import ConfigError, ToolchainMissing
-from xbuild.targets import Target, debian_userland_cpu
+from xbuild.targets import Target, all_targets, debian_userland_cpu
 from xbuild.toolchain.base import ROOT, Toolchain, multiarch, needs_exact_glibc
 from xbuild.toolchain.registry import all_toolchains, get, register
 
 if TYPE_CHECKING:
     from xbuild.images import ImageDef
+
 
 @functools.cache
 def installed() -> tuple[Path, str]:
@@ -242,10 +243,9 @@ class Zig(Toolchain):
 
 
 def _check_static(target: Target, mode: str) -> None:
-    from xbuild import targets
     musl = all_toolchains()["zig"].musl or {}
     if target.triple not in musl:
-        boards = sorted(t.name for t in targets.all_targets().values() if t.triple in musl)
+        boards = sorted(t.name for t in all_targets().values() if t.triple in musl)
         raise ConfigError(f"--static is not available for {target.name} ({target.debian_arch}): "
                           f"static builds are zig + musl, for the ARM boards",
                           hint=f"boards with --static: {', '.join(boards)}; or build {target.name} "
