@@ -75,8 +75,9 @@ def main() -> None:
     args = ap.parse_args()
     from xbuild import images, targets
     from xbuild.request import Mode
+    from xbuild.toolchain import pick
     target = targets.get("rpi3").with_os("bookworm")
-    image = images.builder(target, Mode.CROSS, print).tag  # untimed: made once if missing
+    image = images.builder(pick(target, Mode.CROSS), print).tag  # untimed: made once if missing
     flags = " ".join(target.cflags)
     runs = {"host": lambda tree: host(tree, f"{CROSS}-gcc {flags}"),
             "docker": lambda tree: docker(tree, f"{CROSS}-gcc {flags}", image),

@@ -70,11 +70,12 @@ def main() -> None:
     from xbuild.engine import client
     from xbuild.request import Mode
     from xbuild.store import open_store
+    from xbuild.toolchain import pick
 
     salt = f"bench-images-{uuid.uuid4().hex[:8]}"
     images.BUILD_LOGIC_VERSION = salt  # type: ignore[attr-defined]
     target = tg.get("rpi3")
-    builder = images.builder_def(target, Mode.CROSS)
+    builder = images.builder_def(pick(target, Mode.CROSS))
     tags = [builder.tag, *images.parents(builder)]
     with tempfile.TemporaryDirectory(prefix="xbuild-bench-images-") as tmp:
         s3 = SeaweedFS(Path(tmp) / "s3")

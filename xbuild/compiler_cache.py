@@ -79,7 +79,6 @@ ROOT_NAME, LEGACY_NAME = "compiler-cache", "ccache"  # see root()
 _MAX_DEPTH = 6  # ccache 4 nests at most 4 levels of directories (plus tmp/, lock/): deeper is not its
 _MAX_WALK = 64  # what usage() counts through (a build's tree, before scrub has trimmed it)
 SIZE = "XBUILD_COMPILER_CACHE_SIZE"
-CACHED_FAMILIES = ("gcc", "zig")  # every family xbuild has (see the docstring for zig)
 # ccache 4's counters, by their index in its `stats` files (checked against `ccache --print-stats`).
 _HIT_DIRECT, _HIT_PREPROCESSED, _MISS = 22, 8, 4
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKMGT]?)(i?)B?\Z")
@@ -198,7 +197,7 @@ def for_build(spec, use: bool | Path, *, share: bool | None = None,
     resolved path's key."""
     if use is False or (use is True and not enabled()):
         return None
-    if spec.recipe.kind == "image" or spec.toolchain.definition.family not in CACHED_FAMILIES \
+    if spec.recipe.kind == "image" or not spec.toolchain.compiler_cache \
             or not engine_is_local():
         return None
     size_limit()  # a wrong XBUILD_COMPILER_CACHE_SIZE fails before any work

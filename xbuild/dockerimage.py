@@ -186,7 +186,7 @@ def _userland_arch(target: Target) -> str:
     """The Debian architecture of a `FROM debian:<suite>` for the board. Debian armhf is ARMv7
     and dies with SIGILL on an ARMv6 Pi Zero/1, whose containers run Debian armel (ARMv5TE,
     soft-float inside the container: the board's kernel runs it) instead."""
-    from xbuild.toolchain.zig import debian_userland_cpu
+    from xbuild.targets import debian_userland_cpu
     return "armel" if debian_userland_cpu(target) else target.debian_arch
 
 

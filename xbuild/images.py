@@ -1,13 +1,16 @@
 """Builder and runtime images, built locally and tagged by a hash of everything that defines them,
-so an image is reused until its definition changes.
+so an image is reused until its definition changes. The generic machinery: the Debian bases, the
+layers on them, the project's packages on top, and making (or reusing) an image. Which builder a
+build runs in is its toolchain family's to say (toolchain/: `builder_image`), with the parts here.
 
   xbuild/base:<suite>-<arch>-<hash>        debootstrap'd Debian, right platform label (rootfs.py)
   xbuild/builder:<suite>-<arch>-<mode>-<hash>  base + toolchains: cross = host-arch base with Debian's
                                              cross toolchain; emulate = target-arch base, native gcc
+                                             (toolchain/gcc.py)
   xbuild/builder:<suite>-<arch>-zig-<cpu>-<glibc>-<hash>  cross builder + zig, its cache warmed for
                                              the board's CPU (toolchain/zig.py)
   xbuild/builder:<suite>-<arch>-hybrid-<hash>  emulate builder + the x86-64 cross toolchain's files,
-                                             gathered in ...-hybrid-files-<hash> (hybrid_def)
+                                             gathered in ...-hybrid-files-<hash> (toolchain/hybrid.py)
   xbuild/deps:<...>-<hash>                 builder + the project's declared -dev packages
 
 Targets that share a Debian architecture share images: the board's tuning is applied at build
@@ -25,18 +28,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from xbuild import BUILD_LOGIC_VERSION, rootfs
 from xbuild.config import PACKAGE
 from xbuild.engine import client
 from xbuild.errors import ConfigError, ImageBuildFailed
 from xbuild.paths import cache_dir, under
-from xbuild.request import Mode
-from xbuild.targets import Target, host_arch
-
-if TYPE_CHECKING:
-    from xbuild.toolchain import Toolchain
+from xbuild.targets import Target, debian_userland_cpu, host_arch
 
 LABEL = "org.xbuild.kind"
 KINDS = ("base", "builder", "deps")  # each built on the one before it
@@ -115,117 +114,49 @@ def runtime_def(target: Target, packages: tuple[str, ...] = ()) -> ImageDef:
     release's sonames there, as on the board. A board older than its
     Debian userland's CPU baseline (the ARMv6 Pi Zero on armhf) shares the Debian armhf image,
     labelled as what it is (ARMv7)."""
-    from xbuild.toolchain.zig import debian_userland_cpu
     platform = "linux/arm/v7" if debian_userland_cpu(target) else target.platform
     base = base_def(target.debian_arch, target.suite, platform)
     packages = tuple(p for p in packages if p not in IN_EVERY_BASE)
     if not packages:
         return base
     _check_packages(packages)
-    labels = ((LABEL, "deps"), ("org.xbuild.arch", target.debian_arch), ("org.xbuild.mode", "run"))
-    return _child(base, "deps", f"{target.suite}-{target.debian_arch}-run", _apt(sorted(packages)),
-                  labels)
+    return child(base, "deps", f"{target.suite}-{target.debian_arch}-run", apt(sorted(packages)),
+                 labels("deps", target.debian_arch, "run"))
 
 
-def builder_def(target: Target, mode: Mode, packages: tuple[str, ...] = (),
-                toolchain: Toolchain | None = None, tools: tuple[str, ...] = ()) -> ImageDef:
-    """The image a build runs in: the toolchain's (default: the one pick() chooses for the board
-    and mode), plus the project's `packages` (the target's libraries: multiarch in cross mode) and
-    `tools` (programs the build runs: the build machine's own packages)."""
-    from xbuild.toolchain import get, pick
-    from xbuild.toolchain.zig import Zig
-    toolchain = toolchain or pick(target, mode)
-    arch, mode = target.debian_arch, toolchain.mode
-    # zig extends the gcc-cross builder: its binutils, pkgconf and multiarch set-up.
-    debian = get("gcc-cross", target) if isinstance(toolchain, Zig) else toolchain
-    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
-    if mode == Mode.HYBRID:
-        defn = hybrid_def(target)
-    elif mode == Mode.CROSS:
-        host_platform = _PLATFORMS.get(host_arch(), "linux/" + host_arch())
-        parent = base_def(host_arch(), target.suite, host_platform)
-        run = _apt(TOOLS + debian.image_packages(), add_arch=arch)
-    else:
-        parent = runtime_def(target)
-        run = _apt(TOOLS + debian.image_packages())
-    if mode != Mode.HYBRID:
-        run += " && useradd --create-home --uid 1000 --user-group builder"
-        defn = _child(parent, "builder", f"{target.suite}-{arch}-{mode}", run, labels)
-    if isinstance(toolchain, Zig):
-        name, body, home = toolchain.image_layer()
-        dockerfile = f"FROM {defn.tag}\n{body}"
-        defn = ImageDef(f"{REPO_PREFIX}builder:{name}-{_digest('builder', dockerfile)}", "builder",
-                        defn.platform, labels + (("org.xbuild.toolchain", "zig"),), dockerfile, defn,
-                        context=(("ziglang", str(home)),))
+class Builds(Protocol):
+    """What builder_def needs of a toolchain (toolchain.Toolchain: each family defines its own
+    builder image, on top of the images here)."""
+    @property
+    def target(self) -> Target: ...
+    @property
+    def mode(self) -> str: ...
+    def builder_image(self) -> ImageDef: ...
+    def target_package(self, package: str) -> str: ...
+
+
+def builder_def(toolchain: Builds, packages: tuple[str, ...] = (),
+                tools: tuple[str, ...] = ()) -> ImageDef:
+    """The image a build runs in: the toolchain's builder, plus the project's `packages` (the
+    target's libraries: multiarch in a cross builder, toolchain.target_package) and `tools`
+    (programs the build runs: the build machine's own packages)."""
+    defn = toolchain.builder_image()
     if not packages and not tools:
         return defn
     _check_packages((*packages, *tools))
-    # Cross mode installs the target architecture's packages through multiarch (libssl-dev:armhf).
-    names = sorted({*(p if ":" in p or mode != Mode.CROSS else f"{p}:{arch}" for p in packages), *tools})
-    labels = ((LABEL, "deps"), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode))
-    return _child(defn, "deps", f"{target.suite}-{arch}-{mode}", _apt(names), labels)
+    target, mode = toolchain.target, toolchain.mode
+    names = sorted({*map(toolchain.target_package, packages), *tools})
+    return child(defn, "deps", f"{target.suite}-{target.debian_arch}-{mode}", apt(names),
+                 labels("deps", target.debian_arch, mode))
 
 
-# The build machine's own shell, make and text tools, which run natively in the hybrid image too
-# (configure and libtool are shell scripts: under qemu they cost more than the compiles). They act
-# the same on any CPU; what reports or depends on the machine stays the target's: uname, arch,
-# nproc, od (its output follows the CPU's byte order), and stdbuf, chroot, hostid, bashbug.
-HYBRID_TOOLS = ("coreutils", "dash", "bash", "sed", "grep", "mawk", "make", "m4", "diffutils",
-                "findutils")
-_TARGETS_OWN = "arch|uname|nproc|od|stdbuf|chroot|hostid|bashbug"
-# Run in the cross builder (host arch): gather under /xbuild-hybrid the cross compiler, binutils and
-# their runtime libraries (the -<arch>-cross packages), but not the cross C library nor kernel
-# headers (the root filesystem's own libc6-dev is what hybrid links against); the HYBRID_TOOLS'
-# programs; the host's loader and shared libraries, which all of them run on; and the host's ccache
-# as /usr/local/bin/ccache (first on PATH: the target's own would run under qemu). Every suite's
-# image is merged-/usr: /bin/x is /usr/bin/x.
-_HYBRID_FILES = " && ".join([
-    "pkgs=$(dpkg-query -W -f '${{Package}}\\n'"
-    " | grep -E '^(binutils|cpp|gcc|g[+][+])(-[0-9]+)?-{triple}(-base)?$|^gcc-[0-9]+-cross-base$|-{arch}-cross$'"
-    " | grep -vE '^(libc6|libc6-dev|linux-libc-dev)-{arch}-cross$')",
-    "{{ dpkg -L $pkgs | grep -v '^/usr/share/';"
-    " dpkg -L {tools} | grep -E '^(/usr)?/s?bin/' | grep -vE '/({targets_own})$'; }}"
-    " | sed -E 's,^/(bin|sbin|lib)/,/usr/\\1/,' | sort -u"
-    ' | while read -r f; do if [ -L "$f" ] || [ -f "$f" ]; then echo "${{f#/}}"; fi; done > /tmp/files',
-    'echo "usr/lib/$(gcc -print-multiarch)" >> /tmp/files',
-    "mkdir -p /xbuild-hybrid/usr/local/bin",
-    # the loader's path, there before the first RUN (whose /bin/sh is the x86-64 dash already)
-    "if [ -d /usr/lib64 ]; then echo usr/lib64 >> /tmp/files; ln -s usr/lib64 /xbuild-hybrid/lib64; fi",
-    "tar -C / -cf - -T /tmp/files | tar -C /xbuild-hybrid -xf -",
-    "cp -a /usr/bin/ccache /xbuild-hybrid/usr/local/bin/ccache",
-    "rm /tmp/files"])
-# Run in the hybrid image: the cross GCC's LTO plugin for the binutils (the x86-64 ar and nm
-# cannot load the target GCC's).
-_HYBRID_LINKS = ("rm -f /usr/lib/bfd-plugins/* && "
-                 "ln -s /usr/libexec/gcc-cross/*/*/liblto_plugin.so /usr/lib/bfd-plugins/")
+def labels(kind: str, arch: str, mode: str) -> tuple[tuple[str, str], ...]:
+    return (LABEL, kind), ("org.xbuild.arch", arch), ("org.xbuild.mode", mode)
 
 
-def hybrid_def(target: Target) -> ImageDef:
-    """--mode hybrid: the emulate builder (the target's root filesystem, build tools and
-    libc6-dev) with the x86-64 cross toolchain of the same suite copied over its own compiler:
-    /usr/bin/<triple>-gcc & co. become the cross tools, so the shims, and even a plain /usr/bin/gcc,
-    run the compiler natively; so do the shell, make and text tools (HYBRID_TOOLS). The rest
-    (perl, python, the project's own programs, configure's test programs) runs under qemu.
-    Debian's amd64 cross compiler cannot be installed into a foreign root filesystem with apt
-    (its arch-all dependencies are refused), so its files are copied: gathered in an image of
-    their own made from the cross builder, then COPY --from, which the engine's classic builder
-    allows across platforms."""
-    from xbuild.toolchain import get
-    arch, name = target.debian_arch, f"{target.suite}-{target.debian_arch}"
-    cross = builder_def(target, Mode.CROSS, toolchain=get("gcc-cross", target))
-    emulate = builder_def(target, Mode.EMULATE, toolchain=get("gcc-native", target))
-    script = _HYBRID_FILES.format(triple=target.triple, arch=arch, tools=" ".join(HYBRID_TOOLS),
-                                  targets_own=_TARGETS_OWN)
-    files_df = f"FROM {cross.tag}\nRUN {script}\n"
-    files = ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-files-{_digest('builder', files_df)}",
-                     "builder", cross.platform,
-                     ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", "hybrid-files")),
-                     files_df, cross)
-    dockerfile = (f"FROM {emulate.tag}\nCOPY --from={files.tag} /xbuild-hybrid/ /\n"
-                  f"RUN {_HYBRID_LINKS}\n")
-    labels = ((LABEL, "builder"), ("org.xbuild.arch", arch), ("org.xbuild.mode", Mode.HYBRID.value))
-    return ImageDef(f"{REPO_PREFIX}builder:{name}-hybrid-{_digest('builder', dockerfile)}", "builder",
-                    emulate.platform, labels, dockerfile, emulate, needs=(files,))
+def host_base(suite: str) -> ImageDef:
+    """The build machine's own Debian of that suite (a cross builder's parent)."""
+    return base_def(host_arch(), suite, _PLATFORMS.get(host_arch(), "linux/" + host_arch()))
 
 
 def _check_packages(packages) -> None:
@@ -235,10 +166,17 @@ def _check_packages(packages) -> None:
                               hint='packages are Debian names such as "zlib1g-dev"')
 
 
-def _child(parent: ImageDef, kind: str, name: str, run: str, labels) -> ImageDef:
-    dockerfile = _dockerfile(parent.tag, run)
-    return ImageDef(f"{REPO_PREFIX}{kind}:{name}-{_digest(kind, dockerfile)}", kind, parent.platform,
-                    labels, dockerfile, parent)
+def child(parent: ImageDef, kind: str, name: str, run: str, labels) -> ImageDef:
+    """`parent` with apt's `run` on top (tagged as layer())."""
+    return layer(parent, kind, name, _dockerfile(parent.tag, run), labels)
+
+
+def layer(parent: ImageDef, kind: str, name: str, dockerfile: str, labels, *,
+          context: tuple[tuple[str, str], ...] = (), needs: tuple[ImageDef, ...] = (),
+          platform: str = "") -> ImageDef:
+    """An image made by a Dockerfile (FROM parent.tag ...), tagged <kind>:<name>-<its hash>."""
+    return ImageDef(f"{REPO_PREFIX}{kind}:{name}-{_digest(kind, dockerfile)}", kind,
+                    platform or parent.platform, labels, dockerfile, parent, context=context, needs=needs)
 
 
 def ensure(defn: ImageDef, log, publish: bool = True) -> Image:
@@ -298,9 +236,8 @@ def _debootstrap(defn: ImageDef, log) -> None:
             client().images.load(f)
 
 
-def builder(target: Target, mode: Mode, log, packages: tuple[str, ...] = (),
-            tools: tuple[str, ...] = ()) -> Image:
-    return ensure(builder_def(target, mode, packages, tools=tools), log)
+def builder(toolchain: Builds, log, packages: tuple[str, ...] = (), tools: tuple[str, ...] = ()) -> Image:
+    return ensure(builder_def(toolchain, packages, tools), log)
 
 
 def runtime(target: Target, log, packages: tuple[str, ...] = ()) -> Image:
@@ -312,7 +249,7 @@ def _dockerfile(parent: str, run: str) -> str:
             f"RUN {run} && apt-get clean && rm -rf /var/lib/apt/lists/*\n")
 
 
-def _apt(packages: list[str], add_arch: str | None = None) -> str:
+def apt(packages: list[str], add_arch: str | None = None) -> str:
     add = f"dpkg --add-architecture {add_arch} && " if add_arch else ""
     return (f"{add}apt-get update -q && apt-get install -y -q --no-install-recommends "
             + " ".join(packages))

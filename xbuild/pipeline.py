@@ -138,8 +138,7 @@ def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: b
     progress.mark("hash")
     exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     source_hash = sources.tree_hash(spec.project, exclude)
-    image_def = images.builder_def(spec.target, spec.mode, spec.config.packages, spec.toolchain,
-                                   spec.config.tools)
+    image_def = images.builder_def(spec.toolchain, spec.config.packages, spec.config.tools)
     key = cache.key(spec, source_hash, image_def.tag)
     build_id, base = cache.build_id(spec, key), cache.store_base(spec, cache_scope)
     store = open_store(configured_url(), create=True) if use_cache or record else None
@@ -272,7 +271,7 @@ OUTPUT_DEPTH = 200  # directories a build output may nest (Python's recursion li
 def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
     """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
     spec, progress, log = ctx.spec, ctx.progress, ctx.log
-    if spec.mode.emulated and spec.target.needs_qemu:
+    if spec.toolchain.needs_binfmt:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build ({spec.mode})")
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
     image = images.ensure(ctx.image_def, log.line)

@@ -21,9 +21,8 @@ from xbuild import binfmt, images
 from xbuild.archive import check, max_output, save_stream
 from xbuild.errors import BadArtifact, InstallFailed
 from xbuild.sandbox import Box, Container, Limits
-from xbuild.targets import Target
+from xbuild.targets import Target, debian_userland_cpu
 from xbuild.toolchain import PREFIX
-from xbuild.toolchain.zig import debian_userland_cpu
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild import releases, schema
-from xbuild.abi import _RANK, AbiRequirement
+from xbuild.abi import _RANK, AbiRequirement, arm_arch_fits
 from xbuild.datafiles import data_files, toolchain_files
 from xbuild.elf import MACHINES
 from xbuild.errors import UnknownRelease, UnknownTarget
@@ -202,3 +202,19 @@ def get(name: str) -> Target:
     did_you_mean = f"did you mean {' or '.join(close)}? " if close else ""
     raise UnknownTarget(f"unknown target {name!r}",
                         hint=f"{did_you_mean}`xbuild targets` lists the boards")
+
+
+# An ARM board older than ARMv7 (Pi Zero/1) on Debian armhf: Debian's armhf userland is ARMv7
+# and dies with SIGILL under the board's own CPU model, so code that needs that userland (a
+# dynamic program, configure probes) runs under the oldest core Debian armhf supports.
+DEBIAN_ARMHF_CPU = "cortex-a7"
+
+
+def debian_userland_cpu(target: Target) -> str | None:
+    """The QEMU_CPU under which the release's Debian userland runs on this board, when the
+    board's own model cannot run it; else None. (Here, not in toolchain/zig.py: the runtime
+    image, `xbuild run` and zig's configure probes all need it.)"""
+    if target.debian_arch == "armhf" and target.abi.arm_arch_max and \
+            not arm_arch_fits("v7", target.abi.arm_arch_max):
+        return DEBIAN_ARMHF_CPU
+    return None

@@ -593,9 +593,10 @@ def test_the_reaper_removes_its_farms_containers_past_their_deadline(engine, tmp
     from xbuild.sandbox import DEADLINE_LABEL
     from xbuild.service import reaper
     from xbuild.service.execute import FARM_LABEL, farm
+    from xbuild.toolchain import pick
     monkeypatch.setenv("XBUILD_STORE", (tmp_path / "store").as_uri())  # a farm of this test's own
     ours = farm()
-    base = images.ensure(images.builder_def(targets.get("rpi3"), "cross").parent, lambda line: None)
+    base = images.ensure(images.builder_def(pick(targets.get("rpi3"), "cross")).parent, lambda line: None)
 
     def container(deadline: float, farm: str | None):
         labels = {DEADLINE_LABEL: str(deadline), **({FARM_LABEL: farm} if farm else {})}

@@ -445,7 +445,8 @@ def test_images_only_in_the_engine_are_refused(engine, tmp_path, dockerfile):
 def test_an_xbuild_builder_is_refused_as_a_base(engine, tmp_path):
     from xbuild import images
     from xbuild.targets import get
-    builder = images.builder_def(get("rpi3"), "cross").tag
+    from xbuild.toolchain import pick
+    builder = images.builder_def(pick(get("rpi3"), "cross")).tag
     project = _dockerfile(tmp_path / "b", f"FROM {builder}\nRUN true\n")
     proc = xbuild("--target", "rpi3", project)
     assert proc.returncode == 20 and builder in proc.stderr and "only in this engine" in proc.stderr

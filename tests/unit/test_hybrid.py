@@ -12,6 +12,7 @@ from xbuild import cache, hints, images, targets, toolchain
 from xbuild import spec as specs
 from xbuild.errors import ConfigError
 from xbuild.request import BuildRequest, Mode
+from xbuild.toolchain import pick
 
 # `xbuild --target rpi3` of a project whose configure.ac has an AC_RUN_IFELSE probe.
 AUTOCONF_PROBE = """checking for arm-linux-gnueabihf-gcc... arm-linux-gnueabihf-gcc
@@ -31,7 +32,7 @@ If you meant to cross compile, use '--host'."""
 
 @pytest.fixture(autouse=True)
 def x86_64_build_machine(monkeypatch):
-    monkeypatch.setattr(toolchain, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(toolchain.hybrid, "host_arch", lambda: "amd64")
     monkeypatch.setattr(images, "host_arch", lambda: "amd64")
 
 
@@ -42,7 +43,8 @@ def project(tmp_path):
 
 def test_hybrid_picks_the_cross_gcc_and_the_build_looks_native():
     tc = toolchain.pick(targets.get("rpi3"), "hybrid")
-    assert (tc.name, tc.mode, tc.definition.family) == ("gcc-hybrid", "hybrid", "gcc")
+    assert (tc.name, tc.mode, tc.definition.family) == ("gcc-hybrid", "hybrid", "hybrid")
+    assert isinstance(tc, toolchain.Gcc)  # Debian's GCC: its shims and flags, in its own image
     env = tc.environment(jobs=2)
     # configure sees a native build: no --host differing from --build, no cross files
     assert env["XBUILD_BUILD"] == env["XBUILD_HOST"] == "arm-linux-gnueabihf"
@@ -72,7 +74,7 @@ def test_boards_that_need_zig_are_refused_with_the_reason(board, os, why):
 
 
 def test_hybrid_needs_an_x86_64_build_machine(monkeypatch):
-    monkeypatch.setattr(toolchain, "host_arch", lambda: "arm64")
+    monkeypatch.setattr(toolchain.hybrid, "host_arch", lambda: "arm64")
     with pytest.raises(ConfigError, match="this machine is arm64"):
         toolchain.pick(targets.get("rpi3"), "hybrid")
 
@@ -91,8 +93,8 @@ def test_the_cli_refuses_a_zig_board_before_any_work(project):
 
 def test_the_image_is_the_emulate_builder_with_the_cross_builders_files():
     rpi3 = targets.get("rpi3")
-    hybrid = images.builder_def(rpi3, "hybrid")
-    emulate, cross = images.builder_def(rpi3, "emulate"), images.builder_def(rpi3, "cross")
+    hybrid = images.builder_def(pick(rpi3, "hybrid"))
+    emulate, cross = images.builder_def(pick(rpi3, "emulate")), images.builder_def(pick(rpi3, "cross"))
     (files,) = hybrid.needs
     assert hybrid.parent == emulate and files.parent == cross
     assert hybrid.platform == "linux/arm/v7" and files.platform == "linux/amd64"
@@ -106,14 +108,14 @@ def test_the_image_is_the_emulate_builder_with_the_cross_builders_files():
     assert hybrid.tag.startswith("xbuild/builder:trixie-armhf-hybrid-")
     assert dict(hybrid.labels)["org.xbuild.mode"] == "hybrid"
     # content-hashed: another release is another image, all the way down
-    bookworm = images.builder_def(rpi3.with_os("bookworm"), "hybrid")
+    bookworm = images.builder_def(pick(rpi3.with_os("bookworm"), "hybrid"))
     assert bookworm.tag != hybrid.tag and bookworm.needs[0].tag != files.tag
-    assert images.builder_def(rpi3, "hybrid").tag == hybrid.tag
+    assert images.builder_def(pick(rpi3, "hybrid")).tag == hybrid.tag
 
 
 def test_declared_packages_are_the_target_roots_own(project):
-    defn = images.builder_def(targets.get("rpi3"), "hybrid", ("libssl-dev",), tools=("xsltproc",))
-    assert defn.kind == "deps" and defn.parent == images.builder_def(targets.get("rpi3"), "hybrid")
+    defn = images.builder_def(pick(targets.get("rpi3"), "hybrid"), ("libssl-dev",), tools=("xsltproc",))
+    assert defn.kind == "deps" and defn.parent == images.builder_def(pick(targets.get("rpi3"), "hybrid"))
     assert "libssl-dev xsltproc" in defn.dockerfile and ":armhf" not in defn.dockerfile
 
 
@@ -121,7 +123,7 @@ def test_the_cache_key_distinguishes_hybrid(project):
     keys = set()
     for mode in tuple(Mode):
         spec = specs.resolve(project, BuildRequest("rpi3", mode=mode))
-        keys.add(cache.key(spec, "source", images.builder_def(spec.target, mode).tag))
+        keys.add(cache.key(spec, "source", images.builder_def(pick(spec.target, mode)).tag))
         assert spec.options()["mode"] == mode
     assert len(keys) == len(tuple(Mode)) == 3
 
@@ -155,7 +157,7 @@ def test_every_mode_choice_offers_hybrid():
 
 
 def test_other_architectures_get_their_own_cross_files():
-    arm64 = images.builder_def(targets.get("arm64"), "hybrid")
+    arm64 = images.builder_def(pick(targets.get("arm64"), "hybrid"))
     assert arm64.platform == "linux/arm64/v8" and arm64.tag.startswith("xbuild/builder:trixie-arm64-hybrid-")
     (files,) = arm64.needs
     assert "-aarch64-linux-gnu(-base)?$" in files.dockerfile and "-arm64-cross$" in files.dockerfile

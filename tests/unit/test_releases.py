@@ -13,6 +13,7 @@ from xbuild import cache, datafiles, images, releases, targets
 from xbuild import spec as specs
 from xbuild.errors import ConfigError, UnknownRelease
 from xbuild.request import BuildRequest
+from xbuild.toolchain import pick
 
 PIS_32_64 = ["rpi2", "rpi3", "rpi3-64", "rpi4"]
 DEBIAN = ["armhf", "arm64", "armel", "beaglebone", "ppc64el", "s390x"]
@@ -97,11 +98,11 @@ def test_unknown_release_lists_the_boards(board, name):
 def test_images_follow_the_release():
     rpi3 = targets.get("rpi3")
     bullseye, bookworm = rpi3.with_os("bullseye"), rpi3.with_os("bookworm")
-    assert images.builder_def(bullseye, "cross").tag.startswith("xbuild/builder:bullseye-armhf-cross-")
-    assert images.builder_def(bullseye, "cross").parent.suite == "bullseye"
-    assert images.builder_def(bullseye, "emulate").parent.suite == "bullseye"
+    assert images.builder_def(pick(bullseye, "cross")).tag.startswith("xbuild/builder:bullseye-armhf-cross-")
+    assert images.builder_def(pick(bullseye, "cross")).parent.suite == "bullseye"
+    assert images.builder_def(pick(bullseye, "emulate")).parent.suite == "bullseye"
     assert images.runtime_def(bullseye).suite == "bullseye"
-    assert images.builder_def(bullseye, "cross").tag != images.builder_def(bookworm, "cross").tag
+    assert images.builder_def(pick(bullseye, "cross")).tag != images.builder_def(pick(bookworm, "cross")).tag
     run = images.runtime_def(bullseye, ("libssl-dev",))
     assert run.kind == "deps" and run.parent == images.runtime_def(bullseye)
     assert "libssl-dev" in run.dockerfile and ":armhf" not in run.dockerfile

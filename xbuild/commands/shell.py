@@ -36,12 +36,12 @@ def shell(project, request):
     if spec.recipe.kind == "image":
         raise click.UsageError("a Dockerfile project has no build container to enter: "
                                "`docker run` its image instead")
-    if spec.mode.emulated and spec.target.needs_qemu:
+    if spec.toolchain.needs_binfmt:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} shell")
     progress = Progress()
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-    image = images.ensure(images.builder_def(spec.target, spec.mode, spec.config.packages,
-                                                     spec.toolchain, spec.config.tools), progress.line)
+    image = images.ensure(images.builder_def(spec.toolchain, spec.config.packages, spec.config.tools),
+                          progress.line)
     progress.done()
     exclude = sources.excluder(spec.project, spec.out, specs.OUT_DIRNAME)
     name = f"xbuild-shell-{spec.target.name}-{uuid.uuid4().hex[:10]}"

@@ -118,12 +118,13 @@ def images_build(target_names, mode, os_release, verbose):
     from xbuild import images as im
     from xbuild import targets as tg
     from xbuild.progress import Progress
+    from xbuild.toolchain import pick
     progress = Progress(verbose=verbose)
     for name in target_names:
         target = tg.get(name).with_os(os_release)
         for m in (tuple(Mode) if mode == "all" else [Mode(mode)]):
             progress.phase("image", f"{target.name} builder ({m})")
-            img = im.builder(target, m, progress.line)
+            img = im.builder(pick(target, m), progress.line)
             click.echo(f"{target.name} {m}: {img.tag} ({'built' if img.built else 'up to date'})")
         rt = im.runtime(target, progress.line)
         click.echo(f"{target.name} runtime: {rt.tag} ({'built' if rt.built else 'up to date'})")
@@ -135,10 +136,11 @@ def _board_images(target_names, mode: str, os_release) -> list[tuple[str, tuple[
     tags; parents first (a pull then sends each layer once)."""
     from xbuild import images as im
     from xbuild import targets as tg
+    from xbuild.toolchain import pick
     found: dict[str, tuple[str, ...]] = {}
     for name in target_names:
         target = tg.get(name).with_os(os_release)
-        tops = [im.builder_def(target, m) for m in (tuple(Mode) if mode == "all" else [Mode(mode)])]
+        tops = [im.builder_def(pick(target, m)) for m in (tuple(Mode) if mode == "all" else [Mode(mode)])]
         for top in [*tops, im.runtime_def(target)]:
             chain = (*reversed(im.parents(top)), top.tag)  # base first
             for i, tag in enumerate(chain):
