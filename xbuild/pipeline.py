@@ -45,7 +45,7 @@ from xbuild.sandbox import Box, Container, check_free_space, disk_limit_error, e
 from xbuild.spec import OUT_DIRNAME, BuildSpec
 from xbuild.store import configured_url, open_store
 
-Step = Callable[[BuildContext], None]
+Step = Callable[[BuildContext], None]  # a step of the build; a delivery is one too (delivery.py)
 
 
 def _control_files(spec: BuildSpec) -> bytes:
