@@ -51,10 +51,10 @@ def remove_expired() -> int:
 
 class _JobLog:
     """A job's observer (observer.Observer): appends the job's log to the store as it comes, and
-    stops the build the tenant cancelled. Lines are buffered for at
-    most LOG_FLUSH_SECONDS or LOG_CHUNK_BYTES, then written as one more chunk. Memory holds one
-    chunk and, past the cap (XBUILD_MAX_LOG_MB), the last LOG_TAIL_LINES lines, which close()
-    writes after a line saying how much was left out."""
+    stops the build the tenant cancelled. Lines are buffered for at most LOG_FLUSH_SECONDS or
+    LOG_CHUNK_BYTES, then written as one more chunk. Memory holds one chunk and, past the cap
+    (XBUILD_MAX_LOG_MB), the last LOG_TAIL_LINES lines, which close() writes after a line saying
+    how much was left out."""
 
     def __init__(self, jobs: Jobs, job: Job):
         self.jobs, self.job, self.last = jobs, job, time.monotonic()
