@@ -3,7 +3,7 @@ appended through a buffer, and capped in size.
 
 Past the cap (XBUILD_MAX_LOG_MB) the log says so and keeps only the last lines, which are written
 when the build ends: the line that failed is always in the log and in the error's tail. Lines go
-on to the progress watcher (a terminal, a service job) only as they go into the file, so a service
+on to the build's observer (a terminal, a service job) only as they go into the file, so a service
 log is capped the same way."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import collections
 from pathlib import Path
 
 from xbuild import environment
+from xbuild.observer import Observer
 
 MARK = "::xbuild "
 TAIL = 40            # lines shown with a failed build's error
@@ -25,8 +26,8 @@ def max_bytes() -> int:
 
 
 class BuildLog:
-    def __init__(self, path: Path, progress, secrets=(), cap: int | None = None):
-        self.path, self.progress = path, progress
+    def __init__(self, path: Path, observer: Observer, secrets=(), cap: int | None = None):
+        self.path, self.observer = path, observer
         self.cap = cap if cap is not None else max_bytes()
         # A multi-line value is masked line by line: the log is read line by line.
         self.secrets = sorted({part for value in secrets for part in value.splitlines()
@@ -60,7 +61,7 @@ class BuildLog:
     def _write(self, text: str) -> None:
         self._file.write(text + "\n")
         self.size += len(text) + 1
-        self.progress.line(text)
+        self.observer.line(text)
 
     def begin_build(self) -> None:
         """From here on the lines are the build's own: a failure's tail shows only them, not the

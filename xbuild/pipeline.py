@@ -1,24 +1,25 @@
-"""run_build(spec): the one pipeline behind the CLI, the service and the nightly schedule.
+"""run_build(spec): the one pipeline behind the CLI, the service and the nightly schedule, as a
+list of steps over one context (build_context.BuildContext), in the manner of mkosi's build_image:
 
-    image -> sandboxed build -> collect -> ABI gate -> archive + SHA256SUMS + manifest
+    inputs -> cache answer, or: image -> copy-in -> recipe -> collect -> ABI gate -> depends
+                                -> package -> record      (a Dockerfile project: its own list)
+    -> the deliveries the caller chose (delivery.py: publish to a store, push an image)
 
-It knows nothing of queues or HTTP. Outputs appear all at once: everything is written into a
-temporary directory beside the output directory and swapped in only when the build succeeded,
-so a failed build never leaves a half-written output (nor destroys the previous one)."""
+It knows nothing of queues or HTTP, nor of who watches (observer.py). Outputs appear all at once:
+everything is written into a temporary directory beside the output directory and swapped in only
+when the build succeeded, so a failed build never leaves a half-written output (nor destroys the
+previous one)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from xbuild import (
-    BUILD_LOGIC_VERSION,
-    __version__,
     artifacts,
     binfmt,
     buildscript,
@@ -35,41 +36,16 @@ from xbuild import (
 )
 from xbuild.archive import extract, max_output, save_stream, sha256_file, tar_tree
 from xbuild.atomic import check_out, remove_made, swap_in
+from xbuild.build_context import DEFAULT_CACHE, BuildContext, BuildResult, CacheUse
 from xbuild.buildlog import BuildLog
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
-from xbuild.progress import Progress
+from xbuild.observer import NullObserver, Observer
 from xbuild.safefs import copy_replacing, remove_tree
 from xbuild.sandbox import Box, Container, check_free_space, disk_limit_error, engine_data_root
-from xbuild.schema import json_value
 from xbuild.spec import OUT_DIRNAME, BuildSpec
-from xbuild.store import Store, configured_url, open_store
+from xbuild.store import configured_url, open_store
 
-
-@dataclass
-class BuildResult:
-    spec: BuildSpec
-    artifacts: list[artifacts.Artifact]
-    manifest: Path
-    log: Path
-    image: str
-    source_hash: str
-    duration: float
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def depends(self) -> list[str]:
-        """The board's packages the artifact needs (manifest.json's depends: a hit has it too)."""
-        try:
-            return list(json_value(self.manifest.read_text()).get("depends", []))
-        except (OSError, ValueError):
-            return []
-
-    def to_json(self) -> dict:
-        return {"status": "ok", "target": self.spec.target.name, "depends": self.depends,
-                "os": self.spec.target.selected.name, "mode": self.spec.mode,
-                "recipe": self.spec.recipe.name, "artifacts": [a.to_json() for a in self.artifacts],
-                "manifest": str(self.manifest), "log": str(self.log), "image": self.image,
-                "source_hash": self.source_hash, "duration": round(self.duration, 3), **self.extra}
+Step = Callable[[BuildContext], None]  # a step of the build; a delivery is one too (delivery.py)
 
 
 def _control_files(spec: BuildSpec) -> bytes:
@@ -119,235 +95,229 @@ def _toolchain_versions(stage: Path) -> dict:
     return {k: v for k, v in pairs if v.strip()}
 
 
-def run_build(spec: BuildSpec, progress: Progress | None = None, *, use_cache: bool = True,
-              record: bool = True, publish_to: str | None = None,
-              create_bucket: bool = False, labels: dict | None = None,
-              push_to: str | None = None, keep_failed: bool = False,
-              compiler_cache: bool | Path | compiler_cache.CompilerCache = True,
-              cache_scope: str = "") -> BuildResult:
-    """Answer from the cache when the same inputs were built before; otherwise build, and record
-    the build in the configured store (the cache). Optionally publish to another store.
+def run_build(spec: BuildSpec, observer: Observer | None = None, *, cache: CacheUse = DEFAULT_CACHE,
+              deliver: Iterable[Step] = (), labels: dict | None = None, keep_failed: bool = False,
+              compiler_cache: bool | Path | compiler_cache.CompilerCache = True) -> BuildResult:
+    """Answer from the cache when the same inputs were built before (as `cache` says); otherwise
+    build, and record the build. Then the deliveries, in order (delivery.Publish, delivery.Push).
     compiler_cache: True, this user's (unless XBUILD_COMPILER_CACHE=off); False, none; a
     directory, that one; a CompilerCache (compiler_cache.for_build: the command line's, a farm
     worker's), that one. Not in the cache key: hits never change the output."""
-    progress = progress or Progress(quiet=True)
-    started = time.monotonic()
-    progress.timings.clear()  # this build's (`verify` builds twice with one Progress)
+    ctx = BuildContext(spec, observer or NullObserver(), cache, labels or {}, keep_failed, compiler_cache)
+    inputs(ctx)
+    answer_from_cache(ctx)
+    if ctx.result is None:
+        with workspace(ctx):
+            for step in DOCKERFILE_STEPS if spec.recipe.kind == "image" else COMPILE_STEPS:
+                step(ctx)
+        record(ctx)
+    name_result(ctx)
+    for step in deliver:
+        step(ctx)
+    return ctx.finish()
+
+
+def inputs(ctx: BuildContext) -> None:
+    """What the build is a function of (the source tree, the builder image: the cache key), and
+    the store that answers and records it."""
+    spec = ctx.spec
     for note in spec.notes:
-        progress.phase("source", note)
-    progress.mark("hash")
-    exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
-    source_hash = sources.tree_hash(spec.project, exclude)
-    image_def = images.builder_def(spec.toolchain, spec.config.packages, spec.config.tools)
-    key = cache.key(spec, source_hash, image_def.tag)
-    build_id, base = cache.build_id(spec, key), cache.store_base(spec, cache_scope)
-    store = open_store(configured_url(), create=True) if use_cache or record else None
-    # The flags say which of the two uses of the one store there are: a store or None each.
-    answer_from, record_in = (store if use_cache else None), (store if record else None)
-
-    ccache = _compiler_cache(spec, compiler_cache)
-    result = _from_cache(spec, answer_from, base, build_id, key, progress) if answer_from else None
-    if result is None:
-        result = _build(spec, progress, labels or {}, source_hash=source_hash, exclude=exclude,
-                        image_def=image_def, keep_failed=keep_failed, ccache=ccache)
-        if record_in is not None:
-            progress.phase("store", f"recording build {build_id} in {record_in.url}")
-            publish.publish(record_in, base, spec.out, _record(spec, build_id, key, result))
-    result.extra.update({"build_id": build_id, "cache_key": key})
-    result.extra.setdefault("compiler_cache", {"enabled": ccache is not None, "hits": 0, "misses": 0,
-                                               "namespace": ccache.namespace if ccache else None})
-    if publish_to:
-        progress.phase("publish", publish_to)
-        target_store = open_store(publish_to, create=create_bucket)
-        done = publish.publish(target_store, "", spec.out, _record(spec, build_id, key, result),
-                               progress=lambda msg: progress.phase("publish", msg),
-                               trust_record=result.extra.get("cache") == "hit")
-        result.extra["published"] = done.url
-    if push_to:
-        from xbuild import dockerimage
-        progress.phase("push", f"{push_to}:{spec.target.name}")
-        result.extra["pushed"] = dockerimage.push(result.image, result.artifacts[0].path, push_to,
-                                                  spec.target, lambda msg: progress.phase("push", msg))
-    result.duration = time.monotonic() - started
-    progress.done()
-    result.extra["timings"] = {name: round(t, 3) for name, t in progress.timings.items()}
-    return result
+        ctx.phase("source", note)
+    ctx.mark("hash")
+    ctx.exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
+    ctx.source_hash = sources.tree_hash(spec.project, ctx.exclude)
+    ctx.image_def = images.builder_def(spec.toolchain, spec.config.packages, spec.config.tools)
+    ctx.key = cache.key(spec, ctx.source_hash, ctx.image_def.tag)
+    ctx.build_id, ctx.base = cache.build_id(spec, ctx.key), cache.store_base(spec, ctx.cache.scope)
+    wanted = ctx.cache.answer or ctx.cache.record
+    ctx.store = open_store(configured_url(), create=True) if wanted else None
+    use = ctx.ccache_use
+    ctx.ccache = use if isinstance(use, compiler_cache.CompilerCache) else compiler_cache.for_build(spec, use)
 
 
-def _compiler_cache(spec: BuildSpec, use) -> compiler_cache.CompilerCache | None:
-    if isinstance(use, compiler_cache.CompilerCache):
-        return use
-    return compiler_cache.for_build(spec, use)
-
-
-def _record(spec: BuildSpec, build_id: str, key: str, result: BuildResult) -> dict:
-    return {"schema": 1, "build_id": build_id, "project": spec.name, "target": spec.target.name,
-            "mode": spec.mode, "recipe": spec.recipe.name, "cache_key": key,
-            "source_tree_sha256": result.source_hash, "image": result.image}
-
-
-def _from_cache(spec: BuildSpec, store: Store, base: str, build_id: str, key: str,
-                progress: Progress) -> BuildResult | None:
-    record = publish.read_record(store, base, build_id)
-    if record is None or record.get("cache_key") != key:
-        return None
+def answer_from_cache(ctx: BuildContext) -> None:
+    """An earlier build of the same inputs, fetched into the output directory, is the result."""
+    store, spec = ctx.answer_from, ctx.spec
+    if store is None:
+        return
+    found = publish.read_record(store, ctx.base, ctx.build_id)
+    if found is None or found.get("cache_key") != ctx.key:
+        return
     try:
-        publish.fetch(store, base, record, spec.out)
+        publish.fetch(store, ctx.base, found, spec.out)
     except publish.CorruptObject as exc:
-        progress.phase("cache", f"corrupted cache entry, rebuilding: {exc.message}")
-        return None
-    progress.phase("cache", f"hit: build {build_id} from {store.url}")
-    names = {f["name"]: f for f in record["files"]}
+        ctx.phase("cache", f"corrupted cache entry, rebuilding: {exc.message}")
+        return
+    ctx.phase("cache", f"hit: build {ctx.build_id} from {store.url}")
+    names = {f["name"]: f for f in found["files"]}
     archives = [artifacts.Artifact(spec.out / n, f["sha256"], f["size"]) for n, f in sorted(names.items())
                 if n.endswith((".tar.gz", ".image.tar", ".deb"))]
-    return BuildResult(spec, archives, spec.out / "manifest.json", spec.out / "build.log",
-                       record.get("image", ""), record["source_tree_sha256"], 0.0, {"cache": "hit"})
+    ctx.result = BuildResult(spec, archives, spec.out / "manifest.json", spec.out / "build.log",
+                             found.get("image", ""), found["source_tree_sha256"], 0.0, {"cache": "hit"})
 
 
-@dataclass(frozen=True)
-class BuildContext:
-    """One build, as each step sees it: what is built, from which tree, where, and who hears."""
-    spec: BuildSpec
-    source_hash: str
-    exclude: Callable[[str], bool]  # what of the project tree stays out (sources.excluder)
-    image_def: images.ImageDef
-    progress: Progress
-    labels: dict          # on every container and image the build makes (the service's job id)
-    work: Path            # private, beside the output directory; its out/ is swapped in on success
-    log: BuildLog
-    keep_failed: bool = False  # --keep: a failed build's tree is copied out for inspection
-    ccache: compiler_cache.CompilerCache | None = None  # mounted into the build container
-    stats: dict = field(default_factory=dict)  # what the result reports besides the files
-
-    @property
-    def out(self) -> Path:
-        return self.work / "out"
-
-    def manifest(self, files: list, **extra) -> dict:
-        spec = self.spec
-        return {"name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
-                "recipe": spec.recipe.name, "source_tree_sha256": self.source_hash,
-                "options": spec.options(), "files": files,
-                "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION}, **extra}
-
-
-def _build(spec: BuildSpec, progress: Progress, labels: dict, **inputs) -> BuildResult:
-    """Build in a private work directory; swap its out/ in as the output only on success.
-    inputs: BuildContext's source_hash, exclude, image_def and keep_failed."""
+@contextlib.contextmanager
+def workspace(ctx: BuildContext) -> Iterator[None]:
+    """The steps run in a private work directory with build.log open; its out/ is swapped in as
+    the output only when they all succeeded (then ctx.result is set)."""
+    spec = ctx.spec
     spec.out.parent.mkdir(parents=True, exist_ok=True)
-    if inputs.get("keep_failed"):  # refused now, not after the build failed (it would hide why)
+    if ctx.keep_failed:  # refused now, not after the build failed (it would hide why)
         check_out(kept_tree(spec.out), spec.project)
     check_free_space([p for p in (engine_data_root(), spec.out.parent) if p is not None])
-    work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
+    ctx.work = work = Path(tempfile.mkdtemp(prefix=f".{spec.out.name}.tmp-", dir=spec.out.parent))
     failed_log = spec.out.parent / f"{spec.out.name}.failed.log"
     try:
-        (work / "out").mkdir()
+        ctx.out.mkdir()
         # Secrets the project passes in are masked in every line logged (the store keeps the log).
-        with BuildLog(work / "out" / "build.log", progress, secrets=spec.passed_env().values()) as log:
-            ctx = BuildContext(spec=spec, progress=progress, labels=labels, work=work, log=log,
-                               **inputs)
-            step = _dockerfile_image if spec.recipe.kind == "image" else _compile
-            produced, image_id = step(ctx)
-        swap_in(work / "out", spec.out)
+        with BuildLog(ctx.out / "build.log", ctx.observer, secrets=spec.passed_env().values()) as ctx.log, \
+                contextlib.ExitStack() as ctx.held:
+            yield
+        swap_in(ctx.out, spec.out)
         failed_log.unlink(missing_ok=True)
         remove_made(kept_tree(spec.out))  # an earlier failure's --keep tree is stale now
-        return BuildResult(
-            spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in produced],
-            spec.out / "manifest.json", spec.out / "build.log", image_id, ctx.source_hash, 0.0,
+        ctx.result = BuildResult(
+            spec, [artifacts.Artifact(spec.out / a.path.name, a.sha256, a.size) for a in ctx.produced],
+            spec.out / "manifest.json", spec.out / "build.log", ctx.image_id, ctx.source_hash, 0.0,
             {"cache": "miss", **ctx.stats})
     except BaseException:
-        if (work / "out" / "build.log").exists():  # this failure's log, not an older one's
+        if (ctx.out / "build.log").exists():  # this failure's log, not an older one's
             # replaces whatever is there (a link the project shipped included), never writes through it
-            copy_replacing(work / "out" / "build.log", failed_log)
+            copy_replacing(ctx.out / "build.log", failed_log)
         raise
     finally:
         remove_tree(work)  # holds the build's output, of any depth
         sandbox.settle()  # the build container, removed while the artifact was checked and packed
 
 
+def record(ctx: BuildContext) -> None:
+    """The build made here, recorded in the store to answer the next build of its inputs."""
+    if (store := ctx.record_in) is not None:
+        ctx.phase("store", f"recording build {ctx.build_id} in {store.url}")
+        publish.publish(store, ctx.base, ctx.spec.out, ctx.record())
+
+
+def name_result(ctx: BuildContext) -> None:
+    """The result names its build and cache key, built or answered, and says whether a compiler
+    cache was used (with nothing counted where no recipe ran: a hit, a Dockerfile)."""
+    assert ctx.result is not None
+    cc = ctx.ccache
+    ctx.result.extra.update({"build_id": ctx.build_id, "cache_key": ctx.key})
+    ctx.result.extra.setdefault("compiler_cache", {"enabled": cc is not None, "hits": 0, "misses": 0,
+                                                   "namespace": cc.namespace if cc else None})
+
+
 OUTPUT_DEPTH = 200  # directories a build output may nest (Python's recursion limit is 1000)
 
 
-def _compile(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
-    """The recipe's steps in a sandboxed builder, then the ABI gate and the archive."""
-    spec, progress, log = ctx.spec, ctx.progress, ctx.log
+def ensure_image(ctx: BuildContext) -> None:
+    """The builder image (built, or pulled from a shared store), and qemu where it runs emulated."""
+    spec = ctx.spec
     if spec.toolchain.needs_binfmt:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} build ({spec.mode})")
-    progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-    image = images.ensure(ctx.image_def, log.line)
+    ctx.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
+    ctx.image = images.ensure(ctx.image_def, ctx.log.line)
 
+
+def copy_in(ctx: BuildContext) -> None:
+    """A sandboxed build container (held until collect), with the project and /xbuild put in."""
+    spec = ctx.spec
     # The toolchain that compiles (zig's image is named after the packages image it extends).
-    progress.phase("build", f"{spec.recipe.name} recipe with {spec.toolchain.summary()['description']} "
-                            f"in {image.tag}")
+    ctx.phase("build", f"{spec.recipe.name} recipe with {spec.toolchain.summary()['description']} "
+                       f"in {ctx.image.tag}")
     name = f"xbuild-{spec.target.name}-{uuid.uuid4().hex[:10]}"
-    progress.mark("start")
+    ctx.mark("start")
     cc = ctx.ccache
     if cc is not None:
         cc.prepare()
-        before = cc.counters()
-    with Container(image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
-                   env={**environment(spec), **(cc.environment() if cc else {})},
-                   limits=spec.limits, labels=ctx.labels, kill_inside=True, remove_later=True,
-                   mounts=cc.mounts() if cc else None) as box:
-        progress.container(name)
-        progress.mark("copy-in")
-        prepare(box, spec, ctx.exclude)
-        log.begin_build()
-        progress.mark("build")
-        code = box.run(log.line)
-        if cc is not None:  # this build's share of the namespace's counters (ccache's own files)
-            cc.scrub()  # what the build left that is not ccache's, before anything reads the tree
-            (hits, misses), (hits0, misses0) = cc.counters(), before
-            hits, misses = hits - hits0, misses - misses0
-            ctx.stats["compiler_cache"] = {"enabled": True, "hits": hits, "misses": misses,
-                                           "namespace": cc.namespace}
-            if code == 0:  # a failed build's log ends with its own last line
-                log.line(f"[xbuild] compiler cache {cc.namespace}: {hits} hits, {misses} misses")
-        if code != 0:
-            error = _build_failed(log, code, box.oom_killed, spec.limits,
-                                  spec.out.parent / f"{spec.out.name}.failed.log")
-            if ctx.keep_failed:
-                error.hint = _keep_tree(ctx, box)
-            # The package that ships a missing header, library or command, when the log names one.
-            error.hint = hints.for_build(error.hint, log.tail(), spec, progress)
-            raise error
-        progress.mark("copy-out")
-        with (ctx.work / "stage.tar").open("wb") as f:  # streamed to disk, capped, never in memory
-            save_stream(box.get(buildscript.STAGE), f, max_output(), "the build output")
-    stage, tree = ctx.work / "stage", ctx.work / "tree"
-    # The artifact's tree is laid out, listed and packed by code that recurses: its depth is capped.
-    extract(ctx.work / "stage.tar", stage, "build output", strip="stage", depth=OUTPUT_DEPTH)
-    (ctx.work / "stage.tar").unlink()  # its disk space is needed for the archive
+        ctx.ccache_before = cc.counters()
+    ctx.box = ctx.held.enter_context(Container(
+        ctx.image.id, ["bash", f"{toolchain.ROOT}/build.sh"], name=name,
+        env={**environment(spec), **(cc.environment() if cc else {})}, limits=spec.limits,
+        labels=ctx.labels, kill_inside=True, remove_later=True, mounts=cc.mounts() if cc else None))
+    ctx.observer.container(name)
+    ctx.mark("copy-in")
+    prepare(ctx.box, spec, ctx.exclude)
 
-    artifacts.assemble(stage, tree, spec.name, spec.config.dests)
-    files = artifacts.describe(tree)
-    progress.phase("check", f"ABI gate on {sum('elf' in f for f in files)} ELF file(s)")
-    links = depends.links(tree)  # one walk for both: the gate's and depends' own library names
-    artifacts.gate(files, spec.target.abi, spec.target.name,
-                   (tree, links, linkage.Release.of(image.id, spec.target)))
-    progress.mark("depends")
+
+def run_recipe(ctx: BuildContext) -> None:
+    """The recipe's steps in the container; a failure says which step failed and why."""
+    spec, log, cc = ctx.spec, ctx.log, ctx.ccache
+    log.begin_build()
+    ctx.mark("build")
+    code = ctx.box.run(log.line)
+    if cc is not None:  # this build's share of the namespace's counters (ccache's own files)
+        cc.scrub()  # what the build left that is not ccache's, before anything reads the tree
+        (hits, misses), (hits0, misses0) = cc.counters(), ctx.ccache_before
+        hits, misses = hits - hits0, misses - misses0
+        ctx.stats["compiler_cache"] = {"enabled": True, "hits": hits, "misses": misses,
+                                       "namespace": cc.namespace}
+        if code == 0:  # a failed build's log ends with its own last line
+            log.line(f"[xbuild] compiler cache {cc.namespace}: {hits} hits, {misses} misses")
+    if code != 0:
+        error = _build_failed(log, code, ctx.box.oom_killed, spec.limits,
+                              spec.out.parent / f"{spec.out.name}.failed.log")
+        if ctx.keep_failed:
+            error.hint = _keep_tree(ctx, ctx.box)
+        # The package that ships a missing header, library or command, when the log names one.
+        error.hint = hints.for_build(error.hint, log.tail(), spec, ctx.observer)
+        raise error
+
+
+def collect(ctx: BuildContext) -> None:
+    """The build's stage out of the container (streamed to disk, capped, never in memory), which
+    is then let go, and laid out as the artifact's tree."""
+    ctx.mark("copy-out")
+    with (ctx.work / "stage.tar").open("wb") as f:
+        save_stream(ctx.box.get(buildscript.STAGE), f, max_output(), "the build output")
+    ctx.held.close()  # the container: removed while the artifact is checked and packed
+    # The artifact's tree is laid out, listed and packed by code that recurses: its depth is capped.
+    extract(ctx.work / "stage.tar", ctx.stage, "build output", strip="stage", depth=OUTPUT_DEPTH)
+    (ctx.work / "stage.tar").unlink()  # its disk space is needed for the archive
+    artifacts.assemble(ctx.stage, ctx.tree, ctx.spec.name, ctx.spec.config.dests)
+    ctx.files = artifacts.describe(ctx.tree)
+
+
+def gate(ctx: BuildContext) -> None:
+    """The ABI gate: every ELF file runs on the board's release."""
+    spec = ctx.spec
+    ctx.phase("check", f"ABI gate on {sum('elf' in f for f in ctx.files)} ELF file(s)")
+    ctx.links = depends.links(ctx.tree)  # one walk for both: the gate's and depends' own library names
+    artifacts.gate(ctx.files, spec.target.abi, spec.target.name,
+                   (ctx.tree, ctx.links, linkage.Release.of(ctx.image.id, spec.target)))
+
+
+def find_depends(ctx: BuildContext) -> None:
+    """The board's packages the artifact needs at run time; warnings for what none provides."""
+    spec = ctx.spec
+    ctx.mark("depends")
     release = spec.target.selected
-    found = depends.resolve(files, depends.table(image.id, spec.target.debian_arch),
-                            links, dict(release.sonames) if release.stand_in else None)
+    ctx.found = found = depends.resolve(ctx.files, depends.table(ctx.image.id, spec.target.debian_arch),
+                                        ctx.links, dict(release.sonames) if release.stand_in else None)
     for m in found.unresolved:
-        progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
-                                  f"artifact nor a package of {spec.target.os_name} provides")
+        ctx.phase("depends", f"warning: {m['file']} needs {m['soname']}, which neither the "
+                             f"artifact nor a package of {spec.target.os_name} provides")
     for m in found.stand_ins:
-        progress.phase("depends", f"warning: {m['file']} needs {m['soname']}, which is not in "
-                                  f"{release.description}'s package table (releases/{release.name}"
-                                  f".toml): Depends names Debian {release.suite}'s {m['package']}, "
-                                  "a stand-in; check the name on the board (`dpkg -S` the soname)")
+        ctx.phase("depends", f"warning: {m['file']} needs {m['soname']}, which is not in "
+                             f"{release.description}'s package table (releases/{release.name}"
+                             f".toml): Depends names Debian {release.suite}'s {m['package']}, "
+                             "a stand-in; check the name on the board (`dpkg -S` the soname)")
+
+
+def package(ctx: BuildContext) -> None:
+    """The archive (and the .deb when asked), the manifest and SHA256SUMS, build.log beside them."""
+    spec, found, release = ctx.spec, ctx.found, ctx.spec.target.selected
     # A stand-in release's Depends also as its suite names them: what `xbuild run` installs.
     stand_in = {"depends_stand_in": found.stand_in_depends} if release.stand_in else {}
-    manifest = ctx.manifest(files, image={"tag": image.tag, "id": image.id},
-                            toolchain={**spec.toolchain.summary(), **_toolchain_versions(stage)},
+    manifest = ctx.manifest(ctx.files, image={"tag": ctx.image.tag, "id": ctx.image.id},
+                            toolchain={**spec.toolchain.summary(), **_toolchain_versions(ctx.stage)},
                             depends=found.depends, depends_unresolved=found.unresolved, **stand_in)
-    log.close()  # complete before it is listed beside the artifacts
-    progress.mark("archive")
-    also = (_deb(ctx, tree, found.depends),) if spec.deb else ()
-    produced = artifacts.write(tree, ctx.out, spec.name, spec.target.name, manifest,
-                               spec.source_date_epoch, also)
-    return produced, image.id
+    ctx.log.close()  # complete before it is listed beside the artifacts
+    ctx.mark("archive")
+    also = (_deb(ctx, ctx.tree, found.depends),) if spec.deb else ()
+    ctx.produced = artifacts.write(ctx.tree, ctx.out, spec.name, spec.target.name, manifest,
+                                   spec.source_date_epoch, also)
+    ctx.image_id = ctx.image.id
 
 
 def _deb(ctx: BuildContext, tree: Path, needs: list[str]) -> Path:
@@ -360,32 +330,49 @@ def _deb(ctx: BuildContext, tree: Path, needs: list[str]) -> Path:
                                  "built by xbuild", mtime=spec.source_date_epoch)
 
 
-def _dockerfile_image(ctx: BuildContext) -> tuple[list[artifacts.Artifact], str]:
-    """A Dockerfile project: an image for the board's platform, saved as a `docker load` archive."""
+def build_dockerfile(ctx: BuildContext) -> None:
+    """A Dockerfile project: its image, built for the board's platform (RUN steps under qemu)."""
     from xbuild import dockerimage
-    spec, progress = ctx.spec, ctx.progress
+    spec = ctx.spec
     if spec.target.needs_qemu:
         binfmt.require(spec.target.qemu_arch, f"RUN steps of a {spec.target.name} image")
-    progress.phase("build", f"Dockerfile for {spec.target.platform}")
-    built = dockerimage.build(spec.project, spec.name, spec.target, ctx.exclude,
-                              spec.source_date_epoch, ctx.log.line, ctx.labels, spec.limits, progress)
+    ctx.phase("build", f"Dockerfile for {spec.target.platform}")
+    ctx.built = dockerimage.build(spec.project, spec.name, spec.target, ctx.exclude,
+                                  spec.source_date_epoch, ctx.log.line, ctx.labels, spec.limits,
+                                  ctx.observer)
+    ctx.image_id = ctx.built["id"]
+
+
+def save_image(ctx: BuildContext) -> None:
+    """The image saved as a `docker load` archive under its own name; the build's tag let go."""
+    from xbuild import dockerimage
+    spec = ctx.spec
     archive = ctx.out / f"{spec.name}-{spec.target.name}.image.tar"
     name = dockerimage.image_name(spec.name, spec.target)
-    progress.phase("save", f"{name} -> {archive.name}")
+    ctx.phase("save", f"{name} -> {archive.name}")
     try:
-        dockerimage.save(built["tag"], archive, name)
+        dockerimage.save(ctx.built["tag"], archive, name)
     finally:
-        dockerimage.remove(built["tag"])  # the build's own tag: no other build may see it
-    built["tag"] = name
-    size, digest = archive.stat().st_size, sha256_file(archive)
-    files = [{"path": archive.name, "size": size, "sha256": digest}]
-    manifest = ctx.manifest(files, image=built, artifacts=[{"name": archive.name, "sha256": digest,
-                                                            "size": size}])
+        dockerimage.remove(ctx.built["tag"])  # the build's own tag: no other build may see it
+    ctx.built["tag"] = name
+    ctx.produced = [artifacts.Artifact(archive, sha256_file(archive), archive.stat().st_size)]
+
+
+def package_image(ctx: BuildContext) -> None:
+    """The image archive's manifest and SHA256SUMS."""
+    (archive,) = ctx.produced
+    name, size, digest = archive.path.name, archive.size, archive.sha256
+    files = [{"path": name, "size": size, "sha256": digest}]
+    manifest = ctx.manifest(files, image=ctx.built, artifacts=[{"name": name, "sha256": digest,
+                                                               "size": size}])
     (ctx.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    sums = [f"{digest}  {archive.name}",
-            f"{sha256_file(ctx.out / 'manifest.json')}  manifest.json"]
+    sums = [f"{digest}  {name}", f"{sha256_file(ctx.out / 'manifest.json')}  manifest.json"]
     (ctx.out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-    return [artifacts.Artifact(archive, digest, size)], built["id"]
+
+
+# What a build does between its inputs and its record, in order: a toolchain's, a Dockerfile's.
+COMPILE_STEPS: tuple[Step, ...] = (ensure_image, copy_in, run_recipe, collect, gate, find_depends, package)
+DOCKERFILE_STEPS: tuple[Step, ...] = (build_dockerfile, save_image, package_image)
 
 
 def kept_tree(out: Path) -> Path:

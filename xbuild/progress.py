@@ -1,4 +1,5 @@
-"""Progress on stderr: a live status line on a terminal, plain phase lines elsewhere (CI logs).
+"""The terminal's observer (observer.Observer): a live status line on stderr on a terminal, plain
+phase lines elsewhere (CI logs).
 stdout is kept for results (and for the single JSON object under --json). Build output is
 untrusted: what reaches the terminal goes through terminal.safe.
 
@@ -15,7 +16,6 @@ import threading
 import time
 
 from xbuild import environment
-from xbuild.errors import BuildCancelled
 from xbuild.terminal import safe
 from xbuild.threads import join_started
 
@@ -34,7 +34,6 @@ class Progress:
         self.start = self.phase_start = time.monotonic()
         self.phase_name = ""
         self.detail = ""
-        self.timings: dict[str, float] = {}  # seconds spent in each phase, for --json and bench/
         self._drawn = 0.0
         self.last_line = ""
         self.printed = self.start
@@ -46,17 +45,10 @@ class Progress:
         return f"{time.monotonic() - self.start:5.1f}s"
 
     def mark(self, name: str) -> None:
-        """Start timing phase `name` (the previous one ends here) without printing anything. A
-        phase starts only while nobody wants the build stopped: a cancel that came during the
-        previous one (the copy into a container that has not started, which no kill can stop)
-        ends the build here, before its steps run."""
-        now = time.monotonic()
-        if self.phase_name:
-            self.timings[self.phase_name] = self.timings.get(self.phase_name, 0.0) + now - self.phase_start
-        self.phase_name, self.phase_start, self.last_line = name, now, ""
+        """Phase `name` is the one the status line and the heartbeat name now; nothing printed.
+        (What it takes is timed by the build: BuildContext.timings.)"""
+        self.phase_name, self.phase_start, self.last_line = name, time.monotonic(), ""
         self.apt_total = self.apt_done = 0  # apt's count belongs to the phase that ran apt
-        if name and self.stop_requested():
-            raise BuildCancelled("the build was cancelled")
 
     def phase(self, name: str, detail: str = "") -> None:
         self.mark(name)
@@ -124,8 +116,7 @@ class Progress:
         """The build container's name, for those who may need to stop it (a cancelled job)."""
 
     def stop_requested(self) -> bool:
-        """True when whoever watches the build wants it stopped (a cancelled service job).
-        Polled by builds that have no single container to kill (a Dockerfile build)."""
+        """A terminal's build is stopped by ^C, not asked to stop."""
         return False
 
     def done(self) -> None:

@@ -10,8 +10,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from xbuild.build_context import NO_CACHE
+from xbuild.observer import Observer
 from xbuild.pipeline import run_build
-from xbuild.progress import Progress
 from xbuild.spec import BuildSpec, Variation
 
 DIFFOSCOPE_MAX = 50 << 20  # bytes of report diffoscope may write
@@ -26,7 +27,7 @@ def _files(out: Path) -> dict[str, str]:
     return files
 
 
-def verify(spec: BuildSpec, progress: Progress) -> dict:
+def verify(spec: BuildSpec, progress: Observer) -> dict:
     with tempfile.TemporaryDirectory(prefix="xbuild-verify-") as tmp:
         outs = []
         for n, variation in enumerate((Variation(), SECOND), 1):
@@ -34,8 +35,8 @@ def verify(spec: BuildSpec, progress: Progress) -> dict:
             out = Path(tmp, f"build{n}")
             # The second build compiles everything afresh: a warm compiler cache in both would
             # compare cached objects with cached objects, proving nothing about the compiler.
-            run_build(dataclasses.replace(spec, out=out, variation=variation), progress,
-                      use_cache=False, record=False, compiler_cache=n == 1)
+            run_build(dataclasses.replace(spec, out=out, variation=variation), progress, cache=NO_CACHE,
+                      compiler_cache=n == 1)
             outs.append(out)
         first, second = (_files(o) for o in outs)
         differ = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))

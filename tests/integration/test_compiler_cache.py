@@ -120,10 +120,11 @@ def test_verify_passes_with_a_warm_cache_and_hits(engine, tmp_path, home):
     import dataclasses
 
     from xbuild import spec as specs
+    from xbuild.build_context import NO_CACHE
     from xbuild.pipeline import run_build
     from xbuild.verify import SECOND
     spec = dataclasses.replace(specs.resolve(project, BuildRequest("rpi3")), variation=SECOND, out=tmp_path / "second")
-    result = run_build(spec, use_cache=False, record=False, compiler_cache=cache_dir)
+    result = run_build(spec, cache=NO_CACHE, compiler_cache=cache_dir)
     assert (result.extra["compiler_cache"]["hits"], result.extra["compiler_cache"]["misses"]) == (N, 0)
     assert result.artifacts[0].sha256 == cold["artifacts"][0]["sha256"]
 

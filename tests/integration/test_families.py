@@ -22,6 +22,7 @@ def test_a_family_registered_by_a_test_builds_a_project_through_the_pipeline(eng
 
     from xbuild import images
     from xbuild import spec as specs
+    from xbuild.build_context import NO_CACHE
     from xbuild.engine import client
     from xbuild.pipeline import run_build
     from xbuild.request import BuildRequest
@@ -31,7 +32,7 @@ def test_a_family_registered_by_a_test_builds_a_project_through_the_pipeline(eng
         assert isinstance(spec.toolchain, fake_family.Fake)
         image = images.builder_def(spec.toolchain).tag
         try:
-            result = run_build(spec, use_cache=False, record=False, compiler_cache=False)
+            result = run_build(spec, cache=NO_CACHE, compiler_cache=False)
         finally:  # the test's own image (made in seconds on the gcc-cross builder)
             with contextlib.suppress(APIError):
                 client().images.remove(image)

@@ -360,18 +360,18 @@ def test_a_dockerfile_build_stops_at_its_time_limit(engine, tmp_path):
 
 @integration
 def test_a_dockerfile_build_is_cancelled_through_progress(engine, tmp_path):
-    """The service's cancel: Progress.stop_requested ends the build; its step stops."""
+    """The service's cancel: the observer's stop_requested ends the build; its step stops."""
     from xbuild import spec as specs
+    from xbuild.build_context import NO_CACHE
     from xbuild.engine import client
     from xbuild.errors import BuildFailed
+    from xbuild.observer import NullObserver
     from xbuild.pipeline import run_build
-    from xbuild.progress import Progress
     marker = uuid.uuid4().hex
     project = _dockerfile(tmp_path / "cancel", f"FROM debian:bookworm-slim\nRUN sleep 600 # {marker}\n")
 
-    class Cancelling(Progress):
+    class Cancelling(NullObserver):
         def __init__(self):
-            super().__init__(quiet=True)
             self.step = None
 
         def container(self, name):
@@ -382,7 +382,7 @@ def test_a_dockerfile_build_is_cancelled_through_progress(engine, tmp_path):
 
     progress = Cancelling()
     with pytest.raises(BuildFailed, match="cancelled"):
-        run_build(specs.resolve(project, BuildRequest("rpi3")), progress, use_cache=False, record=False)
+        run_build(specs.resolve(project, BuildRequest("rpi3")), progress, cache=NO_CACHE)
     assert progress.step is not None
     left = [c for c in client().containers.list(all=True) if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
     assert left == []

@@ -65,19 +65,6 @@ def test_a_terminal_gets_its_status_line_instead():
     assert progress._heartbeat is None
 
 
-def test_timings_add_up_per_phase():
-    progress = Progress(quiet=True)
-    progress.mark("hash")
-    time.sleep(0.05)
-    progress.phase("build", "step 1/2")
-    time.sleep(0.05)
-    progress.phase("build", "step 2/2")  # the same phase again: its times add up
-    time.sleep(0.05)
-    progress.done()
-    assert set(progress.timings) == {"hash", "build"}
-    assert progress.timings["build"] >= 0.1 > progress.timings["hash"] >= 0.05
-
-
 def test_the_package_count_of_the_image_step_is_not_repeated_in_the_build_step(monkeypatch):
     def apt_then_build(p):
         p.line("0 upgraded, 5 newly installed, 0 to remove and 0 not upgraded.")

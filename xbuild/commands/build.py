@@ -53,16 +53,21 @@ def build(project, out, publish, create_bucket, push, compiler_cache, share_comp
         check_out(spec.out, spec.project)  # before the build, not after it: see atomic.py
         for url in filter(None, (publish, configured_url())):
             check_url(url)
+        import functools
+
         from xbuild import compiler_cache as ccache
-        from xbuild.pipeline import run_build
+        from xbuild.build_context import CacheUse
+        from xbuild.delivery import Publish, Push
+        from xbuild.pipeline import Step, run_build
         from xbuild.progress import Progress
         progress = Progress(verbose=verbose)
         cc = ccache.for_build(spec, ccache.enabled(compiler_cache), share=share_compiler_cache)
+        deliver: list[Step] = [*([Publish(publish, create_bucket)] if publish else []),
+                               *([Push(push)] if push else [])]
         # A CI runner's cache comes from (and goes back to) a shared s3:// XBUILD_STORE.
-        with ccache.through_store(cc, lambda line: progress.phase("compiler cache", line)):
-            result = run_build(spec, progress, use_cache=not request.no_cache, publish_to=publish,
-                               create_bucket=create_bucket, push_to=push, keep_failed=keep,
-                               compiler_cache=cc or False)
+        with ccache.through_store(cc, functools.partial(progress.phase, "compiler cache")):
+            result = run_build(spec, progress, cache=CacheUse(answer=not request.no_cache), deliver=deliver,
+                               keep_failed=keep, compiler_cache=cc or False)
     except XBuildError as exc:
         if as_json:
             emit_json({"status": "error", "target": request.target, "os": request.os, "mode": request.mode,
