@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from xbuild import datafiles
-from xbuild.targets import Target
+from xbuild.board.targets import Target
 from xbuild.toolchain import PREFIX, ROOT, Toolchain, registry
 
 NAME, TOOLCHAIN = "fake", "fake-cc"
@@ -48,7 +48,7 @@ class Fake(Toolchain):
         return [] if shim == "cpp" else list(self.target.cflags)
 
     def builder_image(self):
-        from xbuild import images
+        from xbuild.containers import images
         debian = registry.get("gcc-cross", self.target).builder_image()
         dockerfile = f"FROM {debian.tag}\nRUN mkdir -p {Path(MARK).parent} && echo made-by-the-fake-layer > {MARK}\n"
         arch = self.target.debian_arch

@@ -14,8 +14,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-from xbuild.config import MAX_TIMEOUT
 from xbuild.errors import ConfigError
+
+# The longest time limit a build may ask for. Beyond it a value is a mistake, and a huge one
+# (9223372036854775807) overflows the clocks that enforce it.
+MAX_TIMEOUT = 7 * 24 * 3600
 
 
 class Mode(enum.StrEnum):

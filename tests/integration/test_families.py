@@ -20,11 +20,11 @@ pytestmark = pytest.mark.integration
 def test_a_family_registered_by_a_test_builds_a_project_through_the_pipeline(engine, monkeypatch, tmp_path):
     from docker.errors import APIError
 
-    from xbuild import images
-    from xbuild import spec as specs
-    from xbuild.build_context import NO_CACHE
-    from xbuild.engine import client
-    from xbuild.pipeline import run_build
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
+    from xbuild.pipeline import spec as specs
+    from xbuild.pipeline.build import run_build
+    from xbuild.pipeline.context import NO_CACHE
     from xbuild.request import BuildRequest
     project = make_project(tmp_path / "hello", hello_files(7))
     with fake_family.registered(monkeypatch, tmp_path / "data"):

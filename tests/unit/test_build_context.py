@@ -9,11 +9,11 @@ import time
 import pytest
 
 from tests.helpers import make_project
-from xbuild import pipeline, spec
-from xbuild.build_context import NO_CACHE, BuildContext, BuildResult
 from xbuild.errors import BuildCancelled
-from xbuild.observer import NullObserver, Observer
-from xbuild.progress import Progress
+from xbuild.pipeline import build, spec
+from xbuild.pipeline.context import NO_CACHE, BuildContext, BuildResult
+from xbuild.pipeline.observer import NullObserver, Observer
+from xbuild.pipeline.progress import Progress
 from xbuild.request import BuildRequest
 
 
@@ -82,13 +82,13 @@ def test_run_build_is_its_steps_then_the_deliveries_the_caller_chose(tmp_path, m
                 (ctx.out / "manifest.json").write_text("{}")
         return run
 
-    monkeypatch.setattr(pipeline, "COMPILE_STEPS", tuple(step(n) for n in ("image", "recipe", "package")))
-    monkeypatch.setattr(pipeline.sandbox, "settle", lambda: None)  # no engine in a unit test
-    monkeypatch.setattr(pipeline, "engine_data_root", lambda: None)
+    monkeypatch.setattr(build, "COMPILE_STEPS", tuple(step(n) for n in ("image", "recipe", "package")))
+    monkeypatch.setattr(build.sandbox, "settle", lambda: None)  # no engine in a unit test
+    monkeypatch.setattr(build, "engine_data_root", lambda: None)
     heard = Heard()
     project = make_project(tmp_path / "p", {"Makefile": "all:\n\ttrue\n"})
     out = tmp_path / "out"
-    result = pipeline.run_build(spec.resolve(project, BuildRequest("rpi3"), out=out), heard, cache=NO_CACHE,
+    result = build.run_build(spec.resolve(project, BuildRequest("rpi3"), out=out), heard, cache=NO_CACHE,
                                 deliver=[step("deliver 1"), step("deliver 2")], compiler_cache=False)
     assert ran == ["image", "recipe", "package", "deliver 1", "deliver 2"]
     assert result.extra["cache"] == "miss" and result.image == "sha256:0"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from xbuild.buildlog import MARK, BuildLog
-from xbuild.observer import NullObserver
+from xbuild.pipeline.buildlog import MARK, BuildLog
+from xbuild.pipeline.observer import NullObserver
 
 
 def test_tail_leaves_out_the_image_build_before_the_build(tmp_path):

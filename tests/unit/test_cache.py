@@ -1,12 +1,12 @@
-"""xbuild.cache: the key changes with everything that decides the output, and nothing else."""
+"""xbuild.pipeline.cache: the key changes with everything that decides the output, and nothing else."""
 
 import dataclasses
 
 import pytest
 
 from tests.helpers import EXAMPLES
-from xbuild import cache
-from xbuild import spec as specs
+from xbuild.pipeline import cache
+from xbuild.pipeline import spec as specs
 from xbuild.request import BuildRequest
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import cache, compiler_cache, spec, targets, toolchain
+from xbuild import toolchain
+from xbuild.board import targets
 from xbuild.errors import ConfigError
+from xbuild.pipeline import cache, compiler_cache, spec
 from xbuild.request import BuildRequest
 from xbuild.store import open_store
 

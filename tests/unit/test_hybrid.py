@@ -8,9 +8,12 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import make_project, xbuild
-from xbuild import cache, hints, images, targets, toolchain
-from xbuild import spec as specs
+from xbuild import toolchain
+from xbuild.board import targets
+from xbuild.containers import images
 from xbuild.errors import ConfigError
+from xbuild.pipeline import cache, hints
+from xbuild.pipeline import spec as specs
 from xbuild.request import BuildRequest, Mode
 from xbuild.toolchain import pick
 

@@ -1,4 +1,4 @@
-"""xbuild.images definitions, no engine: tags are a hash of everything that defines an image
+"""xbuild.containers.images definitions, no engine: tags are a hash of everything that defines an image
 (stable from one run to the next, changed by any change of the definition, its parent's
 included), package names are checked before they reach a Dockerfile, and cross mode installs the
 target's packages through multiarch."""
@@ -13,7 +13,8 @@ import sys
 import pytest
 
 import xbuild
-from xbuild import images, targets
+from xbuild.board import targets
+from xbuild.containers import images
 from xbuild.errors import ConfigError
 from xbuild.toolchain import pick
 
@@ -42,7 +43,7 @@ def test_tag_shapes():
 
 def test_tags_are_stable_across_processes():
     """The cache key holds these tags: a new process (another hash seed) must compute the same."""
-    code = ("from xbuild import images, targets; from xbuild.toolchain import pick; "
+    code = ("from xbuild.containers import images; from xbuild.board import targets; from xbuild.toolchain import pick; "
             "images.host_arch = targets.host_arch = lambda: 'amd64';"
             "print(images.builder_def(pick(targets.get('rpi3'), 'cross'), ('zlib1g-dev', 'libssl-dev')).tag)")
     tags = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,

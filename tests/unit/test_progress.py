@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from xbuild.progress import Progress
+from xbuild.pipeline.progress import Progress
 
 
 def _watch(monkeypatch, feed, seconds: float = 0.2, wait: float = 0.7) -> list[str]:

@@ -8,7 +8,8 @@ import os
 import pytest
 
 from tests.helpers import EXAMPLES, make_project
-from xbuild import projectmeta, spec
+from xbuild.pipeline import spec
+from xbuild.project import projectmeta
 from xbuild.request import BuildRequest
 
 # libgpiod 2.x's configure.ac (its head, as released)

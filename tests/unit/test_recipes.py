@@ -1,12 +1,13 @@
-"""xbuild.recipes (detection) and xbuild.spec.resolve (recipe + xbuild.toml + target -> BuildSpec),
+"""xbuild.project.recipes (detection) and xbuild.pipeline.spec.resolve (recipe + xbuild.toml + target -> BuildSpec),
 on the real examples and on small projects generated in tmp_path."""
 
 from pathlib import Path
 
 import pytest
 
-from xbuild import recipes, spec
 from xbuild.errors import BadProjectPath, ConfigError, NoRecipe, UnknownTarget
+from xbuild.pipeline import spec
+from xbuild.project import recipes
 from xbuild.request import BuildRequest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -9,9 +9,12 @@ import pytest
 
 from tests.helpers import EXAMPLES, make_project
 from tests.unit.test_cli import assert_user_error, xbuild
-from xbuild import cache, datafiles, images, releases, targets
-from xbuild import spec as specs
+from xbuild import datafiles
+from xbuild.board import releases, targets
+from xbuild.containers import images
 from xbuild.errors import ConfigError, UnknownRelease
+from xbuild.pipeline import cache
+from xbuild.pipeline import spec as specs
 from xbuild.request import BuildRequest
 from xbuild.toolchain import pick
 

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from tests.helpers import xbuild
-from xbuild import spec as specs
 from xbuild.errors import ConfigError, UnknownRelease, UnknownTarget
+from xbuild.pipeline import spec as specs
 from xbuild.request import ABOUT, API_FIELDS, FIELDS, BuildRequest, Mode
 from xbuild.service.fields import GIT, SUBMIT
 from xbuild.service.jobs import Job

@@ -17,7 +17,7 @@ def option(*decls, env: str, help: str, **kwargs):
 json_option = option("--json", "as_json", is_flag=True, env="XBUILD_JSON",
                      help="Print one JSON object on stdout (progress still goes to stderr).")
 
-# How long a command waits out an outage of the server or store it talks to (xbuild/retry.py).
+# How long a command waits out an outage of the server or store it talks to (xbuild/host/retry.py).
 retry_option = option("--retry-seconds", type=click.FloatRange(min=0),
                       default=SETTINGS["XBUILD_RETRY_SECONDS"].default, show_default=True,
                       env="XBUILD_RETRY_SECONDS",

@@ -41,25 +41,25 @@ from xbuild.errors import ConfigError, XBuildError
 def build(project, out, publish, create_bucket, push, compiler_cache, share_compiler_cache, keep, verbose,
           as_json, request):
     """Build PROJECT (default: the current directory) for a board."""
-    from xbuild import spec as specs
+    from xbuild.pipeline import spec as specs
 
     try:
         # Resolve first: a user's mistake is reported before the engine libraries even load.
         spec = specs.resolve(project, request, out=out)
         if push:
             _check_push(spec, push)
-        from xbuild.atomic import check_out
+        from xbuild.host.atomic import check_out
         from xbuild.store import check_url, configured_url
         check_out(spec.out, spec.project)  # before the build, not after it: see atomic.py
         for url in filter(None, (publish, configured_url())):
             check_url(url)
         import functools
 
-        from xbuild import compiler_cache as ccache
-        from xbuild.build_context import CacheUse
-        from xbuild.delivery import Publish, Push
-        from xbuild.pipeline import Step, run_build
-        from xbuild.progress import Progress
+        from xbuild.pipeline import compiler_cache as ccache
+        from xbuild.pipeline.build import Step, run_build
+        from xbuild.pipeline.context import CacheUse
+        from xbuild.pipeline.delivery import Publish, Push
+        from xbuild.pipeline.progress import Progress
         progress = Progress(verbose=verbose)
         cc = ccache.for_build(spec, ccache.enabled(compiler_cache), share=share_compiler_cache)
         deliver: list[Step] = [*([Publish(publish, create_bucket)] if publish else []),
@@ -90,12 +90,12 @@ def build(project, out, publish, create_bucket, push, compiler_cache, share_comp
     if (cc := result.extra.get("compiler_cache", {})).get("enabled") and how == "built":
         click.echo(f"  compiler cache: {cc['hits']} hits, {cc['misses']} misses ({cc['namespace']})")
     if result.depends:
-        from xbuild.depends import packages
+        from xbuild.artifact.depends import packages
         click.echo(f"  on the board: sudo apt install {' '.join(packages(result.depends))}")
 
 
 def _check_push(spec, repo: str) -> None:
-    from xbuild.dockerimage import check_repository
+    from xbuild.containers.dockerimage import check_repository
     if spec.recipe.kind != "image":
         raise ConfigError(f"--push needs a Dockerfile project; {spec.project} builds with "
                           f"the {spec.recipe.name} recipe", hint="publish archives with --publish")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from xbuild.commands import option, request_options
-from xbuild.config import MAX_TIMEOUT
+from xbuild.request import MAX_TIMEOUT
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -32,10 +32,10 @@ def run(target, artifact, command, os, timeout, cpu, ports):
     import signal
     from pathlib import Path
 
-    from xbuild import targets
+    from xbuild.artifact.runner import is_image_archive, run_artifact, run_image
+    from xbuild.board import targets
     from xbuild.errors import ConfigError
-    from xbuild.progress import Progress
-    from xbuild.runner import is_image_archive, run_artifact, run_image
+    from xbuild.pipeline.progress import Progress
 
     # SIGTERM (a CI job's cancel, `kill`) must still remove the container: make it an exception.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -54,12 +54,12 @@ def run(target, artifact, command, os, timeout, cpu, ports):
     else:
         if not command:
             raise click.UsageError("give the program to run after --, e.g. -- bin/hello")
-        from xbuild.artifacts import built_for
+        from xbuild.artifact.artifacts import built_for
         release, packages = built_for(path, board.name)
         board = board.with_os(os or release)
         # The userland image may take minutes the first time: progress (and, off a terminal, a
         # line every 15 s) until the program starts; then its own output only.
-        from xbuild.images import IN_EVERY_BASE
+        from xbuild.containers.images import IN_EVERY_BASE
         extra = [p for p in packages if p not in IN_EVERY_BASE]
         selected = board.selected
         userland = f"{board.os_name} {board.debian_arch} userland" if not selected.stand_in \

@@ -15,8 +15,8 @@ from xbuild.errors import ExitCode
 
 def _served_arches() -> list[str]:
     """The native architecture, plus every architecture whose qemu handler is registered."""
-    from xbuild import binfmt
-    from xbuild.targets import all_targets, host_arch
+    from xbuild.board.targets import all_targets, host_arch
+    from xbuild.containers import binfmt
     arches = {host_arch()}
     for t in all_targets().values():
         if not t.needs_qemu or binfmt.handler(t.qemu_arch).ok:
@@ -178,8 +178,8 @@ def nightly_run_now(config_path, wait, night, as_json):
 @json_option
 def submit(server, project, wait, out, git_url, ref, retry_seconds, as_json, request):
     """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
+    from xbuild.host.terminal import safe
     from xbuild.service.client import submit_and_wait
-    from xbuild.terminal import safe
     if ref and not git_url:
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
     result = submit_and_wait(server, environment.text("XBUILD_TOKEN"), project, request, wait, out,

@@ -27,10 +27,12 @@ def shell(project, request):
     import os
     import uuid
 
-    from xbuild import binfmt, images, pipeline, sources
-    from xbuild import spec as specs
-    from xbuild.progress import Progress
-    from xbuild.sandbox import Container
+    from xbuild.containers import binfmt, images
+    from xbuild.containers.sandbox import Container
+    from xbuild.pipeline import build
+    from xbuild.pipeline import spec as specs
+    from xbuild.pipeline.progress import Progress
+    from xbuild.project import sources
 
     spec = specs.resolve(project, request)
     if spec.recipe.kind == "image":
@@ -47,10 +49,10 @@ def shell(project, request):
     name = f"xbuild-shell-{spec.target.name}-{uuid.uuid4().hex[:10]}"
     # Interactive bash on a terminal; fed by a pipe, plain bash reads its commands quietly.
     command = ["bash", "-i"] if os.isatty(0) else ["bash"]
-    with Container(image.id, command, name=name, env=pipeline.environment(spec),
+    with Container(image.id, command, name=name, env=build.environment(spec),
                    limits=spec.limits, workdir=spec.variation.src_dir, kill_inside=True,
                    interactive=True) as box:
-        pipeline.prepare(box, spec, exclude)
+        build.prepare(box, spec, exclude)
         click.echo(f"xbuild shell: {spec.name} for {spec.target.name} on {spec.target.os_name} "
                    f"({spec.mode}) in {image.tag}\n  /xbuild/src is a copy of {spec.project}: changes stay "
                    f"here; `bash /xbuild/build.sh` runs the build's steps; exit to leave", err=True)

@@ -19,10 +19,10 @@ from xbuild.errors import ExitCode
 def verify(project, as_json, request):
     """Rebuild PROJECT twice from clean (other time, timezone, locale, build path, umask) and
     compare every file bit for bit. Exits 0 when identical, 16 when anything differs."""
-    from xbuild import spec as specs
+    from xbuild.pipeline import spec as specs
     spec = specs.resolve(project, request)
-    from xbuild.progress import Progress
-    from xbuild.verify import verify as run_verify
+    from xbuild.pipeline.progress import Progress
+    from xbuild.pipeline.verify import verify as run_verify
     report = run_verify(spec, Progress())
     if as_json:
         emit_json(report)

@@ -30,15 +30,15 @@ from pathlib import Path
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from xbuild.archive import check_upload, sha256_file
 from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, TooManyFiles, UserError, XBuildError
+from xbuild.host.archive import check_upload, sha256_file
+from xbuild.pipeline.spec import check
 from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.service import outage, policy, settings
 from xbuild.service.celery_app import queue_for, submit, waiting_notice
 from xbuild.service.fields import HIDDEN, LINKS, SUBMIT
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, tenant_of
 from xbuild.service.openapi import SPEC
-from xbuild.spec import check
 from xbuild.store import to_segment
 
 _GIT_REF = re.compile(r"(?!.*\.\.)\w[\w./+-]*\Z")  # never "-..." (an option to git), never ".."

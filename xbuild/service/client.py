@@ -10,8 +10,6 @@ import time
 import uuid
 from pathlib import Path
 
-from xbuild.archive import sha256_file, write_tar_gz
-from xbuild.atomic import check_out, replacing
 from xbuild.errors import (
     BadProjectPath,
     ConfigError,
@@ -23,11 +21,13 @@ from xbuild.errors import (
     UnknownTarget,
     UserError,
 )
-from xbuild.paths import component
+from xbuild.host.archive import sha256_file, write_tar_gz
+from xbuild.host.atomic import check_out, replacing
+from xbuild.host.paths import component
+from xbuild.pipeline.spec import OUT_DIRNAME
+from xbuild.project.sources import check_size, excluder
 from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.service.jobs import TERMINAL
-from xbuild.sources import check_size, excluder
-from xbuild.spec import OUT_DIRNAME
 
 POLL_MIN, POLL_MAX = 0.1, 1.0  # seconds between log polls while waiting
 WAITING_CHECK = 10.0           # seconds between asking whether a queued build has a worker
@@ -59,13 +59,13 @@ class Client:
 
     def patiently(self, what: str, fn, retry: bool = True):
         """fn() (which raises Transient on an outage), for up to retry_seconds when `retry`."""
-        from xbuild.retry import patiently
+        from xbuild.host.retry import patiently
         return patiently(fn, self.retry_seconds if retry else 0.0, what, self.say)
 
     def once(self, method: str, path: str, **kwargs):
         import requests
 
-        from xbuild.retry import Transient
+        from xbuild.host.retry import Transient
         try:
             resp = self.http.request(method, self.server + path, timeout=60, **kwargs)
         except requests.RequestException as exc:
@@ -191,7 +191,7 @@ def _fetch(client: Client, url: str, dest: Path) -> None:
     outage like any other: the whole file is fetched again."""
     import requests
 
-    from xbuild.retry import Transient
+    from xbuild.host.retry import Transient
     with client.once("GET", url, stream=True) as resp, dest.open("wb") as out:
         try:
             for chunk in resp.iter_content(1 << 20):

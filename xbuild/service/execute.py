@@ -14,14 +14,14 @@ import threading
 import time
 from pathlib import Path
 
-from xbuild import buildlog, compiler_cache
-from xbuild import spec as specs
-from xbuild.archive import extract, max_source_files
-from xbuild.build_context import CacheUse
 from xbuild.errors import BadProjectPath, BuildCancelled, BuildTimeout, ExitCode, StoreError, XBuildError
-from xbuild.paths import under
-from xbuild.pipeline import run_build
-from xbuild.safefs import remove_tree, temp_dir
+from xbuild.host.archive import extract, max_source_files
+from xbuild.host.paths import under
+from xbuild.host.safefs import remove_tree, temp_dir
+from xbuild.pipeline import buildlog, compiler_cache
+from xbuild.pipeline import spec as specs
+from xbuild.pipeline.build import run_build
+from xbuild.pipeline.context import CacheUse
 from xbuild.service import policy, settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
@@ -46,7 +46,7 @@ def farm() -> str:
 
 def remove_expired() -> int:
     """This farm's build containers past their deadline (their xbuild died with them running)."""
-    from xbuild import sandbox
+    from xbuild.containers import sandbox
     return sandbox.remove_expired(label=f"{FARM_LABEL}={farm()}")
 
 
@@ -151,7 +151,7 @@ class _JobLog:
     def _kill(self):
         from docker.errors import APIError
 
-        from xbuild.engine import client
+        from xbuild.containers.engine import client
         if self.container_name:
             with contextlib.suppress(APIError):  # already gone
                 client().containers.get(self.container_name).kill()
@@ -287,7 +287,7 @@ def _worker_log():
 def _acquire(held) -> bool:
     """The lease, waiting a moment: the reaper holds it briefly while it requeues the job. A
     broker restarting (the lease lives there) is waited out, as the store is."""
-    from xbuild.retry import Transient, patiently, retry_seconds
+    from xbuild.host.retry import Transient, patiently, retry_seconds
     from xbuild.service.outage import is_outage
 
     def once() -> bool:
@@ -348,7 +348,7 @@ def _build_patiently(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
 
 def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     # A previous attempt's worker may have died with its build container still running.
-    from xbuild.sandbox import Container
+    from xbuild.containers.sandbox import Container
     Container.remove_labelled(JOB_LABEL, job.id)
     remove_expired()  # any of this farm's build containers on this engine past its time limit
     work.mkdir(exist_ok=True)
@@ -408,7 +408,8 @@ def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
 
 def _published_files(jobs: Jobs, spec, build_id: str, scope: str) -> list[dict]:
     """The job's files are the build's record in the store (the cache wrote it)."""
-    from xbuild import cache, publish
+    from xbuild.pipeline import cache
+    from xbuild.store import publish
     base = cache.store_base(spec, scope)
     record = publish.read_record(jobs.store, base, build_id)
     if record is None:

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 from xbuild import environment
-from xbuild.paths import component, is_component
+from xbuild.host.paths import component, is_component
 from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.store import Store, configured_url, open_store
 

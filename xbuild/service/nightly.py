@@ -26,16 +26,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import gitmeta, schema
-from xbuild import targets as tg
-from xbuild.archive import tar_tree
+from xbuild import schema
+from xbuild.board import targets as tg
 from xbuild.errors import ConfigError, UnknownTarget
+from xbuild.host.archive import tar_tree
+from xbuild.pipeline.spec import OUT_DIRNAME, check
+from xbuild.project import gitmeta
+from xbuild.project.sources import excluder
 from xbuild.request import FIELDS, BuildRequest
 from xbuild.schema import Invalid
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, now
 from xbuild.service.leases import lease
-from xbuild.sources import excluder
-from xbuild.spec import OUT_DIRNAME, check
 
 TENANT = "nightly"
 

@@ -17,9 +17,9 @@ Each family is one module behind one protocol (base.Toolchain): Debian's GCC (gc
 
 from __future__ import annotations
 
+from xbuild.board.targets import Target
 from xbuild.errors import ConfigError
 from xbuild.request import Mode
-from xbuild.targets import Target
 from xbuild.toolchain.base import BIN as BIN
 from xbuild.toolchain.base import PREFIX as PREFIX
 from xbuild.toolchain.base import ROOT as ROOT

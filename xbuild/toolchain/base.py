@@ -19,12 +19,12 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from xbuild import configsite
+from xbuild.board.targets import Target, host_arch
 from xbuild.request import Mode
-from xbuild.targets import Target, host_arch
+from xbuild.toolchain import configsite
 
 if TYPE_CHECKING:
-    from xbuild.images import ImageDef
+    from xbuild.containers.images import ImageDef
 
 ROOT = "/xbuild"
 BIN = f"{ROOT}/bin"
@@ -62,8 +62,8 @@ def multiarch(target: Target) -> str:
 def needs_exact_glibc(target: Target) -> bool:
     """The release's glibc is older than its package suite's: Debian's GCC would link against the
     suite's newer libc, so zig builds stubs for the release's own version."""
-    from xbuild import releases
-    from xbuild.elf import glibc_tuple
+    from xbuild.board import releases
+    from xbuild.board.requirement import glibc_tuple
     suite = releases.all_releases().get(target.suite)
     return suite is not None and glibc_tuple(target.glibc) < glibc_tuple(suite.glibc)
 

@@ -15,7 +15,7 @@ from xbuild.toolchain.base import Toolchain
 from xbuild.toolchain.registry import register
 
 if TYPE_CHECKING:
-    from xbuild.images import ImageDef
+    from xbuild.containers.images import ImageDef
 
 
 @register("gcc")
@@ -26,7 +26,7 @@ class Gcc(Toolchain):
         return [] if shim == "cpp" else list(self.target.cflags)
 
     def builder_image(self) -> ImageDef:
-        from xbuild import images
+        from xbuild.containers import images
         target, mode = self.target, self.mode
         arch = target.debian_arch
         if mode == Mode.CROSS:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from xbuild.board.targets import Target, host_arch
 from xbuild.errors import ConfigError
 from xbuild.request import Mode
-from xbuild.targets import Target, host_arch
 from xbuild.toolchain.base import needs_exact_glibc
 from xbuild.toolchain.gcc import Gcc
 from xbuild.toolchain.registry import get, register
 
 if TYPE_CHECKING:
-    from xbuild.images import ImageDef
+    from xbuild.containers.images import ImageDef
 
 # The build machine's own shell, make and text tools, which run natively in the hybrid image too
 # (configure and libtool are shell scripts: under qemu they cost more than the compiles). They act
@@ -72,7 +72,7 @@ class Hybrid(Gcc):
         (its arch-all dependencies are refused), so its files are copied: gathered in an image of
         their own made from the cross builder, then COPY --from, which the engine's classic builder
         allows across platforms."""
-        from xbuild import images
+        from xbuild.containers import images
         target = self.target
         arch, name = target.debian_arch, f"{target.suite}-{target.debian_arch}"
         cross, emulate = get("gcc-cross", target).builder_image(), get("gcc-native", target).builder_image()

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from xbuild import schema
+from xbuild.board.targets import Target
 from xbuild.datafiles import toolchain_files
 from xbuild.request import Mode
-from xbuild.targets import Target
 from xbuild.toolchain.base import GATES, Toolchain, ToolchainDef
 
 _FAMILIES: dict[str, type[Toolchain]] = {}

@@ -14,14 +14,14 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xbuild.board.targets import Target, all_targets, debian_userland_cpu
 from xbuild.errors import ConfigError, ToolchainMissing
 from xbuild.request import Mode
-from xbuild.targets import Target, all_targets, debian_userland_cpu
 from xbuild.toolchain.base import ROOT, Toolchain, multiarch, needs_exact_glibc
 from xbuild.toolchain.registry import all_toolchains, get, register
 
 if TYPE_CHECKING:
-    from xbuild.images import ImageDef
+    from xbuild.containers.images import ImageDef
 
 
 @functools.cache
@@ -208,7 +208,7 @@ class Zig(Toolchain):
 
     def builder_image(self) -> ImageDef:
         """The gcc-cross builder (its binutils, pkgconf and multiarch set-up) with zig on top."""
-        from xbuild import images
+        from xbuild.containers import images
         debian = get("gcc-cross", self.target).builder_image()
         name, body, home = self.image_layer()
         labels = images.labels("builder", self.target.debian_arch, self.mode)
