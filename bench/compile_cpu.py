@@ -73,9 +73,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     project_arg(ap)  # one that honours CC, AR, DESTDIR and PREFIX, as lz4 does
     args = ap.parse_args()
-    from xbuild import images, targets
+    from xbuild.board import targets
+    from xbuild.containers import images
+    from xbuild.request import Mode
+    from xbuild.toolchain import pick
     target = targets.get("rpi3").with_os("bookworm")
-    image = images.builder(target, "cross", print).tag  # untimed: made once if missing
+    image = images.builder(pick(target, Mode.CROSS), print).tag  # untimed: made once if missing
     flags = " ".join(target.cflags)
     runs = {"host": lambda tree: host(tree, f"{CROSS}-gcc {flags}"),
             "docker": lambda tree: docker(tree, f"{CROSS}-gcc {flags}", image),

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tests.s3server import SeaweedFS  # noqa: E402
 
 # The real CLI, with the bench's salt in the image definitions.
-SALTED_CLI = ("import sys, xbuild.images as i; i.BUILD_LOGIC_VERSION = sys.argv.pop(1); "
+SALTED_CLI = ("import sys, xbuild.containers.images as i; i.BUILD_LOGIC_VERSION = sys.argv.pop(1); "
               "from xbuild.cli import main; main()")
 BEFORE_COMPILING = ("hash", "cache", "image", "start", "copy-in")
 
@@ -65,15 +65,17 @@ def main() -> None:
                          "be bootstrapped, and stop: no image made (the smoke test's size: a bootstrap "
                          "takes minutes)")
     args = ap.parse_args()
-    from xbuild import image_store, images
-    from xbuild import targets as tg
-    from xbuild.engine import client
+    from xbuild.board import targets as tg
+    from xbuild.containers import image_store, images
+    from xbuild.containers.engine import client
+    from xbuild.request import Mode
     from xbuild.store import open_store
+    from xbuild.toolchain import pick
 
     salt = f"bench-images-{uuid.uuid4().hex[:8]}"
     images.BUILD_LOGIC_VERSION = salt  # type: ignore[attr-defined]
     target = tg.get("rpi3")
-    builder = images.builder_def(target, "cross")
+    builder = images.builder_def(pick(target, Mode.CROSS))
     tags = [builder.tag, *images.parents(builder)]
     with tempfile.TemporaryDirectory(prefix="xbuild-bench-images-") as tmp:
         s3 = SeaweedFS(Path(tmp) / "s3")
@@ -136,7 +138,7 @@ def _chain(defn):
 
 def _shared_layers(tags: list[str]) -> int:
     """Layers of the bench's images that other images on this machine also have."""
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     ours = set(client().images.get(tags[0]).attrs["RootFS"]["Layers"])
     others = set()
     for img in client().api.images():
@@ -148,7 +150,7 @@ def _shared_layers(tags: list[str]) -> int:
 def _remove(tags: list[str]) -> None:
     from docker.errors import ImageNotFound
 
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     for tag in tags:
         with contextlib.suppress(ImageNotFound):
             client().images.remove(tag, force=True)

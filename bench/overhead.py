@@ -70,7 +70,7 @@ def main() -> None:
         t, timings = xbuild(tree, args.jobs)
         phases.append(timings)
         return t
-    from xbuild import targets
+    from xbuild.board import targets
     board = " ".join(targets.get("rpi3").cflags)
     med = interleaved(orig, args.repeat, {"raw": lambda tree: raw(tree, args.jobs),
                                           "raw+board": lambda tree: raw(tree, args.jobs, board),

@@ -80,7 +80,7 @@ def main() -> None:
                    check=True, stdout=subprocess.DEVNULL)  # untimed
 
     from tests.s3server import SeaweedFS
-    from xbuild import compiler_cache
+    from xbuild.pipeline import compiler_cache
     from xbuild.store import open_store
     work = Path(tempfile.mkdtemp(prefix="xbuild-bench-rebuild-"))
     s3 = SeaweedFS(work / "seaweedfs")

@@ -167,7 +167,7 @@ class Farm:
         return runs
 
     def waited_out(self) -> dict[str, int]:
-        """Outages the workers waited out (xbuild/retry.py says each retry in their logs)."""
+        """Outages the workers waited out (xbuild/host/retry.py says each retry in their logs)."""
         text = "".join(log.read_text(errors="replace") for log in self.tmp.glob("worker*.log"))
         return {"store": text.count("retrying: the store"), "lease": text.count("retrying: taking the job's lease"),
                 "broker reconnects": text.count("Connection to broker lost")}

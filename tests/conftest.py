@@ -27,8 +27,8 @@ def engine():
     """Skip (or, when integration is required, fail) unless the engine and qemu handlers work."""
     problem = None
     try:
-        from xbuild import binfmt
-        from xbuild.engine import client
+        from xbuild.containers import binfmt
+        from xbuild.containers.engine import client
         client().ping()
         for arch in ("arm", "aarch64"):
             if (p := binfmt.handler(arch).problem()) is not None:

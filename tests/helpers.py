@@ -53,8 +53,8 @@ def containers_with_env(mark: str) -> list:
     the test's to count or remove."""
     from docker.errors import NotFound
 
-    from xbuild.engine import client
-    from xbuild.sandbox import BUILD_LABEL
+    from xbuild.containers.engine import client
+    from xbuild.containers.sandbox import BUILD_LABEL
     found = []
     for summary in client().api.containers(all=True, filters={"label": BUILD_LABEL}):
         try:  # other builds share the engine: theirs may go while we look

@@ -6,6 +6,3 @@ __version__ = "0.1.0"
 # recipe handling, archive layout). It is part of every cache key and image tag.
 BUILD_LOGIC_VERSION = "2"
 
-# Where a build runs: cross (the build machine's cross compiler), emulate (the board's root
-# filesystem under qemu), hybrid (that root filesystem with the cross compiler copied in).
-MODES = ("cross", "emulate", "hybrid")

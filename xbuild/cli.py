@@ -57,7 +57,7 @@ _register()
 
 def report(exc: XBuildError) -> None:
     """The error, its detail (often a build log's tail: untrusted) and the hint, made safe."""
-    from xbuild.terminal import safe, safe_lines
+    from xbuild.host.terminal import safe, safe_lines
     err = lambda s="": click.echo(s, err=True)  # noqa: E731
     err(click.style("error: ", fg="red", bold=True) + safe_lines(exc.message))
     if exc.detail:

@@ -21,6 +21,10 @@ from typing import Any
 
 from xbuild.errors import ConfigError
 
+# A Debian package name, optionally with an architecture (libssl-dev:armhf): xbuild.toml's
+# packages and tools, and what an image's apt line may hold.
+DEBIAN_PACKAGE = r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9]+)?"
+
 Key = tuple[str | int, ...]  # where a value is: ("abi", "bits"), ("project", 0, "os")
 
 

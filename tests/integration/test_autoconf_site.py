@@ -174,7 +174,7 @@ def test_the_answers_are_the_boards_own(engine, tmp_path):
     """The same probes in emulate mode run for real on the board's userland under qemu: a cross
     build's answers, from the site file, must be those, every one the site file gives. (About
     2.5 minutes here: autoreconf's perl and configure run under qemu.)"""
-    from xbuild import configsite
+    from xbuild.toolchain import configsite
     answered = dict(configsite.answers(configsite.GLIBC))
     real, cross = _cache(tmp_path, "emulate"), _cache(tmp_path, "cross")
     assert set(answered) <= set(real), set(answered) - set(real)  # every answer is checked

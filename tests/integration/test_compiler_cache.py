@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.helpers import make_project, tgz, xbuild
+from xbuild.request import BuildRequest
 
 pytestmark = pytest.mark.integration
 N = 6  # C files: a one-file change recompiles one of them
@@ -28,7 +29,7 @@ NS = "rpi3/trixie/gcc-cross"  # the board's, release's and toolchain's part of a
 
 def _ns(project: Path, base: str = NS) -> str:
     """The namespace of a project on this machine: its own, under its resolved path."""
-    from xbuild.compiler_cache import project_key
+    from xbuild.pipeline.compiler_cache import project_key
     return f"{base}/{project_key(project.name, str(project.resolve()))}"
 
 
@@ -103,7 +104,7 @@ def test_a_one_file_change_hits_and_the_outputs_stay_identical(engine, tmp_path,
 
 
 def test_verify_passes_with_a_warm_cache_and_hits(engine, tmp_path, home):
-    from xbuild import compiler_cache
+    from xbuild.pipeline import compiler_cache
     project = make_project(tmp_path / "sum", _files())
     cold = _build(project, tmp_path / "cold", home)
     cache_dir = _dir(home, _ns(project))
@@ -118,11 +119,12 @@ def test_verify_passes_with_a_warm_cache_and_hits(engine, tmp_path, home):
     # and a build that varies all that still hits (hash_dir off, locale sloppiness), identically
     import dataclasses
 
-    from xbuild import spec as specs
-    from xbuild.pipeline import run_build
-    from xbuild.verify import SECOND
-    spec = dataclasses.replace(specs.resolve(project, "rpi3"), variation=SECOND, out=tmp_path / "second")
-    result = run_build(spec, use_cache=False, record=False, compiler_cache=cache_dir)
+    from xbuild.pipeline import spec as specs
+    from xbuild.pipeline.build import run_build
+    from xbuild.pipeline.context import NO_CACHE
+    from xbuild.pipeline.verify import SECOND
+    spec = dataclasses.replace(specs.resolve(project, BuildRequest("rpi3")), variation=SECOND, out=tmp_path / "second")
+    result = run_build(spec, cache=NO_CACHE, compiler_cache=cache_dir)
     assert (result.extra["compiler_cache"]["hits"], result.extra["compiler_cache"]["misses"]) == (N, 0)
     assert result.artifacts[0].sha256 == cold["artifacts"][0]["sha256"]
 
@@ -180,7 +182,7 @@ def test_projects_share_a_cache_only_when_they_opt_in(engine, tmp_path, home):
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become another user")
 def test_a_non_root_user_clears_what_the_container_wrote(engine, tmp_path):
     """The cache of a user whose uid is not the container's 1000: that user can clear it."""
-    from xbuild import compiler_cache
+    from xbuild.pipeline import compiler_cache
     uid = 4321
     home = Path(tempfile.mkdtemp(prefix="xbuild-cc-user-"))  # pytest's own tmp is root's alone
     try:
@@ -225,7 +227,7 @@ def farm(engine, s3_env, tmp_path):
 
 def _farm_ns(project: str = "sum") -> str:
     """The farm's namespace of a tenant's project: by its name (the tenant is in the store key)."""
-    from xbuild.compiler_cache import project_key
+    from xbuild.pipeline.compiler_cache import project_key
     return f"{NS}/{project_key(project, project)}"
 
 
@@ -252,7 +254,7 @@ def _hits(log: str, project: str = "sum") -> tuple[int, int]:
 
 
 def test_the_farm_shares_a_tenants_cache_through_s3_and_never_across_tenants(farm):
-    from xbuild import compiler_cache
+    from xbuild.pipeline import compiler_cache
     from xbuild.service.jobs import tenant_of
     from xbuild.store import open_store
     files = _files()
@@ -318,7 +320,7 @@ def test_ci_runners_share_the_cache_through_an_s3_store_and_only_trusted_runs_pu
     """Ephemeral runners (each an empty user cache directory) with one s3:// XBUILD_STORE: the
     first pushes its cache (XBUILD_COMPILER_CACHE_PUSH=1), a fresh one starts from it, and a run
     without the variable (a pull request's) uses it but never writes it."""
-    from xbuild import compiler_cache
+    from xbuild.pipeline import compiler_cache
     from xbuild.store import open_store
     url = f"s3://xbuild-ci-{uuid.uuid4().hex[:8]}/ci"
     open_store(url, create=True)

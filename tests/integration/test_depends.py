@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_project, xbuild
-from xbuild.elf import glibc_tuple
+from xbuild.board.requirement import glibc_tuple
 
 pytestmark = pytest.mark.integration
 

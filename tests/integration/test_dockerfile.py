@@ -34,7 +34,7 @@ def _flask(where: Path) -> Path:
 def flask_images(engine, tmp_path_factory):
     from docker.errors import ImageNotFound
 
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     project = _flask(tmp_path_factory.mktemp("flask"))
     built = {}
     for target in ("rpi3", "arm64"):
@@ -49,7 +49,7 @@ def flask_images(engine, tmp_path_factory):
 
 def _load(archive: str):
     """The saved image, loaded as a user would (`docker load`): the build left no tag behind."""
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     with open(archive, "rb") as f:
         (image,) = client().images.load(f)
     return image
@@ -89,8 +89,8 @@ def test_flask_image_runs_on_the_board_platform(flask_images, target, arch, vari
 
 def _publishing(port: int) -> list:
     """xbuild's containers that publish this host port (a free port this test chose)."""
-    from xbuild.engine import client
-    from xbuild.sandbox import BUILD_LABEL
+    from xbuild.containers.engine import client
+    from xbuild.containers.sandbox import BUILD_LABEL
     boxes = client().containers.list(all=True, sparse=True, filters={"label": BUILD_LABEL})
     found = []
     for box in boxes:
@@ -106,7 +106,7 @@ def _publishing(port: int) -> list:
 
 def test_app_images_are_not_xbuilds_own(flask_images):
     """An app image is built FROM xbuild's base: it must not be listed (or pruned) as one."""
-    from xbuild.images import LABEL, listing
+    from xbuild.containers.images import LABEL, listing
     assert _load(flask_images["rpi3"]["artifacts"][0]["path"]).labels[LABEL] == "app"
     tags = [t for img in listing() for t in img["tags"]]
     assert tags and all(t.startswith("xbuild/") for t in tags)
@@ -152,7 +152,7 @@ def _registry_platform(registry, repo: str, tag: str) -> tuple[str, str, str]:
 
 
 def test_push_to_a_registry_then_build_from_it(flask_images, registry, tmp_path):
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     project = _flask(tmp_path)
     repo = f"{registry.host}/team/flask-hello"
     from docker.errors import ImageNotFound

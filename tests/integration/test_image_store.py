@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from tests.helpers import xbuild
-from xbuild import image_store, images
+from xbuild.containers import image_store, images
 from xbuild.errors import ImageMissing, ImageStoreCorrupt
 from xbuild.store import open_store
 
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def throwaway(engine):
     """A definition of our own: built here, removed afterwards."""
-    from xbuild.engine import client
-    from xbuild.targets import host_arch
+    from xbuild.board.targets import host_arch
+    from xbuild.containers.engine import client
     base = images.base_def(host_arch(), "trixie", "linux/amd64")
     images.ensure(base, lambda line: None)
     nonce = uuid.uuid4().hex[:12]
@@ -46,14 +46,14 @@ def bucket(s3_env, monkeypatch):
 
 
 def _remove(tag: str) -> None:
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     client().images.remove(tag, force=True)
 
 
 def _present(tag: str) -> bool:
     from docker.errors import ImageNotFound
 
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     try:
         client().images.get(tag)
         return True
@@ -73,7 +73,7 @@ def test_push_remove_pull_gives_the_same_image(throwaway, bucket):
     _remove(throwaway.tag)
     pulled = image_store.pull(bucket, throwaway.tag, lambda line: None)
     assert pulled["id"] == built.id
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     out = client().containers.run(throwaway.tag, ["cat", "/nonce"], remove=True)
     assert out.decode().strip() == throwaway.tag.rsplit("-", 1)[1]
     # The base is on this machine: only our own layer travelled (gzip'd, a few hundred bytes).

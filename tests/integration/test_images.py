@@ -15,8 +15,9 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("target,arch,variant", [("rpi3", "arm", "v7"), ("rpi0", "arm", "v7"),
                                                  ("arm64", "arm64", "v8")])
 def test_runtime_images_carry_the_board_platform(builds, target, arch, variant):
-    from xbuild import images, targets
-    from xbuild.engine import client
+    from xbuild.board import targets
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
     builds.get("hello-make", target)  # its run made the runtime image
     image = images.runtime(targets.get(target), log=lambda line: None)
     assert not image.built

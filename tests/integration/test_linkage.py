@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from tests.helpers import ROOT, xbuild
-from xbuild import linkage, targets
+from xbuild.artifact import linkage
+from xbuild.board import targets
 from xbuild.errors import AbiMismatch
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import EXAMPLES, xbuild
-from xbuild import deb
+from xbuild.artifact import deb
 
 pytestmark = pytest.mark.integration
 

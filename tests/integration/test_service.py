@@ -63,7 +63,7 @@ def embedded(engine, tmp_path_factory):
 
 
 def test_submit_waits_streams_and_downloads(embedded, builds, tmp_path):
-    from xbuild.archive import sha256_file
+    from xbuild.host.archive import sha256_file
     project = shutil.copytree(EXAMPLES / "hello-make", tmp_path / "hello-make")
     proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", project, "--json",
                   env={"XBUILD_TOKEN": TOKEN_A})
@@ -152,7 +152,7 @@ def test_a_build_for_an_os_release(embedded, tmp_path):
 
 
 def test_an_unknown_os_release_is_refused_with_the_boards_releases(embedded):
-    from xbuild import targets
+    from xbuild.board import targets
     rpi3 = targets.get("rpi3")
     for body in ({"target": "rpi3", "os": "buster"}, {"target": "rpi3", "os": 31}):
         resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
@@ -198,7 +198,7 @@ def test_static_for_a_board_without_it_is_refused_before_queueing(embedded):
 def test_nightly_builds_two_releases_of_a_board_side_by_side(engine, tmp_path):
     """os = "..." in a [[project]]: built for that release; its latest is kept apart from the
     board's default release's, built the same night."""
-    from xbuild import targets
+    from xbuild.board import targets
     from xbuild.store import open_store
     default = targets.get("rpi3").default_os
     assert default != "bullseye"
@@ -344,7 +344,7 @@ def test_upload_size_limit(engine, tmp_path):
 
 def _containers_of(job_ids: list[str]) -> list:
     """Build containers left by these jobs (the engine is shared: other jobs are not ours)."""
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     return [c for i in job_ids
             for c in client().containers.list(all=True, filters={"label": f"org.xbuild.job={i}"})]
 
@@ -558,7 +558,7 @@ def test_a_test_server_never_outlives_its_test(engine, tmp_path, how):
 def test_cancel_stops_a_dockerfile_build(engine, tmp_path):
     """A Dockerfile build has no container of xbuild's to kill: the build polls the job's cancel
     and closes its build request, and the engine stops the RUN step."""
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     marker = f"xbuild-cancel-{time.time_ns()}"
     env = _env(tmp_path, XBUILD_SERVICE_DOCKERFILE="1")
     server = Server(env, tmp_path)
@@ -588,14 +588,16 @@ def test_the_reaper_removes_its_farms_containers_past_their_deadline(engine, tmp
     every worker, before each job) removes it: its own farm's only. The engine is shared with
     other farms, laptops' builds and the other tests, whose containers are not its to remove (a
     sweep of the whole engine once took a sandbox test's container from under it)."""
-    from xbuild import images, targets
-    from xbuild.engine import client
-    from xbuild.sandbox import DEADLINE_LABEL
+    from xbuild.board import targets
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
+    from xbuild.containers.sandbox import DEADLINE_LABEL
     from xbuild.service import reaper
     from xbuild.service.execute import FARM_LABEL, farm
+    from xbuild.toolchain import pick
     monkeypatch.setenv("XBUILD_STORE", (tmp_path / "store").as_uri())  # a farm of this test's own
     ours = farm()
-    base = images.ensure(images.builder_def(targets.get("rpi3"), "cross").parent, lambda line: None)
+    base = images.ensure(images.builder_def(pick(targets.get("rpi3"), "cross")).parent, lambda line: None)
 
     def container(deadline: float, farm: str | None):
         labels = {DEADLINE_LABEL: str(deadline), **({FARM_LABEL: farm} if farm else {})}

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import publish
 from xbuild.errors import ConfigError, StoreError
-from xbuild.store import open_store
+from xbuild.store import open_store, publish
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +23,7 @@ def _out_dir(root: Path, size: int = 3000) -> Path:
     (out / "demo-rpi3.tar.gz").write_bytes(os.urandom(size))
     (out / "manifest.json").write_text('{"name": "demo"}\n')
     (out / "build.log").write_text("compiling\n")
-    from xbuild.archive import sha256_file
+    from xbuild.host.archive import sha256_file
     (out / "SHA256SUMS").write_text(f"{sha256_file(out / 'demo-rpi3.tar.gz')}  demo-rpi3.tar.gz\n")
     return out
 

@@ -394,13 +394,14 @@ def test_a_git_jobs_record_without_its_url_is_refused_before_any_fetch():
     """The worker fetches the URL the check returns; a record naming git but no URL (a record is
     data) is refused, not passed to git as None."""
     from xbuild.errors import RefusedByService
+    from xbuild.request import BuildRequest
     from xbuild.service.jobs import Job
     from xbuild.service.policy import check_git_job
-    operators = Job(id="j", tenant="t", target="rpi3", source="git", git_url="http://10.0.0.1/a.git",
+    operators = Job(id="j", tenant="t", request=BuildRequest("rpi3"), source="git", git_url="http://10.0.0.1/a.git",
                     nightly="2026-01-01")
     assert check_git_job(operators) == "http://10.0.0.1/a.git"  # nightly.toml's own: a private host is fine
     with pytest.raises(RefusedByService, match="no git_url"):
-        check_git_job(Job(id="j", tenant="t", target="rpi3", source="git"))
+        check_git_job(Job(id="j", tenant="t", request=BuildRequest("rpi3"), source="git"))
 
 
 class _Redirect(http.server.BaseHTTPRequestHandler):

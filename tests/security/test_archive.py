@@ -55,8 +55,7 @@ def assert_untouched(path: Path) -> None:
 
 def published(tmp_path: Path) -> tuple[str, str]:
     """A real file store holding one build (made with publish.publish, as a build records it)."""
-    from xbuild import publish
-    from xbuild.store import open_store
+    from xbuild.store import open_store, publish
     out = tmp_path / "built"
     out.mkdir()
     (out / "app-rpi3.tar.gz").write_bytes(gzip.compress(b"not really a tar", mtime=0))
@@ -210,8 +209,8 @@ def _gnu_tar(tmp_path: Path, *options: str) -> Path:
 @pytest.mark.parametrize("options", [("--format=gnu",), ("--format=pax", "--sparse-version=1.0"),
                                      ("--format=pax", "--sparse-version=0.1")])
 def test_an_upload_with_a_sparse_member_is_refused(tmp_path, options):
-    from xbuild.archive import check_upload
     from xbuild.errors import BadArtifact
+    from xbuild.host.archive import check_upload
     upload = _gnu_tar(tmp_path, *options)
     assert upload.stat().st_size < 64 * 1024  # a few hundred bytes claiming 3 GiB
     with pytest.raises(BadArtifact, match="sparse"):
@@ -241,16 +240,16 @@ def _info(name, type=tarfile.REGTYPE, size=0, linkname=""):
     ([(_info("fifo", tarfile.FIFOTYPE), None)], "device"),
 ])
 def test_unsafe_uploads_are_refused(tmp_path, members, why):
-    from xbuild.archive import check_upload
     from xbuild.errors import BadArtifact
+    from xbuild.host.archive import check_upload
     (tmp_path / "u.tar.gz").write_bytes(_tar_gz(members))
     with pytest.raises(BadArtifact, match=why):
         check_upload(tmp_path / "u.tar.gz")
 
 
 def test_an_upload_over_the_source_cap_is_refused_as_a_stream(tmp_path, monkeypatch):
-    from xbuild.archive import check_upload
     from xbuild.errors import SourceTooLarge
+    from xbuild.host.archive import check_upload
     monkeypatch.setenv("XBUILD_MAX_SOURCE_MB", "8")
     many = [(_info(f"f{i}"), b"") for i in range(20_000)]  # 20,000 empty files: 10 MB of headers
     (tmp_path / "many.tar.gz").write_bytes(_tar_gz(many))
@@ -262,8 +261,8 @@ def test_an_upload_over_the_source_cap_is_refused_as_a_stream(tmp_path, monkeypa
 
 
 def test_a_huge_pax_header_is_refused_before_it_is_read(tmp_path):
-    from xbuild.archive import check_upload, extract
     from xbuild.errors import BadArtifact
+    from xbuild.host.archive import check_upload, extract
     header = _info("././@PaxHeader", tarfile.XHDTYPE, size=1 * GiB)
     with (tmp_path / "pax.tar").open("wb") as f:  # the header claims 1 GiB; tarfile would read it whole
         f.write(header.tobuf(format=tarfile.USTAR_FORMAT))
@@ -276,8 +275,8 @@ def test_a_huge_pax_header_is_refused_before_it_is_read(tmp_path):
 
 
 def test_extraction_is_capped_by_apparent_size(tmp_path, monkeypatch):
-    from xbuild.archive import extract
     from xbuild.errors import OutputTooLarge
+    from xbuild.host.archive import extract
     monkeypatch.setenv("XBUILD_MAX_OUTPUT_MB", "16")
     bomb = _gzip_bomb(tmp_path / "bomb.tar.gz", 64 * MiB)
     with pytest.raises(OutputTooLarge) as exc:

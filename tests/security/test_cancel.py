@@ -19,7 +19,7 @@ STEP = "echo the-step-ran"
 
 
 def _containers_of(job_id: str) -> list:
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     return client().containers.list(all=True, filters={"label": f"org.xbuild.job={job_id}"})
 
 

@@ -131,8 +131,7 @@ def test_artifacts_get_rides_out_a_store_restart(tmp_path):
     """`xbuild artifacts get` while the store restarts: it exited 15 at the first refused
     connection; now it retries, says so, and fetches the build intact."""
     from tests.s3server import SeaweedFS
-    from xbuild import publish
-    from xbuild.store import open_store
+    from xbuild.store import open_store, publish
     s3 = SeaweedFS(tmp_path / "s3")
     s3.start()
     try:

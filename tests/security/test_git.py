@@ -98,7 +98,7 @@ def test_the_hostile_checkout_runs_its_script_under_plain_git(tmp_path):
 
 
 def test_gitmeta_reads_a_hostile_checkout_without_running_anything(tmp_path):
-    from xbuild import gitmeta
+    from xbuild.project import gitmeta
     marker = tmp_path / "marker"
     project = checkout(tmp_path / "p", FILES)
     head = _git(project, "rev-parse", "HEAD")
@@ -109,7 +109,7 @@ def test_gitmeta_reads_a_hostile_checkout_without_running_anything(tmp_path):
 
 
 def test_a_packed_shallow_clone_is_read_too(tmp_path):
-    from xbuild import gitmeta
+    from xbuild.project import gitmeta
     origin = checkout(tmp_path / "origin", FILES)
     _git(origin, "gc", "-q")
     clone = tmp_path / "clone"
@@ -122,7 +122,7 @@ def test_a_packed_shallow_clone_is_read_too(tmp_path):
 def test_a_git_link_or_pointer_file_is_not_followed(tmp_path):
     """A worktree's or submodule's .git file, or a link, names a place outside the project: the
     defaults, and a note that says why."""
-    from xbuild import gitmeta
+    from xbuild.project import gitmeta
     real = checkout(tmp_path / "real", FILES)
     linked = make_project(tmp_path / "linked", FILES)
     (linked / ".git").symlink_to(real / ".git")
@@ -137,7 +137,7 @@ def test_a_git_link_or_pointer_file_is_not_followed(tmp_path):
 def test_links_and_fifos_inside_the_git_dir_are_not_followed(tmp_path):
     """HEAD a link to a file elsewhere, a ref that is a FIFO, objects/ a link: never followed,
     never blocking."""
-    from xbuild import gitmeta
+    from xbuild.project import gitmeta
     project = checkout(tmp_path / "p", FILES, tag=None)
     secret = tmp_path / "secret"
     secret.write_text(_git(project, "rev-parse", "HEAD") + "\n")

@@ -404,6 +404,7 @@ def test_a_job_record_whose_project_is_no_name_fails_cleanly(server, monkeypatch
     import requests
 
     from tests.integration.test_service import TOKEN_A, _auth
+    from xbuild.request import BuildRequest
     from xbuild.service.execute import run_job
     from xbuild.service.jobs import Job, Jobs, tenant_of
     from xbuild.store import open_store
@@ -412,7 +413,7 @@ def test_a_job_record_whose_project_is_no_name_fails_cleanly(server, monkeypatch
     monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)
     jobs = Jobs(open_store(server.env["XBUILD_STORE"]))
     job = Job(id=f"20260101-000000-{hashlib.sha256(name.encode()).hexdigest()[:8]}",
-              tenant=tenant_of(TOKEN_A), target="rpi3", project=name)
+              tenant=tenant_of(TOKEN_A), request=BuildRequest("rpi3"), project=name)
     jobs.save(job)
     assert run_job(job.tenant, job.id, jobs) == "failed"
     done = requests.get(f"{server.url}/v1/builds/{job.id}", headers=_auth()).json()

@@ -23,15 +23,16 @@ pytestmark = [pytest.mark.security, pytest.mark.integration]
 
 
 def _tags_like(prefix: str) -> set[str]:
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     return {t for img in client().images.list() for t in img.tags if t.startswith(prefix)}
 
 
 @pytest.fixture(scope="module")
 def saved(engine, tmp_path_factory) -> Path:
     """`docker save` of rpi3's runtime image (linux/arm), as the engine writes it."""
-    from xbuild import images, targets
-    from xbuild.engine import client
+    from xbuild.board import targets
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
     image = client().images.get(images.runtime(targets.get("rpi3"), lambda line: None).id)
     path = tmp_path_factory.mktemp("image") / "runtime.tar"
     with path.open("wb") as f:
@@ -46,7 +47,7 @@ def evil_name():
     `xbuild run` applied it, never the image it named)."""
     from docker.errors import APIError
 
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     suffix = uuid.uuid4().hex[:12]
     name = f"xbuild/builder:i16-evil-{suffix}"
     yield name

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import make_project, xbuild
-from xbuild.config import MAX_TIMEOUT
+from xbuild.project.config import MAX_TIMEOUT
 
 pytestmark = pytest.mark.security
 
@@ -40,7 +40,7 @@ def test_huge_timeout_in_xbuild_toml_is_a_config_error_naming_the_line(tmp_path,
 
 
 def test_the_limit_itself_is_accepted(tmp_path):
-    from xbuild import config
+    from xbuild.project import config
     project = _project(tmp_path, f"[build]\ntimeout = {MAX_TIMEOUT}\n")
     assert config.load(project).for_target(("rpi3",)).timeout == MAX_TIMEOUT
 

@@ -21,7 +21,7 @@ JUDGED = ["tests/integration/test_errors.py::test_time_limit_kills_and_removes_t
 
 
 def _base_image() -> str:
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     (image, *_) = client().images.list(filters={"label": "org.xbuild.kind=base"})
     return image.id
 
@@ -29,8 +29,8 @@ def _base_image() -> str:
 def test_the_engine_tests_pass_beside_another_builds_containers(engine, tmp_path):
     """Another build's container (xbuild's label, a shell's name) left on the engine while the
     tests that look for leftovers run: theirs are gone, the other one is not theirs to judge."""
-    from xbuild.engine import client
-    from xbuild.sandbox import BUILD_LABEL
+    from xbuild.containers.engine import client
+    from xbuild.containers.sandbox import BUILD_LABEL
     other = f"xbuild-shell-rpi3-other-{uuid.uuid4().hex[:10]}"
     box = client().containers.create(_base_image(), ["true"], name=other, labels={BUILD_LABEL: other})
     try:

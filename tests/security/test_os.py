@@ -15,8 +15,8 @@ import pytest
 
 from tests.helpers import make_project
 from tests.unit.test_cli import assert_user_error, xbuild
-from xbuild.archive import sha256_file
-from xbuild.elf import read_elf
+from xbuild.artifact.elf import read_elf
+from xbuild.host.archive import sha256_file
 
 pytestmark = pytest.mark.security
 
@@ -71,7 +71,7 @@ def test_lying_manifest_packages_are_refused_before_any_image(tmp_path):
 
 def test_manifest_for_another_file_is_ignored(tmp_path):
     """A manifest that lists a different checksum says nothing about this archive."""
-    from xbuild.artifacts import built_for
+    from xbuild.artifact.artifacts import built_for
     archive = _artifact(tmp_path, {"options": {"os": "bullseye", "config": {"packages": []}}})
     assert built_for(archive, "rpi3") == ("bullseye", ())
     assert built_for(archive, "rpi4") == (None, ())

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import containers_with_env, make_project, xbuild
+from xbuild.request import BuildRequest
 
 pytestmark = pytest.mark.security
 integration = pytest.mark.integration
@@ -45,14 +46,14 @@ def _sleeping_project(root: Path, mark_name: str) -> Path:
 
 # --- the terminal ----------------------------------------------------------------------------
 def test_control_characters_are_rendered_visibly():
-    from xbuild.terminal import safe
+    from xbuild.host.terminal import safe
     shown = safe("a\x1b]52;c;cHduZWQ=\x07b\x1b[2J\tc\rd\x9b3J\u202e")
     assert shown == "a^[]52;c;cHduZWQ=^Gb^[[2J\tc^Md\\x9b3J\\u202e"
     assert not any(ch in shown for ch in "\x1b\x07\r\x9b\u202e")
 
 
 def test_the_progress_line_renders_control_characters():
-    from xbuild.progress import Progress
+    from xbuild.pipeline.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -181,12 +182,12 @@ def test_a_signal_removes_the_container_and_temp_dirs(engine, tmp_path, sig):
 
 
 # Moments a signal can land in a build (tests/signal_at.py sends it as the function is entered).
-SIGNAL_MOMENTS = ["xbuild.sandbox:Container.__enter__",      # the container about to be created
+SIGNAL_MOMENTS = ["xbuild.containers.sandbox:Container.__enter__",      # the container about to be created
                   # just created (the engine answered; the 1st call looked for a stale one)
                   "docker.models.containers:ContainerCollection.get#2",
-                  "xbuild.sandbox:Box.put",                  # the source being copied in
+                  "xbuild.containers.sandbox:Box.put",                  # the source being copied in
                   "docker.models.containers:Container.start",  # the container being started
-                  "xbuild.sandbox:_pump"]                    # the build running, its output read
+                  "xbuild.containers.sandbox:_pump"]                    # the build running, its output read
 
 
 @integration
@@ -231,7 +232,7 @@ def test_an_orphaned_container_ends_by_itself_and_is_reaped(engine, tmp_path):
 
 
 def _reaped_orphan(proc, mark: str) -> None:
-    from xbuild.sandbox import BUILD_LABEL, DEADLINE_LABEL, GRACE, remove_expired
+    from xbuild.containers.sandbox import BUILD_LABEL, DEADLINE_LABEL, GRACE, remove_expired
     try:
         (box,) = _wait_for(lambda: [c for c in containers_with_env(mark) if c.status == "running"],
                            120, "the build container running")
@@ -255,10 +256,10 @@ def _reaped_orphan(proc, mark: str) -> None:
 
 @integration
 def test_remove_expired_takes_only_containers_past_their_deadline(engine):
-    from xbuild import images
-    from xbuild.engine import client
-    from xbuild.sandbox import BUILD_LABEL, DEADLINE_LABEL, remove_expired
-    from xbuild.targets import host_arch
+    from xbuild.board.targets import host_arch
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
+    from xbuild.containers.sandbox import BUILD_LABEL, DEADLINE_LABEL, remove_expired
     base = images.ensure(images.base_def(host_arch(), "bookworm", f"linux/{host_arch()}"), print)
     run = uuid.uuid4().hex[:8]
     made = {}
@@ -339,7 +340,7 @@ def test_dockerfile_steps_get_the_limits(engine, tmp_path):
     # Every step ran (no layer cache shared between builds), and the failed build's layers went.
     from docker.errors import ImageNotFound
 
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     (layer,) = re.findall(r"^mem=.*?^ ---> ([0-9a-f]{12})$", proc.stderr, re.M | re.S)
     with pytest.raises(ImageNotFound):
         client().images.get(layer)
@@ -347,7 +348,7 @@ def test_dockerfile_steps_get_the_limits(engine, tmp_path):
 
 @integration
 def test_a_dockerfile_build_stops_at_its_time_limit(engine, tmp_path):
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     marker = uuid.uuid4().hex
     project = _dockerfile(tmp_path / "slow", f"FROM debian:bookworm-slim\nRUN sleep 600 # {marker}\n")
     proc = xbuild("--target", "rpi3", project, "--timeout", "20")
@@ -359,18 +360,18 @@ def test_a_dockerfile_build_stops_at_its_time_limit(engine, tmp_path):
 
 @integration
 def test_a_dockerfile_build_is_cancelled_through_progress(engine, tmp_path):
-    """The service's cancel: Progress.stop_requested ends the build; its step stops."""
-    from xbuild import spec as specs
-    from xbuild.engine import client
+    """The service's cancel: the observer's stop_requested ends the build; its step stops."""
+    from xbuild.containers.engine import client
     from xbuild.errors import BuildFailed
-    from xbuild.pipeline import run_build
-    from xbuild.progress import Progress
+    from xbuild.pipeline import spec as specs
+    from xbuild.pipeline.build import run_build
+    from xbuild.pipeline.context import NO_CACHE
+    from xbuild.pipeline.observer import NullObserver
     marker = uuid.uuid4().hex
     project = _dockerfile(tmp_path / "cancel", f"FROM debian:bookworm-slim\nRUN sleep 600 # {marker}\n")
 
-    class Cancelling(Progress):
+    class Cancelling(NullObserver):
         def __init__(self):
-            super().__init__(quiet=True)
             self.step = None
 
         def container(self, name):
@@ -381,7 +382,7 @@ def test_a_dockerfile_build_is_cancelled_through_progress(engine, tmp_path):
 
     progress = Cancelling()
     with pytest.raises(BuildFailed, match="cancelled"):
-        run_build(specs.resolve(project, "rpi3"), progress, use_cache=False, record=False)
+        run_build(specs.resolve(project, BuildRequest("rpi3")), progress, cache=NO_CACHE)
     assert progress.step is not None
     left = [c for c in client().containers.list(all=True) if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
     assert left == []
@@ -390,8 +391,8 @@ def test_a_dockerfile_build_is_cancelled_through_progress(engine, tmp_path):
 @integration
 def test_dockerfile_images_get_tags_of_their_own(engine, tmp_path):
     """Another tenant's <name>:<target> is neither read nor overwritten; nothing stays tagged."""
-    from xbuild import images
-    from xbuild.engine import client
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
     name = f"tags-{uuid.uuid4().hex[:8]}"
     other = images.ensure(images.base_def("armhf", "bookworm", "linux/arm/v7"), print)
     client().images.get(other.id).tag(name, tag="rpi3")  # "another tenant's" image, same name
@@ -424,8 +425,8 @@ def test_dockerfile_images_get_tags_of_their_own(engine, tmp_path):
 def test_images_only_in_the_engine_are_refused(engine, tmp_path, dockerfile):
     """Another tenant's image or an xbuild builder exists in the engine but was not resolved by
     this build: refused before anything runs."""
-    from xbuild import images
-    from xbuild.engine import client
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
     local = f"victim-{uuid.uuid4().hex[:8]}:rpi3"
     victim = images.ensure(images.base_def("armhf", "bookworm", "linux/arm/v7"), print)
     client().images.get(victim.id).tag(local)
@@ -442,9 +443,10 @@ def test_images_only_in_the_engine_are_refused(engine, tmp_path, dockerfile):
 
 @integration
 def test_an_xbuild_builder_is_refused_as_a_base(engine, tmp_path):
-    from xbuild import images
-    from xbuild.targets import get
-    builder = images.builder_def(get("rpi3"), "cross").tag
+    from xbuild.board.targets import get
+    from xbuild.containers import images
+    from xbuild.toolchain import pick
+    builder = images.builder_def(pick(get("rpi3"), "cross")).tag
     project = _dockerfile(tmp_path / "b", f"FROM {builder}\nRUN true\n")
     proc = xbuild("--target", "rpi3", project)
     assert proc.returncode == 20 and builder in proc.stderr and "only in this engine" in proc.stderr
@@ -455,7 +457,7 @@ class _Recording:
     """The resolver's parser with the engine left out: records the images it would resolve."""
 
     def __new__(cls):
-        from xbuild.dockerimage import _Resolver
+        from xbuild.containers.dockerimage import _Resolver
 
         class Recording(_Resolver):
             def image(self, ref, where):
@@ -476,7 +478,7 @@ class _Recording:
     ("FROM scratch\nCOPY --from=1 /x /y\n", ["1"]),  # no stage 1 yet: an image name
 ])
 def test_every_image_reference_is_seen(text, asked):
-    from xbuild.dockerimage import _instructions
+    from xbuild.containers.dockerimage import _instructions
     resolver = _Recording()
     directives, instructions = _instructions(text)
     rewritten = [resolver.instruction(i) for i in instructions]
@@ -489,8 +491,8 @@ def test_sweeping_never_inspects_containers_another_build_may_remove_meanwhile(e
     """remove_expired and remove_labelled take what the list call returns (sparse): a full list
     inspects each container afterwards, and one removed in between (another worker's finished
     build) failed the sweep, and with it the job, with a 404."""
-    from xbuild.engine import client
-    from xbuild.sandbox import _listed
+    from xbuild.containers.engine import client
+    from xbuild.containers.sandbox import _listed
     label = f"org.xbuild.test-sweep={uuid.uuid4().hex}"
     box = client().containers.create("xbuild/base:" + _any_base_tag(), ["true"], labels=dict([label.split("=")]))
     try:
@@ -504,6 +506,6 @@ def test_sweeping_never_inspects_containers_another_build_may_remove_meanwhile(e
 
 
 def _any_base_tag() -> str:
-    from xbuild.engine import client
+    from xbuild.containers.engine import client
     tags = [t for img in client().images.list(filters={"label": "org.xbuild.kind=base"}) for t in img.tags]
     return tags[0].split(":", 1)[1]

@@ -43,6 +43,7 @@ def test_an_internal_error_ends_the_job_with_one_line(server, monkeypatch):
     """A worker that chokes on a job (as it did on project "..", which an older API accepted, before
     names became paths only through paths.component) used to leave the job "running" with its log
     thread ticking, then fail three times as "worker died". The choke is injected now."""
+    from xbuild.request import BuildRequest
     from xbuild.service import execute
     from xbuild.service.execute import run_job
     from xbuild.service.jobs import Job, Jobs
@@ -52,7 +53,7 @@ def test_an_internal_error_ends_the_job_with_one_line(server, monkeypatch):
         monkeypatch.setenv(k, server.env[k])
     monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)
     jobs = Jobs(open_store(server.env["XBUILD_STORE"]))
-    job = Job(id="20260101-000000-bad0b0d0", tenant=_tenant(), target="rpi3")
+    job = Job(id="20260101-000000-bad0b0d0", tenant=_tenant(), request=BuildRequest("rpi3"))
     jobs.save(job)
 
     def choke(jobs, job, into):

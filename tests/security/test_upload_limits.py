@@ -37,8 +37,8 @@ def _many(path: Path, entries: int, steps=("test -f many/1 && echo ok > out.txt"
 
 
 def test_an_upload_over_the_file_cap_is_refused_and_so_is_its_unpack(tmp_path, monkeypatch):
-    from xbuild.archive import check_upload, extract, max_source_files
     from xbuild.errors import TooManyFiles
+    from xbuild.host.archive import check_upload, extract, max_source_files
     monkeypatch.setenv("XBUILD_MAX_SOURCE_FILES", "50")
     assert max_source_files() == 50
     check_upload(_many(tmp_path / "at.tar.gz", 50))
@@ -78,7 +78,7 @@ def test_a_farm_stays_small_for_any_upload_within_the_limits(engine, s3, tmp_pat
     peak RSS of the API and of the worker's processes stays under 300 MB."""
     from tests.integration.test_service import _auth, _env, _wait
     from tests.services import Redis, Server, descendants, xbuild_proc
-    from xbuild.archive import max_source_files
+    from xbuild.host.archive import max_source_files
     cap = max_source_files()
     redis = Redis(tmp_path / "redis")
     env = _env(tmp_path, XBUILD_BROKER_URL=redis.url, **s3.env(f"s3://upload-limits-{uuid.uuid4().hex[:8]}/farm"))
@@ -116,7 +116,8 @@ def test_a_farm_stays_small_for_any_upload_within_the_limits(engine, s3, tmp_pat
 def test_the_worker_refuses_a_source_over_the_file_cap(engine, tmp_path, monkeypatch):
     """A source in the store over the worker's cap (put there by an API with a higher one, or an
     older one): the worker's unpack refuses it, and the job fails with exit 51, the limit named."""
-    from xbuild.archive import sha256_file
+    from xbuild.host.archive import sha256_file
+    from xbuild.request import BuildRequest
     from xbuild.service.execute import run_job
     from xbuild.service.jobs import Job, Jobs, new_id, tenant_of
     from xbuild.store import open_store
@@ -126,7 +127,7 @@ def test_the_worker_refuses_a_source_over_the_file_cap(engine, tmp_path, monkeyp
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("XBUILD_BROKER_URL", raising=False)  # the embedded farm's lease: a file
     jobs = Jobs(open_store(store, create=True))
-    job = Job(id=new_id(), tenant=tenant_of("token-a-123"), target="rpi3", project="many")
+    job = Job(id=new_id(), tenant=tenant_of("token-a-123"), request=BuildRequest("rpi3"), project="many")
     source = _many(tmp_path / "s.tar.gz", 51)
     jobs.store.put_file(f"{job.prefix}/source.tar.gz", source, sha256_file(source))
     jobs.save(job)

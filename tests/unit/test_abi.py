@@ -1,12 +1,13 @@
-"""xbuild.abi: the ABI gate, on real binaries built here with the host and cross compilers."""
+"""xbuild.artifact.abi: the ABI gate, on real binaries built here with the host and cross compilers."""
 
 import dataclasses
 
 import pytest
 
-from xbuild import targets
-from xbuild.abi import AbiProblem, AbiRequirement, arm_arch_fits, check
-from xbuild.elf import glibc_tuple, read_elf
+from xbuild.artifact.abi import AbiProblem, check
+from xbuild.artifact.elf import read_elf
+from xbuild.board import targets
+from xbuild.board.requirement import AbiRequirement, arm_arch_fits, glibc_tuple
 
 # Raspberry Pi Zero/1 on Raspberry Pi OS (bookworm): arm1176jzf-s, hard-float, glibc 2.36
 PI_ZERO = AbiRequirement(machine="ARM", bits=32, endian="little", float_abi="hard",

@@ -1,4 +1,4 @@
-"""xbuild.archive: deterministic tar.gz (the same tree gives the same bytes) and safe extraction."""
+"""xbuild.host.archive: deterministic tar.gz (the same tree gives the same bytes) and safe extraction."""
 
 import gzip
 import io
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import archive
 from xbuild.errors import BadArtifact
+from xbuild.host import archive
 
 EPOCH = 1_600_000_000  # 2020-09-13
 OLD = 1_000_000_000    # 2001, older than EPOCH: kept as is when clamping

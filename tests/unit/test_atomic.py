@@ -1,12 +1,12 @@
-"""xbuild.atomic: an output directory changes all at once, or not at all, and only a directory
+"""xbuild.host.atomic: an output directory changes all at once, or not at all, and only a directory
 xbuild made (or an empty one) is ever replaced."""
 
 import json
 
 import pytest
 
-from xbuild.atomic import MARKER, check_out, remove_made, replacing
 from xbuild.errors import LinkInOutputPath, OutputDirInUse
+from xbuild.host.atomic import MARKER, check_out, remove_made, replacing
 
 
 def made_by_xbuild(dest, *names):

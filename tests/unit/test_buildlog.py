@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from xbuild.buildlog import MARK, BuildLog
-from xbuild.progress import Progress
+from xbuild.pipeline.buildlog import MARK, BuildLog
+from xbuild.pipeline.observer import NullObserver
 
 
 def test_tail_leaves_out_the_image_build_before_the_build(tmp_path):
-    with BuildLog(tmp_path / "build.log", Progress(quiet=True)) as log:
+    with BuildLog(tmp_path / "build.log", NullObserver()) as log:
         for n in range(5):
             log.line(f"Setting up libfoo{n} (1.0) ...")  # the deps image, built first
         log.begin_build()
@@ -19,7 +19,7 @@ def test_tail_leaves_out_the_image_build_before_the_build(tmp_path):
 
 
 def test_tail_past_the_lines_held_counts_from_the_right_line(tmp_path):
-    with BuildLog(tmp_path / "build.log", Progress(quiet=True)) as log:
+    with BuildLog(tmp_path / "build.log", NullObserver()) as log:
         log.line("image noise")
         log.begin_build()
         for n in range(3000):  # more than the log holds in memory

@@ -1,4 +1,4 @@
-"""xbuild.buildscript: the script a build container runs, run here for real with bash. Its
+"""xbuild.pipeline.buildscript: the script a build container runs, run here for real with bash. Its
 container paths (/xbuild/...) are moved into a temp directory, the only change made to it; the
 environment is the one the container gets (toolchain.environment) with those paths moved too."""
 
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import buildscript, targets, toolchain
+from xbuild import toolchain
+from xbuild.board import targets
+from xbuild.pipeline import buildscript
 
 
 class Container:

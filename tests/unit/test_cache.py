@@ -1,17 +1,18 @@
-"""xbuild.cache: the key changes with everything that decides the output, and nothing else."""
+"""xbuild.pipeline.cache: the key changes with everything that decides the output, and nothing else."""
 
 import dataclasses
 
 import pytest
 
 from tests.helpers import EXAMPLES
-from xbuild import cache
-from xbuild import spec as specs
+from xbuild.pipeline import cache
+from xbuild.pipeline import spec as specs
+from xbuild.request import BuildRequest
 
 
 @pytest.fixture
 def base(tmp_path):
-    return specs.resolve(EXAMPLES / "hello-make", "rpi3", out=tmp_path / "out", jobs=2)
+    return specs.resolve(EXAMPLES / "hello-make", BuildRequest("rpi3", jobs=2), out=tmp_path / "out")
 
 
 def key(spec, source="s" * 64, image="xbuild/builder:tag"):
@@ -27,7 +28,7 @@ def test_source_image_target_mode_and_steps_change_the_key(base, tmp_path):
     k = key(base)
     assert key(base, source="t" * 64) != k
     assert key(base, image="xbuild/builder:other") != k
-    assert key(specs.resolve(EXAMPLES / "hello-make", "rpi0", out=tmp_path / "o")) != k
+    assert key(specs.resolve(EXAMPLES / "hello-make", BuildRequest("rpi0"), out=tmp_path / "o")) != k
     assert key(dataclasses.replace(base, mode="emulate")) != k
     steps = dataclasses.replace(base.config, steps=("make STATIC=1",))
     assert key(dataclasses.replace(base, config=steps)) != k

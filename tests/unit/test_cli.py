@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import targets
+from xbuild.board import targets
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import cache, compiler_cache, spec, targets, toolchain
+from xbuild import toolchain
+from xbuild.board import targets
 from xbuild.errors import ConfigError
+from xbuild.pipeline import cache, compiler_cache, spec
+from xbuild.request import BuildRequest
 from xbuild.store import open_store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-make"
@@ -48,7 +51,7 @@ def test_the_default_size_and_the_variable(monkeypatch):
 
 def _cc(target: str = "rpi3", os_release: str | None = None, mode: str = "cross", tree: Path = EXAMPLE,
         use: bool | Path = True, **kwargs):
-    return compiler_cache.for_build(spec.resolve(tree, target, mode=mode, os_release=os_release), use, **kwargs)
+    return compiler_cache.for_build(spec.resolve(tree, BuildRequest(target, mode=mode, os=os_release)), use, **kwargs)
 
 
 def test_one_namespace_per_board_release_toolchain_and_project(monkeypatch, tmp_path):
@@ -116,9 +119,9 @@ def test_the_shims_go_through_ccache_only_when_it_is_set():
 
 
 def test_the_build_cache_key_does_not_depend_on_the_compiler_cache(monkeypatch):
-    s = spec.resolve(EXAMPLE, "rpi3")
+    s = spec.resolve(EXAMPLE, BuildRequest("rpi3"))
     monkeypatch.setenv("XBUILD_COMPILER_CACHE", "off")
-    off = cache.key(spec.resolve(EXAMPLE, "rpi3"), "src", "img")
+    off = cache.key(spec.resolve(EXAMPLE, BuildRequest("rpi3")), "src", "img")
     monkeypatch.setenv("XBUILD_COMPILER_CACHE", "on")
     assert cache.key(s, "src", "img") == off
     assert "ccache" not in str(s.options()).lower()  # nor the options the manifest records

@@ -1,4 +1,4 @@
-"""xbuild.config.load: the project's xbuild.toml, strictly checked, with messages naming the key
+"""xbuild.project.config.load: the project's xbuild.toml, strictly checked, with messages naming the key
 and its line."""
 
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_cli import assert_user_error, xbuild
-from xbuild import config
-from xbuild.config import ProjectConfig
 from xbuild.errors import ConfigError
+from xbuild.project import config
+from xbuild.project.config import ProjectConfig
 
 
 def write(tmp_path: Path, text: str) -> Path:

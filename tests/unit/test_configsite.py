@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_project
-from xbuild import configsite, pipeline, spec, targets, toolchain
+from xbuild import toolchain
+from xbuild.board import targets
+from xbuild.pipeline import build, spec
+from xbuild.request import BuildRequest
+from xbuild.toolchain import configsite
 
 MALLOC = "ac_cv_func_malloc_0_nonnull"
 
@@ -66,10 +70,10 @@ def test_only_cross_builds_for_glibc_get_the_site_file(board, kw, gets):
 
 def test_the_projects_env_replaces_or_empties_config_site(tmp_path):
     plain = make_project(tmp_path / "plain", {"Makefile": "all:\n\ttrue\n"})
-    assert pipeline.environment(spec.resolve(plain, "rpi3"))["CONFIG_SITE"] == "/xbuild/config.site"
+    assert build.environment(spec.resolve(plain, BuildRequest("rpi3")))["CONFIG_SITE"] == "/xbuild/config.site"
     own = make_project(tmp_path / "own", {"Makefile": "all:\n\ttrue\n", "xbuild.toml":
                                           '[build]\nenv = { CONFIG_SITE = "", ac_cv_func_malloc_0_nonnull = "no" }\n'})
-    env = pipeline.environment(spec.resolve(own, "rpi3"))
+    env = build.environment(spec.resolve(own, BuildRequest("rpi3")))
     assert env["CONFIG_SITE"] == "" and env[MALLOC] == "no"
 
 

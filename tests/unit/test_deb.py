@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from xbuild import deb
+from xbuild.artifact import deb
 from xbuild.errors import ConfigError
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb not installed")

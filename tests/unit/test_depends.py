@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from xbuild import artifacts, depends
+from xbuild.artifact import artifacts, depends
 
 LIBC = {"libc.so.6": "libc6 (>= 2.36)"}
 
@@ -78,7 +78,7 @@ def _program(*needed, glibc="2.27"):
 
 
 def _l4t():
-    from xbuild.releases import all_releases
+    from xbuild.board.releases import all_releases
     return all_releases()["l4t-r32"]
 
 
@@ -99,7 +99,7 @@ def test_a_soname_the_table_lacks_keeps_the_stand_ins_name_and_says_so():
 
 
 def test_a_debian_release_has_no_table_and_no_stand_ins():
-    from xbuild.releases import all_releases
+    from xbuild.board.releases import all_releases
     for name, release in all_releases().items():
         assert bool(release.sonames) == release.stand_in, name
     found = depends.resolve(_program("libc.so.6", "libcrypt.so.1", glibc="2.31"), BULLSEYE)
@@ -109,7 +109,7 @@ def test_a_debian_release_has_no_table_and_no_stand_ins():
 
 def test_the_l4t_table_fits_bionic():
     """No bullseye-only name, libc6's floor at most bionic's glibc, the sonames people link."""
-    from xbuild.elf import glibc_tuple
+    from xbuild.board.requirement import glibc_tuple
     table = dict(_l4t().sonames)
     names = set(depends.packages(list(table.values())))
     assert not names & {"libcrypt1", "libgcc-s1", "libssl3", "libffi7", "libreadline8", "libtinfo6",
@@ -130,7 +130,7 @@ def test_run_installs_a_stand_in_releases_packages_by_the_stand_ins_names(tmp_pa
     `xbuild run` makes, not depends (bionic's, which bullseye may lack)."""
     import json
 
-    from xbuild.archive import sha256_file
+    from xbuild.host.archive import sha256_file
     archive = tmp_path / "p-jetson-nano.tar.gz"
     archive.write_bytes(b"artifact")
     manifest = {"target": {"name": "jetson-nano"}, "options": {"os": "l4t-r32"},

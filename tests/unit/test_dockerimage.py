@@ -1,6 +1,7 @@
 """dockerimage's reading of a Dockerfile, without the engine."""
 
-from xbuild import dockerimage, targets
+from xbuild.board import targets
+from xbuild.containers import dockerimage
 
 
 def test_a_blank_instruction_is_passed_on_not_a_crash():

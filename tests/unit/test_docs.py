@@ -162,7 +162,7 @@ def _value(args: list[str], *names: str) -> str | None:
 
 def test_every_board_and_release_the_docs_name_exists():
     """The parser takes any word for --target and --os; the board data says which exist."""
-    from xbuild import targets
+    from xbuild.board import targets
     from xbuild.errors import XBuildError
     wrong = []
     for c in ALL:

@@ -1,11 +1,12 @@
-"""xbuild.elf on real binaries, built here with the host and cross compilers."""
+"""xbuild.artifact.elf on real binaries, built here with the host and cross compilers."""
 
 import json
 import struct
 
 import pytest
 
-from xbuild.elf import ElfError, ElfInfo, glibc_tuple, is_elf, read_elf
+from xbuild.artifact.elf import ElfError, ElfInfo, is_elf, read_elf
+from xbuild.board.requirement import glibc_tuple
 
 
 def e_type(path):

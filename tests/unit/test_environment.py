@@ -140,8 +140,8 @@ def test_a_setting_is_not_read_at_import():
     """A wrong value fails when the setting is used, not as a ValueError importing the module."""
     env = {"XBUILD_MAX_UPLOAD_MB": "lots", "XBUILD_S3_PART_MB": "x", "XBUILD_REQUEUE_AFTER": "x",
            "XBUILD_LEASE_TTL": "x", "XBUILD_DEBIAN_MIRROR": "", "XBUILD_S3_MULTIPART_MB": "x"}
-    code = ("import xbuild.service.settings, xbuild.service.reaper, xbuild.store.s3, xbuild.rootfs, "
-            "xbuild.datafiles, xbuild.binfmt")
+    code = ("import xbuild.service.settings, xbuild.service.reaper, xbuild.store.s3, xbuild.containers.rootfs, "
+            "xbuild.datafiles, xbuild.containers.binfmt")
     proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

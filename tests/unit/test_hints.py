@@ -11,7 +11,8 @@ import threading
 
 import pytest
 
-from xbuild import hints
+from xbuild.artifact.abi import undefined_symbol
+from xbuild.pipeline import hints
 
 GCC = """a.c:1:10: fatal error: ncurses.h: No such file or directory
     1 | #include <ncurses.h>
@@ -318,7 +319,7 @@ def test_an_old_copy_serves_when_the_mirror_is_gone(mirror, monkeypatch, tmp_pat
 def test_the_hints_go_before_the_builds_own_hint(mirror):
     from types import SimpleNamespace
 
-    from xbuild.targets import get
+    from xbuild.board.targets import get
     spec = SimpleNamespace(target=get("rpi3"), mode="cross",
                            config=SimpleNamespace(packages=()))
     assert hints.for_build("full log: /x.failed.log", GCC.splitlines(), spec) == (
@@ -363,18 +364,18 @@ def _spec(board: str = "rpi3", os: str | None = None):
     from pathlib import Path
     from types import SimpleNamespace
 
-    from xbuild.targets import get
+    from xbuild.board.targets import get
     return SimpleNamespace(target=get(board).with_os(os), mode="cross", static=False,
                            project=Path("my project"), config=SimpleNamespace(packages=()))
 
 
 def test_rpl_malloc_says_what_autoconf_guessed_and_the_answer():
-    text = hints.undefined_symbol("rpl_malloc")
+    text = undefined_symbol("rpl_malloc")
     assert text is not None and "AC_FUNC_MALLOC decided ac_cv_func_malloc_0_nonnull=no" in text
     assert "cross build cannot run its malloc(0) probe" in text
     assert 'env = { ac_cv_func_malloc_0_nonnull = "yes" }' in text and "autoconf 2.70" in text
-    assert "ac_cv_func_realloc_0_nonnull" in (hints.undefined_symbol("rpl_realloc") or "")
-    assert hints.undefined_symbol("rpl_mallocx") is None and hints.undefined_symbol("malloc") is None
+    assert "ac_cv_func_realloc_0_nonnull" in (undefined_symbol("rpl_realloc") or "")
+    assert undefined_symbol("rpl_mallocx") is None and undefined_symbol("malloc") is None
 
 
 def test_the_linkers_and_the_loaders_undefined_rpl_malloc_are_recognised():
@@ -383,7 +384,7 @@ def test_the_linkers_and_the_loaders_undefined_rpl_malloc_are_recognised():
     lld = "ld.lld: error: undefined symbol: rpl_malloc\n>>> referenced by buf.c"
     loader = "bufdemo: symbol lookup error: /usr/local/lib/libbuf.so.1: undefined symbol: rpl_malloc"
     for log in (lld, loader):
-        assert hints.known(log.splitlines(), _spec()) == [hints.undefined_symbol("rpl_malloc")]
+        assert hints.known(log.splitlines(), _spec()) == [undefined_symbol("rpl_malloc")]
 
 
 def test_time_bits_says_what_happened_and_both_ways_out():

@@ -8,9 +8,14 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import make_project, xbuild
-from xbuild import cache, hints, images, targets, toolchain
-from xbuild import spec as specs
+from xbuild import toolchain
+from xbuild.board import targets
+from xbuild.containers import images
 from xbuild.errors import ConfigError
+from xbuild.pipeline import cache, hints
+from xbuild.pipeline import spec as specs
+from xbuild.request import BuildRequest, Mode
+from xbuild.toolchain import pick
 
 # `xbuild --target rpi3` of a project whose configure.ac has an AC_RUN_IFELSE probe.
 AUTOCONF_PROBE = """checking for arm-linux-gnueabihf-gcc... arm-linux-gnueabihf-gcc
@@ -30,7 +35,7 @@ If you meant to cross compile, use '--host'."""
 
 @pytest.fixture(autouse=True)
 def x86_64_build_machine(monkeypatch):
-    monkeypatch.setattr(toolchain, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(toolchain.hybrid, "host_arch", lambda: "amd64")
     monkeypatch.setattr(images, "host_arch", lambda: "amd64")
 
 
@@ -41,7 +46,8 @@ def project(tmp_path):
 
 def test_hybrid_picks_the_cross_gcc_and_the_build_looks_native():
     tc = toolchain.pick(targets.get("rpi3"), "hybrid")
-    assert (tc.name, tc.mode, tc.definition.family) == ("gcc-hybrid", "hybrid", "gcc")
+    assert (tc.name, tc.mode, tc.definition.family) == ("gcc-hybrid", "hybrid", "hybrid")
+    assert isinstance(tc, toolchain.Gcc)  # Debian's GCC: its shims and flags, in its own image
     env = tc.environment(jobs=2)
     # configure sees a native build: no --host differing from --build, no cross files
     assert env["XBUILD_BUILD"] == env["XBUILD_HOST"] == "arm-linux-gnueabihf"
@@ -71,7 +77,7 @@ def test_boards_that_need_zig_are_refused_with_the_reason(board, os, why):
 
 
 def test_hybrid_needs_an_x86_64_build_machine(monkeypatch):
-    monkeypatch.setattr(toolchain, "host_arch", lambda: "arm64")
+    monkeypatch.setattr(toolchain.hybrid, "host_arch", lambda: "arm64")
     with pytest.raises(ConfigError, match="this machine is arm64"):
         toolchain.pick(targets.get("rpi3"), "hybrid")
 
@@ -90,8 +96,8 @@ def test_the_cli_refuses_a_zig_board_before_any_work(project):
 
 def test_the_image_is_the_emulate_builder_with_the_cross_builders_files():
     rpi3 = targets.get("rpi3")
-    hybrid = images.builder_def(rpi3, "hybrid")
-    emulate, cross = images.builder_def(rpi3, "emulate"), images.builder_def(rpi3, "cross")
+    hybrid = images.builder_def(pick(rpi3, "hybrid"))
+    emulate, cross = images.builder_def(pick(rpi3, "emulate")), images.builder_def(pick(rpi3, "cross"))
     (files,) = hybrid.needs
     assert hybrid.parent == emulate and files.parent == cross
     assert hybrid.platform == "linux/arm/v7" and files.platform == "linux/amd64"
@@ -105,29 +111,29 @@ def test_the_image_is_the_emulate_builder_with_the_cross_builders_files():
     assert hybrid.tag.startswith("xbuild/builder:trixie-armhf-hybrid-")
     assert dict(hybrid.labels)["org.xbuild.mode"] == "hybrid"
     # content-hashed: another release is another image, all the way down
-    bookworm = images.builder_def(rpi3.with_os("bookworm"), "hybrid")
+    bookworm = images.builder_def(pick(rpi3.with_os("bookworm"), "hybrid"))
     assert bookworm.tag != hybrid.tag and bookworm.needs[0].tag != files.tag
-    assert images.builder_def(rpi3, "hybrid").tag == hybrid.tag
+    assert images.builder_def(pick(rpi3, "hybrid")).tag == hybrid.tag
 
 
 def test_declared_packages_are_the_target_roots_own(project):
-    defn = images.builder_def(targets.get("rpi3"), "hybrid", ("libssl-dev",), tools=("xsltproc",))
-    assert defn.kind == "deps" and defn.parent == images.builder_def(targets.get("rpi3"), "hybrid")
+    defn = images.builder_def(pick(targets.get("rpi3"), "hybrid"), ("libssl-dev",), tools=("xsltproc",))
+    assert defn.kind == "deps" and defn.parent == images.builder_def(pick(targets.get("rpi3"), "hybrid"))
     assert "libssl-dev xsltproc" in defn.dockerfile and ":armhf" not in defn.dockerfile
 
 
 def test_the_cache_key_distinguishes_hybrid(project):
     keys = set()
-    for mode in specs.MODES:
-        spec = specs.resolve(project, "rpi3", mode=mode)
-        keys.add(cache.key(spec, "source", images.builder_def(spec.target, mode).tag))
+    for mode in tuple(Mode):
+        spec = specs.resolve(project, BuildRequest("rpi3", mode=mode))
+        keys.add(cache.key(spec, "source", images.builder_def(pick(spec.target, mode)).tag))
         assert spec.options()["mode"] == mode
-    assert len(keys) == len(specs.MODES) == 3
+    assert len(keys) == len(tuple(Mode)) == 3
 
 
 @pytest.mark.parametrize("log", [AUTOCONF_PROBE, BASH_EXEC, DASH_EXEC, AUTOCONF_NO_HOST])
 def test_a_cross_build_that_runs_target_code_is_told_about_hybrid(project, log):
-    spec = specs.resolve(project, "rpi3")
+    spec = specs.resolve(project, BuildRequest("rpi3"))
     hint = hints.for_build("full log: /x.failed.log", log.splitlines(), spec)
     assert hint == ("this build runs programs it built for rpi3, which cross mode cannot; build it "
                     "in the board's root filesystem with the cross compiler: xbuild --target rpi3 "
@@ -135,16 +141,16 @@ def test_a_cross_build_that_runs_target_code_is_told_about_hybrid(project, log):
 
 
 def test_the_hybrid_hint_names_the_release_and_only_where_hybrid_helps(project):
-    bookworm = specs.resolve(project, "rpi3", os_release="bookworm")
+    bookworm = specs.resolve(project, BuildRequest("rpi3", os="bookworm"))
     assert hints.hybrid(BASH_EXEC.splitlines(), bookworm).endswith(
         f"xbuild --target rpi3 --os bookworm --mode hybrid {project}")
-    for spec in (specs.resolve(project, "rpi3", mode="hybrid"),  # already there
-                 specs.resolve(project, "rpi3", mode="emulate"),
-                 specs.resolve(project, "rpi0")):  # zig: hybrid cannot build it
+    for spec in (specs.resolve(project, BuildRequest("rpi3", mode="hybrid")),  # already there
+                 specs.resolve(project, BuildRequest("rpi3", mode="emulate")),
+                 specs.resolve(project, BuildRequest("rpi0"))):  # zig: hybrid cannot build it
         assert hints.hybrid(AUTOCONF_PROBE.splitlines(), spec) is None
     # a failure that is not about running target code
     assert hints.hybrid(["make: *** [all] Error 2", "gen.c:1: error: expected ';'"],
-                        specs.resolve(project, "rpi3")) is None
+                        specs.resolve(project, BuildRequest("rpi3"))) is None
 
 
 def test_every_mode_choice_offers_hybrid():
@@ -154,7 +160,7 @@ def test_every_mode_choice_offers_hybrid():
 
 
 def test_other_architectures_get_their_own_cross_files():
-    arm64 = images.builder_def(targets.get("arm64"), "hybrid")
+    arm64 = images.builder_def(pick(targets.get("arm64"), "hybrid"))
     assert arm64.platform == "linux/arm64/v8" and arm64.tag.startswith("xbuild/builder:trixie-arm64-hybrid-")
     (files,) = arm64.needs
     assert "-aarch64-linux-gnu(-base)?$" in files.dockerfile and "-arm64-cross$" in files.dockerfile

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import parse_cli
-from xbuild import image_store
+from xbuild.containers import image_store
 from xbuild.errors import ConfigError, ImageMissing, ImageStoreCorrupt
 from xbuild.store import open_store
 

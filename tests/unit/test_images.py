@@ -1,4 +1,4 @@
-"""xbuild.images definitions, no engine: tags are a hash of everything that defines an image
+"""xbuild.containers.images definitions, no engine: tags are a hash of everything that defines an image
 (stable from one run to the next, changed by any change of the definition, its parent's
 included), package names are checked before they reach a Dockerfile, and cross mode installs the
 target's packages through multiarch."""
@@ -13,8 +13,10 @@ import sys
 import pytest
 
 import xbuild
-from xbuild import images, targets
+from xbuild.board import targets
+from xbuild.containers import images
 from xbuild.errors import ConfigError
+from xbuild.toolchain import pick
 
 ROOT = xbuild.__file__.rsplit("/xbuild/", 1)[0]
 
@@ -27,7 +29,7 @@ def amd64_host(monkeypatch):
 
 
 def tag(target="rpi3", mode="cross", packages=()):
-    return images.builder_def(targets.get(target), mode, tuple(packages)).tag
+    return images.builder_def(pick(targets.get(target), mode), tuple(packages)).tag
 
 
 def test_tag_shapes():
@@ -41,8 +43,9 @@ def test_tag_shapes():
 
 def test_tags_are_stable_across_processes():
     """The cache key holds these tags: a new process (another hash seed) must compute the same."""
-    code = ("from xbuild import images, targets; images.host_arch = targets.host_arch = lambda: 'amd64';"
-            "print(images.builder_def(targets.get('rpi3'), 'cross', ('zlib1g-dev', 'libssl-dev')).tag)")
+    code = ("from xbuild.containers import images; from xbuild.board import targets; from xbuild.toolchain import pick; "
+            "images.host_arch = targets.host_arch = lambda: 'amd64';"
+            "print(images.builder_def(pick(targets.get('rpi3'), 'cross'), ('zlib1g-dev', 'libssl-dev')).tag)")
     tags = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
                            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout.strip()
             for seed in ("1", "2")}
@@ -53,9 +56,9 @@ def test_boards_of_one_debian_arch_share_images():
     """The board's tuning is applied by the shims at build time, not baked into the image."""
     assert tag("rpi2") == tag("rpi3") == tag("beaglebone") == tag("armhf")
     # rpi0 builds with zig, in a layer on the same armhf cross builder (zig's cache is per CPU)
-    rpi0 = images.builder_def(targets.get("rpi0"), "cross", ())
+    rpi0 = images.builder_def(pick(targets.get("rpi0"), "cross"), ())
     assert rpi0.parent is not None and rpi0.parent.tag == tag("rpi3") != tag("armel")
-    assert rpi0.tag == images.builder_def(targets.get("rpi1"), "cross", ()).tag
+    assert rpi0.tag == images.builder_def(pick(targets.get("rpi1"), "cross"), ()).tag
 
 
 @pytest.mark.parametrize("change", [
@@ -65,7 +68,7 @@ def test_boards_of_one_debian_arch_share_images():
 def test_tag_changes_with_the_target(change):
     rpi3 = targets.get("rpi3")
     for mode in ("cross", "emulate"):
-        assert images.builder_def(change(rpi3), mode).tag != images.builder_def(rpi3, mode).tag
+        assert images.builder_def(pick(change(rpi3), mode)).tag != images.builder_def(pick(rpi3, mode)).tag
 
 
 def test_tag_changes_with_mode_and_packages():
@@ -93,17 +96,17 @@ def test_a_new_build_logic_version_changes_every_tag(monkeypatch):
 
 def test_the_tag_hashes_the_definition_not_the_name():
     """Two definitions that differ only in what they install get different tags."""
-    a = images.builder_def(targets.get("rpi3"), "cross", ("zlib1g-dev",))
-    b = images.builder_def(targets.get("rpi3"), "cross", ("zlib1g-dev:armhf",))
+    a = images.builder_def(pick(targets.get("rpi3"), "cross"), ("zlib1g-dev",))
+    b = images.builder_def(pick(targets.get("rpi3"), "cross"), ("zlib1g-dev:armhf",))
     assert a.dockerfile == b.dockerfile and a.tag == b.tag  # the same install: the same image
-    c = images.builder_def(targets.get("rpi3"), "cross", ("zlib1g-dev:amd64",))
+    c = images.builder_def(pick(targets.get("rpi3"), "cross"), ("zlib1g-dev:amd64",))
     assert c.dockerfile != a.dockerfile and c.tag != a.tag
 
 
 @pytest.mark.parametrize("name", ["zlib1g-dev", "libssl-dev", "g++", "libstdc++-12-dev", "python3.11-dev",
                                   "libssl-dev:armhf", "ab"])
 def test_valid_package_names(name):
-    assert name in images.builder_def(targets.get("rpi3"), "emulate", (name,)).dockerfile
+    assert name in images.builder_def(pick(targets.get("rpi3"), "emulate"), (name,)).dockerfile
 
 
 @pytest.mark.parametrize("name", ["", "a", "Zlib", "-dash-first", "zlib1g-dev; rm -rf /", "zlib1g-dev && curl x",
@@ -111,7 +114,7 @@ def test_valid_package_names(name):
                                   "libssl-dev:", "pkg=1.0", "../etc", "pkg/sub"])
 def test_invalid_package_names_are_a_config_error(name):
     with pytest.raises(ConfigError) as exc:
-        images.builder_def(targets.get("rpi3"), "cross", ("zlib1g-dev", name))
+        images.builder_def(pick(targets.get("rpi3"), "cross"), ("zlib1g-dev", name))
     assert repr(name) in exc.value.message and exc.value.exit_code == 6
     assert "zlib1g-dev" in exc.value.hint
 
@@ -120,7 +123,7 @@ def test_invalid_package_names_are_a_config_error(name):
                                           ("riscv64", "riscv64")])
 def test_cross_mode_installs_the_targets_packages_through_multiarch(target, arch):
     t = targets.get(target)
-    deps = images.builder_def(t, "cross", ("zlib1g-dev", "libssl-dev", "pkgconf:amd64"))
+    deps = images.builder_def(pick(t, "cross"), ("zlib1g-dev", "libssl-dev", "pkgconf:amd64"))
     install = deps.dockerfile.splitlines()[-1]
     assert install.endswith(f"libssl-dev:{arch} pkgconf:amd64 zlib1g-dev:{arch} "
                             "&& apt-get clean && rm -rf /var/lib/apt/lists/*")
@@ -136,7 +139,7 @@ def test_cross_mode_installs_the_targets_packages_through_multiarch(target, arch
 
 def test_emulate_mode_installs_native_names_in_a_target_arch_image():
     t = targets.get("rpi3")
-    deps = images.builder_def(t, "emulate", ("zlib1g-dev",))
+    deps = images.builder_def(pick(t, "emulate"), ("zlib1g-dev",))
     assert deps.dockerfile.splitlines()[-1].startswith("RUN apt-get update -q && apt-get install -y -q "
                                                        "--no-install-recommends zlib1g-dev &&")
     builder = deps.parent
@@ -147,5 +150,5 @@ def test_emulate_mode_installs_native_names_in_a_target_arch_image():
 
 def test_no_packages_is_the_builder_itself():
     t = targets.get("rpi3")
-    assert images.builder_def(t, "cross") == images.builder_def(t, "cross", ())
-    assert images.builder_def(t, "cross").kind == "builder"
+    assert images.builder_def(pick(t, "cross")) == images.builder_def(pick(t, "cross"), ())
+    assert images.builder_def(pick(t, "cross")).kind == "builder"

@@ -163,3 +163,35 @@ def test_a_submodule_taking_names_from_its_package_that_imports_it_is_a_cycle(tm
     root = _package(tmp_path, {"__init__.py": "", "sub/__init__.py": "def f():\n    from pkg.sub.low import z\n",
                                "sub/low.py": "from pkg.sub import base\n"})
     assert cycles(graph(root)) == [["pkg.sub", "pkg.sub.low", "pkg.sub"]]
+
+
+# The sub-packages from the top down (ARCHITECTURE.md draws the same): a module imports from its
+# own layer or one below, never from one above. xbuild's top-level modules are the core at the
+# bottom, except the command line's entry points.
+LAYERS = [
+    {"cli", "__main__", "commands", "service"},
+    {"pipeline"},
+    {"artifact"},
+    {"toolchain"},
+    {"containers"},
+    {"project"},
+    {"store"},
+    {"board"},
+    {"host"},
+    {"xbuild", "request", "errors", "environment", "schema", "datafiles"},
+]
+
+
+def layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else module
+    found = [i for i, names in enumerate(LAYERS) if part in names]
+    assert found, f"{module} is in no layer: add its package to LAYERS and to ARCHITECTURE.md"
+    return found[0]
+
+
+def test_no_arrow_points_back_up():
+    edges = graph(PACKAGE)
+    known = modules(PACKAGE)
+    up = [f"{a} (line {line} of {known[a].relative_to(PACKAGE.parent)}) -> {b}"
+          for a, targets in edges.items() for b, line in targets.items() if layer(b) < layer(a)]
+    assert not up, "imports from a layer above (move what both need down):\n" + "\n".join(up)

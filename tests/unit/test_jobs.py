@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from xbuild.request import BuildRequest
 from xbuild.service import execute
 from xbuild.service.jobs import Job, Jobs, now
 from xbuild.store import open_store
@@ -24,7 +25,8 @@ def _days_ago(n: float) -> str:
 
 
 def test_the_live_index_holds_exactly_the_queued_and_running_jobs(jobs):
-    a, b = Job(id="a1", tenant="t1", target="rpi3"), Job(id="b2", tenant="t2", target="rpi3")
+    a = Job(id="a1", tenant="t1", request=BuildRequest("rpi3"))
+    b = Job(id="b2", tenant="t2", request=BuildRequest("rpi3"))
     jobs.save(a)
     jobs.save(b)
     assert sorted(jobs.live()) == [("t1", "a1"), ("t2", "b2")]
@@ -39,9 +41,9 @@ def test_the_live_index_holds_exactly_the_queued_and_running_jobs(jobs):
 
 
 def test_retention_forgets_old_jobs_but_never_artifacts(jobs):
-    old = Job(id="old", tenant="t", target="rpi3", state="succeeded", finished=_days_ago(40))
-    recent = Job(id="new", tenant="t", target="rpi3", state="failed", finished=_days_ago(1))
-    live = Job(id="live", tenant="t", target="rpi3", created=_days_ago(50))
+    old = Job(id="old", tenant="t", request=BuildRequest("rpi3"), state="succeeded", finished=_days_ago(40))
+    recent = Job(id="new", tenant="t", request=BuildRequest("rpi3"), state="failed", finished=_days_ago(1))
+    live = Job(id="live", tenant="t", request=BuildRequest("rpi3"), created=_days_ago(50))
     for job in (old, recent, live):
         jobs.store.write(f"{job.prefix}/source.tar.gz", b"src")
         jobs.append_log(job, 0, b"line\n")
@@ -57,7 +59,7 @@ def test_retention_forgets_old_jobs_but_never_artifacts(jobs):
 
 
 def test_log_chunks_are_read_from_any_offset(jobs):
-    job = Job(id="j", tenant="t", target="rpi3")
+    job = Job(id="j", tenant="t", request=BuildRequest("rpi3"))
     jobs.append_log(job, 0, b"first\n")
     jobs.append_log(job, 6, b"second\n")
     jobs.append_log(job, 13, b"third\n")
@@ -70,7 +72,7 @@ def test_log_chunks_are_read_from_any_offset(jobs):
 def test_the_job_log_is_append_only_and_capped_with_its_end_kept(jobs, monkeypatch):
     monkeypatch.setenv("XBUILD_MAX_LOG_MB", "0.05")  # 52 kB
     monkeypatch.setattr(execute, "LOG_CHUNK_BYTES", 4096)
-    job = Job(id="j", tenant="t", target="rpi3")
+    job = Job(id="j", tenant="t", request=BuildRequest("rpi3"))
     log = execute._JobLog(jobs, job)
     chunks_seen: dict[str, bytes] = {}
     for n in range(1, 100_001):
@@ -93,7 +95,7 @@ def test_the_job_log_is_append_only_and_capped_with_its_end_kept(jobs, monkeypat
 
 
 def test_a_second_attempt_appends_after_the_first(jobs):
-    job = Job(id="r", tenant="t", target="rpi3")
+    job = Job(id="r", tenant="t", request=BuildRequest("rpi3"))
     first = execute._JobLog(jobs, job)
     first.line("attempt one")
     first.close()
@@ -105,7 +107,7 @@ def test_a_second_attempt_appends_after_the_first(jobs):
 
 def test_the_ticker_publishes_a_quiet_builds_lines(jobs, monkeypatch):
     monkeypatch.setattr(execute, "LOG_FLUSH_SECONDS", 0.1)
-    job = Job(id="q", tenant="t", target="rpi3")
+    job = Job(id="q", tenant="t", request=BuildRequest("rpi3"))
     log = execute._JobLog(jobs, job)
     log.line("compiling")
     done = threading.Event()
@@ -119,7 +121,7 @@ def test_the_ticker_publishes_a_quiet_builds_lines(jobs, monkeypatch):
 
 
 def test_a_submits_idempotency_key_names_its_job_per_tenant_until_retention_forgets_it(jobs):
-    job = Job(id="20260101-000000-0000abcd", tenant="t", target="rpi3", state="succeeded",
+    job = Job(id="20260101-000000-0000abcd", tenant="t", request=BuildRequest("rpi3"), state="succeeded",
               finished=_days_ago(40))
     jobs.save(job)
     jobs.remember_key("t", "the-key/../x", job.id)  # the client's string: hashed, never a path

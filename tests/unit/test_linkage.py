@@ -1,4 +1,4 @@
-"""The gate's link check (xbuild.linkage) and the dynamic symbols it reads (elf.read_symbols), on
+"""The gate's link check (xbuild.artifact.linkage) and the dynamic symbols it reads (elf.read_symbols), on
 real ELF files built here with the host and cross compilers. The release's libraries are this
 host's own (x86-64), read with the same elf reader; reading them out of a builder image is
 tests/integration/test_linkage.py's."""
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import artifacts, depends, elf, linkage
-from xbuild.abi import AbiProblem, AbiRequirement
+from xbuild.artifact import artifacts, depends, elf, linkage
+from xbuild.artifact.abi import AbiProblem
+from xbuild.board.requirement import AbiRequirement
 from xbuild.errors import AbiMismatch
 
 # what libgpiod's sources became under a configure that guessed malloc(0) wrong

@@ -12,6 +12,7 @@ import pytest
 
 from tests.openapi_check import mismatches
 from xbuild.errors import ExitCode
+from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.service import api, openapi
 from xbuild.service.api import create_app
 from xbuild.service.fields import GIT, SUBMIT, UPLOAD
@@ -38,10 +39,15 @@ def test_every_route_is_described_and_nothing_else():
 
 def test_the_submit_reads_exactly_the_declared_fields():
     """api.py reads a submit's fields through SUBMIT only (an undeclared name is a KeyError), and
-    every declared field is read: none in the document that the API ignores."""
+    every declared field is read: none in the document that the API ignores. The build request's
+    are read by name in a loop over request.API_FIELDS."""
     source = inspect.getsource(api)
-    read = {node.args[1].value for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Call) and ast.unparse(node.func) == "_value"}
+    names = [node.args[1] for node in ast.walk(ast.parse(source))
+             if isinstance(node, ast.Call) and ast.unparse(node.func) == "_value"]
+    read = {n.value for n in names if isinstance(n, ast.Constant)}
+    assert [ast.unparse(n) for n in names if not isinstance(n, ast.Constant)] == ["name"]
+    assert "for name in API_FIELDS" in inspect.getsource(api._request)
+    read |= set(API_FIELDS)
     files = {node.args[0].value for node in ast.walk(ast.parse(source))
              if isinstance(node, ast.Call) and ast.unparse(node.func) == "request.files.get"}
     assert read | files == set(SUBMIT)
@@ -52,7 +58,7 @@ def test_the_submit_reads_exactly_the_declared_fields():
 
 
 def test_the_described_record_fields_exist():
-    names = {f.name for f in dataclasses.fields(Job)}
+    names = {f.name for f in dataclasses.fields(Job)} | set(API_FIELDS)
     assert set(openapi._RECORD_WORDS) <= names
 
 
@@ -73,10 +79,10 @@ def test_the_answers_for_real_job_records_fit_the_build_schema(client):
     """A job as the API makes it (queued), and as a worker leaves it (finished, every field set):
     what GET answers for each has every field of the schema and nothing it lacks."""
     jobs, http = client
-    queued = Job(id=new_id(), tenant=tenant_of(TOKEN), target="rpi3", queue="xbuild.armhf")
+    queued = Job(id=new_id(), tenant=tenant_of(TOKEN), request=BuildRequest("rpi3"), queue="xbuild.armhf")
     done = dataclasses.replace(
-        queued, id=new_id(), os="bookworm", static=True, deb=True,
-        no_cache=True, source="git", git_url="https://example.org/a.git", git_ref="main",
+        queued, id=new_id(), request=BuildRequest("rpi3", os="bookworm", static=True, deb=True, no_cache=True),
+        source="git", git_url="https://example.org/a.git", git_ref="main",
         commit="3f2a9c1" * 5 + "abcde", project="a", state="succeeded", attempts=1, started=now(),
         finished=now(), exit_code=ExitCode.OK, error=None, hint=None, cache="miss",
         build_id="rpi3-bookworm-0123", cache_key="ab" * 32, timings={"build": 1.5},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from xbuild.progress import Progress
+from xbuild.pipeline.progress import Progress
 
 
 def _watch(monkeypatch, feed, seconds: float = 0.2, wait: float = 0.7) -> list[str]:
@@ -63,19 +63,6 @@ def test_a_terminal_gets_its_status_line_instead():
     progress = Progress(Tty())
     progress.phase("build", "x")
     assert progress._heartbeat is None
-
-
-def test_timings_add_up_per_phase():
-    progress = Progress(quiet=True)
-    progress.mark("hash")
-    time.sleep(0.05)
-    progress.phase("build", "step 1/2")
-    time.sleep(0.05)
-    progress.phase("build", "step 2/2")  # the same phase again: its times add up
-    time.sleep(0.05)
-    progress.done()
-    assert set(progress.timings) == {"hash", "build"}
-    assert progress.timings["build"] >= 0.1 > progress.timings["hash"] >= 0.05
 
 
 def test_the_package_count_of_the_image_step_is_not_repeated_in_the_build_step(monkeypatch):

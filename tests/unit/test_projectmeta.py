@@ -8,7 +8,9 @@ import os
 import pytest
 
 from tests.helpers import EXAMPLES, make_project
-from xbuild import projectmeta, spec
+from xbuild.pipeline import spec
+from xbuild.project import projectmeta
+from xbuild.request import BuildRequest
 
 # libgpiod 2.x's configure.ac (its head, as released)
 LIBGPIOD = """# SPDX-License-Identifier: GPL-2.0-or-later
@@ -44,7 +46,7 @@ def _no_epoch(monkeypatch):
 
 
 def _resolve(path):
-    return spec.resolve(path, "rpi3")
+    return spec.resolve(path, BuildRequest("rpi3"))
 
 
 def test_a_tarballs_folder_gives_name_and_version(tmp_path):

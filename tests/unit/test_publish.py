@@ -1,4 +1,4 @@
-"""xbuild.publish on a real file:// store: publishing, listing, fetching, and the checks on records
+"""xbuild.store.publish on a real file:// store: publishing, listing, fetching, and the checks on records
 read back (a store is shared: what it holds may be anyone's writing)."""
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import publish
-from xbuild.atomic import MARKER
 from xbuild.errors import ConfigError, OutputDirInUse, StoreError
-from xbuild.store import open_store
+from xbuild.host.atomic import MARKER
+from xbuild.store import open_store, publish
 
 
 def output(tmp_path: Path, name: str = "out", content: bytes = b"archive bytes") -> Path:

@@ -8,6 +8,7 @@ import datetime
 
 import pytest
 
+from xbuild.request import BuildRequest
 from xbuild.service.jobs import Job, Jobs, now
 from xbuild.service.leases import lease
 from xbuild.service.reaper import Reaper
@@ -36,7 +37,7 @@ def _ago(minutes: float) -> str:
 
 
 def _job(jobs, id, **kw) -> Job:
-    job = Job(id=id, tenant="t", target="rpi3", **kw)
+    job = Job(id=id, tenant="t", request=BuildRequest("rpi3"), **kw)
     jobs.save(job)
     return job
 

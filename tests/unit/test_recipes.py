@@ -1,12 +1,14 @@
-"""xbuild.recipes (detection) and xbuild.spec.resolve (recipe + xbuild.toml + target -> BuildSpec),
+"""xbuild.project.recipes (detection) and xbuild.pipeline.spec.resolve (recipe + xbuild.toml + target -> BuildSpec),
 on the real examples and on small projects generated in tmp_path."""
 
 from pathlib import Path
 
 import pytest
 
-from xbuild import recipes, spec
 from xbuild.errors import BadProjectPath, ConfigError, NoRecipe, UnknownTarget
+from xbuild.pipeline import spec
+from xbuild.project import recipes
+from xbuild.request import BuildRequest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -139,7 +141,7 @@ def test_unknown_recipe_name_is_config_error():
 
 def test_resolve_detected_recipe_and_defaults(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n"})
-    s = spec.resolve(project, "rpi3")
+    s = spec.resolve(project, BuildRequest("rpi3"))
     assert s.recipe.name == "make"
     assert s.target.name == "rpi3"
     assert s.mode == "cross"
@@ -154,7 +156,7 @@ def test_resolve_detected_recipe_and_defaults(tmp_path):
 
 def test_resolve_via_alias_names_the_target(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n"})
-    s = spec.resolve(project, "pi3")
+    s = spec.resolve(project, BuildRequest("pi3"))
     assert s.target.name == "rpi3"
     assert s.out.name == "rpi3"
 
@@ -162,7 +164,7 @@ def test_resolve_via_alias_names_the_target(tmp_path):
 def test_resolve_recipe_override_wins(tmp_path):
     project = make_project(tmp_path, {"CMakeLists.txt": "project(x)\n", "Makefile": "all:\n",
                                       "xbuild.toml": '[build]\nrecipe = "make"\n'})
-    s = spec.resolve(project, "rpi3")
+    s = spec.resolve(project, BuildRequest("rpi3"))
     assert s.recipe.name == "make"
 
 
@@ -170,13 +172,13 @@ def test_resolve_unknown_recipe_override_is_config_error(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n",
                                       "xbuild.toml": '[build]\nrecipe = "scons"\n'})
     with pytest.raises(ConfigError, match="scons"):
-        spec.resolve(project, "rpi3")
+        spec.resolve(project, BuildRequest("rpi3"))
 
 
 def test_resolve_steps_only_without_build_files_is_script(tmp_path):
     project = make_project(tmp_path, {"src/main.c": "int main(void){return 0;}\n",
                                       "xbuild.toml": '[build]\nsteps = ["gcc -o app src/main.c"]\n'})
-    s = spec.resolve(project, "rpi3")
+    s = spec.resolve(project, BuildRequest("rpi3"))
     assert s.recipe.name == "script"
     assert s.steps == ("gcc -o app src/main.c",)
 
@@ -184,7 +186,7 @@ def test_resolve_steps_only_without_build_files_is_script(tmp_path):
 def test_resolve_steps_with_a_makefile_keeps_make_but_replaces_steps(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n",
                                       "xbuild.toml": '[build]\nsteps = ["make linux"]\n'})
-    s = spec.resolve(project, "rpi3")
+    s = spec.resolve(project, BuildRequest("rpi3"))
     assert s.recipe.name == "make"
     assert s.steps == ("make linux",)
     assert s.options()["steps"] == ["make linux"]
@@ -202,8 +204,8 @@ steps = ["make STATIC=1"]
 
 def test_resolve_per_target_override_applies_to_that_target_only(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n", "xbuild.toml": TARGET_OVERRIDE})
-    s0 = spec.resolve(project, "rpi0")
-    s3 = spec.resolve(project, "rpi3")
+    s0 = spec.resolve(project, BuildRequest("rpi0"))
+    s3 = spec.resolve(project, BuildRequest("rpi3"))
     assert s0.steps == ("make STATIC=1",)
     assert s3.steps == ("make",)
     # the keys the target table does not set come from [build]
@@ -214,13 +216,13 @@ def test_resolve_per_target_override_applies_to_that_target_only(tmp_path):
 def test_resolve_per_target_override_by_alias(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n", "xbuild.toml":
                                       '[build]\nsteps = ["make"]\n[target.pi0]\nsteps = ["make PI0=1"]\n'})
-    assert spec.resolve(project, "rpi0").steps == ("make PI0=1",)
-    assert spec.resolve(project, "rpi3").steps == ("make",)
+    assert spec.resolve(project, BuildRequest("rpi0")).steps == ("make PI0=1",)
+    assert spec.resolve(project, BuildRequest("rpi3")).steps == ("make",)
 
 
 def test_resolve_command_line_timeout_beats_the_file(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n", "xbuild.toml": TARGET_OVERRIDE})
-    assert spec.resolve(project, "rpi3", timeout=7).limits.timeout == 7
+    assert spec.resolve(project, BuildRequest("rpi3", timeout=7)).limits.timeout == 7
 
 
 @pytest.mark.parametrize("pattern", ["../x", "/etc", "/etc/passwd", "a/../../x", "lib/../.."])
@@ -228,21 +230,21 @@ def test_resolve_artifact_pattern_leaving_the_tree_is_refused(tmp_path, pattern)
     project = make_project(tmp_path, {"Makefile": "all:\n",
                                       "xbuild.toml": f'[build]\nartifacts = ["{pattern}"]\n'})
     with pytest.raises(ConfigError) as exc:
-        spec.resolve(project, "rpi3")
+        spec.resolve(project, BuildRequest("rpi3"))
     assert pattern in exc.value.message
 
 
 def test_resolve_artifact_patterns_inside_the_tree_are_kept(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n",
                                       "xbuild.toml": '[build]\nartifacts = ["src/app", "lib/*.so*"]\n'})
-    assert spec.resolve(project, "rpi3").config.artifacts == ("src/app", "lib/*.so*")
+    assert spec.resolve(project, BuildRequest("rpi3")).config.artifacts == ("src/app", "lib/*.so*")
 
 
 def test_resolve_script_recipe_without_steps_is_config_error(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n",
                                       "xbuild.toml": '[build]\nrecipe = "script"\n'})
     with pytest.raises(ConfigError) as exc:
-        spec.resolve(project, "rpi3")
+        spec.resolve(project, BuildRequest("rpi3"))
     assert "steps" in exc.value.message
     assert exc.value.exit_code == 6
 
@@ -250,18 +252,18 @@ def test_resolve_script_recipe_without_steps_is_config_error(tmp_path):
 def test_resolve_script_recipe_with_xbuild_sh_needs_no_steps(tmp_path):
     project = make_project(tmp_path, {"xbuild.sh": "make\n",
                                       "xbuild.toml": '[build]\nrecipe = "script"\n'})
-    s = spec.resolve(project, "rpi3")
+    s = spec.resolve(project, BuildRequest("rpi3"))
     assert s.recipe.name == "script" and s.steps == ("bash ./xbuild.sh",)
 
 
 def test_resolve_empty_dir_is_no_recipe(tmp_path):
     with pytest.raises(NoRecipe):
-        spec.resolve(make_project(tmp_path, {}), "rpi3")
+        spec.resolve(make_project(tmp_path, {}), BuildRequest("rpi3"))
 
 
 def test_resolve_missing_path(tmp_path):
     with pytest.raises(BadProjectPath) as exc:
-        spec.resolve(tmp_path / "nope", "rpi3")
+        spec.resolve(tmp_path / "nope", BuildRequest("rpi3"))
     assert "does not exist" in exc.value.message
     assert exc.value.exit_code == 4
 
@@ -270,30 +272,30 @@ def test_resolve_file_path(tmp_path):
     f = tmp_path / "Makefile"
     f.write_text("all:\n")
     with pytest.raises(BadProjectPath) as exc:
-        spec.resolve(f, "rpi3")
+        spec.resolve(f, BuildRequest("rpi3"))
     assert "not a directory" in exc.value.message
 
 
 def test_resolve_unknown_target(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n"})
     with pytest.raises(UnknownTarget):
-        spec.resolve(project, "rpi9")
+        spec.resolve(project, BuildRequest("rpi9"))
 
 
 def test_resolve_checks_the_target_before_the_path(tmp_path):
     with pytest.raises(UnknownTarget):
-        spec.resolve(tmp_path / "nope", "rpi9")
+        spec.resolve(tmp_path / "nope", BuildRequest("rpi9"))
 
 
 def test_resolve_unknown_mode(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n"})
     with pytest.raises(ConfigError, match="mode"):
-        spec.resolve(project, "rpi3", mode="native")
+        spec.resolve(project, BuildRequest("rpi3", mode="native"))
 
 
 def test_resolve_out_dir_option(tmp_path):
     project = make_project(tmp_path, {"Makefile": "all:\n"})
-    s = spec.resolve(project, "rpi3", out=tmp_path / "elsewhere")
+    s = spec.resolve(project, BuildRequest("rpi3"), out=tmp_path / "elsewhere")
     assert s.out == (tmp_path / "elsewhere").resolve()
 
 
@@ -373,7 +375,7 @@ def test_each_recipe_rule_names_file_line_and_what(recipe_dir, old, new, expecte
 def test_a_project_with_three_build_systems_is_told_which_was_chosen_and_how_to_choose(tmp_path):
     project = make_project(tmp_path, {"CMakeLists.txt": "project(p C)\n", "meson.build":
                                             "project('p', 'c')\n", "configure.ac": "AC_INIT([p], [1.0])\n"})
-    s = spec.resolve(project, "rpi3")
+    s = spec.resolve(project, BuildRequest("rpi3"))
     assert s.recipe.name == "cmake"
     said = [n for n in s.notes if "building with" in n]
     assert said == ["building with the cmake recipe (CMakeLists.txt), the first in xbuild's order "
@@ -381,7 +383,7 @@ def test_a_project_with_three_build_systems_is_told_which_was_chosen_and_how_to_
                     "meson (meson.build), autotools (configure.ac). To use another, set [build] "
                     'recipe = "meson" in xbuild.toml'], s.notes
     (project / "xbuild.toml").write_text('[build]\nrecipe = "autotools"\n')  # as it says
-    chosen = spec.resolve(project, "rpi3")
+    chosen = spec.resolve(project, BuildRequest("rpi3"))
     assert chosen.recipe.name == "autotools" and not any("building with" in n for n in chosen.notes)
-    alone = spec.resolve(make_project(tmp_path, {"meson.build": "project('q', 'c')\n"}, "q"), "rpi3")
+    alone = spec.resolve(make_project(tmp_path, {"meson.build": "project('q', 'c')\n"}, "q"), BuildRequest("rpi3"))
     assert not any("building with" in n for n in alone.notes)

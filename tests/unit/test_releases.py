@@ -9,9 +9,14 @@ import pytest
 
 from tests.helpers import EXAMPLES, make_project
 from tests.unit.test_cli import assert_user_error, xbuild
-from xbuild import cache, datafiles, images, releases, targets
-from xbuild import spec as specs
+from xbuild import datafiles
+from xbuild.board import releases, targets
+from xbuild.containers import images
 from xbuild.errors import ConfigError, UnknownRelease
+from xbuild.pipeline import cache
+from xbuild.pipeline import spec as specs
+from xbuild.request import BuildRequest
+from xbuild.toolchain import pick
 
 PIS_32_64 = ["rpi2", "rpi3", "rpi3-64", "rpi4"]
 DEBIAN = ["armhf", "arm64", "armel", "beaglebone", "ppc64el", "s390x"]
@@ -107,11 +112,11 @@ def test_unknown_release_lists_the_boards(board, name):
 def test_images_follow_the_release():
     rpi3 = targets.get("rpi3")
     bullseye, bookworm = rpi3.with_os("bullseye"), rpi3.with_os("bookworm")
-    assert images.builder_def(bullseye, "cross").tag.startswith("xbuild/builder:bullseye-armhf-cross-")
-    assert images.builder_def(bullseye, "cross").parent.suite == "bullseye"
-    assert images.builder_def(bullseye, "emulate").parent.suite == "bullseye"
+    assert images.builder_def(pick(bullseye, "cross")).tag.startswith("xbuild/builder:bullseye-armhf-cross-")
+    assert images.builder_def(pick(bullseye, "cross")).parent.suite == "bullseye"
+    assert images.builder_def(pick(bullseye, "emulate")).parent.suite == "bullseye"
     assert images.runtime_def(bullseye).suite == "bullseye"
-    assert images.builder_def(bullseye, "cross").tag != images.builder_def(bookworm, "cross").tag
+    assert images.builder_def(pick(bullseye, "cross")).tag != images.builder_def(pick(bookworm, "cross")).tag
     run = images.runtime_def(bullseye, ("libssl-dev",))
     assert run.kind == "deps" and run.parent == images.runtime_def(bullseye)
     assert "libssl-dev" in run.dockerfile and ":armhf" not in run.dockerfile
@@ -122,24 +127,24 @@ def test_images_follow_the_release():
 def test_os_from_xbuild_toml_build_and_target_tables(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n", "xbuild.toml":
                                             '[build]\nos = "bullseye"\n[target.rpi4]\nos = "bookworm"\n'})
-    assert specs.resolve(project, "rpi3").target.release.name == "bullseye"
-    assert specs.resolve(project, "rpi4").target.release.name == "bookworm"
+    assert specs.resolve(project, BuildRequest("rpi3")).target.release.name == "bullseye"
+    assert specs.resolve(project, BuildRequest("rpi4")).target.release.name == "bookworm"
     # the command line wins over the file
-    assert specs.resolve(project, "rpi3", os_release="trixie").target.release.name == "trixie"
+    assert specs.resolve(project, BuildRequest("rpi3", os="trixie")).target.release.name == "trixie"
 
 
 def test_default_release_and_its_output_directory(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n"})
-    s = specs.resolve(project, "rpi3")
+    s = specs.resolve(project, BuildRequest("rpi3"))
     assert s.target.release.name == "trixie" and s.out.name == "rpi3"
-    other = specs.resolve(project, "rpi3", os_release="bullseye")
+    other = specs.resolve(project, BuildRequest("rpi3", os="bullseye"))
     assert other.out.name == "rpi3-bullseye"  # two releases never replace each other's output
     assert other.options()["os"] == "bullseye"
 
 
 def test_release_is_in_the_cache_key(tmp_path):
-    a = specs.resolve(EXAMPLES / "hello-make", "rpi3", out=tmp_path / "a", os_release="bullseye")
-    b = specs.resolve(EXAMPLES / "hello-make", "rpi3", out=tmp_path / "a", os_release="bookworm")
+    a = specs.resolve(EXAMPLES / "hello-make", BuildRequest("rpi3", os="bullseye"), out=tmp_path / "a")
+    b = specs.resolve(EXAMPLES / "hello-make", BuildRequest("rpi3", os="bookworm"), out=tmp_path / "a")
     image = "xbuild/builder:same"  # even with the same image tag, the release alone changes the key
     assert cache.key(a, "s" * 64, image) != cache.key(b, "s" * 64, image)
     assert cache.key(a, "s" * 64, image) == cache.key(dataclasses.replace(a, jobs=9), "s" * 64, image)
@@ -148,7 +153,7 @@ def test_release_is_in_the_cache_key(tmp_path):
 def test_os_in_xbuild_toml_must_be_a_string(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n", "xbuild.toml": "[build]\nos = 11\n"})
     with pytest.raises(ConfigError, match=r"\(line 2\): \[build\] 'os' must be an OS release name .*, not 11"):
-        specs.resolve(project, "rpi3")
+        specs.resolve(project, BuildRequest("rpi3"))
 
 
 def test_cli_unknown_release_is_exit_36(tmp_path):

@@ -1,12 +1,12 @@
-"""Riding out an outage (xbuild/retry.py) and telling an outage from a fault (service/outage.py,
+"""Riding out an outage (xbuild/host/retry.py) and telling an outage from a fault (service/outage.py,
 store/s3.py): which failures are retried, for how long, and what the user is told."""
 
 from __future__ import annotations
 
 import pytest
 
-from xbuild import retry
 from xbuild.errors import ServerError, StoreError, StoreUnavailable
+from xbuild.host import retry
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from xbuild import safefs
 from xbuild.errors import LinkInOutputPath, UnsafeName, UnsafeProjectFile
-from xbuild.paths import component, is_component, under
+from xbuild.host import safefs
+from xbuild.host.paths import component, is_component, under
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x", ".hidden", "-rf", "x\ny", "x\x1b", "é",

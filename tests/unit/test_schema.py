@@ -8,6 +8,7 @@ import pytest
 from tests.unit.test_cli import REPO, assert_user_error, xbuild
 from xbuild import schema
 from xbuild.errors import ConfigError
+from xbuild.request import BuildRequest
 from xbuild.service import nightly
 
 
@@ -166,10 +167,10 @@ def test_nightly_loads_into_its_dataclasses(tmp_path):
     config = nightly.load(str(tmp_path / "nightly.toml"))
     assert (config.schedule, config.keep, config.base) == ("30 1 * * mon-fri", 7, tmp_path)
     hello, lib = config.projects
-    assert hello == nightly.Project("hello", ("rpi3", "pi0"), path="hello")
-    assert hello.os is None and hello.static is False
-    assert lib == nightly.Project("lib", ("rpi4",), git="https://example.org/lib.git", branch="main",
-                                  os="bullseye", static=True)
+    assert hello == nightly.Project("hello", (BuildRequest("rpi3"), BuildRequest("pi0")), path="hello")
+    assert hello.requests[0].os is None and hello.requests[0].static is None
+    assert lib == nightly.Project("lib", (BuildRequest("rpi4", os="bullseye", static=True),),
+                                  git="https://example.org/lib.git", branch="main")
 
 
 def test_nightly_defaults(tmp_path):

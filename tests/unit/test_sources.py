@@ -1,4 +1,4 @@
-"""xbuild.sources: what goes into the build, and the hash of its content (real files, no mocks)."""
+"""xbuild.project.sources: what goes into the build, and the hash of its content (real files, no mocks)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from xbuild import sources
 from xbuild.errors import SourceTooLarge
+from xbuild.project import sources
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +116,7 @@ def test_the_payload_is_a_streamed_tar_owned_by_the_build_user(tmp_path):
 
 
 def test_a_tar_given_as_then_continues_the_payload_as_one_archive(tmp_path):
-    from xbuild.archive import tar_tree
+    from xbuild.host.archive import tar_tree
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "main.c").write_text("int main(void){return 0;}\n")
     (tmp_path / "ctl").mkdir()

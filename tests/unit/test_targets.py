@@ -1,4 +1,4 @@
-"""xbuild.targets: every board file loads, the boards docs/boards.md promises exist with the right ABI,
+"""xbuild.board.targets: every board file loads, the boards docs/boards.md promises exist with the right ABI,
 names and aliases resolve, and a broken board file is refused with a message naming the problem."""
 
 import re
@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from xbuild import datafiles, releases, targets
+from xbuild import datafiles
+from xbuild.board import releases, targets
 from xbuild.errors import ConfigError, UnknownTarget
 
 REQUIRED = ["rpi0", "rpi1", "rpi2", "rpi3", "rpi3-64", "rpi4", "rpi5", "beaglebone", "jetson-nano",

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from xbuild import datafiles, targets, toolchain
-from xbuild.elf import glibc_tuple, read_elf
+from xbuild import datafiles, toolchain
+from xbuild.artifact.elf import read_elf
+from xbuild.board import targets
+from xbuild.board.requirement import glibc_tuple
 from xbuild.errors import ConfigError
 
 C_SOURCE = '#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n'
@@ -251,7 +253,7 @@ def test_the_toolchains_load_from_their_files():
 
 
 @pytest.mark.parametrize("text, message", [
-    ('family = "clang"', "(line 1): 'family' must be a toolchain family (gcc, zig), not 'clang'"),
+    ('family = "clang"', "(line 1): 'family' must be a toolchain family (gcc, hybrid, zig), not 'clang'"),
     ('mode = "native"', "(line 1): 'mode' must be one of 'cross', 'emulate', 'hybrid', not 'native'"),
     ('colour = "red"', "unknown key 'colour'"),
 ])
@@ -262,7 +264,7 @@ def test_a_wrong_toolchain_file_is_a_config_error_naming_it(tmp_path, text, mess
     path = tmp_path / "odd.toml"
     path.write_text(text + "\n" + "\n".join(lines) + "\n")
     with pytest.raises(ConfigError) as exc:
-        toolchain._load(path)
+        toolchain.registry._load(path)
     assert str(path) in exc.value.message and message in exc.value.message
 
 
@@ -361,8 +363,8 @@ def test_static_for_a_board_without_it_is_a_clean_config_error_from_the_cli(tmp_
 
 def test_the_pi_zero_runs_its_dynamic_programs_on_the_shared_debian_armhf_userland(monkeypatch):
     monkeypatch.setattr(targets, "host_arch", lambda: "amd64")
-    from xbuild import images
-    from xbuild.toolchain.zig import debian_userland_cpu
+    from xbuild.board.targets import debian_userland_cpu
+    from xbuild.containers import images
     assert debian_userland_cpu(targets.get("rpi0")) == "cortex-a7"
     assert debian_userland_cpu(targets.get("rpi3")) is None and debian_userland_cpu(targets.get("armel")) is None
     assert images.runtime_def(targets.get("rpi0")).tag == images.runtime_def(targets.get("rpi3")).tag

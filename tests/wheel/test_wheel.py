@@ -153,7 +153,8 @@ def test_serve_and_worker_on_redis_take_a_submit_wait(farm, wheel_venv, tmp_path
 def test_the_wheel_brings_zig_and_picks_it_for_the_pi_zero(wheel_venv):
     """ziglang is a dependency, not a test extra: a user's install can build for rpi0."""
     proc = wheel_venv.python(
-        "from xbuild import targets, toolchain\n"
+        "from xbuild import toolchain\n"
+        "from xbuild.board import targets\n"
         "from xbuild.toolchain.zig import installed\n"
         "tc = toolchain.pick(targets.get('rpi0'))\n"
         "home, version = installed()\n"

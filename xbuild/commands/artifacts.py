@@ -18,8 +18,7 @@ def artifacts():
 @json_option
 def artifacts_ls(url, target, as_json):
     """List the builds published under URL, newest first."""
-    from xbuild import publish
-    from xbuild.store import open_store
+    from xbuild.store import open_store, publish
     records = publish.list_builds(open_store(url), "", target)
     if as_json:
         emit_json({"url": url, "builds": records})
@@ -40,9 +39,8 @@ def artifacts_get(url, out, retry_seconds, as_json):
     """Fetch URL/<build-id> into --out, verifying every checksum."""
     from pathlib import Path
 
-    from xbuild import publish
     from xbuild.errors import StoreError
-    from xbuild.store import open_store
+    from xbuild.store import open_store, publish
     from xbuild.store.patience import ride_out_outages
     ride_out_outages(retry_seconds, lambda line: click.echo(line, err=True))
     store_url, _, build_id = url.rstrip("/").rpartition("/")

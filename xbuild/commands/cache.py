@@ -17,8 +17,9 @@ def cache():
 def _selected(target: str | None, os_release: str | None) -> list[str]:
     """The namespaces a board and a release select, both checked against the known ones before
     they touch the disk (`--os ../../..` must not name a directory to empty)."""
-    from xbuild import compiler_cache, releases, targets
+    from xbuild.board import releases, targets
     from xbuild.errors import UnknownRelease
+    from xbuild.pipeline import compiler_cache
     board = targets.get(target) if target else None  # an alias names its board's cache
     if os_release and board is not None:
         os_release = board.with_os(os_release).selected.name  # UnknownRelease: not the board's
@@ -38,7 +39,7 @@ _os = option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS", help="Onl
 @json_option
 def stats(target, os_release, as_json):
     """Size, files, hits and misses of each compiler cache."""
-    from xbuild import compiler_cache
+    from xbuild.pipeline import compiler_cache
     caches = [(ns, *compiler_cache.usage(compiler_cache.root() / ns),
                *compiler_cache.counters(compiler_cache.root() / ns))
               for ns in _selected(target, os_release)]
@@ -67,7 +68,7 @@ def stats(target, os_release, as_json):
 def clear(target, os_release, as_json):
     """Empty the compiler caches: all (and an older xbuild's ~/.cache/xbuild/ccache), or a
     board's and/or an OS release's."""
-    from xbuild import compiler_cache
+    from xbuild.pipeline import compiler_cache
     cleared = _selected(target, os_release)
     for ns in cleared:
         compiler_cache.clear(compiler_cache.root() / ns)

@@ -6,23 +6,23 @@ import sys
 
 import click
 
-from xbuild.commands import option
-from xbuild.config import MAX_TIMEOUT
+from xbuild.commands import option, request_options
+from xbuild.request import MAX_TIMEOUT
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board whose CPU to emulate.")
+@request_options("target", bundle=False, target={"help": "Board whose CPU to emulate."})
 @click.argument("artifact", type=click.Path())
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
-        help="Run in this OS release's userland [default: the release the artifact was built for, "
-             "from the manifest.json beside it; else the board's default].")
+@request_options("os", bundle=False, os={
+    "help": "Run in this OS release's userland [default: the release the artifact was built for, "
+            "from the manifest.json beside it; else the board's default]."})
 @option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), default=600, show_default=True, env="XBUILD_RUN_TIMEOUT",
         help="Kill the program after this many seconds.")
 @option("--cpu", env="XBUILD_QEMU_CPU", help="QEMU_CPU model instead of the board's.")
 @option("-p", "--publish", "ports", multiple=True, env="XBUILD_RUN_PUBLISH",
         help="For an image archive: forward HOST:CONTAINER (bound to 127.0.0.1), like docker run -p.")
-def run(target, artifact, command, os_release, timeout, cpu, ports):
+def run(target, artifact, command, os, timeout, cpu, ports):
     """Run COMMAND from ARTIFACT under qemu as the board's CPU, installed in a fresh container of
     the board's OS as on the board (a .deb with apt; a .tar.gz unpacked into /usr/local, then
     ldconfig); exit with its exit code. Paths are relative to /usr/local:
@@ -32,10 +32,10 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
     import signal
     from pathlib import Path
 
-    from xbuild import targets
+    from xbuild.artifact.runner import is_image_archive, run_artifact, run_image
+    from xbuild.board import targets
     from xbuild.errors import ConfigError
-    from xbuild.progress import Progress
-    from xbuild.runner import is_image_archive, run_artifact, run_image
+    from xbuild.pipeline.progress import Progress
 
     # SIGTERM (a CI job's cancel, `kill`) must still remove the container: make it an exception.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -54,12 +54,12 @@ def run(target, artifact, command, os_release, timeout, cpu, ports):
     else:
         if not command:
             raise click.UsageError("give the program to run after --, e.g. -- bin/hello")
-        from xbuild.artifacts import built_for
+        from xbuild.artifact.artifacts import built_for
         release, packages = built_for(path, board.name)
-        board = board.with_os(os_release or release)
+        board = board.with_os(os or release)
         # The userland image may take minutes the first time: progress (and, off a terminal, a
         # line every 15 s) until the program starts; then its own output only.
-        from xbuild.images import IN_EVERY_BASE
+        from xbuild.containers.images import IN_EVERY_BASE
         extra = [p for p in packages if p not in IN_EVERY_BASE]
         selected = board.selected
         userland = f"{board.os_name} {board.debian_arch} userland" if not selected.stand_in \

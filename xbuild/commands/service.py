@@ -8,15 +8,15 @@ import sys
 
 import click
 
-from xbuild import MODES, environment
-from xbuild.commands import emit_json, json_option, option, retry_option
+from xbuild import environment
+from xbuild.commands import emit_json, json_option, option, request_options, retry_option
 from xbuild.errors import ExitCode
 
 
 def _served_arches() -> list[str]:
     """The native architecture, plus every architecture whose qemu handler is registered."""
-    from xbuild import binfmt
-    from xbuild.targets import all_targets, host_arch
+    from xbuild.board.targets import all_targets, host_arch
+    from xbuild.containers import binfmt
     arches = {host_arch()}
     for t in all_targets().values():
         if not t.needs_qemu or binfmt.handler(t.qemu_arch).ok:
@@ -156,17 +156,16 @@ def nightly_run_now(config_path, wait, night, as_json):
 
 @click.command()
 @option("--server", required=True, env="XBUILD_SERVER", help="The xbuild API, e.g. http://buildfarm:8080.")
-@option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for.")
+@request_options("target", target={"help": "Board to build for."})
 @click.argument("project", type=click.Path(), default=".", required=False)
-@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
-        help="The board's OS release, e.g. bullseye [default: xbuild.toml's os, else the board's "
-             "default; `xbuild targets` lists them].")
-@option("--mode", type=click.Choice(MODES), default="cross", show_default=True,
-        env="XBUILD_MODE", help="Build mode.")
-@option("--static", is_flag=True, env="XBUILD_STATIC",
-        help="Fully static executables (zig + musl) [default: xbuild.toml's static].")
-@option("--deb", is_flag=True, env="XBUILD_DEB", help="Also a .deb [default: xbuild.toml's deb].")
-@option("--no-cache", is_flag=True, env="XBUILD_NO_CACHE", help="Build even when cached.")
+# What the API takes (request.API_FIELDS); --static and --deb as plain flags: the server reads
+# false as "the project's xbuild.toml decides".
+@request_options("os", "mode", "static", "deb", "no_cache", mode={"help": "Build mode."},
+                 static={"decls": ("--static",), "is_flag": True, "default": False,
+                         "help": "Fully static executables (zig + musl) [default: xbuild.toml's static]."},
+                 deb={"decls": ("--deb",), "is_flag": True, "default": False,
+                      "help": "Also a .deb [default: xbuild.toml's deb]."},
+                 no_cache={"help": "Build even when cached."})
 @option("--wait/--no-wait", default=True, env="XBUILD_WAIT",
         help="Stream the log and exit with the build's exit code.")
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
@@ -177,22 +176,20 @@ def nightly_run_now(config_path, wait, night, as_json):
 @option("--ref", env="XBUILD_GIT_REF", help="With --git: the branch, tag or commit [default: its HEAD].")
 @retry_option
 @json_option
-def submit(server, target, project, os_release, mode, static, deb, no_cache, wait, out, git_url, ref,
-           retry_seconds, as_json):
+def submit(server, project, wait, out, git_url, ref, retry_seconds, as_json, request):
     """Submit PROJECT to a build server (token: XBUILD_TOKEN), for CI."""
+    from xbuild.host.terminal import safe
     from xbuild.service.client import submit_and_wait
-    from xbuild.terminal import safe
     if ref and not git_url:
         raise click.UsageError("--ref needs --git (an uploaded project is built as it is)")
-    result = submit_and_wait(server, environment.text("XBUILD_TOKEN"), project, target, mode,
-                             no_cache, wait, out, log=lambda line: click.echo(safe(line), err=True),
-                             git=git_url, ref=ref, os_release=os_release, static=static, deb=deb,
+    result = submit_and_wait(server, environment.text("XBUILD_TOKEN"), project, request, wait, out,
+                             log=lambda line: click.echo(safe(line), err=True), git=git_url, ref=ref,
                              retry_seconds=retry_seconds)
     if as_json:
         emit_json(result)
     else:
         release = f" on {result['os']}" if result.get("os") else ""
-        click.echo(f"{result['state']}: build {result['id']} for {target}{release}")
+        click.echo(f"{result['state']}: build {result['id']} for {request.target}{release}")
         for f in result.get("downloaded", []):
             click.echo(f"  {f}")
     if result["state"] in ("succeeded", "queued", "running"):  # queued/running: --no-wait

@@ -6,23 +6,20 @@ import sys
 
 import click
 
-from xbuild import MODES
-from xbuild.commands import option
-from xbuild.config import MAX_TIMEOUT
+from xbuild.commands import request_options
 
 
 @click.command()
-@option("-t", "--target", required=True, env="XBUILD_TARGET", help="Board to build for (`xbuild targets`).")
+@request_options("target")
 @click.argument("project", type=click.Path(), default=".", required=False)
-@option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
-        help="The board's OS release [default: xbuild.toml's os, else the board's default].")
-@option("--mode", type=click.Choice(MODES), default="cross", show_default=True,
-        env="XBUILD_MODE", help="Which build container: the cross builder, the emulated board, or "
-                                "the emulated board with the cross compiler (hybrid).")
-@option("--timeout", type=click.IntRange(1, MAX_TIMEOUT), default=3600, show_default=True,
-        env="XBUILD_TIMEOUT", help="End the shell after this many seconds.")
-@option("--memory", default="4g", show_default=True, env="XBUILD_MEMORY", help="Memory limit of the container.")
-def shell(target, project, os_release, mode, timeout, memory):
+@request_options("os", "mode", os={"help": "The board's OS release [default: xbuild.toml's os, else the "
+                                           "board's default]."},
+                 mode={"help": "Which build container: the cross builder, the emulated board, or the "
+                               "emulated board with the cross compiler (hybrid)."})
+@request_options("timeout", "memory", timeout={"default": 3600, "show_default": True,
+                                               "help": "End the shell after this many seconds."},
+                 memory={"help": "Memory limit of the container."})
+def shell(project, request):
     """An interactive shell in PROJECT's build container, as a build sees it: the project copied
     to /xbuild/src, the toolchain shims first on PATH, CC, CMake toolchain file and Meson cross file
     ($XBUILD_CMAKE_TOOLCHAIN, $XBUILD_MESON_CROSS), the declared packages, no network. The build's
@@ -30,33 +27,34 @@ def shell(target, project, os_release, mode, timeout, memory):
     import os
     import uuid
 
-    from xbuild import binfmt, images, pipeline, sources
-    from xbuild import spec as specs
-    from xbuild.progress import Progress
-    from xbuild.sandbox import Container
+    from xbuild.containers import binfmt, images
+    from xbuild.containers.sandbox import Container
+    from xbuild.pipeline import build
+    from xbuild.pipeline import spec as specs
+    from xbuild.pipeline.progress import Progress
+    from xbuild.project import sources
 
-    spec = specs.resolve(project, target, mode=mode, timeout=timeout, memory=memory,
-                         os_release=os_release)
+    spec = specs.resolve(project, request)
     if spec.recipe.kind == "image":
         raise click.UsageError("a Dockerfile project has no build container to enter: "
                                "`docker run` its image instead")
-    if mode in ("emulate", "hybrid") and spec.target.needs_qemu:
+    if spec.toolchain.needs_binfmt:
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} shell")
     progress = Progress()
-    progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {mode})")
-    image = images.ensure(images.builder_def(spec.target, mode, spec.config.packages,
-                                                     spec.toolchain, spec.config.tools), progress.line)
+    progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
+    image = images.ensure(images.builder_def(spec.toolchain, spec.config.packages, spec.config.tools),
+                          progress.line)
     progress.done()
     exclude = sources.excluder(spec.project, spec.out, specs.OUT_DIRNAME)
     name = f"xbuild-shell-{spec.target.name}-{uuid.uuid4().hex[:10]}"
     # Interactive bash on a terminal; fed by a pipe, plain bash reads its commands quietly.
     command = ["bash", "-i"] if os.isatty(0) else ["bash"]
-    with Container(image.id, command, name=name, env=pipeline.environment(spec),
+    with Container(image.id, command, name=name, env=build.environment(spec),
                    limits=spec.limits, workdir=spec.variation.src_dir, kill_inside=True,
                    interactive=True) as box:
-        pipeline.prepare(box, spec, exclude)
+        build.prepare(box, spec, exclude)
         click.echo(f"xbuild shell: {spec.name} for {spec.target.name} on {spec.target.os_name} "
-                   f"({mode}) in {image.tag}\n  /xbuild/src is a copy of {spec.project}: changes stay "
+                   f"({spec.mode}) in {image.tag}\n  /xbuild/src is a copy of {spec.project}: changes stay "
                    f"here; `bash /xbuild/build.sh` runs the build's steps; exit to leave", err=True)
         code = box.attach_terminal()
     sys.exit(code)

@@ -7,17 +7,17 @@ import sys
 
 import click
 
-from xbuild import MODES
 from xbuild.commands import emit_json, json_option, option
 from xbuild.errors import ExitCode
+from xbuild.request import Mode
 
 
 @click.command()
 @json_option
 def targets(as_json):
     """The boards, one line each."""
-    from xbuild.releases import all_releases
-    from xbuild.targets import all_targets
+    from xbuild.board.releases import all_releases
+    from xbuild.board.targets import all_targets
     boards, known = list(all_targets().values()), all_releases()
     if as_json:
         emit_json({"targets": [t.summary() | {"description": t.description, "os_releases": [
@@ -37,7 +37,7 @@ def targets(as_json):
 @json_option
 def doctor(as_json):
     """Check the engine, binfmt handlers (and their F flag), qemu, debootstrap and disk."""
-    from xbuild.doctor import checks
+    from xbuild.commands.doctor import checks
     results = checks()
     bad = [c for c in results if not c.ok]
     if as_json:
@@ -60,8 +60,8 @@ def binfmt():
 @json_option
 def binfmt_status(as_json):
     """Show each handler the targets need, with its flags."""
-    from xbuild import binfmt as bf
-    from xbuild.targets import qemu_arches
+    from xbuild.board.targets import qemu_arches
+    from xbuild.containers import binfmt as bf
     handlers = [bf.handler(a) for a in qemu_arches()]
     if as_json:
         emit_json({"mounted": bf.mounted(), "handlers": [h.to_json() for h in handlers]})
@@ -76,8 +76,8 @@ def binfmt_status(as_json):
 @binfmt.command("install")
 def binfmt_install():
     """Register the missing handlers with the F flag (root)."""
-    from xbuild import binfmt as bf
-    from xbuild.targets import qemu_arches
+    from xbuild.board.targets import qemu_arches
+    from xbuild.containers import binfmt as bf
     done = bf.install(qemu_arches())
     click.echo("\n".join(done) if done else "all handlers already registered with F")
 
@@ -91,7 +91,7 @@ def images():
 @json_option
 def images_ls(as_json):
     """List xbuild's images."""
-    from xbuild.images import listing
+    from xbuild.containers.images import listing
     imgs = listing()
     if as_json:
         emit_json({"images": imgs})
@@ -101,25 +101,30 @@ def images_ls(as_json):
                    f"{i['size'] / 1e6:8.0f} MB")
 
 
+# The images commands make or move the builders of one mode, or of all of them.
+_MODES = [*(m.value for m in Mode), "all"]
+
+
 @images.command("build")
 @option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
         help="Board(s) whose images to build (repeat the option for several).")
-@option("--mode", type=click.Choice([*MODES, "all"]), default="cross", show_default=True,
+@option("--mode", type=click.Choice(_MODES), default=Mode.CROSS.value, show_default=True,
         env="XBUILD_MODE", help="Which builder to make.")
 @option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
         help="The boards' OS release [default: each board's default].")
 @option("-v", "--verbose", is_flag=True, env="XBUILD_VERBOSE", help="Stream apt's output.")
 def images_build(target_names, mode, os_release, verbose):
     """Build (or confirm) the builder and runtime images for targets."""
-    from xbuild import images as im
-    from xbuild import targets as tg
-    from xbuild.progress import Progress
+    from xbuild.board import targets as tg
+    from xbuild.containers import images as im
+    from xbuild.pipeline.progress import Progress
+    from xbuild.toolchain import pick
     progress = Progress(verbose=verbose)
     for name in target_names:
         target = tg.get(name).with_os(os_release)
-        for m in (MODES if mode == "all" else [mode]):
+        for m in (tuple(Mode) if mode == "all" else [Mode(mode)]):
             progress.phase("image", f"{target.name} builder ({m})")
-            img = im.builder(target, m, progress.line)
+            img = im.builder(pick(target, m), progress.line)
             click.echo(f"{target.name} {m}: {img.tag} ({'built' if img.built else 'up to date'})")
         rt = im.runtime(target, progress.line)
         click.echo(f"{target.name} runtime: {rt.tag} ({'built' if rt.built else 'up to date'})")
@@ -129,12 +134,13 @@ def images_build(target_names, mode, os_release, verbose):
 def _board_images(target_names, mode: str, os_release) -> list[tuple[str, tuple[str, ...]]]:
     """The images a board's builds need (builders for the modes, runtime), each with its parents'
     tags; parents first (a pull then sends each layer once)."""
-    from xbuild import images as im
-    from xbuild import targets as tg
+    from xbuild.board import targets as tg
+    from xbuild.containers import images as im
+    from xbuild.toolchain import pick
     found: dict[str, tuple[str, ...]] = {}
     for name in target_names:
         target = tg.get(name).with_os(os_release)
-        tops = [im.builder_def(target, m) for m in (MODES if mode == "all" else [mode])]
+        tops = [im.builder_def(pick(target, m)) for m in (tuple(Mode) if mode == "all" else [Mode(mode)])]
         for top in [*tops, im.runtime_def(target)]:
             chain = (*reversed(im.parents(top)), top.tag)  # base first
             for i, tag in enumerate(chain):
@@ -146,15 +152,15 @@ _STORE = option("--store", "store_url", env="XBUILD_STORE",
                 help="The store: s3://bucket/prefix or a directory [default: the local store].")
 _TARGETS = option("-t", "--target", "target_names", required=True, multiple=True, env="XBUILD_TARGET",
                   help="Board(s) whose images to move (repeat the option for several).")
-_MODE = option("--mode", type=click.Choice([*MODES, "all"]), default="cross",
+_MODE = option("--mode", type=click.Choice(_MODES), default=Mode.CROSS.value,
                show_default=True, env="XBUILD_MODE", help="Which builder (the runtime image always).")
 _OS = option("--os", "os_release", metavar="RELEASE", env="XBUILD_OS",
              help="The boards' OS release [default: each board's default].")
 
 
 def _move(verb: str, target_names, mode, os_release, store_url, as_json) -> None:
-    from xbuild import image_store
-    from xbuild.progress import Progress
+    from xbuild.containers import image_store
+    from xbuild.pipeline.progress import Progress
     from xbuild.store import configured_url, open_store
     store = open_store(store_url or configured_url(), create=verb == "push")
     progress = Progress(quiet=as_json)
@@ -200,7 +206,7 @@ def images_pull(target_names, mode, os_release, store_url, as_json):
 @images.command("prune")
 def images_prune():
     """Remove xbuild's images (those in use by a container are kept)."""
-    from xbuild.images import prune
+    from xbuild.containers.images import prune
     removed = prune()
     click.echo("\n".join(f"removed {t}" for t in removed) or "nothing to remove")
 

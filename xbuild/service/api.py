@@ -30,9 +30,10 @@ from pathlib import Path
 from flask import Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from xbuild import MODES, targets
-from xbuild.archive import check_upload, sha256_file
 from xbuild.errors import BadArtifact, SourceTooLarge, StoreError, TooManyFiles, UserError, XBuildError
+from xbuild.host.archive import check_upload, sha256_file
+from xbuild.pipeline.spec import check
+from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.service import outage, policy, settings
 from xbuild.service.celery_app import queue_for, submit, waiting_notice
 from xbuild.service.fields import HIDDEN, LINKS, SUBMIT
@@ -101,6 +102,15 @@ def _value(form: dict, name: str):
     """A submit's field, read as fields.SUBMIT declares it (the document describes the same)."""
     field = SUBMIT[name]
     return _flag(form, name) if field.kind == "flag" else _text(form, name, field.default)
+
+
+def _request(form: dict) -> BuildRequest:
+    """The submit's build request, its fields read as fields.SUBMIT declares them (an empty os:
+    none), checked as far as the board goes (spec.check: an unknown target, release or mode, or
+    what the board cannot build, is a 422 now); the project is the worker's to read."""
+    values = {name: _value(form, name) for name in API_FIELDS}
+    return check(BuildRequest.from_json({k: None if v == "" and SUBMIT[k].default is None else v
+                                         for k, v in values.items()}, "the submit"))
 
 
 def _too_big() -> tuple[str, str]:
@@ -231,19 +241,8 @@ def create_app(jobs: Jobs | None = None) -> Flask:
         if (again := _replayed(store(), who, key)) is not None:
             return jsonify(view(again)), 200
         form = _form()
-        board = targets.get(_value(form, "target"))  # UnknownTarget: a 422
-        release = _value(form, "os") or None
-        if release is not None:  # UnknownRelease (a 422) lists the board's releases, as the CLI does
-            release = board.with_os(release).selected.name
-        mode = _value(form, "mode")
-        if mode not in MODES:
-            return bad(f"unknown mode {mode!r}", "cross, emulate or hybrid", 422)
-        no_cache, static, deb = _value(form, "no_cache"), _value(form, "static"), _value(form, "deb")
-        if static or mode != "cross":  # a board the mode or --static cannot serve: a 422 now
-            from xbuild.toolchain import pick
-            pick(board.with_os(release), mode, static)
-        job = Job(id=new_id(), tenant=who, target=board.name, os=release, mode=mode, no_cache=no_cache,
-                  static=static, deb=deb, queue=queue_for(board.name))
+        asked = _request(form)
+        job = Job(id=new_id(), tenant=who, request=asked, queue=queue_for(asked.target))
         if request.is_json:
             url = _value(form, "git_url")
             if not _GIT_URL.match(url):  # not file:// or a path: the server's own disk is not a source

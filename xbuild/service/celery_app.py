@@ -9,7 +9,7 @@ policy is in the settings below, each chosen on purpose.
   every time ends as failed after MAX_ATTEMPTS.
 - worker_prefetch_multiplier=1 and concurrency 1 per worker: a build uses the machine's cores;
   a worker must not hoard queued builds that an idle worker could take.
-- visibility_timeout (Redis) above the longest build time limit (config.MAX_TIMEOUT, 7 days, plus
+- visibility_timeout (Redis) above the longest build time limit (request.MAX_TIMEOUT, 7 days, plus
   an hour): Redis never hands a running
   build to a second worker; the lease would stop it anyway (run_job refuses a held lease).
 - An outage of the broker, the result backend or the store fails no build: the worker reconnects
@@ -30,9 +30,9 @@ import time
 from celery import Celery
 from celery.signals import worker_init
 
-from xbuild.config import MAX_TIMEOUT
+from xbuild.board.targets import all_targets
+from xbuild.request import MAX_TIMEOUT
 from xbuild.service import settings
-from xbuild.targets import all_targets
 
 app = Celery("xbuild")
 app.conf.update(
@@ -69,7 +69,7 @@ def _ride_out_outages(**_) -> None:
     """A worker mid-build has nobody to hand a store outage to: it waits it out, in its log."""
     from celery.utils.log import get_logger
 
-    from xbuild.retry import retry_seconds
+    from xbuild.host.retry import retry_seconds
     from xbuild.store.patience import ride_out_outages
     ride_out_outages(retry_seconds(), get_logger("xbuild.worker").warning)
 

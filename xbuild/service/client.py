@@ -10,8 +10,6 @@ import time
 import uuid
 from pathlib import Path
 
-from xbuild.archive import sha256_file, write_tar_gz
-from xbuild.atomic import check_out, replacing
 from xbuild.errors import (
     BadProjectPath,
     ConfigError,
@@ -23,10 +21,13 @@ from xbuild.errors import (
     UnknownTarget,
     UserError,
 )
-from xbuild.paths import component
+from xbuild.host.archive import sha256_file, write_tar_gz
+from xbuild.host.atomic import check_out, replacing
+from xbuild.host.paths import component
+from xbuild.pipeline.spec import OUT_DIRNAME
+from xbuild.project.sources import check_size, excluder
+from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.service.jobs import TERMINAL
-from xbuild.sources import check_size, excluder
-from xbuild.spec import OUT_DIRNAME
 
 POLL_MIN, POLL_MAX = 0.1, 1.0  # seconds between log polls while waiting
 WAITING_CHECK = 10.0           # seconds between asking whether a queued build has a worker
@@ -58,13 +59,13 @@ class Client:
 
     def patiently(self, what: str, fn, retry: bool = True):
         """fn() (which raises Transient on an outage), for up to retry_seconds when `retry`."""
-        from xbuild.retry import patiently
+        from xbuild.host.retry import patiently
         return patiently(fn, self.retry_seconds if retry else 0.0, what, self.say)
 
     def once(self, method: str, path: str, **kwargs):
         import requests
 
-        from xbuild.retry import Transient
+        from xbuild.host.retry import Transient
         try:
             resp = self.http.request(method, self.server + path, timeout=60, **kwargs)
         except requests.RequestException as exc:
@@ -124,31 +125,31 @@ def _source(project: Path) -> bytes:
         return archive.read_bytes()
 
 
-def submit_and_wait(server, token, project, target, mode, no_cache, wait, out, log,
-                    git: str | None = None, ref: str | None = None, os_release: str | None = None,
-                    static: bool = False, deb: bool = False, retry_seconds: float = 0.0) -> dict:
+def submit_and_wait(server, token, project, request: BuildRequest, wait, out, log,
+                    git: str | None = None, ref: str | None = None, retry_seconds: float = 0.0) -> dict:
     """Upload PROJECT (or name a git URL and ref for the server to fetch), then follow the build."""
     client = Client(server, token, retry_seconds, log)
     # One submit, one job, however often it is sent: the server answers a repeat with the job
     # the first try made (a retry after a timeout whose answer was lost).
     once = {"Idempotency-Key": str(uuid.uuid4())}
-    options = {"target": target, "os": os_release or "", "mode": mode, "no_cache": "1" if no_cache else "",
-               "static": "1" if static else "", "deb": "1" if deb else ""}
+    # What the API takes of the request, as JSON (true, false); unset (None) ones are left out.
+    asked = {k: v for k, v in request.to_json(API_FIELDS).items() if v is not None}
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
     # Two releases of a board (or static and not) must not replace each other's download, as the
     # CLI's output directories do not
-    name = component("-".join([target, *([os_release] if os_release else []),
-                               *(["static"] if static else [])]), "--target and --os")
+    name = component("-".join([request.target, *([request.os] if request.os else []),
+                               *(["static"] if request.static else [])]), "--target and --os")
     dest = Path(out) if out else path / OUT_DIRNAME / name
     if wait:
         check_out(dest, path)  # refused now, not after the build
     if git:
-        resp = client.call("POST", "/v1/builds", headers=once, json={
-            **options, "static": static, "deb": deb, "no_cache": no_cache, "git_url": git, "ref": ref})
+        resp = client.call("POST", "/v1/builds", headers=once, json={**asked, "git_url": git, "ref": ref})
     else:
         if not path.is_dir():
             raise BadProjectPath(f"project path {str(project)!r} is not a directory")
-        resp = client.call("POST", "/v1/builds", headers=once, data={**options, "project": path.name},
+        # A form's values are strings: JSON's own spelling of each (true, false, 3).
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in asked.items()}
+        resp = client.call("POST", "/v1/builds", headers=once, data={**form, "project": path.name},
                            files={"source": ("source.tar.gz", _source(path))})
     job = resp.json()
     release = f" on {job['os']}" if job.get("os") else ""
@@ -190,7 +191,7 @@ def _fetch(client: Client, url: str, dest: Path) -> None:
     outage like any other: the whole file is fetched again."""
     import requests
 
-    from xbuild.retry import Transient
+    from xbuild.host.retry import Transient
     with client.once("GET", url, stream=True) as resp, dest.open("wb") as out:
         try:
             for chunk in resp.iter_content(1 << 20):

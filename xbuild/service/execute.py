@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -13,14 +14,14 @@ import threading
 import time
 from pathlib import Path
 
-from xbuild import buildlog, compiler_cache
-from xbuild import spec as specs
-from xbuild.archive import extract, max_source_files
 from xbuild.errors import BadProjectPath, BuildCancelled, BuildTimeout, ExitCode, StoreError, XBuildError
-from xbuild.paths import under
-from xbuild.pipeline import run_build
-from xbuild.progress import Progress
-from xbuild.safefs import remove_tree, temp_dir
+from xbuild.host.archive import extract, max_source_files
+from xbuild.host.paths import under
+from xbuild.host.safefs import remove_tree, temp_dir
+from xbuild.pipeline import buildlog, compiler_cache
+from xbuild.pipeline import spec as specs
+from xbuild.pipeline.build import run_build
+from xbuild.pipeline.context import CacheUse
 from xbuild.service import policy, settings
 from xbuild.service.jobs import TERMINAL, Job, Jobs, now
 from xbuild.service.leases import lease
@@ -45,18 +46,18 @@ def farm() -> str:
 
 def remove_expired() -> int:
     """This farm's build containers past their deadline (their xbuild died with them running)."""
-    from xbuild import sandbox
+    from xbuild.containers import sandbox
     return sandbox.remove_expired(label=f"{FARM_LABEL}={farm()}")
 
 
-class _JobLog(Progress):
-    """Progress that appends the job's log to the store as it comes: lines are buffered for at
-    most LOG_FLUSH_SECONDS or LOG_CHUNK_BYTES, then written as one more chunk. Memory holds one
-    chunk and, past the cap (XBUILD_MAX_LOG_MB), the last LOG_TAIL_LINES lines, which close()
-    writes after a line saying how much was left out."""
+class _JobLog:
+    """A job's observer (observer.Observer): appends the job's log to the store as it comes, and
+    stops the build the tenant cancelled. Lines are buffered for at most LOG_FLUSH_SECONDS or
+    LOG_CHUNK_BYTES, then written as one more chunk. Memory holds one chunk and, past the cap
+    (XBUILD_MAX_LOG_MB), the last LOG_TAIL_LINES lines, which close() writes after a line saying
+    how much was left out."""
 
     def __init__(self, jobs: Jobs, job: Job):
-        super().__init__(quiet=True)
         self.jobs, self.job, self.last = jobs, job, time.monotonic()
         self.offset, self.pending_bytes = jobs.log_size(job), 0
         self.pending: list[bytes] = []
@@ -90,26 +91,29 @@ class _JobLog(Progress):
                 self.tail.clear()
         self.flush(check_cancel=False)
 
-    def container(self, name):
+    def container(self, name: str) -> None:
         self.container_name = name
 
     def stop_requested(self) -> bool:
         """A Dockerfile build has no one container to kill: it polls this and stops itself."""
         return self.cancelled.is_set()
 
-    def mark(self, name):
-        """Each phase asks the store itself, not only the ticker's flag (up to LOG_FLUSH_SECONDS
-        late): a cancel during a quick copy-in still stops the build before its steps."""
+    def mark(self, name: str) -> None:
+        """Each quiet phase asks the store itself, not only the ticker's flag (up to
+        LOG_FLUSH_SECONDS late): a cancel during a quick copy-in still stops the build before its
+        steps (the build asks stop_requested next)."""
         if name and not self.cancelled.is_set():
             with contextlib.suppress(StoreError):  # the store restarting: the ticker asks again
                 if self.jobs.cancel_requested(self.job):
                     self.cancelled.set()
-        super().mark(name)
 
-    def phase(self, name, detail=""):
+    def phase(self, name: str, detail: str = "") -> None:
         self.line(f"[xbuild] {name}{': ' + detail if detail else ''}")
 
-    def line(self, text):
+    def done(self) -> None:
+        """The log stays open after the build: run_job writes the outcome's lines and closes it."""
+
+    def line(self, text: str) -> None:
         if text.startswith("::xbuild "):
             text = "[xbuild] build: " + text.removeprefix("::xbuild ")
         if text.startswith("[xbuild]"):  # xbuild's own lines name server paths and the store
@@ -139,7 +143,7 @@ class _JobLog(Progress):
                     self.offset += len(data)
                     self.pending, self.pending_bytes = [], 0
             if check_cancel and (self.cancelled.is_set() or self.jobs.cancel_requested(self.job)):
-                self.cancelled.set()  # the build sees it at its next phase (Progress.mark)
+                self.cancelled.set()  # the build sees it at its next quiet phase (BuildContext.mark)
                 self._kill()  # again at every tick: a container that was not running yet may be now
         except StoreError:
             return  # the store is restarting: the lines stay pending, the next flush writes them
@@ -147,7 +151,7 @@ class _JobLog(Progress):
     def _kill(self):
         from docker.errors import APIError
 
-        from xbuild.engine import client
+        from xbuild.containers.engine import client
         if self.container_name:
             with contextlib.suppress(APIError):  # already gone
                 client().containers.get(self.container_name).kill()
@@ -283,7 +287,7 @@ def _worker_log():
 def _acquire(held) -> bool:
     """The lease, waiting a moment: the reaper holds it briefly while it requeues the job. A
     broker restarting (the lease lives there) is waited out, as the store is."""
-    from xbuild.retry import Transient, patiently, retry_seconds
+    from xbuild.host.retry import Transient, patiently, retry_seconds
     from xbuild.service.outage import is_outage
 
     def once() -> bool:
@@ -344,7 +348,7 @@ def _build_patiently(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
 
 def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     # A previous attempt's worker may have died with its build container still running.
-    from xbuild.sandbox import Container
+    from xbuild.containers.sandbox import Container
     Container.remove_labelled(JOB_LABEL, job.id)
     remove_expired()  # any of this farm's build containers on this engine past its time limit
     work.mkdir(exist_ok=True)
@@ -353,16 +357,18 @@ def _build(jobs: Jobs, job: Job, log: _JobLog, work: Path) -> None:
     with temp_dir(f"{job.id}-", work) as tmp:  # holds the upload, of any depth
         project = _source(jobs, job, Path(tmp))
         # static/deb False: not asked for, so the project's xbuild.toml decides (None)
-        spec = specs.resolve(project, job.target, mode=job.mode, out=Path(tmp) / "out", os_release=job.os,
-                             static=job.static or None, deb=job.deb or None)
-        if job.os != spec.target.selected.name:  # chosen by xbuild.toml or the board's default:
-            job.os = spec.target.selected.name   # the status names the release it is built for
+        asked = dataclasses.replace(job.request, static=job.request.static or None,
+                                    deb=job.request.deb or None)
+        spec = specs.resolve(project, asked, out=Path(tmp) / "out")
+        if job.request.os != spec.target.selected.name:  # chosen by xbuild.toml or the board's
+            # default: the status names the release it is built for
+            job.request = dataclasses.replace(job.request, os=spec.target.selected.name)
             _patiently(jobs.save, job)
         policy.check(spec)  # pass_env, Dockerfile: whatever the source, before it builds
         # The tenant's own compiler cache, through the store: never another tenant's.
         with compiler_cache.shared(jobs.store, job.tenant, spec, Path(tmp), log.line) as ccache:
-            result = run_build(spec, log, use_cache=not job.no_cache, compiler_cache=ccache,
-                               cache_scope=cache_scope(job), labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
+            result = run_build(spec, log, cache=CacheUse(answer=not job.request.no_cache, scope=cache_scope(job)),
+                               compiler_cache=ccache, labels={JOB_LABEL: job.id, FARM_LABEL: farm()})
         job.state, job.exit_code, job.cache = "succeeded", ExitCode.OK, result.extra.get("cache")
         job.build_id, job.cache_key = result.extra["build_id"], result.extra.get("cache_key")
         job.timings, job.compiler_cache = result.extra.get("timings"), result.extra.get("compiler_cache")
@@ -402,7 +408,8 @@ def _tenant_hint(hint: str | None, job: Job, work: Path) -> str | None:
 
 def _published_files(jobs: Jobs, spec, build_id: str, scope: str) -> list[dict]:
     """The job's files are the build's record in the store (the cache wrote it)."""
-    from xbuild import cache, publish
+    from xbuild.pipeline import cache
+    from xbuild.store import publish
     base = cache.store_base(spec, scope)
     record = publish.read_record(jobs.store, base, build_id)
     if record is None:

@@ -1,5 +1,6 @@
 """What the API takes and what it gives back, declared once: api.py reads a submit's fields
-through `SUBMIT` and answers with a job record less `HIDDEN` plus links named by `LINKS`;
+through `SUBMIT` (the build request's, request.API_FIELDS, made from request.py's declarations;
+the source's, declared here) and answers with a job record less `HIDDEN` plus links named by `LINKS`;
 openapi.py makes the document from the same declarations and `jobs.Job`, so a field added here or
 to the job record is described without a second edit."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xbuild import MODES
+from xbuild.request import ABOUT, API_FIELDS, DEFAULTS, FIELDS, Mode, field_type
 
 UPLOAD, GIT = "upload", "git"  # the two bodies of a submit: multipart with a .tar.gz, or JSON
 
@@ -23,21 +24,24 @@ class Field:
     choices: tuple[str, ...] = ()
 
 
+def _asked(name: str) -> Field:
+    """A field of the build request, as the API reads it: a flag when it is a bool, else text;
+    absent, the request's default (a flag's: false)."""
+    kind, _ = field_type(FIELDS[name])
+    if kind is bool:
+        return Field("flag", ABOUT[name].api)
+    choices = tuple(m.value for m in Mode) if kind is Mode else ()
+    default = DEFAULTS.get(name, "")
+    return Field("text", ABOUT[name].api, default if default is None else str(default),
+                 required=name not in DEFAULTS, choices=choices)
+
+
 SUBMIT: dict[str, Field] = {
     "source": Field("file", "the project as a .tar.gz", bodies=(UPLOAD,), required=True),
     "git_url": Field("text", "https://, git:// or ssh:// (or user@host:path); not a local path",
                      bodies=(GIT,), required=True),
     "ref": Field("text", "a branch, tag or commit [default: the remote's HEAD]", None, bodies=(GIT,)),
-    "target": Field("text", "the board (`xbuild targets` lists them); an unknown one is a 422",
-                    required=True),
-    "os": Field("text", "the board's OS release, e.g. bullseye; one the board does not run is a 422 "
-                        "that lists its releases [default: the project's xbuild.toml os, else the "
-                        "board's default]", None),
-    "mode": Field("text", "how the build runs", "cross", choices=MODES),
-    "static": Field("flag", "fully static executables (zig + musl; ARM boards); a board that has "
-                            "none is a 422 [default: the project's xbuild.toml static]"),
-    "deb": Field("flag", "also a .deb [default: the project's xbuild.toml deb]"),
-    "no_cache": Field("flag", "build even when an identical build is cached"),
+    **{name: _asked(name) for name in API_FIELDS},
     "project": Field("text", "the project's name, for its directory and its artifacts' names",
                      bodies=(UPLOAD,)),
 }

@@ -23,7 +23,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 from xbuild import environment
-from xbuild.paths import component, is_component
+from xbuild.host.paths import component, is_component
+from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.store import Store, configured_url, open_store
 
 TERMINAL = ("succeeded", "failed", "timed_out", "cancelled")
@@ -58,13 +59,10 @@ def tenant_of(token: str) -> str:
 class Job:
     id: str
     tenant: str
-    target: str
-    mode: str = "cross"
-    os: str | None = None               # the board's OS release; None: xbuild.toml's, else the
-                                        # board's default (the worker then records the one it built for)
-    no_cache: bool = False
-    static: bool = False                # --static: fully static executables (False: xbuild.toml's)
-    deb: bool = False                   # --deb: also a .deb (False: xbuild.toml's)
+    # What was asked. The record holds its API fields (target, os, mode, static, deb, no_cache)
+    # beside the job's own; os None: xbuild.toml's, else the board's default (the worker then
+    # records the one it built for); static and deb False: xbuild.toml's.
+    request: BuildRequest
     source: str = "upload"              # upload | git
     git_url: str | None = None
     git_ref: str | None = None
@@ -92,7 +90,15 @@ class Job:
         return f"jobs/{component(self.tenant, 'a tenant')}/{component(self.id, 'a job id')}"
 
     def to_json(self) -> dict:
-        return asdict(self)
+        own = asdict(self)
+        del own["request"]
+        return {**self.request.to_json(API_FIELDS), **own}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Job:
+        own = {k: v for k, v in data.items() if k not in API_FIELDS}
+        asked = BuildRequest.from_json({k: data[k] for k in API_FIELDS if k in data}, "a job record")
+        return cls(request=asked, **own)
 
 
 def new_id() -> str:
@@ -153,12 +159,12 @@ class Jobs:
         if not (is_component(tenant) and is_component(job_id)):
             return None
         data = self.store.read(f"jobs/{tenant}/{job_id}/job.json")
-        return Job(**json.loads(data)) if data else None
+        return Job.from_json(json.loads(data)) if data else None
 
     def all(self, tenant: str | None = None) -> list[Job]:
         prefix = f"jobs/{tenant}" if tenant else "jobs"
         keys = [k for k in self.store.list(prefix) if k.endswith("/job.json")]
-        jobs = [Job(**json.loads(d)) for k in keys if (d := self.store.read(k))]
+        jobs = [Job.from_json(json.loads(d)) for k in keys if (d := self.store.read(k))]
         return sorted(jobs, key=lambda j: j.created, reverse=True)
 
     def _chunks(self, job: Job) -> list[tuple[int, str]]:

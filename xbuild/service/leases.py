@@ -26,7 +26,7 @@ import threading
 import uuid
 from typing import Any
 
-from xbuild.paths import under
+from xbuild.host.paths import under
 from xbuild.service import settings
 
 

@@ -26,15 +26,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild import gitmeta, schema
-from xbuild import targets as tg
-from xbuild.archive import tar_tree
+from xbuild import schema
+from xbuild.board import targets as tg
 from xbuild.errors import ConfigError, UnknownTarget
+from xbuild.host.archive import tar_tree
+from xbuild.pipeline.spec import OUT_DIRNAME, check
+from xbuild.project import gitmeta
+from xbuild.project.sources import excluder
+from xbuild.request import FIELDS, BuildRequest
 from xbuild.schema import Invalid
 from xbuild.service.jobs import TERMINAL, Job, Jobs, new_id, now
 from xbuild.service.leases import lease
-from xbuild.sources import excluder
-from xbuild.spec import OUT_DIRNAME
 
 TENANT = "nightly"
 
@@ -42,12 +44,12 @@ TENANT = "nightly"
 @dataclass(frozen=True)
 class Project:
     name: str
-    targets: tuple[str, ...]
+    # One build request per board of its targets, with the project's other request keys (os,
+    # static): what a submit would ask.
+    requests: tuple[BuildRequest, ...]
     path: str | None = None
     git: str | None = None
     branch: str | None = None
-    os: str | None = None     # the OS release to build for (every board of the project runs it)
-    static: bool = False      # fully static executables
 
     def folder(self, base: Path) -> Path:
         """A path project's folder. The schema gives each project a path or a git URL, never
@@ -123,8 +125,17 @@ def load(path: str) -> Config:
     if not file.is_file():
         raise ConfigError(f"nightly config {path!r} not found", hint="write a nightly.toml (see docs/service.md)")
     data = schema.load(file, NIGHTLY, hint="see docs/service.md (nightly.toml)")
-    projects = tuple(Project(**p) for p in data.get("project", ()))
+    projects = tuple(_project(p) for p in data.get("project", ()))
     return Config(data.get("schedule", "0 2 * * *"), data.get("keep", 14), projects, file.resolve().parent)
+
+
+def _project(entry: dict) -> Project:
+    """A [[project]] as its build requests (the keys the request has) and where its source is."""
+    asked = {k: v for k, v in entry.items() if k in FIELDS and k != "target"}
+    requests = tuple(BuildRequest.from_json({**asked, "target": t}, f"nightly project {entry['name']!r}")
+                     for t in entry["targets"])
+    return Project(requests=requests, **{k: v for k, v in entry.items()
+                                         if k not in FIELDS and k != "targets"})
 
 
 def _commit(project: Project, base: Path) -> str | None:
@@ -139,13 +150,12 @@ def _commit(project: Project, base: Path) -> str | None:
         return None
 
 
-def _enqueue(jobs: Jobs, project: Project, target: str, night: str, base: Path,
+def _enqueue(jobs: Jobs, project: Project, request: BuildRequest, night: str, base: Path,
              commit: str | None) -> Job:
     from xbuild.service.celery_app import queue_for, submit
-    board = tg.get(target)
-    release = board.with_os(project.os).selected.name if project.os else None
-    job = Job(id=new_id(), tenant=TENANT, target=board.name, os=release, project=project.name,
-              static=project.static, queue=queue_for(board.name), nightly=night)
+    request = check(request)  # the board's own name, the release's
+    job = Job(id=new_id(), tenant=TENANT, request=request, project=project.name,
+              queue=queue_for(request.target), nightly=night)
     if project.git:
         # Pinned to the commit resolved now: every board of the night builds the same one.
         job.source, job.git_url, job.git_ref = "git", project.git, commit or project.branch
@@ -172,15 +182,15 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
             log(f"night {night} already built")
             return json.loads(existing)
         for p in config.projects:  # a release a board does not run: refused before anything is queued
-            for t in p.targets:
-                tg.get(t).with_os(p.os)
+            for r in p.requests:
+                check(r)
         commits = {p.name: _commit(p, config.base) for p in config.projects}
-        queued = [(p, t, commits[p.name], _enqueue(jobs, p, t, night, config.base, commits[p.name]))
-                  for p in config.projects for t in p.targets]
+        queued = [(p, r.target, commits[p.name], _enqueue(jobs, p, r, night, config.base, commits[p.name]))
+                  for p in config.projects for r in p.requests]
         log(f"night {night}: {len(queued)} build(s) queued")
         if not wait:
             return {"night": night, "status": "queued", "builds": [
-                {"project": p.name, "target": t, "os": j.os, "state": "queued", "job": j.id}
+                {"project": p.name, "target": t, "os": j.request.os, "state": "queued", "job": j.id}
                 for p, t, _, j in queued]}
         deadline, told = time.monotonic() + timeout, set[str]()
         while time.monotonic() < deadline:
@@ -195,17 +205,17 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
         for (p, t, commit, j) in queued:
             job = jobs.get(TENANT, j.id)
             if job is None:
-                builds.append({"project": p.name, "target": t, "os": j.os, "commit": commit, "job": j.id,
+                builds.append({"project": p.name, "target": t, "os": j.request.os, "commit": commit, "job": j.id,
                                "state": "missing", "build_id": None, "cache": None, "files": [],
                                "error": "its record was removed before the night ended"})
                 continue
-            builds.append({"project": p.name, "target": t, "os": job.os,
+            builds.append({"project": p.name, "target": t, "os": job.request.os,
                            "commit": job.commit or commit, "job": j.id,
                            "state": job.state, "build_id": job.build_id, "error": job.error,
                            "cache": job.cache,
                            "files": job.files})
             if job.state == "succeeded":
-                jobs.store.write(f"nightly/latest/{p.name}/{_latest_name(t, job.os)}",
+                jobs.store.write(f"nightly/latest/{p.name}/{_latest_name(t, job.request.os)}",
                                  json.dumps({"night": night, "build_id": job.build_id}).encode())
         index = {"night": night, "finished": finished, "builds": builds}
         jobs.store.write(index_key, json.dumps(index, indent=2, sort_keys=True).encode())

@@ -10,6 +10,8 @@ import types
 import typing
 
 from xbuild.errors import RefusedByService, UnknownRelease, UnknownTarget
+from xbuild.request import API_FIELDS, Mode
+from xbuild.request import FIELDS as REQUEST_FIELDS
 from xbuild.service.fields import GIT, HIDDEN, LINKS, SUBMIT, UPLOAD, Field
 from xbuild.service.jobs import STATES, Job
 
@@ -37,22 +39,31 @@ _ADDED: dict[str, dict] = {
 
 
 def _schema(hint: object) -> dict:
-    """A JSON schema for a dataclass field's type: str, int, bool, dict, list, or one of them | None."""
+    """A JSON schema for a dataclass field's type: str, int, bool, dict, list, Mode, or one of
+    them | None."""
     args = typing.get_args(hint)
     if isinstance(hint, types.UnionType) and len(args) == 2 and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
         return {"type": [_TYPES[inner], "null"]}
+    if hint is Mode:
+        return {"type": "string", "enum": [m.value for m in Mode]}
     return {"type": _TYPES[typing.get_origin(hint) or hint]}
+
+
+def _record_fields() -> dict[str, object]:
+    """A job record's fields and their types: the job's own, its request's (Job.to_json)."""
+    hints = typing.get_type_hints(Job)
+    return {name: hint for f in dataclasses.fields(Job) for name, hint in (
+        [(n, REQUEST_FIELDS[n]) for n in API_FIELDS] if f.name == "request" else [(f.name, hints[f.name])])}
 
 
 def build_schema() -> dict:
     """A build as the API answers it: its job record's fields, less the hidden, plus the added."""
-    hints = typing.get_type_hints(Job)
     properties = {}
-    for f in dataclasses.fields(Job):
-        if f.name not in HIDDEN:
-            properties[f.name] = _schema(hints[f.name]) | (
-                {"description": _RECORD_WORDS[f.name]} if f.name in _RECORD_WORDS else {})
+    for name, hint in _record_fields().items():
+        if name not in HIDDEN:
+            properties[name] = _schema(hint) | (
+                {"description": _RECORD_WORDS[name]} if name in _RECORD_WORDS else {})
     properties["state"]["enum"] = list(STATES)
     properties |= _ADDED
     return {"type": "object", "required": sorted(properties), "properties": properties}

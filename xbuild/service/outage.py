@@ -1,6 +1,6 @@
 """Whose fault: an error of the store or the broker being down or restarting is nobody's request's
 fault and passes by itself. The API answers it with a 503 and Retry-After, never a 500 (which says
-"a bug: do not retry"), and clients retry (xbuild.retry)."""
+"a bug: do not retry"), and clients retry (xbuild.host.retry)."""
 
 from __future__ import annotations
 

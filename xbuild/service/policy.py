@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from xbuild import config, environment
+from xbuild import environment
 from xbuild.errors import ConfigError, RefusedByService
+from xbuild.project import config
 from xbuild.service.jobs import Job
 
 _NEVER = ("XBUILD_", "AWS_")  # compared case-insensitively: no look-alike gets through
@@ -125,7 +126,7 @@ def _parse(data: bytes) -> config.ProjectFile:
 
 def _build_files() -> set[str]:
     """The top-level files that make a project something other than a Dockerfile project."""
-    from xbuild.recipes import all_recipes
+    from xbuild.project.recipes import all_recipes
     return {f for r in all_recipes().values() if r.kind != "image" for rule in r.detect
             for f in rule.looked_for()}
 

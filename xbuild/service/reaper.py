@@ -30,8 +30,8 @@ ORPHAN_AFTER = 3600.0  # a live marker without a record (the API died between th
 
 def _remove_containers(job_id: str) -> None:
     """A dead worker's build container keeps running (its time limit died with the worker)."""
+    from xbuild.containers.sandbox import Container
     from xbuild.errors import XBuildError
-    from xbuild.sandbox import Container
     from xbuild.service.execute import JOB_LABEL
     # no engine on this machine: the job's next worker removes it on its own engine
     with contextlib.suppress(XBuildError):

@@ -1,6 +1,6 @@
 """Artifact stores: `file://` (the embedded default, under the user's cache directory) and `s3://`
 (any S3-compatible server through boto3). Both offer the same small object interface, so the
-publishing and cache logic above them (xbuild/publish.py) is written once."""
+publishing and cache logic above them (xbuild/store/publish.py) is written once."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from urllib.request import url2pathname
 
 from xbuild import environment
 from xbuild.errors import ConfigError, StoreError
-from xbuild.paths import is_component
+from xbuild.host.paths import is_component
 
 
 def default_url() -> str:
-    from xbuild.paths import cache_dir
+    from xbuild.host.paths import cache_dir
     return cache_dir("store").as_uri()
 
 

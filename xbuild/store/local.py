@@ -8,8 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from xbuild.archive import sha256_file
 from xbuild.errors import StoreError
+from xbuild.host.archive import sha256_file
 
 
 class FileStore:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 # How long a store call rides out an outage of its server (StoreUnavailable) beyond the S3
 # client's own few retries. 0 in the API: it answers 503 with Retry-After and its client retries.
 # A worker mid-build and `xbuild artifacts get` have nobody to hand the outage to: they wait
-# (xbuild.retry, XBUILD_RETRY_SECONDS) and say so.
+# (xbuild.host.retry, XBUILD_RETRY_SECONDS) and say so.
 _RIDE_OUT: dict = {"seconds": 0.0, "say": None}
 
 

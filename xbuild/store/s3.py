@@ -45,8 +45,8 @@ def _patient(method):
     Every store call is safe to repeat: reads, and writes of whole objects."""
     @functools.wraps(method)
     def patiently(self, *args, **kwargs):
-        from xbuild.retry import Transient
-        from xbuild.retry import patiently as retrying
+        from xbuild.host.retry import Transient
+        from xbuild.host.retry import patiently as retrying
         from xbuild.store.patience import patience
 
         def once():

@@ -1,14 +1,30 @@
 """What every toolchain family shares: the paths of a build container, one toolchains/*.toml
-file (`ToolchainDef`), and the `Toolchain` interface that gcc.py and zig.py refine. Below the
-package's face (__init__.py), which picks a family and so imports them all."""
+file (`ToolchainDef`), and `Toolchain`, the one protocol a family module (gcc.py, zig.py,
+hybrid.py) implements and registers (registry.py). What a family decides, each in one place:
+
+- its builder image: `builder_image`, on top of what (images.py holds the generic machinery);
+- the environment of a build (`environment`, `run_env`), its shims and CMake/Meson files
+  (`files`), and what runs after collection (`finish`);
+- the compiler cache (`compiler_cache`: its compilers go through ccache, in a namespace per
+  board, release, toolchain and project: compiler_cache.namespace);
+- what its outputs are, and so which gate reads them (`outputs`);
+- whether its container runs the target's programs, and so needs a binfmt handler (`needs_binfmt`);
+- whether it takes a build that the default policy (__init__.pick) would give another (`claim`).
+
+Below the package's face (__init__.py), which picks a family and so imports them all."""
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
-from xbuild import configsite
-from xbuild.targets import Target, host_arch
+from xbuild.board.targets import Target, host_arch
+from xbuild.request import Mode
+from xbuild.toolchain import configsite
+
+if TYPE_CHECKING:
+    from xbuild.containers.images import ImageDef
 
 ROOT = "/xbuild"
 BIN = f"{ROOT}/bin"
@@ -16,6 +32,10 @@ PREFIX = "/usr/local"
 _MESON_CPU_FAMILY = {"arm": "arm", "aarch64": "aarch64", "i686": "x86", "powerpc64le": "ppc64",
                      "s390x": "s390x", "riscv64": "riscv64", "x86_64": "x86_64"}
 _GNU_HOST = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+# What a gate reads, by the kind of output a family makes: "elf", programs and libraries that
+# artifacts.gate checks against the board's ABI (every family so far). A family making something
+# else (a wheel, a crate) adds its kind here with the gate that reads it.
+GATES = ("elf",)
 
 
 @dataclass(frozen=True)
@@ -23,8 +43,8 @@ class ToolchainDef:
     """One toolchains/*.toml file."""
     name: str
     description: str
-    family: str                    # gcc | zig: the Python class that knows how to call it
-    mode: str                      # cross | emulate: where it runs
+    family: str                    # gcc | zig | hybrid: the registered family that applies it
+    mode: str                      # cross | emulate | hybrid: where it runs
     packages: tuple[str, ...]      # Debian packages its builder image installs ({arch})
     binutils: tuple[str, ...]      # tools shimmed as /usr/bin/{triple}-<tool>
     compilers: dict[str, str]      # shim name -> command ({triple}, zig: {zig} {target} {cpu})
@@ -39,6 +59,15 @@ def multiarch(target: Target) -> str:
     return "i386-linux-gnu" if target.debian_arch == "i386" else target.triple
 
 
+def needs_exact_glibc(target: Target) -> bool:
+    """The release's glibc is older than its package suite's: Debian's GCC would link against the
+    suite's newer libc, so zig builds stubs for the release's own version."""
+    from xbuild.board import releases
+    from xbuild.board.requirement import glibc_tuple
+    suite = releases.all_releases().get(target.suite)
+    return suite is not None and glibc_tuple(target.glibc) < glibc_tuple(suite.glibc)
+
+
 def _script(body: str) -> str:
     return f"#!/bin/sh\n{body}\n"
 
@@ -50,13 +79,40 @@ class Toolchain:
     target: Target
     static: bool = False
 
+    outputs: ClassVar[str] = "elf"       # what the build makes: the gate that reads it (GATES)
+    compiler_cache: ClassVar[bool] = True  # its compilers run through ccache ($XBUILD_CCACHE)
+
+    @classmethod
+    def claim(cls, target: Target, mode: str, static: bool) -> str | None:
+        """The toolchain (a toolchains/*.toml name) this family takes the build with, over the
+        default policy's choice (__init__.pick); None: leave it to the policy."""
+        return None
+
+    def builder_image(self) -> ImageDef:
+        """The image a build runs in, before the project's packages (images.builder_def adds
+        those on top)."""
+        raise NotImplementedError(f"toolchain family {self.definition.family} defines no builder image")
+
+    @property
+    def needs_binfmt(self) -> bool:
+        """The build container is the target's architecture (it runs the target's programs):
+        the engine needs a binfmt handler for it, unless the machine runs that architecture."""
+        return self.mode.emulated and self.target.needs_qemu
+
+    def target_package(self, package: str) -> str:
+        """A declared -dev package as its builder installs it: the target architecture's through
+        multiarch in a cross builder (libssl-dev:armhf), else the name itself."""
+        if ":" in package or self.mode != Mode.CROSS:
+            return package
+        return f"{package}:{self.target.debian_arch}"
+
     @property
     def name(self) -> str:
         return self.definition.name
 
     @property
-    def mode(self) -> str:
-        return self.definition.mode
+    def mode(self) -> Mode:
+        return Mode(self.definition.mode)
 
     @property
     def version(self) -> str:
@@ -91,7 +147,7 @@ class Toolchain:
             files[name] = files[f"{t}-{name}"] = _script(body)
         for tool in self.definition.binutils:
             files[tool] = _script(f'exec /usr/bin/{t}-{tool} "$@"')
-        if self.mode == "cross":
+        if self.mode == Mode.CROSS:
             pc = (f"PKG_CONFIG_LIBDIR=/usr/lib/{multiarch(self.target)}/pkgconfig:/usr/share/pkgconfig "
                   'exec /usr/bin/pkgconf "$@"')
             files["pkg-config"] = files[f"{t}-pkg-config"] = _script(pc)
@@ -131,14 +187,14 @@ class Toolchain:
     def libc_answers(self) -> str:
         """Whose autoconf answers a build gets (configsite.py): glibc's in cross mode; none where
         configure runs its probes (emulate, hybrid), nor for musl (--static), which has none yet."""
-        return configsite.GLIBC if self.mode == "cross" and not self.static else ""
+        return configsite.GLIBC if self.mode == Mode.CROSS and not self.static else ""
 
     def config_site(self) -> str:
         return configsite.render(libc) if (libc := self.libc_answers()) else ""
 
     def files(self) -> dict[str, str]:
         out = self.shims()
-        if self.mode == "cross":
+        if self.mode == Mode.CROSS:
             out["toolchain.cmake"] = self.cmake_toolchain()
             out["cross.ini"] = self.meson_cross()
         if site := self.config_site():
@@ -147,7 +203,7 @@ class Toolchain:
 
     def environment(self, jobs: int) -> dict[str, str]:
         t, target = self.target.triple, self.target
-        cross = self.mode == "cross"
+        cross = self.mode == Mode.CROSS
         return {
             "PATH": f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/home/builder", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",

@@ -12,25 +12,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from xbuild.errors import ToolchainMissing
-from xbuild.targets import Target
-from xbuild.toolchain.base import ROOT, Toolchain, multiarch
+from xbuild.board.targets import Target, all_targets, debian_userland_cpu
+from xbuild.errors import ConfigError, ToolchainMissing
+from xbuild.request import Mode
+from xbuild.toolchain.base import ROOT, Toolchain, multiarch, needs_exact_glibc
+from xbuild.toolchain.registry import all_toolchains, get, register
 
-# An ARM board older than ARMv7 (Pi Zero/1) on Debian armhf: Debian's armhf userland is ARMv7
-# and dies with SIGILL under the board's own CPU model, so code that needs that userland (a
-# dynamic program, configure probes) runs under the oldest core Debian armhf supports.
-DEBIAN_ARMHF_CPU = "cortex-a7"
-
-
-def debian_userland_cpu(target: Target) -> str | None:
-    """The QEMU_CPU under which the release's Debian userland runs on this board, when the
-    board's own model cannot run it; else None."""
-    from xbuild.abi import arm_arch_fits
-    if target.debian_arch == "armhf" and target.abi.arm_arch_max and \
-            not arm_arch_fits("v7", target.abi.arm_arch_max):
-        return DEBIAN_ARMHF_CPU
-    return None
+if TYPE_CHECKING:
+    from xbuild.containers.images import ImageDef
 
 
 @functools.cache
@@ -137,7 +128,20 @@ done
 """
 
 
+@register("zig")
 class Zig(Toolchain):
+    @classmethod
+    def claim(cls, target: Target, mode: str, static: bool) -> str | None:
+        """--static (zig with musl); a board that needs its C runtime built for its exact CPU
+        (target.toolchain, the Pi Zero/1) or a release older than the suite its packages come
+        from (L4T R32 on bullseye), in cross mode."""
+        if static:
+            _check_static(target, mode)
+            return "zig"
+        if mode == Mode.CROSS and (target.toolchain == "zig" or needs_exact_glibc(target)):
+            return "zig"
+        return None
+
     @property
     def version(self) -> str:
         return installed()[1]
@@ -202,6 +206,15 @@ class Zig(Toolchain):
             env["QEMU_CPU"] = cpu  # configure probes link against the Debian armhf userland
         return env
 
+    def builder_image(self) -> ImageDef:
+        """The gcc-cross builder (its binutils, pkgconf and multiarch set-up) with zig on top."""
+        from xbuild.containers import images
+        debian = get("gcc-cross", self.target).builder_image()
+        name, body, home = self.image_layer()
+        labels = images.labels("builder", self.target.debian_arch, self.mode)
+        return images.layer(debian, "builder", name, f"FROM {debian.tag}\n{body}",
+                            labels + (("org.xbuild.toolchain", "zig"),), context=(("ziglang", str(home)),))
+
     def image_layer(self) -> tuple[str, str, Path]:
         """(name, Dockerfile body after FROM, the ziglang directory to copy in as `ziglang`).
         The cache is warmed for the board's CPU on both the release's glibc and musl, C and C++,
@@ -228,3 +241,16 @@ class Zig(Toolchain):
                 "&& rm -rf /tmp/w* /tmp/zig-local\n")
         name = f"{self.target.suite}-{self.target.debian_arch}-zig-{cpu}-{self.target.glibc}"
         return name, body, home
+
+
+def _check_static(target: Target, mode: str) -> None:
+    musl = all_toolchains()["zig"].musl or {}
+    if target.triple not in musl:
+        boards = sorted(t.name for t in all_targets().values() if t.triple in musl)
+        raise ConfigError(f"--static is not available for {target.name} ({target.debian_arch}): "
+                          f"static builds are zig + musl, for the ARM boards",
+                          hint=f"boards with --static: {', '.join(boards)}; or build {target.name} "
+                               "without --static")
+    if Mode(mode).emulated:
+        raise ConfigError(f"--static builds with zig in cross mode, not --mode {mode}",
+                          hint=f"drop --mode {mode} (or --static)")

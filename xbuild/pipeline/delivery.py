@@ -1,0 +1,45 @@
+"""Where a finished build goes besides its output directory: the last steps of run_build, chosen
+by the caller (`xbuild build --publish/--push`), run in order on a result built or answered
+from the cache alike:
+
+    run_build(spec, observer, deliver=[Publish(url, create_bucket), Push(repo)])"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from xbuild.pipeline.context import BuildContext
+from xbuild.store import open_store, publish
+
+
+@dataclass(frozen=True)
+class Publish:
+    """The artifacts, manifest and log, with the build's record, into another store (s3://,
+    file://): result.extra["published"] says where."""
+    url: str
+    create_bucket: bool = False
+
+    def __call__(self, ctx: BuildContext) -> None:
+        assert ctx.result is not None
+        ctx.phase("publish", self.url)
+        store = open_store(self.url, create=self.create_bucket)
+        done = publish.publish(store, "", ctx.spec.out, ctx.record(),
+                               progress=functools.partial(ctx.phase, "publish"),
+                               trust_record=ctx.result.extra.get("cache") == "hit")  # see publish()
+        ctx.result.extra["published"] = done.url
+
+
+@dataclass(frozen=True)
+class Push:
+    """A Dockerfile project's image, pushed as repo:<target>: result.extra["pushed"] names its
+    digest."""
+    repo: str
+
+    def __call__(self, ctx: BuildContext) -> None:
+        from xbuild.containers import dockerimage
+        assert ctx.result is not None
+        target = ctx.spec.target
+        ctx.phase("push", f"{self.repo}:{target.name}")
+        ctx.result.extra["pushed"] = dockerimage.push(ctx.result.image, ctx.result.artifacts[0].path,
+                                                      self.repo, target, functools.partial(ctx.phase, "push"))
