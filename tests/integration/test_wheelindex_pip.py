@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.wheelmaker import make_wheel
-from xbuild import images, targets, wheelindex, wheeltags
-from xbuild.engine import client
-from xbuild.store import open_store
+from xbuild.artifact import wheeltags
+from xbuild.board import targets
+from xbuild.containers import images
+from xbuild.containers.engine import client
+from xbuild.store import open_store, wheelindex
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import pytest
 
 from tests.wheelmaker import make_wheel
-from xbuild import images, targets, wheeltags
-from xbuild.engine import client
+from xbuild.artifact import wheeltags
+from xbuild.board import targets
+from xbuild.containers import images
+from xbuild.containers.engine import client
 
 pytestmark = pytest.mark.integration
 

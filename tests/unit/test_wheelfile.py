@@ -13,7 +13,8 @@ import pytest
 from packaging.utils import parse_wheel_filename
 
 from tests.wheelmaker import make_wheel
-from xbuild import targets, wheelfile, wheeltags
+from xbuild.artifact import wheelfile, wheeltags
+from xbuild.board import targets
 from xbuild.errors import BadArtifact
 
 BUILT = "cp313-cp313-linux_armv7l"  # what setuptools names a wheel built under QEMU_CPU=max

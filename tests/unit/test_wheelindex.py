@@ -12,9 +12,8 @@ import zipfile
 import pytest
 
 from tests.wheelmaker import make_wheel
-from xbuild import wheelindex
 from xbuild.errors import BadArtifact, ConfigError, StoreError
-from xbuild.store import open_store
+from xbuild.store import open_store, wheelindex
 
 BASE = "wheels/rpi3-trixie"
 TAG = "cp313-cp313-manylinux_2_41_armv7l"

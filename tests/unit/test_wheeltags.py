@@ -13,7 +13,8 @@ import pytest
 from packaging import _manylinux
 from packaging import tags as ptags
 
-from xbuild import targets, wheeltags
+from xbuild.artifact import wheeltags
+from xbuild.board import targets
 from xbuild.errors import ConfigError
 
 # e_machine and e_flags of the board's python3: what packaging reads to allow armv7l/i686 manylinux

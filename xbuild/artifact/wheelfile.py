@@ -17,8 +17,8 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from xbuild.artifact.wheeltags import WheelTags
 from xbuild.errors import BadArtifact
-from xbuild.wheeltags import WheelTags
 
 MAX_INFLATED = 4 << 30  # all members together; the output limits of a build are smaller
 _HINT = "give a wheel (.whl) as a PEP 517 build makes it"

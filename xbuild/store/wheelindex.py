@@ -34,9 +34,9 @@ from urllib.parse import quote
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from xbuild import safefs
-from xbuild.archive import sha256_file
 from xbuild.errors import BadArtifact, StoreError
+from xbuild.host import safefs
+from xbuild.host.archive import sha256_file
 from xbuild.schema import json_value
 from xbuild.store import Store, check_segments, is_segment
 

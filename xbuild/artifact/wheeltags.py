@@ -22,9 +22,9 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from xbuild.abi import arm_arch_fits
+from xbuild.board.requirement import arm_arch_fits
+from xbuild.board.targets import Target
 from xbuild.errors import ConfigError
-from xbuild.targets import Target
 
 # Debian architecture -> the machine names (uname -m) of the CPUs its userland runs on, as pip's
 # platform tags spell them; armhf's is armv6l instead on a board older than ARMv7 (machine_names).
