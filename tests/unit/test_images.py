@@ -43,7 +43,8 @@ def test_tag_shapes():
 
 def test_tags_are_stable_across_processes():
     """The cache key holds these tags: a new process (another hash seed) must compute the same."""
-    code = ("from xbuild.containers import images; from xbuild.board import targets; from xbuild.toolchain import pick; "
+    code = ("from xbuild.containers import images; from xbuild.board import targets; "
+            "from xbuild.toolchain import pick; "
             "images.host_arch = targets.host_arch = lambda: 'amd64';"
             "print(images.builder_def(pick(targets.get('rpi3'), 'cross'), ('zlib1g-dev', 'libssl-dev')).tag)")
     tags = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
