@@ -13,7 +13,7 @@ import base64
 import hashlib
 import shutil
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
@@ -72,6 +72,30 @@ def retag(wheel: Path, tags: WheelTags, dest: Path) -> Path:
         out.unlink(missing_ok=True)
         raise BadArtifact(f"{wheel.name}: not a readable wheel ({exc})", hint=_HINT) from None
     return out
+
+
+def unpack(wheel: Path, dest: Path) -> list[str]:
+    """The wheel's members as files under `dest` (a directory xbuild made), for the gate to read:
+    names that would leave it (absolute, `..`) refused, links never made, the inflated size
+    bounded as in retag. Returns the member names."""
+    names = []
+    try:
+        with zipfile.ZipFile(wheel) as src:
+            infos = [i for i in src.infolist() if not i.is_dir()]
+            if sum(i.file_size for i in infos) > MAX_INFLATED:
+                raise BadArtifact(f"{wheel.name}: inflates to over {MAX_INFLATED >> 30} GiB", hint=_HINT)
+            for info in infos:
+                parts = PurePosixPath(info.filename).parts
+                if not parts or info.filename.startswith("/") or ".." in parts or "\\" in info.filename:
+                    raise BadArtifact(f"{wheel.name}: member {info.filename!r} leaves the wheel", hint=_HINT)
+                path = dest.joinpath(*parts)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with src.open(info) as r, path.open("xb") as w:  # x: never through what is there
+                    shutil.copyfileobj(r, w, 1 << 20)
+                names.append(info.filename)
+    except (zipfile.BadZipFile, UnicodeDecodeError, EOFError, NotImplementedError, FileExistsError) as exc:
+        raise BadArtifact(f"{wheel.name}: not a readable wheel ({exc})", hint=_HINT) from None
+    return names
 
 
 def _dist_info(filename: str, infos: list[zipfile.ZipInfo]) -> str:

@@ -89,16 +89,26 @@ def runnable_platforms(target: Target) -> tuple[str, ...]:
     packaging lists them for its pip: for fetching a build's requirements on the host with
     `pip download --platform ...`, which takes each tag literally (manylinux_2_41 does not
     bring manylinux_2_17 wheels with it)."""
-    machines = machine_names(target)
+    return platforms(machine_names(target), target.selected.glibc)
+
+
+def platforms(machines: tuple[str, ...], glibc: str) -> tuple[str, ...]:
+    """runnable_platforms for CPUs named `machines` on a C library `glibc`: also the build
+    machine's, whose requirements run in a cross build (the image's Debian suite's glibc)."""
     out = [f"linux_{m}" for m in machines]
     if machines[0] in _MANYLINUX_SINCE_PIP and len(machines) == 1:
         oldest = 5 if machines[0] in ("x86_64", "i686") else 17
-        newest = int(target.selected.glibc.split(".")[1])
+        newest = int(glibc.split(".")[1])
         for minor in range(newest, oldest - 1, -1):
             out.append(f"manylinux_2_{minor}_{machines[0]}")
             if minor in _LEGACY:
                 out.append(f"{_LEGACY[minor]}_{machines[0]}")
     return tuple(out)
+
+
+def build_machine(arch: str) -> tuple[str, ...]:
+    """The machine names of a Debian architecture (the build machine's: amd64 -> x86_64)."""
+    return _MACHINES[arch]
 
 
 def for_board(target: Target, abi3: str | None = None, manylinux: bool = True) -> WheelTags:

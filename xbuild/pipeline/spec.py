@@ -65,6 +65,16 @@ class BuildSpec:
             return self.config.steps
         return self.recipe.fill(self.config.build_args())
 
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """The target's -dev packages in the builder: the recipe's, then xbuild.toml's."""
+        return self.recipe.needs(self.target.selected.python)[0] + self.config.packages
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """The build machine's tools in the builder: the recipe's, then xbuild.toml's."""
+        return self.recipe.needs(self.target.selected.python)[1] + self.config.tools
+
     def passed_env(self) -> dict[str, str]:
         """The caller's variables the project asks for by name (pass_env), those that are set."""
         return {k: os.environ[k] for k in self.config.pass_env if k in os.environ}
