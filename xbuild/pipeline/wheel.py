@@ -81,11 +81,14 @@ def requirements(ctx: BuildContext) -> None:
 def _environment(ctx: BuildContext, backend: str) -> str:
     """What the cross build's pip and backend see: the board's platform and sysconfig (its
     EXT_SUFFIX, include directories and compiler names), Meson's cross file for meson-python;
-    CMake (scikit-build-core) reads CMAKE_TOOLCHAIN_FILE itself."""
+    CMake (scikit-build-core) reads CMAKE_TOOLCHAIN_FILE itself. setuptools links with sysconfig's
+    LDSHARED, Debian's, which holds -Wl,-Bsymbolic-functions: lld through zig refuses it, and an
+    extension module exports one symbol (PyInit_*), so the link keeps only what both take."""
     target = ctx.spec.target
     lines = [f"export _PYTHON_HOST_PLATFORM=linux-{wheeltags.machine_names(target)[0]}",
              f"export _PYTHON_SYSCONFIGDATA_NAME=_sysconfigdata__linux_{multiarch(target)}",
-             f"export CMAKE_TOOLCHAIN_FILE={ROOT}/toolchain.cmake"]
+             f"export CMAKE_TOOLCHAIN_FILE={ROOT}/toolchain.cmake",
+             'export LDSHARED="$CC -shared -Wl,-O1 -Wl,-z,relro"']
     if backend.split(".")[0] == "mesonpy":
         lines.append(f"export XBUILD_PYTHON_SETTINGS=--config-settings=setup-args=--cross-file={ROOT}/cross.ini")
     return "".join(line + "\n" for line in lines)
