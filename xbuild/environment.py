@@ -151,6 +151,7 @@ CONTAINER: dict[str, str] = {
     "XBUILD_DEB_ARCH": "depends.py's architecture", "XBUILD_ONE_SOURCE": "zig's shim, one source at a time",
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
     "XBUILD_CPU": "run's QEMU_CPU",
+    "XBUILD_PYTHON_SETTINGS": "a wheel's pip --config-settings (meson-python's cross file)",
 }
 
 

@@ -18,6 +18,8 @@ HEAD = 1 << 16  # how much of a file detection reads: markers are in a file's he
 # Options appended to the recipe's own steps: each recipe step that takes them says @<key>@
 # (xbuild.toml's cmake_args... : config.py).
 BUILD_ARGS = ("cmake_args", "configure_args", "meson_args", "make_args")
+# What a recipe builds, and so which steps run it (pipeline/build.py's STEPS).
+KINDS = ("steps", "image", "wheel")
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ RECIPE = schema.Table({
     "detect": schema.Tables(RULE),
     "order": schema.integer(0, 1000, "an order from 0 (tried first) to 1000"),
     "collect_new_elf": schema.BOOL,
-    "kind": schema.one_of(("steps", "image", "wheel")),
+    "kind": schema.one_of(KINDS),
     "packages": schema.List(schema.text("a Debian package name, {python} for the release's CPython",
                                         r"[a-z0-9{}][a-z0-9+.{}\-]+")),
     "tools": schema.List(schema.text("a Debian package name, {python} for the release's CPython",
