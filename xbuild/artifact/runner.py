@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from xbuild.artifact import wheeltags
 from xbuild.board.targets import Target, debian_userland_cpu
 from xbuild.containers import binfmt, images
 from xbuild.containers.sandbox import Box, Container, Limits
@@ -94,7 +95,7 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
     as on the board: a .deb with apt, a tar.gz unpacked into the prefix and `ldconfig` run."""
     release = target.selected
     stand_in = release.stand_in  # no userland of its own here: the nearest suite's
-    install = _Install(artifact, stand_in)
+    install = _Install(artifact, stand_in, target)
     if install.deb and not stand_in:  # its Depends are what apt would pull in on the board
         packages = tuple(sorted({*packages, *install.depends}))
     if install.wheel:  # the board's own pip installs it, from the release's python3-pip
@@ -137,7 +138,7 @@ class _Install:
     DEB = "/tmp/xbuild-package.deb"
     WHEELS = "/tmp/xbuild-wheel"  # pip reads a wheel's tags from its file name: kept as it is
 
-    def __init__(self, artifact: Path, stand_in: bool):
+    def __init__(self, artifact: Path, stand_in: bool, target: Target):
         self.deb = artifact.suffix == ".deb"
         self.wheel = artifact.suffix == ".whl"
         if self.wheel and not artifact.is_file():
@@ -153,8 +154,13 @@ class _Install:
         self.artifact = artifact
         self.inside = f"{self.WHEELS}/{artifact.name}" if self.wheel else self.DEB
         if self.wheel:  # as on a board: pip, the system's (PIP_BREAK_SYSTEM_PACKAGES: PEP 668)
-            self.tool, self.script = "pip", ("PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-index "
-                                             f"--no-deps --disable-pip-version-check {shlex.quote(self.inside)}")
+            # pip takes the platform from uname, as the board's kernel reports it. A Pi Zero's
+            # stand-in userland (Debian armhf, ARMv7) runs under an ARMv7 CPU model, which reports
+            # armv7l: pip is told the board's own (armv6l), as a Pi Zero's pip would see it.
+            platform = f"linux-{wheeltags.machine_names(target)[0]}"
+            self.tool, self.script = "pip", (
+                f"PIP_BREAK_SYSTEM_PACKAGES=1 _PYTHON_HOST_PLATFORM={platform} python3 -m pip install -q "
+                f"--no-index --no-deps --disable-pip-version-check {shlex.quote(self.inside)}")
         elif not self.deb:  # as docs/outputs.md says: unpacked into the prefix, then `sudo ldconfig`
             self.tool, self.script = "ldconfig", "ldconfig"
         elif stand_in:  # the Depends name another distribution's packages: the stand-ins are in

@@ -107,7 +107,9 @@ def _dist_info(filename: str, infos: list[zipfile.ZipInfo]) -> str:
 
 
 def _info(old: zipfile.ZipInfo) -> zipfile.ZipInfo:
-    """The member's name, time and permissions as they were; deflated, whatever they were."""
+    """The member's name and time as they were, deflated; its mode 0644, or 0755 when it was
+    executable at all: the build's umask (verify builds with 077) must not reach the wheel."""
     info = zipfile.ZipInfo(old.filename, old.date_time)
-    info.external_attr, info.compress_type = old.external_attr, zipfile.ZIP_DEFLATED
+    mode = 0o755 if (old.external_attr >> 16) & 0o111 else 0o644
+    info.external_attr, info.compress_type = (0o100000 | mode) << 16, zipfile.ZIP_DEFLATED
     return info

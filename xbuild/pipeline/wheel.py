@@ -118,9 +118,10 @@ def package(ctx: BuildContext) -> None:
     shipped = {Path(f["path"]).name for f in ctx.files}
     if all(t.platform == "any" for t in tags):
         ctx.phase("wheel", f"{ctx.built_wheel.name}: no extension modules, a wheel for any board")
-        wheel = ctx.out / ctx.built_wheel.name
-        shutil.copyfile(ctx.built_wheel, wheel)
-        tagged = "any"
+        # py3-none-any (py2.py3-none-any...): rewritten with its own tags, its modes made plain
+        own = wheeltags.WheelTags(".".join(sorted({t.interpreter for t in tags})), "none", ("any",))
+        wheel = wheelfile.retag(ctx.built_wheel, own, ctx.out)
+        tagged = str(own)
     else:
         abi3 = next((t.interpreter for t in tags if t.abi == "abi3"), None)
         manylinux = needs <= MANYLINUX_LIBS | shipped
