@@ -222,31 +222,29 @@ def _pip(args: list[str], cwd: Path, log: Log) -> tuple[int, list[str]]:
     """xbuild's own pip in cwd (a directory xbuild made: pip takes a name that is a directory
     there for a path), stdin closed, each line of its output to log; its whole session killed
     after PIP_TIMEOUT, or when the caller stops."""
-    proc = subprocess.Popen([sys.executable, "-m", "pip", *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                            start_new_session=True)
     expired = threading.Event()
-
-    def kill() -> None:
-        expired.set()
-        _kill_session(proc)
-
-    timer = threading.Timer(PIP_TIMEOUT, kill)
-    timer.start()
     lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip()[:MAX_LINE]
-            log(line)
-            if len(lines) < MAX_LINES:
-                lines.append(line)
-        status = proc.wait()
-    finally:
-        timer.cancel()
-        if proc.poll() is None:  # an exception here (a signal, the log failing): pip goes too
+    with subprocess.Popen([sys.executable, "-m", "pip", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                          start_new_session=True) as proc:
+        def kill() -> None:
+            expired.set()
             _kill_session(proc)
-            proc.wait()
+
+        timer = threading.Timer(PIP_TIMEOUT, kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.rstrip()[:MAX_LINE]
+                log(line)
+                if len(lines) < MAX_LINES:
+                    lines.append(line)
+            status = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:  # an exception here (a signal, the log failing): pip goes too
+                _kill_session(proc)
     if expired.is_set():
         raise IndexUnreachable(f"pip did not finish within {PIP_TIMEOUT} s: the package index is "
                                "unreachable or too slow")
@@ -295,7 +293,7 @@ def _failure(lines: list[str], pip_log: Path, python: str, platforms: Sequence[s
         return PackageUnavailable(f"{text}: the package index has no project of that name",
                                   hint="check the name on the index (https://pypi.org): [build-system] "
                                        "requires names projects there")
-    listed = re.compile(rf"requirement {re.escape(text)} \(from versions: (.*)\)")
+    listed = re.compile(rf"requirement {re.escape(text)} .*?\(from versions: (.*)\)")
     versions = [found[1] for line in lines if (found := listed.search(line))]
     seen = f"; versions with wheels that fit: {versions[0][-200:]}" if versions and versions[0] != "none" else ""
     shown = ", ".join(platforms[:3]) + (f" and {len(platforms) - 3} more" if len(platforms) > 3 else "")
