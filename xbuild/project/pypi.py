@@ -8,8 +8,9 @@ machine's pip configuration (an operator's mirror, proxy, certificates), never a
 project's, and with --only-binary=:all: so that pip builds nothing. An sdist does not come through
 pip: `pip download` of an sdist prepares its metadata, that is, installs its build requirements
 and runs its build backend (its setup.py) on the host, --no-deps or not (pypa/pip#1884, open since
-2014). It is fetched from the index's JSON page (PEP 691) instead, checked against the index's
-sha256, and unpacked bounded and link-safe."""
+2014). It is fetched from the index's JSON page (PEP 691) instead (PIP_INDEX_URL's, as pip
+would, else PyPI's), checked against the sha256 the index gives, and unpacked bounded and
+link-safe."""
 
 from __future__ import annotations
 
@@ -167,6 +168,8 @@ def download(requirements: Sequence[str], dest: Path, *, python: str, platforms:
             reqs.append(str(requirement(text)))
         except ValueError as exc:
             raise ConfigError(f"a build requirement: {exc}", hint=REQUIRES_HINT) from None
+    if not reqs:
+        return []
     version = re.fullmatch(r"3\.(\d{1,2})", python)
     if version is None or not platforms:
         raise ValueError(f"download() needs a Python such as '3.11' and platform tags, not {python!r}, {platforms!r}")
