@@ -280,15 +280,29 @@ def test_a_missing_dependency_is_named_and_the_versions_that_fit_are_listed(inde
         run(["alpha"], tmp_path / "cache")
 
 
-def test_an_unreachable_index_says_so(monkeypatch, tmp_path):
+def test_an_unreachable_index_says_so_without_its_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")  # discard: nothing listens
+    monkeypatch.setenv("PIP_INDEX_URL", "http://ci:s3cret@127.0.0.1:9/simple/")  # discard: nothing listens
     monkeypatch.setenv("PIP_RETRIES", "0")
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
-    with pytest.raises(IndexUnreachable, match="127.0.0.1:9 could not be reached"):
-        run(["setuptools"], tmp_path / "cache")
-    with pytest.raises(IndexUnreachable, match="127.0.0.1:9 could not be reached"):
-        fetch_sdist("msgpack==1.1.0", tmp_path / "sdists", lambda _: None)
+    lines: list[str] = []
+    with pytest.raises(IndexUnreachable, match="127.0.0.1:9 could not be reached") as pip:
+        download(["setuptools"], tmp_path / "cache", python="3.11", platforms=X86, log=lines.append)
+    with pytest.raises(IndexUnreachable, match="127.0.0.1:9 could not be reached") as own:
+        fetch_sdist("msgpack==1.1.0", tmp_path / "sdists", lines.append)
+    for e in (pip.value, own.value):
+        assert "s3cret" not in f"{e.message} {e.detail} {' '.join(lines)}" and e.hint
+
+
+def test_an_index_without_pep_691_or_without_the_file_it_lists_is_the_indexs_failure(index, tmp_path):
+    index.add("demo", "demo-1.0.tar.gz", targz(SOURCE))
+    del index.routes["/files/demo-1.0.tar.gz"]
+    with pytest.raises(IndexUnreachable, match="listed by the package index but 127.0.0.1:[0-9]+ has no such file"):
+        fetch_sdist("demo==1.0", tmp_path / "sdists", lambda _: None)
+    index.routes["/simple/demo/"] = ("text/html", b"<a href='../../files/demo-1.0.tar.gz'>demo-1.0.tar.gz</a>")
+    with pytest.raises(IndexUnreachable, match="does not answer in PEP 691 JSON") as e:
+        fetch_sdist("demo==1.0", tmp_path / "sdists", lambda _: None)
+    assert "PIP_INDEX_URL" in (e.value.hint or "")
 
 
 def test_a_url_or_path_requirement_never_reaches_pip(index, tmp_path):

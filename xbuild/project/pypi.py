@@ -282,11 +282,11 @@ def _failure(lines: list[str], pip_log: Path, python: str, platforms: Sequence[s
     down = [(url, why) for url, why in unfetched if not why.startswith("404")]
     if down:
         url, why = down[0]
-        return IndexUnreachable(f"the package index at {urlsplit(url).netloc or url} could not be reached: "
+        return IndexUnreachable(f"the package index at {_site(url)} could not be reached: "
                                 f"{why[:300]}", detail=tail)
     missing = [text for line in lines if (text := line.partition("No matching distribution found for ")[2])]
     if not missing:
-        return PackageUnavailable("pip could not fetch the build requirements (its last lines above)", detail=tail)
+        return PackageUnavailable("pip could not fetch the build requirements (its last lines follow)", detail=tail)
     text = missing[0]
     try:
         name = canonicalize_name(Requirement(text).name)
@@ -346,7 +346,7 @@ def fetch_sdist(spec: str, cache: Path, log: Log) -> Sdist:
     chosen, filename, url, sha256 = _pick(_index_page(page, name), page, name, version, spec)
     entry = cache / component(f"{name}-{chosen}-{sha256[:12]}".replace("!", "_"), "an sdist's cache entry")
     if not _is_dir(entry):
-        log(f"fetching {filename} from {urlsplit(url).netloc}")
+        log(f"fetching {filename} from {_site(url)}")
         cache.mkdir(parents=True, exist_ok=True)
         # unpacked beside the entry and renamed into place: an entry is whole, or absent
         with safefs.temp_dir(".sdist-", cache) as tmp:
@@ -355,9 +355,11 @@ def fetch_sdist(spec: str, cache: Path, log: Log) -> Sdist:
             suffix = ".zip" if filename.endswith(".zip") else ".tar.gz"
             with open(tmp / f"sdist{suffix}", "xb") as f:
                 got = _get(url, f, archive.max_source(), f"the sdist {filename}", SourceTooLarge)
+            if got is None:
+                raise IndexUnreachable(f"{filename} is listed by the package index but {_site(url)} has no such file")
             if got != sha256:
-                raise IndexUnreachable(f"{filename} from {urlsplit(url).netloc} has sha256 {got}, not the "
-                                       f"{sha256} the index gives: a broken download or a tampered mirror")
+                raise IndexUnreachable(f"{filename} from {_site(url)} has sha256 {got}, not the {sha256} the "
+                                       "index gives: a broken download or a tampered mirror")
             _unpack(tmp / f"sdist{suffix}", tree, f"the sdist {filename}")
             _top(tree, filename)
             try:
@@ -368,6 +370,18 @@ def fetch_sdist(spec: str, cache: Path, log: Log) -> Sdist:
     else:
         log(f"using {filename}, unpacked before in {entry}")
     return Sdist(name, str(chosen), filename, sha256, entry / _top(entry, filename))
+
+
+def _site(url: str) -> str:
+    """Where url points, without the credentials an index URL may carry (user:token@host)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or url[:100])
+
+
+def _redact(text: str, url: str) -> str:
+    """text without url's credentials (an error of requests' quotes the URL)."""
+    userinfo = urlsplit(url).netloc.rpartition("@")[0]
+    return text.replace(userinfo + "@", "***@") if userinfo else text
 
 
 def _is_dir(path: Path) -> bool:
@@ -391,7 +405,7 @@ def _get(url: str, sink: BinaryIO, limit: int, what: str, error: type[XBuildErro
                 return None
             r.raise_for_status()
             if accept and not r.headers.get("Content-Type", "").startswith(accept):
-                raise IndexUnreachable(f"the package index at {urlsplit(url).netloc} does not answer in "
+                raise IndexUnreachable(f"the package index at {_site(url)} does not answer in "
                                        f"PEP 691 JSON ({r.headers.get('Content-Type')})",
                                        hint="set PIP_INDEX_URL to an index that does (PyPI, devpi, pypiserver)")
             written = 0
@@ -404,22 +418,23 @@ def _get(url: str, sink: BinaryIO, limit: int, what: str, error: type[XBuildErro
                 h.update(chunk)
                 sink.write(chunk)
     except requests.RequestException as exc:
-        raise IndexUnreachable(f"the package index at {urlsplit(url).netloc} could not be reached: "
-                               f"{str(exc)[:300]}") from None
+        raise IndexUnreachable(f"the package index at {_site(url)} could not be reached: "
+                               f"{_redact(str(exc), url)[:300]}") from None
     return h.hexdigest()
 
 
 def _index_page(page: str, name: str) -> dict:
     body = io.BytesIO()
-    if _get(page, body, MAX_PAGE, f"the index page {page}", accept="application/vnd.pypi.simple.v1+json") is None:
-        raise PackageUnavailable(f"the package index has no project named {name} ({page})",
+    what = f"the package index's page for {name} on {_site(page)}"
+    if _get(page, body, MAX_PAGE, what, accept="application/vnd.pypi.simple.v1+json") is None:
+        raise PackageUnavailable(f"the package index at {_site(page)} has no project named {name}",
                                  hint="check the name on the index (https://pypi.org)")
     try:
         data = schema.json_value(body.getvalue())
     except ValueError:
         data = None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise IndexUnreachable(f"the package index's page {page} is not a PEP 691 project page")
+        raise IndexUnreachable(f"{what} is not a PEP 691 project page")
     return data
 
 
