@@ -464,3 +464,15 @@ def test_bombs_are_bounded_by_size_and_by_entries(index, tmp_path, monkeypatch, 
     index.files.clear()
     many = pack({f"demo-1.0/f{i}": b"" for i in range(200)})
     _hostile(index, tmp_path / "many", suffix, many, TooManyFiles)
+
+
+def test_markers_hold_for_the_builds_python_and_machine_not_the_hosts(index, tmp_path):
+    index.add_wheel(make_wheel(tmp_path / "w", "alpha", "1.0", "cp36-cp36m-manylinux_2_17_armv7l"))
+    lines: list[str] = []
+    got = download(["alpha; python_version < '3.8' and platform_machine == 'armv7l'",
+                    "beta; python_version >= '3.11'", "gamma; platform_machine == 'x86_64'"],
+                   tmp_path / "cache", python="3.6", platforms=["manylinux_2_17_armv7l", "linux_armv7l"],
+                   log=lines.append)
+    assert [f.name for f in got] == ["alpha"]  # cp36m: the ABI tag of CPython before 3.8
+    assert [p for p in index.seen if "beta" in p or "gamma" in p] == []
+    assert "not needed for CPython 3.6 on manylinux_2_17_armv7l: beta; python_version >= '3.11'" in lines

@@ -162,17 +162,24 @@ def download(requirements: Sequence[str], dest: Path, *, python: str, platforms:
     `python` ("3.11") on any of `platforms` (each tag literally: pip does not widen them), kept in
     dest: a wheel already there is not fetched again, once pip has checked it against the index's
     hash. Every wheel of the resolved set is returned, hashed here."""
-    reqs = []
-    for text in requirements:
-        try:
-            reqs.append(str(requirement(text)))
-        except ValueError as exc:
-            raise ConfigError(f"a build requirement: {exc}", hint=REQUIRES_HINT) from None
-    if not reqs:
-        return []
     version = re.fullmatch(r"3\.(\d{1,2})", python)
     if version is None or not platforms:
         raise ValueError(f"download() needs a Python such as '3.11' and platform tags, not {python!r}, {platforms!r}")
+    reqs = []
+    for text in requirements:
+        try:
+            req = requirement(text)
+        except ValueError as exc:
+            raise ConfigError(f"a build requirement: {exc}", hint=REQUIRES_HINT) from None
+        # pip would evaluate the marker for the host's own Python and machine, not the build's
+        if req.marker is not None and not req.marker.evaluate(_environment(python, platforms[0])):
+            log(f"not needed for CPython {python} on {platforms[0]}: {text}")
+            continue
+        req.marker = None
+        reqs.append(str(req))
+    if not reqs:
+        return []
+    abi = f"cp3{version[1]}" + ("m" if int(version[1]) < 8 else "")  # pymalloc's "m" before 3.8 (PEP 3149)
     dest.mkdir(parents=True, exist_ok=True)
     with safefs.temp_dir(".pip-", dest) as work:
         # pip fills a directory of its own, which starts as the cache (hard links: same inodes), so
@@ -183,7 +190,7 @@ def download(requirements: Sequence[str], dest: Path, *, python: str, platforms:
             if cached.name.endswith(".whl") and safefs.is_regular(cached):
                 os.link(cached, stage / cached.name)
         args = ["download", "--only-binary=:all:", "--dest", str(stage), "--python-version", python,
-                "--implementation", "cp", "--abi", f"cp3{version[1]}", "--abi", "none", "--abi", "abi3",
+                "--implementation", "cp", "--abi", abi, "--abi", "none", "--abi", "abi3",
                 *(arg for tag in platforms for arg in ("--platform", tag)),
                 "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
                 "--log", str(work / "pip.log"), "--", *reqs]
@@ -194,6 +201,18 @@ def download(requirements: Sequence[str], dest: Path, *, python: str, platforms:
         for f in fetched:
             os.replace(stage / f.filename, dest / f.filename)
     return fetched
+
+
+_MACHINE = re.compile(r"(?:manylinux_\d+_\d+|manylinux\d+|musllinux_\d+_\d+|linux)_(\w+)", re.ASCII)
+
+
+def _environment(python: str, platform: str) -> dict[str, str]:
+    """The PEP 508 marker values of CPython `python` on Linux, its machine read from a platform tag
+    (the caller's first: all of them name one machine)."""
+    machine = m[1] if (m := _MACHINE.fullmatch(platform)) else platform
+    return {"python_version": python, "python_full_version": f"{python}.0", "implementation_name": "cpython",
+            "platform_python_implementation": "CPython", "sys_platform": "linux", "os_name": "posix",
+            "platform_system": "Linux", "platform_machine": machine}
 
 
 _FILE_LINE = re.compile(r"\s*(?:Saved|File was already downloaded) (.+)")
