@@ -519,7 +519,7 @@ def _unzip(path: Path, tree: Path, where: str, limit: int, most: int) -> None:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         out.write(chunk)
                 target.chmod(0o755 if (m.external_attr >> 16) & 0o111 else 0o644)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError, NotImplementedError) as exc:
         raise BadArtifact(f"{where}: not an archive xbuild can unpack ({exc})") from None
 
 
