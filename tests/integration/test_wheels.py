@@ -68,7 +68,8 @@ def test_a_pure_python_project_gives_an_any_wheel_and_says_so(tmp_path):
 def test_a_failed_extension_build_shows_the_compilers_error_and_the_package_hint(tmp_path):
     project = make_project(tmp_path / "needsyaml", {
         "setup.py": "from setuptools import setup, Extension\n"
-                    "setup(name='needsyaml', version='1.0', ext_modules=[Extension('ny', ['ny.c'], libraries=['yaml'])])\n",
+                    "setup(name='needsyaml', version='1.0',\n"
+                    "      ext_modules=[Extension('ny', ['ny.c'], libraries=['yaml'])])\n",
         "ny.c": "#include <Python.h>\n#include <yaml.h>\nPyMODINIT_FUNC PyInit_ny(void) { return NULL; }\n"})
     proc = xbuild("--target", "rpi3", project, "--out", tmp_path / "out")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr.split("full log")[0][-200:]
@@ -77,3 +78,38 @@ def test_a_failed_extension_build_shows_the_compilers_error_and_the_package_hint
 
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "python-crc"
+
+
+# Real sdists from the package index, by name: msgpack (Cython-made C++), PyYAML against the
+# board's libyaml (--package: a pypi: project has no xbuild.toml), for each kind of Pi.
+SDISTS = {
+    "msgpack": (("pypi:msgpack==1.1.0",),
+                "import msgpack, msgpack._cmsgpack; print(msgpack.unpackb(msgpack.packb({'a': [1, 2]})))",
+                "{'a': [1, 2]}"),
+    "pyyaml": (("pypi:pyyaml==6.0.2", "--package", "libyaml-dev"),
+               "import yaml; print(yaml.load('a: [1, 2]', Loader=yaml.CSafeLoader))", "{'a': [1, 2]}"),
+}
+
+
+@pytest.mark.parametrize("target", ["rpi0", "rpi3", "rpi4"])
+@pytest.mark.parametrize("sdist", list(SDISTS))
+def test_an_sdist_from_the_index_builds_installs_and_runs(tmp_path, target, sdist):
+    args, use, expected = SDISTS[sdist]
+    proc = xbuild("--target", target, *args, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    (artifact,) = result["artifacts"]
+    wheel = Path(artifact["path"])
+    assert wheel.is_relative_to(tmp_path / "xbuild-out")  # under the caller's directory, not the cache
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["origin"]["sha256"] and manifest["origin"]["filename"].endswith((".tar.gz", ".zip"))
+    elves = [f["elf"] for f in manifest["files"] if f.get("elf")]
+    assert elves and all(e["kind"] == "shared-object" for e in elves)
+    if target == "rpi0":
+        assert wheel.name.endswith("-linux_armv6l.whl") and {e["arm_arch"] for e in elves} == {"v6"}
+    if sdist == "pyyaml":  # the board's libyaml: a Depends, and no manylinux promise
+        assert any(d.startswith("libyaml-0-2") for d in manifest["depends"]) and "manylinux" not in wheel.name
+
+    run = xbuild("run", "--target", target, wheel, "--", "python3", "-c", use)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == expected

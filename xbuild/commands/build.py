@@ -11,7 +11,7 @@ from xbuild.errors import ConfigError, XBuildError
 @click.command()
 @request_options("target")
 @click.argument("project", type=click.Path(), default=".", required=False)
-@request_options("os", "static", "mode")
+@request_options("os", "static", "mode", "packages")
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
         help="Output directory, replaced whole: a new or empty one, or one xbuild made (any other "
              "is refused) [default: PROJECT/xbuild-out/TARGET].")

@@ -12,7 +12,7 @@ from xbuild.commands import request_options
 @click.command()
 @request_options("target")
 @click.argument("project", type=click.Path(), default=".", required=False)
-@request_options("os", "mode", os={"help": "The board's OS release [default: xbuild.toml's os, else the "
+@request_options("os", "mode", "packages", os={"help": "The board's OS release [default: xbuild.toml's os, else the "
                                            "board's default]."},
                  mode={"help": "Which build container: the cross builder, the emulated board, or the "
                                "emulated board with the cross compiler (hybrid)."})

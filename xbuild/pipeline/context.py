@@ -163,7 +163,7 @@ class BuildContext:
         spec = self.spec
         return {"name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
                 "recipe": spec.recipe.name, "source_tree_sha256": self.source_hash,
-                "options": spec.options(), "files": files,
+                "options": spec.options(), "files": files, **({"origin": spec.origin} if spec.origin else {}),
                 "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION}, **extra}
 
     def record(self) -> dict:

@@ -123,6 +123,10 @@ def package(ctx: BuildContext) -> None:
         wheel = wheelfile.retag(ctx.built_wheel, own, ctx.out)
         tagged = str(own)
     else:
+        if not needs and not any(f.get("elf") for f in ctx.files):
+            ctx.phase("wheel", f"{ctx.built_wheel.name}: warning: a wheel for one platform without an "
+                               "extension module in it; an optional C extension was left out (a -dev "
+                               "package missing: --package, or xbuild.toml's packages?), see build.log")
         abi3 = next((t.interpreter for t in tags if t.abi == "abi3"), None)
         manylinux = needs <= MANYLINUX_LIBS | shipped
         board_tags = wheeltags.for_board(spec.target, abi3=abi3, manylinux=manylinux)

@@ -148,7 +148,9 @@ def submit_and_wait(server, token, project, request: BuildRequest, wait, out, lo
         if not path.is_dir():
             raise BadProjectPath(f"project path {str(project)!r} is not a directory")
         # A form's values are strings: JSON's own spelling of each (true, false, 3).
-        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in asked.items()}
+        # a form field is a string: a list (packages) as its words, as the API reads them
+        form = {k: v if isinstance(v, str) else " ".join(v) if isinstance(v, list) else json.dumps(v)
+                for k, v in asked.items()}
         resp = client.call("POST", "/v1/builds", headers=once, data={**form, "project": path.name},
                            files={"source": ("source.tar.gz", _source(path))})
     job = resp.json()
