@@ -5,15 +5,13 @@ installing from it as `--index-url`."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import bridge_gateway, serve
 from tests.wheelmaker import make_wheel
 from xbuild.artifact import wheeltags
 from xbuild.board import targets
@@ -26,23 +24,6 @@ pytestmark = pytest.mark.integration
 BASE = "wheels/rpi3-trixie"
 RPI3 = targets.get("rpi3").with_os("trixie")
 PROBE = {"tagprobe/__init__.py": "OK = 'imported from the index'\n"}
-
-
-@contextmanager
-def serve(root: Path, host: str = "127.0.0.1") -> Iterator[tuple[str, list[str]]]:
-    """root over HTTP on a free port of `host`: its URL, and a list that gets the server's log
-    (its requests) when it stops."""
-    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", host, "--directory",
-                               str(root), "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        port = re.search(r"port (\d+)", server.stdout.readline())
-        assert port, "http.server did not say its port"
-        log: list[str] = []
-        yield f"http://{host}:{port.group(1)}", log
-    finally:
-        server.terminate()
-        log.append(server.communicate(timeout=10)[1])
 
 
 @pytest.fixture
@@ -103,7 +84,7 @@ def test_the_boards_pip_installs_from_the_index(engine, index):
     served on the bridge's gateway address only (plain HTTP: --trusted-host, as for any
     index that is not HTTPS)."""
     root, _ = index
-    gateway = client().networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    gateway = bridge_gateway()
     image = images.runtime(RPI3, lambda _: None, packages=("python3-pip",))
     with serve(root, gateway) as (url, _log):
         script = (f"python3 -m pip install --index-url {url}/{BASE}/simple/ --trusted-host {gateway} "

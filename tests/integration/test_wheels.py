@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_project, xbuild
+from tests.helpers import bridge_gateway, make_project, serve, xbuild
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +113,36 @@ def test_an_sdist_from_the_index_builds_installs_and_runs(tmp_path, target, sdis
     run = xbuild("run", "--target", target, wheel, "--", "python3", "-c", use)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip().splitlines()[-1] == expected
+
+
+def test_published_wheels_make_an_index_the_boards_pip_installs_from(engine, tmp_path):
+    """--publish keeps a package index per board and release in the store; served over HTTP (the
+    store's directory), the board's own pip in its userland installs crcdemo from it by name."""
+    from xbuild.board import targets
+    from xbuild.containers import images
+    from xbuild.containers.engine import client
+
+    store = tmp_path / "store"
+    project = make_project(tmp_path / "crc", {p.relative_to(EXAMPLE).as_posix(): p.read_text()
+                                             for p in EXAMPLE.rglob("*") if p.is_file()})
+    proc = xbuild("--target", "rpi3", project, "--publish", (store / "wheels").as_uri(), "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["index"] == f"{(store / 'wheels').as_uri()}/rpi3-trixie/simple/"
+
+    gateway = bridge_gateway()
+    image = images.runtime(targets.get("rpi3"), lambda _: None, packages=("python3-pip",))
+    with serve(store, gateway) as (url, log):
+        script = (f"python3 -m pip install --index-url {url}/wheels/rpi3-trixie/simple/ "
+                  f"--trusted-host {gateway} crcdemo && cd / && python3 -c \"{USE}\"")
+        container = client().containers.run(
+            image.tag, ["sh", "-c", script], detach=True, init=True,
+            environment={"QEMU_CPU": "max", "PIP_BREAK_SYSTEM_PACKAGES": "1",
+                         "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        try:
+            status = container.wait(timeout=600)["StatusCode"]
+            out = container.logs().decode(errors="replace")
+        finally:
+            container.remove(force=True)
+    assert status == 0, out
+    assert out.strip().splitlines()[-1].split() == ["armv8", str(CHECK)]
+    assert any(".metadata " in line for line in log[0].splitlines())  # resolved through PEP 658

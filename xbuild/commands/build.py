@@ -81,7 +81,7 @@ def build(project, out, publish, create_bucket, push, compiler_cache, share_comp
                f"({spec.mode}, {spec.toolchain.name}{', static' if spec.static else ''}, "
                f"{spec.recipe.name}) "
                f"in {result.duration:.1f}s, build {result.extra['build_id']}")
-    for what in ("published", "pushed"):
+    for what in ("published", "index", "pushed"):
         if what in result.extra:
             click.echo(f"  {what}: {result.extra[what]}")
     for a in result.artifacts:

@@ -79,6 +79,11 @@ def read_metadata(wheel: Path, name: str, version: str) -> bytes:
     return data
 
 
+def board_base(board: str, release: str) -> str:
+    """The index of a board's release under a store: rpi3-trixie (pip there: <url>/rpi3-trixie/simple/)."""
+    return f"{board}-{release}"
+
+
 def add(store: Store, base: str, wheel: Path) -> str:
     """Put `wheel` and its metadata under `base` and make the pages anew; the project's page key."""
     check_segments(base, "index base")
