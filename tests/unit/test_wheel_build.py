@@ -89,3 +89,28 @@ def test_unpacking_a_wheel_never_leaves_the_tree(tmp_path, member):
     with pytest.raises(BadArtifact, match="leaves the wheel"):
         wheelfile.unpack(bad, dest)
     assert not (tmp_path / "evil.so").exists() and not (tmp_path.parent / "evil").exists()
+
+
+def test_nightly_builds_sdists_from_the_index_with_their_packages(tmp_path):
+    """A piwheels of one's own: nightly.toml names sdists (pypi = ...) for a matrix of boards."""
+    from xbuild.service import nightly
+    (tmp_path / "nightly.toml").write_text(
+        '[[project]]\nname = "pyyaml"\npypi = "pyyaml==6.0.2"\ntargets = ["rpi0", "rpi3"]\n'
+        'packages = ["libyaml-dev"]\n')
+    (project,) = nightly.load(str(tmp_path / "nightly.toml")).projects
+    assert project.pypi == "pyyaml==6.0.2" and project.path is None and project.git is None
+    assert [(r.target, r.packages) for r in project.requests] == [("rpi0", ("libyaml-dev",)),
+                                                                   ("rpi3", ("libyaml-dev",))]
+    (tmp_path / "nightly.toml").write_text(
+        '[[project]]\nname = "x"\npypi = "x"\npath = "x"\ntargets = ["rpi3"]\n')
+    with pytest.raises(ConfigError, match="only one of them"):
+        nightly.load(str(tmp_path / "nightly.toml"))
+
+
+def test_a_project_that_needs_rust_is_a_clear_error_until_rust_lands(tmp_path):
+    project = make_project(tmp_path / "p", {"pyproject.toml": '[build-system]\nrequires = ["maturin>=1.0"]\n'
+                                                              'build-backend = "maturin"\n'})
+    ctx = BuildContext(specs.resolve(project, BuildRequest("rpi3")), NullObserver(), NO_CACHE, {}, False, False)
+    ctx.work = tmp_path / "work"
+    with pytest.raises(ConfigError, match="builds Rust code"):
+        wheel.requirements(ctx)
