@@ -119,3 +119,14 @@ def bridge_gateway() -> str:
     from xbuild.containers.engine import client
     config = client().networks.get("bridge").attrs["IPAM"]["Config"][0]
     return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
+def run_script(image: str, script: str, environment: dict[str, str], **options) -> tuple[int, str]:
+    """`sh -c script` in a fresh container of `image` (gone afterwards): its exit status and output."""
+    from xbuild.containers.engine import client
+    container = client().containers.run(image, ["sh", "-c", script], detach=True, init=True,
+                                        environment=environment, **options)
+    try:
+        return container.wait(timeout=600)["StatusCode"], container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)

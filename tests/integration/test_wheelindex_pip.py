@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import bridge_gateway, serve
+from tests.helpers import bridge_gateway, run_script, serve
 from tests.wheelmaker import make_wheel
 from xbuild.artifact import wheeltags
 from xbuild.board import targets
 from xbuild.containers import images
-from xbuild.containers.engine import client
 from xbuild.store import open_store, wheelindex
 
 pytestmark = pytest.mark.integration
@@ -90,14 +89,7 @@ def test_the_boards_pip_installs_from_the_index(engine, index):
         script = (f"python3 -m pip install --index-url {url}/{BASE}/simple/ --trusted-host {gateway} "
                   "--target /tmp/site tagprobe "
                   "&& PYTHONPATH=/tmp/site python3 -c 'import tagprobe; print(tagprobe.OK)'")
-        container = client().containers.run(
-            image.tag, ["sh", "-c", script], detach=True, init=True,
-            environment={"QEMU_CPU": "max", "PIP_BREAK_SYSTEM_PACKAGES": "1",
+        status, out = run_script(image.tag, script, {"QEMU_CPU": "max", "PIP_BREAK_SYSTEM_PACKAGES": "1",
                          "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
-        try:
-            status = container.wait(timeout=600)["StatusCode"]
-            out = container.logs().decode(errors="replace")
-        finally:
-            container.remove(force=True)
     assert status == 0, out
     assert "tagprobe-2.0" in out and out.strip().splitlines()[-1] == "imported from the index"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import bridge_gateway, make_project, serve, xbuild
+from tests.helpers import bridge_gateway, make_project, run_script, serve, xbuild
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +120,6 @@ def test_published_wheels_make_an_index_the_boards_pip_installs_from(engine, tmp
     store's directory), the board's own pip in its userland installs crcdemo from it by name."""
     from xbuild.board import targets
     from xbuild.containers import images
-    from xbuild.containers.engine import client
 
     store = tmp_path / "store"
     project = make_project(tmp_path / "crc", {p.relative_to(EXAMPLE).as_posix(): p.read_text()
@@ -134,15 +133,8 @@ def test_published_wheels_make_an_index_the_boards_pip_installs_from(engine, tmp
     with serve(store, gateway) as (url, log):
         script = (f"python3 -m pip install --index-url {url}/wheels/rpi3-trixie/simple/ "
                   f"--trusted-host {gateway} crcdemo && cd / && python3 -c \"{USE}\"")
-        container = client().containers.run(
-            image.tag, ["sh", "-c", script], detach=True, init=True,
-            environment={"QEMU_CPU": "max", "PIP_BREAK_SYSTEM_PACKAGES": "1",
+        status, out = run_script(image.tag, script, {"QEMU_CPU": "max", "PIP_BREAK_SYSTEM_PACKAGES": "1",
                          "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
-        try:
-            status = container.wait(timeout=600)["StatusCode"]
-            out = container.logs().decode(errors="replace")
-        finally:
-            container.remove(force=True)
     assert status == 0, out
     assert out.strip().splitlines()[-1].split() == ["armv8", str(CHECK)]
     assert any(".metadata " in line for line in log[0].splitlines())  # resolved through PEP 658

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import run_script
 from tests.wheelmaker import make_wheel
 from xbuild.artifact import wheeltags
 from xbuild.board import targets
 from xbuild.containers import images
-from xbuild.containers.engine import client
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +34,8 @@ def board_pip(board: str, release: str, qemu_cpu: str | None, wheel_dir, file: s
     env = {"PIP_BREAK_SYSTEM_PACKAGES": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     if qemu_cpu:
         env["QEMU_CPU"] = qemu_cpu
-    container = client().containers.run(
-        image.tag, ["sh", "-c", INSTALL.format(file=file)], detach=True, init=True, network_mode="none",
-        environment=env, volumes={str(wheel_dir): {"bind": "/wheels", "mode": "ro"}})
-    try:
-        status = container.wait(timeout=600)["StatusCode"]
-        return status, container.logs().decode(errors="replace")
-    finally:
-        container.remove(force=True)
+    return run_script(image.tag, INSTALL.format(file=file), env, network_mode="none",
+                      volumes={str(wheel_dir): {"bind": "/wheels", "mode": "ro"}})
 
 
 # (board, release, QEMU_CPU, the userland whose pip stands in): each release's own pip, the oldest
