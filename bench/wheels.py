@@ -91,19 +91,19 @@ def summary(reports: dict[str, dict[str, list[dict]]]) -> dict:
 
 
 def table(result: dict, log) -> None:
-    p0 = result["projects"][0]
     log(f"\n{result['target']} ({result['os']}), -j{result['jobs']}, medians of {result['repeat']}, "
-        "whole builds (--json duration; --no-cache --no-compiler-cache):")
+        "whole builds (--json duration; --no-cache --no-compiler-cache)\nand their build step alone "
+        "(--json timings: the recipe's steps in the container):")
     width = max(len(p["label"]) for p in result["projects"])
-    log(f"  {'':{width}}   cross   emulate  emulate / cross   build step: cross  emulate  ratio")
+    log(f"  {'':{width}} {'cross':>10} {'emulate':>10} {'emul/cross':>11}   {'step cross':>10} "
+        f"{'emulate':>10} {'emul/cross':>11}")
     for p in result["projects"]:
         c, e = p["cross"], p["emulate"]
-        log(f"  {p['label']:{width}} {c['median']:7.2f} s {e['median']:7.2f} s  emulate / cross = {p['ratio']:5.2f}x"
-            f"  {c['timings']['build']:7.2f} s {e['timings']['build']:7.2f} s {p['build_step_ratio']:5.2f}x")
+        log(f"  {p['label']:{width}} {c['median']:8.2f} s {e['median']:8.2f} s {p['ratio']:10.2f}x   "
+            f"{c['timings']['build']:8.2f} s {e['timings']['build']:8.2f} s {p['build_step_ratio']:10.2f}x")
     log(f"  geometric mean: emulate / cross = {result['geometric_mean']:.2f}x (goal >= 5), build step "
         f"{result['build_step_geometric_mean']:.2f}x")
-    log(f"  image phase in the timed builds: at most {result['image_phase_max']:.2f} s; "
-        f"wheels: {', '.join(p0['cross']['artifacts'])}" + (" ..." if len(result["projects"]) > 1 else ""))
+    log(f"  image phase in the timed builds: at most {result['image_phase_max']:.2f} s (the warm-up made them)")
 
 
 def main() -> None:
