@@ -5,8 +5,11 @@ breaks a test at once, not only a bench that nobody ran."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +91,42 @@ def parse_cli(args: list[str]):
         command = sub
         ctx = command.make_context(name, rest, parent=ctx)
     return command
+
+
+@contextmanager
+def serve(root: Path, host: str = "127.0.0.1") -> Iterator[tuple[str, list[str]]]:
+    """root over HTTP on a free port of `host`: its URL, and a list that gets the server's log
+    (its requests) when it stops."""
+    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", host, "--directory",
+                               str(root), "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        port = re.search(r"port (\d+)", server.stdout.readline())
+        assert port, "http.server did not say its port"
+        log: list[str] = []
+        yield f"http://{host}:{port.group(1)}", log
+    finally:
+        server.terminate()
+        log.append(server.communicate(timeout=10)[1])
+
+
+def bridge_gateway() -> str:
+    """The host's address on the engine's default bridge, where a test serves what a container
+    fetches: the bridge's Gateway, or the first address of its subnet when the engine leaves the
+    Gateway out (docker.io 26 here does)."""
+    import ipaddress
+
+    from xbuild.containers.engine import client
+    config = client().networks.get("bridge").attrs["IPAM"]["Config"][0]
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
+def run_script(image: str, script: str, environment: dict[str, str], **options) -> tuple[int, str]:
+    """`sh -c script` in a fresh container of `image` (gone afterwards): its exit status and output."""
+    from xbuild.containers.engine import client
+    container = client().containers.run(image, ["sh", "-c", script], detach=True, init=True,
+                                        environment=environment, **options)
+    try:
+        return container.wait(timeout=600)["StatusCode"], container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)

@@ -109,6 +109,7 @@ _DECLARED = (
     _opt("XBUILD_OS", "--os: the board's OS release"),
     _opt("XBUILD_MODE", "--mode: cross, emulate or hybrid (images: which builder)"),
     _opt("XBUILD_STATIC", "--static: fully static executables"),
+    _opt("XBUILD_PACKAGES", "--package: board -dev packages besides xbuild.toml's, separated by spaces"),
     _opt("XBUILD_DEB", "--deb: also a .deb"),
     _opt("XBUILD_OUT_DIR", "-o/--out: where the artifacts go"),
     _opt("XBUILD_JOBS", "-j/--jobs: parallel jobs"),
@@ -151,6 +152,7 @@ CONTAINER: dict[str, str] = {
     "XBUILD_DEB_ARCH": "depends.py's architecture", "XBUILD_ONE_SOURCE": "zig's shim, one source at a time",
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
     "XBUILD_CPU": "run's QEMU_CPU",
+    "XBUILD_PYTHON_SETTINGS": "a wheel's pip --config-settings (meson-python's cross file)",
 }
 
 

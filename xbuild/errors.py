@@ -291,3 +291,19 @@ class InstallFailed(UserError):
     exit_code = 53
     hint = ("read the installer's messages above: a Depends the release has no package for, a file "
             "another package owns, or an archive that is not the board's")
+
+
+# --- the Python package index (project/pypi.py) -----------------------------------------------
+class PackageUnavailable(UserError):
+    """The package index has no such project, no file of it that fits (a wheel for the platforms
+    asked, an sdist), or no set of versions that satisfies every requirement at once."""
+    exit_code = 41
+    hint = ("check the name on the index; pin a version that publishes what is needed, or vendor "
+            "the package into the project")
+
+
+class IndexUnreachable(ServiceError):
+    """pip (or xbuild itself) could not reach the package index, or it did not answer in time."""
+    exit_code = 42
+    hint = ("check the network and the index pip is configured with (PIP_INDEX_URL, pip.conf); "
+            "`python -m pip download NAME` on this machine shows the same failure")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 
 from xbuild.errors import ConfigError
+from xbuild.schema import DEBIAN_PACKAGE
 
 # The longest time limit a build may ask for. Beyond it a value is a mistake, and a huge one
 # (9223372036854775807) overflows the clocks that enforce it.
@@ -99,6 +101,12 @@ class BuildRequest:
                               help="Parallel jobs [default: CPUs].")
     timeout: int | None = _about(None, env="XBUILD_TIMEOUT", bounds=(1, MAX_TIMEOUT),
                                  help="Kill the build after this many seconds [default: 3600, or xbuild.toml's].")
+    packages: tuple[str, ...] = _about(
+        (), flags=("--package",), metavar="PKG", env="XBUILD_PACKAGES",
+        help="A board -dev package the build needs besides xbuild.toml's (repeat it; e.g. "
+             "libyaml-dev for pypi:pyyaml, which has no xbuild.toml).",
+        api="board -dev packages the build needs besides the project's xbuild.toml packages, "
+            "separated by spaces (a list in a JSON body)")
     memory: str = _about("4g", env="XBUILD_MEMORY", show_default=True,
                          help="Memory limit of the build container.")
     no_cache: bool = _about(
@@ -110,6 +118,13 @@ class BuildRequest:
     def __post_init__(self) -> None:
         # A caller that passes a plain string (click, a test) gets the Mode, or exit 6 for a wrong one.
         object.__setattr__(self, "mode", Mode(self.mode))
+        # A list (JSON), or words (a form field, an XBUILD_PACKAGES): a tuple of checked names.
+        packages = self.packages.split() if isinstance(self.packages, str) else tuple(self.packages)
+        for name in packages:
+            if not re.fullmatch(DEBIAN_PACKAGE, name):
+                raise ConfigError(f"package {name!r} is not a Debian package name",
+                                  hint='name a -dev package as apt does, such as "libyaml-dev"')
+        object.__setattr__(self, "packages", tuple(packages))
         for name in ("jobs", "timeout"):  # the whole numbers: within their bounds, as click checks
             low, high = ABOUT[name].bounds
             value = getattr(self, name)
@@ -120,7 +135,7 @@ class BuildRequest:
     def to_json(self, names: typing.Iterable[str] | None = None) -> dict:
         """The request as JSON types (mode as its string), all fields or those named."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["mode"] = self.mode.value
+        data["mode"], data["packages"] = self.mode.value, list(self.packages)
         return data if names is None else {n: data[n] for n in names}
 
     @classmethod
@@ -145,6 +160,8 @@ def field_type(hint: object) -> tuple[type, bool]:
     if isinstance(hint, types.UnionType) and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
         return inner, True
+    if typing.get_origin(hint) is tuple:  # tuple[str, ...]: names, many
+        return tuple, False
     assert isinstance(hint, type)
     return hint, False
 
@@ -157,12 +174,15 @@ def _fits(value: object, hint: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is Mode:
         return isinstance(value, str)  # which strings: Mode says (its own error)
+    if kind is tuple:  # a list of strings, or one string of words (a form field)
+        return isinstance(value, str) or isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     return isinstance(value, kind)
 
 
 def _wanted(hint: object) -> str:
     kind, optional = field_type(hint)
-    words = {bool: "true or false", int: "a whole number", str: "a string", Mode: "a string"}[kind]
+    words = {bool: "true or false", int: "a whole number", str: "a string", Mode: "a string",
+             tuple: "a list of strings"}[kind]
     return f"{words} or null" if optional else words
 
 

@@ -112,6 +112,13 @@ ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 def load(path: Path, schema: Table, hint: str, raw: bytes | None = None) -> dict:
     """The file's checked content, lists as tuples; `hint` is said when a key has none of its own.
     raw: the file's bytes, read by the caller (a project's file: safefs.read_project_file)."""
+    source, data = parse_toml(path, raw)
+    return _Check(path, source, hint).node(schema, data, ())
+
+
+def parse_toml(path: Path, raw: bytes | None = None) -> tuple[str, dict]:
+    """The file's text and its TOML, unchecked (for a file whose schema is not all xbuild's, such
+    as a project's pyproject.toml); any reason it cannot be read is a ConfigError naming it."""
     try:
         source = (path.read_bytes() if raw is None else raw).decode()
         data = tomllib.loads(source)
@@ -124,7 +131,7 @@ def load(path: Path, schema: Table, hint: str, raw: bytes | None = None) -> dict
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})", hint="TOML files are UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return _Check(path, source, hint).node(schema, data, ())
+    return source, data
 
 
 def json_value(data: str | bytes) -> Any:

@@ -51,6 +51,10 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
     "soak": (["--builds", "2", "--clients", "1", "--workers", "1", "--faults", "none"],
              [r"^faults: none$", r"^lost \(.*\): 0$", r"^jobs the workers ran: \d+ for 2 builds$",
               rf"submit-to-done latency .*: p50 {NUM} s, p95 {NUM} s"]),
+    # a small C extension (setuptools) instead of PyPI's sdists: one wheel per mode, untimed warm-ups
+    "wheels": (["--repeat", "1", "--project", str(EXAMPLES / "python-crc")],
+               [rf"^  python-crc +{NUM} s +{NUM} s +{NUM}x +{NUM} s +{NUM} s +{NUM}x$",
+                rf"geometric mean: emulate / cross = {NUM}x"]),
     "zig_vs_gcc": (["--repeat", "1", "--project", HELLO],
                    [rf"rpi0 \(zig\) / rpi3 \(gcc\) = {NUM}x", rf"rpi3 \(gcc\) / native += {NUM}x",
                     r"ELF bytes shipped: rpi0 \(zig\) [\d,]+, rpi3 \(gcc\) [\d,]+, ratio [\d.]+x"]),

@@ -187,6 +187,22 @@ def test_static_and_deb_through_the_service(embedded, tmp_path):
     assert sorted(Path(a["path"]).suffix for a in result["artifacts"]) == [".deb", ".gz"]
 
 
+def test_an_sdist_from_the_index_through_the_service_with_its_package(embedded, tmp_path):
+    """submit pypi:...: the client fetches the sdist and uploads it; --package reaches the worker,
+    which builds PyYAML's C extension against the board's libyaml into a wheel."""
+    proc = xbuild("submit", "--server", embedded.url, "--target", "rpi3", "pypi:pyyaml==6.0.2",
+                  "--package", "libyaml-dev", "--json", env={"XBUILD_TOKEN": TOKEN_A}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["state"] == "succeeded" and result["packages"] == ["libyaml-dev"]
+    (wheel,) = [Path(a["path"]) for a in result["artifacts"]]
+    assert wheel.parent == tmp_path / "xbuild-out" / "pyyaml-6.0.2" / "rpi3"
+    assert wheel.name == "pyyaml-6.0.2-cp313-cp313-linux_armv7l.whl"
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert any(d.startswith("libyaml-0-2") for d in manifest["depends"])
+    assert any(f.get("elf") for f in manifest["files"])  # the C extension was built
+
+
 def test_static_for_a_board_without_it_is_refused_before_queueing(embedded):
     resp = requests.post(f"{embedded.url}/v1/builds", headers=_auth(),
                          files={"source": ("s.tar.gz", tgz(hello_files(0)))},

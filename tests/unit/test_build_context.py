@@ -82,14 +82,14 @@ def test_run_build_is_its_steps_then_the_deliveries_the_caller_chose(tmp_path, m
                 (ctx.out / "manifest.json").write_text("{}")
         return run
 
-    monkeypatch.setattr(build, "COMPILE_STEPS", tuple(step(n) for n in ("image", "recipe", "package")))
+    monkeypatch.setitem(build.STEPS, "steps", tuple(step(n) for n in ("image", "recipe", "package")))
     monkeypatch.setattr(build.sandbox, "settle", lambda: None)  # no engine in a unit test
     monkeypatch.setattr(build, "engine_data_root", lambda: None)
     heard = Heard()
     project = make_project(tmp_path / "p", {"Makefile": "all:\n\ttrue\n"})
     out = tmp_path / "out"
     result = build.run_build(spec.resolve(project, BuildRequest("rpi3"), out=out), heard, cache=NO_CACHE,
-                                deliver=[step("deliver 1"), step("deliver 2")], compiler_cache=False)
+                             deliver=[step("deliver 1"), step("deliver 2")], compiler_cache=False)
     assert ran == ["image", "recipe", "package", "deliver 1", "deliver 2"]
     assert result.extra["cache"] == "miss" and result.image == "sha256:0"
     assert (out / "manifest.json").read_text() == "{}" and heard.heard[-1] == "done"

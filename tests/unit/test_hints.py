@@ -321,7 +321,7 @@ def test_the_hints_go_before_the_builds_own_hint(mirror):
 
     from xbuild.board.targets import get
     spec = SimpleNamespace(target=get("rpi3"), mode="cross",
-                           config=SimpleNamespace(packages=()))
+                           config=SimpleNamespace(packages=()), packages=(), tools=())
     assert hints.for_build("full log: /x.failed.log", GCC.splitlines(), spec) == (
         _add("packages", "libncurses-dev", "ncurses.h") + "\nfull log: /x.failed.log")
     assert hints.for_build("full log: /x", ["make: *** [all] Error 2"], spec) == "full log: /x"
@@ -366,7 +366,8 @@ def _spec(board: str = "rpi3", os: str | None = None):
 
     from xbuild.board.targets import get
     return SimpleNamespace(target=get(board).with_os(os), mode="cross", static=False,
-                           project=Path("my project"), config=SimpleNamespace(packages=()))
+                           project=Path("my project"), config=SimpleNamespace(packages=()),
+                           packages=(), tools=())
 
 
 def test_rpl_malloc_says_what_autoconf_guessed_and_the_answer():

@@ -37,6 +37,17 @@ def test_release_floors(name, glibc, glibcxx, cxxabi, suite):
     assert r.loader("arm64") == "/lib/ld-linux-aarch64.so.1"
 
 
+@pytest.mark.parametrize("name,python,pip", [
+    ("bullseye", "3.9", "20.3.4"), ("bookworm", "3.11", "23.0.1"), ("trixie", "3.13", "25.1.1"),
+    ("l4t-r32", "3.6", "9.0.1"),
+])
+def test_release_python_and_pip(name, python, pip):
+    """The Debian ones as the mirror's Packages say (python3's Depends, python3-pip's Version);
+    L4T's from knowledge of Ubuntu bionic, which is not reachable here."""
+    r = releases.all_releases()[name]
+    assert (r.python, r.pip) == (python, pip)
+
+
 def test_riscv64_only_from_trixie_and_i386_not_in_trixie():
     known = releases.all_releases()
     assert [n for n, r in known.items() if r.loader("riscv64")] == ["trixie"]
@@ -221,13 +232,17 @@ def test_the_test_data_dir_loads(data_dir):
     ('cxxabi = "1.3.12"', 'cxxabi = "1.3.12"\nlibc = "x"', r"\(line 8\): unknown key 'libc'"),
     ('cxxabi = "1.3.12"\n', '', r"bullseye.toml: missing key 'cxxabi'"),
     ('armhf = "/lib/ld-linux-armhf.so.3"', 'armhf = "lib/ld-linux-armhf.so.3"',
-     r"\(line 15\): \[loaders\] 'armhf' must be an absolute path"),
+     r"\(line 17\): \[loaders\] 'armhf' must be an absolute path"),
     ('description = "Debian 11"', 'description = ""', r"\(line 3\): 'description' must be a non-empty string"),
     ('cxxabi = "1.3.12"', 'cxxabi = "CXXABI_1.3.12"', r"\(line 7\): 'cxxabi' must be a CXXABI_ version"),
-    ('[loaders]', '[loaderz]', r"\(line 11\): unknown table \[loaderz\]"),
-    ('armhf = "/lib/ld-linux-armhf.so.3"', 'armhf = 3', r"\(line 15\): \[loaders\] 'armhf' must be an absolute path"),
+    ('[loaders]', '[loaderz]', r"\(line 13\): unknown table \[loaderz\]"),
+    ('armhf = "/lib/ld-linux-armhf.so.3"', 'armhf = 3', r"\(line 17\): \[loaders\] 'armhf' must be an absolute path"),
     ('armhf = "/lib/ld-linux-armhf.so.3"', 'arm = "/lib/ld-linux-armhf.so.3"',
-     r"\(line 15\): \[loaders\] 'arm' must be a Debian architecture xbuild knows \(amd64, "),
+     r"\(line 17\): \[loaders\] 'arm' must be a Debian architecture xbuild knows \(amd64, "),
+    ('python = "3.9"', 'python = "3"', r"\(line 8\): 'python' must be a CPython version such as \"3.11\""),
+    ('python = "3.9"', 'python = 3.9', r"\(line 8\): 'python' must be a CPython version"),
+    ('pip = "20.3.4"', 'pip = "latest"', r"\(line 9\): 'pip' must be a pip version"),
+    ('pip = "20.3.4"', '', r"bullseye.toml: missing key 'pip'"),
 ])
 def test_bad_release_file(data_dir, old, new, expected):
     path = data_dir / "releases" / "bullseye.toml"
@@ -241,7 +256,7 @@ def test_bad_release_file(data_dir, old, new, expected):
 def test_a_release_without_loaders(data_dir):
     path = data_dir / "releases" / "bullseye.toml"
     path.write_text(path.read_text().split("[loaders]")[0] + "[loaders]\n")
-    with pytest.raises(ConfigError, match=r"bullseye.toml \(line 11\): 'loaders' is an empty table"):
+    with pytest.raises(ConfigError, match=r"bullseye.toml \(line 13\): 'loaders' is an empty table"):
         releases.all_releases()
 
 

@@ -88,7 +88,7 @@ def test_the_commands_take_the_request_and_submit_what_the_api_takes():
 
 
 def test_the_api_fields_and_the_document_come_from_the_request():
-    assert set(API_FIELDS) == {"target", "os", "mode", "static", "deb", "no_cache"}
+    assert set(API_FIELDS) == {"target", "os", "mode", "static", "deb", "no_cache", "packages"}
     assert all(name in SUBMIT and SUBMIT[name].description == ABOUT[name].api for name in API_FIELDS)
     post = SPEC["paths"]["/v1/builds"]["post"]["requestBody"]["content"]
     git = post["application/json"]["schema"]

@@ -150,7 +150,12 @@ def write(tree: Path, out: Path, name: str, target: str, manifest: dict, mtime: 
                                'xbuild.toml: [build] artifacts = ["path/or/glob"]')
     archive = out / f"{name}-{target}.tar.gz"
     write_tar_gz(tree, archive, mtime=mtime)
-    made = [Artifact(p, sha256_file(p), p.stat().st_size) for p in (archive, *also)]
+    return listed(out, manifest, [archive, *also])
+
+
+def listed(out: Path, manifest: dict, files: list[Path]) -> list[Artifact]:
+    """The artifacts (files already in out) listed in the manifest and SHA256SUMS, written there."""
+    made = [Artifact(p, sha256_file(p), p.stat().st_size) for p in files]
     manifest = {**manifest, "artifacts": [{"name": a.path.name, "sha256": a.sha256, "size": a.size}
                                           for a in made]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

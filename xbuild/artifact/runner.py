@@ -1,13 +1,16 @@
-"""`xbuild run`: install an artifact into a fresh target container as the board would (a .deb with
-apt, a tar.gz unpacked into the prefix and `ldconfig` run) and run a program from it under qemu,
-as the board's CPU (QEMU_CPU), with the program's exit code passed through. What fails on the
-board fails here too: nothing (LD_LIBRARY_PATH, say) helps the program that the board lacks."""
+"""`xbuild run`: install an artifact into a fresh target container as the board would (a .deb
+with apt, a wheel with the release's pip, a tar.gz unpacked into the prefix and `ldconfig` run)
+and run a program from it under qemu, as the board's CPU (QEMU_CPU), with the program's exit code
+passed through. What fails on the board fails here too: nothing (LD_LIBRARY_PATH, say) helps the
+program that the board lacks."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
 import os
+import posixpath
+import shlex
 import shutil
 import tarfile
 import tempfile
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from xbuild.artifact import wheeltags
 from xbuild.board.targets import Target, debian_userland_cpu
 from xbuild.containers import binfmt, images
 from xbuild.containers.sandbox import Box, Container, Limits
@@ -91,9 +95,11 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
     as on the board: a .deb with apt, a tar.gz unpacked into the prefix and `ldconfig` run."""
     release = target.selected
     stand_in = release.stand_in  # no userland of its own here: the nearest suite's
-    install = _Install(artifact, stand_in)
+    install = _Install(artifact, stand_in, target)
     if install.deb and not stand_in:  # its Depends are what apt would pull in on the board
         packages = tuple(sorted({*packages, *install.depends}))
+    if install.wheel:  # the board's own pip installs it, from the release's python3-pip
+        packages = tuple(sorted({*packages, "python3-pip"}))
     if stand_in:
         err(f"note: {target.os_name} is not on the Debian mirror: running on Debian "
             f"{release.suite}'s {target.debian_arch} userland, a stand-in for it; the ABI gate "
@@ -103,7 +109,7 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
                 f"({', '.join(install.depends) or 'none'}); Debian {release.suite}'s stand-ins "
                 f"({', '.join(packages) or 'none known: no manifest.json beside it'}) are "
                 f"installed instead, and the .deb with `dpkg --force-depends -i`")
-    with _artifact_tar(artifact) as payload:
+    with (_artifact_tar(artifact) if not install.wheel else _empty_tar()) as payload:
         if cpu is None and (userland := debian_userland_cpu(target)) and \
                 not _is_static(payload, command[0]):
             cpu = userland
@@ -117,13 +123,27 @@ def run_artifact(target: Target, artifact: Path, command: list[str], *, timeout:
                                ready=ready)
 
 
+@contextlib.contextmanager
+def _empty_tar() -> Iterator[BinaryIO]:
+    """A wheel goes in whole (_Install.put), with nothing unpacked into the prefix."""
+    with tempfile.TemporaryFile(prefix="xbuild-artifact-") as tmp:
+        tarfile.open(fileobj=tmp, mode="w").close()
+        tmp.seek(0)
+        yield tmp
+
+
 class _Install:
     """How the artifact goes onto the board: what the container runs as root before the program."""
 
     DEB = "/tmp/xbuild-package.deb"
+    WHEELS = "/tmp/xbuild-wheel"  # pip reads a wheel's tags from its file name: kept as it is
 
-    def __init__(self, artifact: Path, stand_in: bool):
+    def __init__(self, artifact: Path, stand_in: bool, target: Target):
         self.deb = artifact.suffix == ".deb"
+        self.wheel = artifact.suffix == ".whl"
+        if self.wheel and not artifact.is_file():
+            raise BadArtifact(f"artifact {str(artifact)!r} does not exist",
+                              hint="give the .whl from the build's output directory")
         self.depends: list[str] = []
         if self.deb:
             from xbuild.artifact import deb
@@ -132,7 +152,16 @@ class _Install:
             except (OSError, ValueError, KeyError, EOFError, zlib.error) as exc:
                 raise BadArtifact(f"{artifact}: not a readable .deb ({exc})") from None
         self.artifact = artifact
-        if not self.deb:  # as docs/outputs.md says: unpacked into the prefix, then `sudo ldconfig`
+        self.inside = f"{self.WHEELS}/{artifact.name}" if self.wheel else self.DEB
+        if self.wheel:  # as on a board: pip, the system's (PIP_BREAK_SYSTEM_PACKAGES: PEP 668)
+            # pip takes the platform from uname, as the board's kernel reports it. A Pi Zero's
+            # stand-in userland (Debian armhf, ARMv7) runs under an ARMv7 CPU model, which reports
+            # armv7l: pip is told the board's own (armv6l), as a Pi Zero's pip would see it.
+            platform = f"linux-{wheeltags.machine_names(target)[0]}"
+            self.tool, self.script = "pip", (
+                f"PIP_BREAK_SYSTEM_PACKAGES=1 _PYTHON_HOST_PLATFORM={platform} python3 -m pip install -q "
+                f"--no-index --no-deps --disable-pip-version-check {shlex.quote(self.inside)}")
+        elif not self.deb:  # as docs/outputs.md says: unpacked into the prefix, then `sudo ldconfig`
             self.tool, self.script = "ldconfig", "ldconfig"
         elif stand_in:  # the Depends name another distribution's packages: the stand-ins are in
             self.tool, self.script = "dpkg", f"dpkg --force-depends -i {self.DEB}"
@@ -141,12 +170,15 @@ class _Install:
                                                  f"-o APT::Sandbox::User=root {self.DEB}")
 
     def put(self, box: Box, payload: BinaryIO) -> None:
-        if not self.deb:
+        if not (self.deb or self.wheel):
             box.put(PREFIX, payload)
             return
-        with tempfile.TemporaryFile(prefix="xbuild-deb-") as tar_file, self.artifact.open("rb") as f:
+        with tempfile.TemporaryFile(prefix="xbuild-package-") as tar_file, self.artifact.open("rb") as f:
             with tarfile.open(fileobj=tar_file, mode="w") as tar:
-                info = tarfile.TarInfo(self.DEB.lstrip("/"))
+                folder = tarfile.TarInfo(posixpath.dirname(self.inside).lstrip("/"))
+                folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(folder)
+                info = tarfile.TarInfo(self.inside.lstrip("/"))
                 info.size, info.mode = os.fstat(f.fileno()).st_size, 0o644
                 tar.addfile(info, f)
             tar_file.seek(0)

@@ -29,6 +29,8 @@ class Release:
     glibc: str                           # newest GLIBC_ symbol version its libc provides
     glibcxx: str                         # newest GLIBCXX_ version of its libstdc++
     cxxabi: str                          # newest CXXABI_ version of its libstdc++
+    python: str                          # CPython X.Y of its python3: what its wheels are built for
+    pip: str                             # its python3-pip's version: which wheel tags it accepts
     loaders: tuple[tuple[str, str], ...]  # (Debian arch, PT_INTERP path): the arches it carries
     # (soname, dependency) of the release's own packages, for a release whose packages are not
     # its suite's (L4T: Ubuntu's names, while bullseye stands in): runtime Depends and messages
@@ -57,6 +59,8 @@ RELEASE = schema.Table({
     "glibc": schema.text('a version such as "2.36"', _VERSION, required=True),
     "glibcxx": schema.text('a GLIBCXX_ version such as "3.4.30"', _VERSION, required=True),
     "cxxabi": schema.text('a CXXABI_ version such as "1.3.13"', _VERSION, required=True),
+    "python": schema.text('a CPython version such as "3.11"', r"3\.\d+", required=True),
+    "pip": schema.text('a pip version such as "23.0.1"', _VERSION, required=True),
     "loaders": schema.Names(schema.one_of(ARCHES, "a Debian architecture xbuild knows"),
                             schema.text("an absolute path such as /lib/ld-linux-armhf.so.3", r"/\S+"),
                             required=True, empty=False, convert=lambda d: tuple(sorted(d.items()))),

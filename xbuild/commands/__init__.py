@@ -68,6 +68,8 @@ def _request_option(name: str, override: dict):
         kwargs["is_flag"] = True
     elif kind is int:
         kwargs["type"] = click.IntRange(*about.bounds)
+    elif kind is tuple:  # repeated; its XBUILD_* variable holds them separated by spaces
+        kwargs["multiple"] = True
     if about.metavar:
         kwargs["metavar"] = about.metavar
     decls = override.pop("decls", about.flags or (dashed,))

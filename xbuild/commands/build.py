@@ -11,7 +11,7 @@ from xbuild.errors import ConfigError, XBuildError
 @click.command()
 @request_options("target")
 @click.argument("project", type=click.Path(), default=".", required=False)
-@request_options("os", "static", "mode")
+@request_options("os", "static", "mode", "packages")
 @option("-o", "--out", type=click.Path(), env="XBUILD_OUT_DIR",
         help="Output directory, replaced whole: a new or empty one, or one xbuild made (any other "
              "is refused) [default: PROJECT/xbuild-out/TARGET].")
@@ -81,7 +81,7 @@ def build(project, out, publish, create_bucket, push, compiler_cache, share_comp
                f"({spec.mode}, {spec.toolchain.name}{', static' if spec.static else ''}, "
                f"{spec.recipe.name}) "
                f"in {result.duration:.1f}s, build {result.extra['build_id']}")
-    for what in ("published", "pushed"):
+    for what in ("published", "index", "pushed"):
         if what in result.extra:
             click.echo(f"  {what}: {result.extra[what]}")
     for a in result.artifacts:

@@ -160,7 +160,7 @@ def nightly_run_now(config_path, wait, night, as_json):
 @click.argument("project", type=click.Path(), default=".", required=False)
 # What the API takes (request.API_FIELDS); --static and --deb as plain flags: the server reads
 # false as "the project's xbuild.toml decides".
-@request_options("os", "mode", "static", "deb", "no_cache", mode={"help": "Build mode."},
+@request_options("os", "mode", "static", "deb", "no_cache", "packages", mode={"help": "Build mode."},
                  static={"decls": ("--static",), "is_flag": True, "default": False,
                          "help": "Fully static executables (zig + musl) [default: xbuild.toml's static]."},
                  deb={"decls": ("--deb",), "is_flag": True, "default": False,

@@ -12,7 +12,7 @@ from xbuild.commands import request_options
 @click.command()
 @request_options("target")
 @click.argument("project", type=click.Path(), default=".", required=False)
-@request_options("os", "mode", os={"help": "The board's OS release [default: xbuild.toml's os, else the "
+@request_options("os", "mode", "packages", os={"help": "The board's OS release [default: xbuild.toml's os, else the "
                                            "board's default]."},
                  mode={"help": "Which build container: the cross builder, the emulated board, or the "
                                "emulated board with the cross compiler (hybrid)."})
@@ -42,7 +42,7 @@ def shell(project, request):
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} shell")
     progress = Progress()
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-    image = images.ensure(images.builder_def(spec.toolchain, spec.config.packages, spec.config.tools),
+    image = images.ensure(images.builder_def(spec.toolchain, spec.packages, spec.tools),
                           progress.line)
     progress.done()
     exclude = sources.excluder(spec.project, spec.out, specs.OUT_DIRNAME)

@@ -13,7 +13,7 @@ from xbuild.errors import ExitCode
 @click.command()
 @request_options("target", target={"help": "Board to build for."})
 @click.argument("project", type=click.Path(), default=".", required=False)
-@request_options("mode", "os", mode={"help": "Build mode."},
+@request_options("mode", "os", "packages", mode={"help": "Build mode."},
                  os={"help": "The board's OS release [default: xbuild.toml's os, else the board's default]."})
 @json_option
 def verify(project, as_json, request):

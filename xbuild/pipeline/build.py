@@ -13,7 +13,6 @@ previous one)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -24,10 +23,10 @@ from xbuild.artifact import artifacts, depends, linkage
 from xbuild.containers import binfmt, images, sandbox
 from xbuild.containers.sandbox import Box, Container, check_free_space, disk_limit_error, engine_data_root
 from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
-from xbuild.host.archive import extract, max_output, save_stream, sha256_file, tar_tree
+from xbuild.host.archive import extract, max_output, save_stream, sha256_file, tar_tree, write_tar
 from xbuild.host.atomic import check_out, remove_made, swap_in
 from xbuild.host.safefs import copy_replacing, remove_tree
-from xbuild.pipeline import buildscript, cache, compiler_cache, hints
+from xbuild.pipeline import buildscript, cache, compiler_cache, hints, wheel
 from xbuild.pipeline.buildlog import BuildLog
 from xbuild.pipeline.context import DEFAULT_CACHE, BuildContext, BuildResult, CacheUse
 from xbuild.pipeline.observer import NullObserver, Observer
@@ -98,7 +97,7 @@ def run_build(spec: BuildSpec, observer: Observer | None = None, *, cache: Cache
     answer_from_cache(ctx)
     if ctx.result is None:
         with workspace(ctx):
-            for step in DOCKERFILE_STEPS if spec.recipe.kind == "image" else COMPILE_STEPS:
+            for step in STEPS[spec.recipe.kind]:
                 step(ctx)
         record(ctx)
     name_result(ctx)
@@ -116,7 +115,7 @@ def inputs(ctx: BuildContext) -> None:
     ctx.mark("hash")
     ctx.exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     ctx.source_hash = sources.tree_hash(spec.project, ctx.exclude)
-    ctx.image_def = images.builder_def(spec.toolchain, spec.config.packages, spec.config.tools)
+    ctx.image_def = images.builder_def(spec.toolchain, spec.packages, spec.tools)
     ctx.key = cache.key(spec, ctx.source_hash, ctx.image_def.tag)
     ctx.build_id, ctx.base = cache.build_id(spec, ctx.key), cache.store_base(spec, ctx.cache.scope)
     wanted = ctx.cache.answer or ctx.cache.record
@@ -141,7 +140,7 @@ def answer_from_cache(ctx: BuildContext) -> None:
     ctx.phase("cache", f"hit: build {ctx.build_id} from {store.url}")
     names = {f["name"]: f for f in found["files"]}
     archives = [artifacts.Artifact(spec.out / n, f["sha256"], f["size"]) for n, f in sorted(names.items())
-                if n.endswith((".tar.gz", ".image.tar", ".deb"))]
+                if n.endswith((".tar.gz", ".image.tar", ".deb", ".whl"))]
     ctx.result = BuildResult(spec, archives, spec.out / "manifest.json", spec.out / "build.log",
                              found.get("image", ""), found["source_tree_sha256"], 0.0, {"cache": "hit"})
 
@@ -228,6 +227,11 @@ def copy_in(ctx: BuildContext) -> None:
     ctx.observer.container(name)
     ctx.mark("copy-in")
     prepare(ctx.box, spec, ctx.exclude)
+    for name, folder in ctx.payload.items():  # root's files: the build reads them, never changes them
+        with (ctx.work / f"{name}.tar").open("w+b") as tar:
+            write_tar(folder, tar, mtime=spec.source_date_epoch, prefix=name)
+            tar.seek(0)
+            ctx.box.put(toolchain.ROOT, tar)
 
 
 def run_recipe(ctx: BuildContext) -> None:
@@ -351,18 +355,17 @@ def save_image(ctx: BuildContext) -> None:
 def package_image(ctx: BuildContext) -> None:
     """The image archive's manifest and SHA256SUMS."""
     (archive,) = ctx.produced
-    name, size, digest = archive.path.name, archive.size, archive.sha256
-    files = [{"path": name, "size": size, "sha256": digest}]
-    manifest = ctx.manifest(files, image=ctx.built, artifacts=[{"name": name, "sha256": digest,
-                                                               "size": size}])
-    (ctx.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    sums = [f"{digest}  {name}", f"{sha256_file(ctx.out / 'manifest.json')}  manifest.json"]
-    (ctx.out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    files = [{"path": archive.path.name, "size": archive.size, "sha256": archive.sha256}]
+    artifacts.listed(ctx.out, ctx.manifest(files, image=ctx.built), [archive.path])
 
 
-# What a build does between its inputs and its record, in order: a toolchain's, a Dockerfile's.
+# What a build does between its inputs and its record, in order, by the recipe's kind: a
+# toolchain's, a Dockerfile's, a Python wheel's.
 COMPILE_STEPS: tuple[Step, ...] = (ensure_image, copy_in, run_recipe, collect, gate, find_depends, package)
 DOCKERFILE_STEPS: tuple[Step, ...] = (build_dockerfile, save_image, package_image)
+WHEEL_STEPS: tuple[Step, ...] = (wheel.requirements, ensure_image, copy_in, run_recipe, collect, wheel.unpack,
+                                 gate, find_depends, wheel.package)
+STEPS = {"steps": COMPILE_STEPS, "image": DOCKERFILE_STEPS, "wheel": WHEEL_STEPS}
 
 
 def kept_tree(out: Path) -> Path:

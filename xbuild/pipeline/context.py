@@ -76,6 +76,9 @@ class BuildContext:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: --json, bench/, the job
     stats: dict = field(default_factory=dict)  # what the result reports besides the files
     result: BuildResult | None = None  # by the cache's answer, or by the workspace on success
+    # What a step made on the host for the build container, put in as /xbuild/<name>/ by copy_in,
+    # read-only (root's): a wheel's build requirements (wheel.requirements)
+    payload: dict[str, Path] = field(default_factory=dict)
     _phase: str = ""
     _phase_start: float = 0.0
 
@@ -100,6 +103,7 @@ class BuildContext:
     links: dict[str, str] = field(init=False)  # gate: the tree's library names (depends.links)
     found: depends.Resolved = field(init=False)  # find_depends
     built: dict = field(init=False)  # build_dockerfile: the image's tag, id, bases, platform
+    built_wheel: Path = field(init=False)  # wheel.unpack: the wheel as the recipe made it
     produced: list[artifacts.Artifact] = field(init=False)  # package, save_image
     image_id: str = field(init=False)  # package, build_dockerfile: what result.image names
 
@@ -159,7 +163,7 @@ class BuildContext:
         spec = self.spec
         return {"name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
                 "recipe": spec.recipe.name, "source_tree_sha256": self.source_hash,
-                "options": spec.options(), "files": files,
+                "options": spec.options(), "files": files, **({"origin": spec.origin} if spec.origin else {}),
                 "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION}, **extra}
 
     def record(self) -> dict:

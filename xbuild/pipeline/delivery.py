@@ -10,13 +10,15 @@ import functools
 from dataclasses import dataclass
 
 from xbuild.pipeline.context import BuildContext
-from xbuild.store import open_store, publish
+from xbuild.store import open_store, publish, wheelindex
 
 
 @dataclass(frozen=True)
 class Publish:
     """The artifacts, manifest and log, with the build's record, into another store (s3://,
-    file://): result.extra["published"] says where."""
+    file://): result.extra["published"] says where. A wheel also joins the store's package
+    index for its board and release (wheelindex: <url>/rpi3-trixie/simple/, result.extra["index"]),
+    which pip on the board reads with --extra-index-url."""
     url: str
     create_bucket: bool = False
 
@@ -28,6 +30,14 @@ class Publish:
                                progress=functools.partial(ctx.phase, "publish"),
                                trust_record=ctx.result.extra.get("cache") == "hit")  # see publish()
         ctx.result.extra["published"] = done.url
+        wheels = [a.path for a in ctx.result.artifacts if a.path.suffix == ".whl"]
+        if wheels:
+            target = ctx.spec.target
+            base = wheelindex.board_base(target.name, target.selected.name)
+            for wheel in wheels:
+                wheelindex.add(store, base, wheel)
+            ctx.result.extra["index"] = index = f"{store.url.rstrip('/')}/{base}/simple/"
+            ctx.phase("publish", f"package index for {target.name} on {target.os_name}: {index}")
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,7 @@ def for_build(hint: str | None, lines: list[str], spec, progress=None) -> str | 
     from xbuild.board.targets import host_arch
     from xbuild.toolchain import multiarch
     target = spec.target
-    declared = set(spec.config.packages) | set(getattr(spec.config, "tools", ()))
+    declared = set(spec.packages) | set(spec.tools)
     found = hints(lines, target.suite, target.debian_arch, multiarch(target),
                   host_arch() if spec.mode == Mode.CROSS else target.debian_arch, declared, progress)
     found += known(lines, spec)

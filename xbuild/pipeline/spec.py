@@ -14,13 +14,15 @@ from xbuild.board.targets import Target
 from xbuild.containers.sandbox import Limits
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.host import safefs
-from xbuild.project import config, gitmeta, projectmeta, recipes, sources
+from xbuild.host.paths import cache_dir
+from xbuild.project import config, gitmeta, projectmeta, pypi, recipes, sources
 from xbuild.project.config import ProjectConfig
 from xbuild.project.recipes import Recipe
 from xbuild.request import BuildRequest, Mode
 from xbuild.toolchain import Toolchain
 
 OUT_DIRNAME = "xbuild-out"
+PYPI = "pypi:"  # pypi:NAME[==VERSION]: the project is that sdist from the package index
 # 1980-01-01: when a project is not a git checkout and SOURCE_DATE_EPOCH is unset, a fixed epoch
 # keeps two builds of the same sources identical.
 DEFAULT_EPOCH = 315532800
@@ -53,6 +55,8 @@ class BuildSpec:
     version: str = ""      # xbuild.toml's, git describe, the build system's, the folder's, 0~epoch
     version_from: str = ""  # where the version came from (said, and in the manifest)
     notes: tuple[str, ...] = ()  # said before the build (a .git that was not read); not in the key
+    origin: dict | None = None  # pypi:NAME: the sdist the project was unpacked from (its hash)
+    asked_packages: tuple[str, ...] = ()  # --package: -dev packages besides xbuild.toml's
 
     @property
     def toolchain(self) -> Toolchain:
@@ -64,6 +68,16 @@ class BuildSpec:
         if self.config.steps is not None:
             return self.config.steps
         return self.recipe.fill(self.config.build_args())
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """The target's -dev packages in the builder: the recipe's, xbuild.toml's, the request's."""
+        return self.recipe.needs(self.target.selected.python)[0] + self.config.packages + self.asked_packages
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """The build machine's tools in the builder: the recipe's, then xbuild.toml's."""
+        return self.recipe.needs(self.target.selected.python)[1] + self.config.tools
 
     def passed_env(self) -> dict[str, str]:
         """The caller's variables the project asks for by name (pass_env), those that are set."""
@@ -144,6 +158,12 @@ def resolve(project: str | Path, request: BuildRequest, *, out: str | Path | Non
     [build]); else the board's default. static and deb: the request's (--static, XBUILD_STATIC);
     else xbuild.toml's; else False. out: where the output goes [default: under the project]."""
     target = targets.get(request.target)  # first: an unknown target is the likeliest typo
+    origin, given = None, out is not None
+    if isinstance(project, str) and project.startswith(PYPI):
+        origin = pypi.fetch_sdist(project.removeprefix(PYPI), cache_dir("python", "sdists"), log=lambda line: None)
+        project = origin.project
+        # Not beside the sdist (xbuild's cache): where a project's output goes, under the caller's directory
+        out = out or Path.cwd() / OUT_DIRNAME / f"{origin.name}-{origin.version}"  # then /<board>
     path = Path(project).expanduser()
     if not path.exists():
         raise BadProjectPath(f"project path {str(project)!r} does not exist",
@@ -189,12 +209,14 @@ def resolve(project: str | Path, request: BuildRequest, *, out: str | Path | Non
     if make_deb:
         from xbuild.artifact.deb import check_version
         check_version(version, str(path / config.FILENAME) if cfg.version else f"the version from {version_from}")
-    notes = tuple(filter(None, (git.note, chose)))
+    fetched = f"{origin.filename} from the package index, sha256 {origin.sha256}" if origin else None
+    notes = tuple(filter(None, (git.note, chose, fetched)))
     return BuildSpec(
         project=path, name=name, target=target, mode=request.mode, recipe=recipe, config=cfg,
-        out=out_path if out else safefs.physical(out_path / _out_name(target, static), path),
+        out=out_path if given else safefs.physical(out_path / _out_name(target, static), path),
         jobs=request.jobs or os.cpu_count() or 2,
         limits=Limits(timeout=request.timeout or cfg.timeout or 3600, memory=request.memory),
         source_date_epoch=epoch, static=static, deb=make_deb, keep_debug=request.keep_debug, version=version,
-        version_from=version_from,
+        version_from=version_from, origin=origin.to_json() if origin else None,
+        asked_packages=tuple(p for p in request.packages if p not in cfg.packages),
         notes=(*notes, f"{name} {version}: version from {version_from}"))

@@ -1,6 +1,7 @@
 """A project's name and version when xbuild.toml does not give them: what its build system
 declares (autoconf's AC_INIT, CMake's project(... VERSION x), Meson's project(version: 'x'), a
-Makefile's VERSION = x.y), else its folder's name (`i2c-tools-4.3` from a tarball).
+Makefile's VERSION = x.y, pyproject.toml's [project] version), else its folder's name
+(`i2c-tools-4.3` from a tarball).
 
 Read as data on the host: a bounded prefix of a regular file at the project's top (safefs), never
 through a link, and only literal values (a version computed by m4, CMake or Meson is not known
@@ -9,6 +10,7 @@ here, and is skipped)."""
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +120,16 @@ def makefile(text: str) -> str | None:
     return _literal(match.group(1)) if match else None
 
 
+def pyproject(text: str) -> str | None:
+    """[project] version = "1.2.3" (PEP 621), when it is not dynamic."""
+    try:
+        table = tomllib.loads(text).get("project")
+    except tomllib.TOMLDecodeError:
+        return None  # a broken pyproject.toml is the build backend's to report
+    version = table.get("version") if isinstance(table, dict) else None
+    return _literal(version) if isinstance(version, str) else None
+
+
 # Each build system's declaration: (recipe, file, reader, what the progress line calls it).
 _SOURCES = (
     ("autotools", "configure.ac", autoconf, "configure.ac's AC_INIT"),
@@ -126,6 +138,7 @@ _SOURCES = (
     ("cmake", "CMakeLists.txt", cmake, "CMakeLists.txt's project(VERSION)"),
     ("meson", "meson.build", meson, "meson.build's project(version:)"),
     ("make", "Makefile", makefile, "the Makefile's VERSION"),
+    ("python", "pyproject.toml", pyproject, "pyproject.toml's [project] version"),
 )
 
 

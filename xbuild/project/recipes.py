@@ -18,6 +18,8 @@ HEAD = 1 << 16  # how much of a file detection reads: markers are in a file's he
 # Options appended to the recipe's own steps: each recipe step that takes them says @<key>@
 # (xbuild.toml's cmake_args... : config.py).
 BUILD_ARGS = ("cmake_args", "configure_args", "meson_args", "make_args")
+# What a recipe builds, and so which steps run it (pipeline/build.py's STEPS).
+KINDS = ("steps", "image", "wheel")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,16 @@ class Recipe:
     detect: tuple[Rule, ...] = ()
     order: int = 100
     collect_new_elf: bool = False  # no install step: collect the ELF files the build created
-    kind: str = "steps"            # steps: shell steps in the builder; image: a Dockerfile build
+    kind: str = "steps"            # steps: shell steps in the builder; image: a Dockerfile build;
+                                   # wheel: a Python package's wheel (pipeline/wheel.py)
+    # What its steps need in the builder, as xbuild.toml's packages (the target's) and tools (the
+    # build machine's); {python} is the release's CPython version (3.11).
+    packages: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+
+    def needs(self, python: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(packages, tools) for a release whose CPython is `python`."""
+        return tuple(p.format(python=python) for p in self.packages), tuple(t.format(python=python) for t in self.tools)
 
     def matches(self, project: Path) -> bool:
         return self.found(project) is not None
@@ -117,7 +128,11 @@ RECIPE = schema.Table({
     "detect": schema.Tables(RULE),
     "order": schema.integer(0, 1000, "an order from 0 (tried first) to 1000"),
     "collect_new_elf": schema.BOOL,
-    "kind": schema.one_of(("steps", "image")),
+    "kind": schema.one_of(KINDS),
+    "packages": schema.List(schema.text("a Debian package name, {python} for the release's CPython",
+                                        r"[a-z0-9{}][a-z0-9+.{}\-]+")),
+    "tools": schema.List(schema.text("a Debian package name, {python} for the release's CPython",
+                                     r"[a-z0-9{}][a-z0-9+.{}\-]+")),
 }, rules=(_steps_or_image,))
 
 

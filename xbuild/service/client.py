@@ -23,8 +23,9 @@ from xbuild.errors import (
 )
 from xbuild.host.archive import sha256_file, write_tar_gz
 from xbuild.host.atomic import check_out, replacing
-from xbuild.host.paths import component
-from xbuild.pipeline.spec import OUT_DIRNAME
+from xbuild.host.paths import cache_dir, component
+from xbuild.pipeline.spec import OUT_DIRNAME, PYPI
+from xbuild.project import pypi
 from xbuild.project.sources import check_size, excluder
 from xbuild.request import API_FIELDS, BuildRequest
 from xbuild.service.jobs import TERMINAL
@@ -135,11 +136,15 @@ def submit_and_wait(server, token, project, request: BuildRequest, wait, out, lo
     # What the API takes of the request, as JSON (true, false); unset (None) ones are left out.
     asked = {k: v for k, v in request.to_json(API_FIELDS).items() if v is not None}
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
+    outputs = path / OUT_DIRNAME
+    if str(project).startswith(PYPI):  # fetched here, outside the farm, and uploaded as a folder
+        sdist = pypi.fetch_sdist(str(project).removeprefix(PYPI), cache_dir("python", "sdists"), log)
+        path, outputs = sdist.project, Path.cwd() / OUT_DIRNAME / f"{sdist.name}-{sdist.version}"
     # Two releases of a board (or static and not) must not replace each other's download, as the
     # CLI's output directories do not
     name = component("-".join([request.target, *([request.os] if request.os else []),
                                *(["static"] if request.static else [])]), "--target and --os")
-    dest = Path(out) if out else path / OUT_DIRNAME / name
+    dest = Path(out) if out else outputs / name
     if wait:
         check_out(dest, path)  # refused now, not after the build
     if git:
@@ -147,8 +152,10 @@ def submit_and_wait(server, token, project, request: BuildRequest, wait, out, lo
     else:
         if not path.is_dir():
             raise BadProjectPath(f"project path {str(project)!r} is not a directory")
-        # A form's values are strings: JSON's own spelling of each (true, false, 3).
-        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in asked.items()}
+        # A form's values are strings: JSON's own spelling of each (true, false, 3), a list's
+        # (packages) its words, as the API reads them.
+        form = {k: v if isinstance(v, str) else " ".join(v) if isinstance(v, list) else json.dumps(v)
+                for k, v in asked.items()}
         resp = client.call("POST", "/v1/builds", headers=once, data={**form, "project": path.name},
                            files={"source": ("source.tar.gz", _source(path))})
     job = resp.json()

@@ -32,6 +32,8 @@ def _asked(name: str) -> Field:
         return Field("flag", ABOUT[name].api)
     choices = tuple(m.value for m in Mode) if kind is Mode else ()
     default = DEFAULTS.get(name, "")
+    if kind is tuple:  # names, given as words
+        default = ""
     return Field("text", ABOUT[name].api, default if default is None else str(default),
                  required=name not in DEFAULTS, choices=choices)
 

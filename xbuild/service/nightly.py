@@ -50,10 +50,16 @@ class Project:
     path: str | None = None
     git: str | None = None
     branch: str | None = None
+    pypi: str | None = None  # NAME[==VERSION]: an sdist from the package index (a piwheels of one's own)
 
     def folder(self, base: Path) -> Path:
-        """A path project's folder. The schema gives each project a path or a git URL, never
-        both (_one_source): asked of a git project, this is xbuild's own mistake."""
+        """A path project's folder, or a pypi project's sdist, fetched (once) and unpacked. The
+        schema gives each project one source (_one_source): asked of a git project, this is
+        xbuild's own mistake."""
+        if self.pypi is not None:
+            from xbuild.host.paths import cache_dir
+            from xbuild.project import pypi
+            return pypi.fetch_sdist(self.pypi, cache_dir("python", "sdists"), lambda line: None).project
         if self.path is None:
             raise ValueError(f"nightly project {self.name!r} is a git project: it has no folder")
         return (base / self.path).resolve()
@@ -89,8 +95,8 @@ def _is_cron(schedule) -> bool:
 
 
 def _one_source(p: dict) -> None:
-    if ("path" in p) == ("git" in p):
-        raise Invalid("path", "or 'git' must be given, and only one of them")
+    if sum(k in p for k in ("path", "git", "pypi")) != 1:
+        raise Invalid("path", "or 'git' or 'pypi' must be given, and only one of them")
     if "branch" in p and "git" not in p:
         raise Invalid("branch", "is for a git project: a path project builds what its folder holds")
 
@@ -109,9 +115,11 @@ PROJECT = schema.Table({
                            required=True, empty=False),
     "path": schema.text("a folder, relative to nightly.toml"),
     "git": schema.text("a git URL"),
+    "pypi": schema.text('an sdist on the package index: NAME or NAME==VERSION, such as "msgpack==1.1.0"'),
     "branch": schema.text("a branch or tag name"),
     "os": schema.text("an OS release name such as bullseye", r"[A-Za-z][A-Za-z0-9.-]*"),
     "static": schema.BOOL,
+    "packages": schema.List(schema.text('a Debian package name such as "libyaml-dev"', schema.DEBIAN_PACKAGE)),
 }, rules=(_one_source, _boards_run_os))
 NIGHTLY = schema.Table({
     "schedule": schema.Value('a cron schedule of five fields (UTC), such as "0 2 * * *"', _is_cron),

@@ -47,6 +47,8 @@ def _schema(hint: object) -> dict:
         return {"type": [_TYPES[inner], "null"]}
     if hint is Mode:
         return {"type": "string", "enum": [m.value for m in Mode]}
+    if typing.get_origin(hint) is tuple:  # names, many: a job record lists them
+        return {"type": "array", "items": {"type": "string"}}
     return {"type": _TYPES[typing.get_origin(hint) or hint]}
 
 
