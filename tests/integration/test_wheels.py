@@ -138,3 +138,42 @@ def test_published_wheels_make_an_index_the_boards_pip_installs_from(engine, tmp
     assert status == 0, out
     assert out.strip().splitlines()[-1].split() == ["armv8", str(CHECK)]
     assert any(".metadata " in line for line in log[0].splitlines())  # resolved through PEP 658
+
+
+def test_a_meson_python_project_builds_with_the_cross_file(tmp_path):
+    """meson-python: its Meson gets xbuild's cross file, and introspects the board's Python."""
+    project = make_project(tmp_path / "mesondemo", {
+        "pyproject.toml": '[build-system]\nrequires = ["meson-python>=0.15"]\nbuild-backend = "mesonpy"\n'
+                          '[project]\nname = "mesondemo"\nversion = "0.1"\n',
+        "meson.build": "project('mesondemo', 'c', version: '0.1')\n"
+                       "py = import('python').find_installation(pure: false)\n"
+                       "py.extension_module('mesondemo', 'mesondemo.c', install: true)\n",
+        "mesondemo.c": "#include <Python.h>\n"
+                       "static PyObject *answer(PyObject *s, PyObject *u) { return PyLong_FromLong(42); }\n"
+                       "static PyMethodDef m[] = {{\"answer\", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};\n"
+                       "static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, \"mesondemo\", NULL, -1, m};\n"
+                       "PyMODINIT_FUNC PyInit_mesondemo(void) { return PyModule_Create(&d); }\n"})
+    proc = xbuild("--target", "rpi3", project, "--out", tmp_path / "out", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    with zipfile.ZipFile(artifact["path"]) as z:
+        assert "mesondemo.cpython-313-arm-linux-gnueabihf.so" in z.namelist()
+    run = xbuild("run", "--target", "rpi3", artifact["path"], "--", "python3", "-c",
+                 "import mesondemo; print(mesondemo.answer())")
+    assert run.returncode == 0 and run.stdout.strip() == "42", run.stderr
+
+
+def test_another_release_and_the_build_cache(tmp_path):
+    """--os bullseye: CPython 3.9 and glibc 2.31's tag; the same build again is a cache hit that
+    gives the same wheel."""
+    project = make_project(tmp_path / "crc", {p.relative_to(EXAMPLE).as_posix(): p.read_text()
+                                             for p in EXAMPLE.rglob("*") if p.is_file()})
+    results = []
+    for _ in range(2):
+        proc = xbuild("--target", "rpi3", "--os", "bullseye", project, "--json")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results.append(json.loads(proc.stdout))
+    assert [r["cache"] for r in results] == ["miss", "hit"]
+    (first,), (second,) = (r["artifacts"] for r in results)
+    assert Path(first["path"]).name == "crcdemo-1.0-cp39-cp39-manylinux_2_31_armv7l.whl"
+    assert first["sha256"] == second["sha256"] and Path(second["path"]).is_file()
