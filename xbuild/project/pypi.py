@@ -15,6 +15,7 @@ link-safe."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import hashlib
 import io
 import os
@@ -165,6 +166,9 @@ def download(requirements: Sequence[str], dest: Path, *, python: str, platforms:
     version = re.fullmatch(r"3\.(\d{1,2})", python)
     if version is None or not platforms:
         raise ValueError(f"download() needs a Python such as '3.11' and platform tags, not {python!r}, {platforms!r}")
+    if importlib.util.find_spec("pip") is None:  # a venv made --without-pip, a pipx install
+        raise ConfigError(f"xbuild's Python ({sys.executable}) has no pip, which fetches a Python "
+                          "project's build requirements", hint=f"{sys.executable} -m ensurepip")
     reqs = []
     for text in requirements:
         try:
