@@ -15,8 +15,8 @@ link-safe."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import hashlib
+import importlib.util
 import io
 import os
 import re
