@@ -114,3 +114,20 @@ def test_a_project_that_needs_rust_is_a_clear_error_until_rust_lands(tmp_path):
     ctx.work = tmp_path / "work"
     with pytest.raises(ConfigError, match="builds Rust code"):
         wheel.requirements(ctx)
+
+
+@pytest.mark.parametrize("packages,answer", [
+    (["libyaml-dev", 3], "must be a list of strings or a string of words, not list"),
+    ({"a": 1}, "must be a list of strings or a string of words, not dict"),
+    (["libyaml-dev", "bad name!"], "'bad name!' is not a Debian package name"),
+])
+def test_the_api_takes_packages_as_a_list_or_words_and_nothing_else(monkeypatch, packages, answer):
+    """A JSON body's packages is a list of names (a form's, words); anything else is a 422 that
+    says so, before any job is made (the git body reaches _request first: jobs is never used)."""
+    from xbuild.service.api import create_app
+    monkeypatch.setenv("XBUILD_API_TOKENS", "t0ken-for-the-test")
+    client = create_app(jobs=object()).test_client()
+    resp = client.post("/v1/builds", json={"target": "rpi3", "packages": packages,
+                                           "git_url": "https://example.org/a.git"},
+                       headers={"Authorization": "Bearer t0ken-for-the-test"})
+    assert resp.status_code == 422 and answer in resp.get_json()["error"]

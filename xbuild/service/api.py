@@ -101,7 +101,19 @@ def _flag(form: dict, key: str) -> bool:
 def _value(form: dict, name: str):
     """A submit's field, read as fields.SUBMIT declares it (the document describes the same)."""
     field = SUBMIT[name]
+    if field.kind == "words":
+        return _words(form, name)
     return _flag(form, name) if field.kind == "flag" else _text(form, name, field.default)
+
+
+def _words(form: dict, key: str) -> list[str] | str:
+    """Names: a JSON body's list of strings, or a form's one string of them (BuildRequest splits it)."""
+    value = form.get(key, "")
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    if not isinstance(value, str):
+        raise Refused(422, f"{key!r} must be a list of strings or a string of words, not {type(value).__name__}")
+    return value
 
 
 def _request(form: dict) -> BuildRequest:

@@ -16,7 +16,8 @@ UPLOAD, GIT = "upload", "git"  # the two bodies of a submit: multipart with a .t
 @dataclass(frozen=True)
 class Field:
     """One field of a submit: how api.py reads it and how the document describes it."""
-    kind: str                           # "text", "flag" (true/false, or "1"/"true"/"yes"), "file"
+    kind: str                           # "text", "flag" (true/false, or "1"/"true"/"yes"), "file",
+                                        # "words" (names: a list in JSON, or one string of them)
     description: str = ""
     default: str | None = ""            # a text field's value when absent
     bodies: tuple[str, ...] = (UPLOAD, GIT)
@@ -32,8 +33,8 @@ def _asked(name: str) -> Field:
         return Field("flag", ABOUT[name].api)
     choices = tuple(m.value for m in Mode) if kind is Mode else ()
     default = DEFAULTS.get(name, "")
-    if kind is tuple:  # names, given as words
-        default = ""
+    if kind is tuple:  # names: a list (JSON), or words (a form field)
+        return Field("words", ABOUT[name].api)
     return Field("text", ABOUT[name].api, default if default is None else str(default),
                  required=name not in DEFAULTS, choices=choices)
 

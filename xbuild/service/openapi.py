@@ -73,10 +73,12 @@ def build_schema() -> dict:
 
 def _submit_schema(body: str) -> dict:
     def described(field: Field) -> dict:
-        schema = {"file": {"type": "string", "format": "binary"},
-                  "flag": {"type": "boolean"} if body == GIT else
-                  {"type": "string", "description": "1, true or yes: on"},
-                  "text": {"type": "string"}}[field.kind]
+        schema: dict[str, typing.Any] = {
+            "file": {"type": "string", "format": "binary"},
+            "flag": {"type": "boolean"} if body == GIT else {"type": "string", "description": "1, true or yes: on"},
+            "text": {"type": "string"},
+            "words": {"type": "array", "items": {"type": "string"}} if body == GIT else
+                     {"type": "string", "description": "separated by spaces"}}[field.kind]
         words = "; ".join(filter(None, [field.description, schema.get("description")]))
         extra = ({"default": field.default} if field.kind == "text" and field.default else {}) | (
             {"enum": list(field.choices)} if field.choices else {})
