@@ -64,12 +64,12 @@ def requirements(ctx: BuildContext) -> None:
     platforms = (wheeltags.platforms(wheeltags.build_machine(host_arch()), suite.glibc) if cross
                  else wheeltags.runnable_platforms(spec.target))
     ctx.phase("requirements", f"{' '.join(system.requires)} ({'the build machine' if cross else spec.target.name}'s)")
-    fetched = pypi.download(system.requires, cache_dir("python", "wheels"), python=release.python,
-                            platforms=platforms, log=ctx.log.line)
+    cache = cache_dir("python", "wheels")
+    fetched = pypi.download(system.requires, cache, python=release.python, platforms=platforms, log=ctx.log.line)
     payload = ctx.work / PAYLOAD
     (payload / "wheels").mkdir(parents=True)
     for f in fetched:
-        shutil.copyfile(cache_dir("python", "wheels") / f.filename, payload / "wheels" / f.filename)
+        shutil.copyfile(cache / f.filename, payload / "wheels" / f.filename)
     # Pinned, all of them: the build installs exactly what was fetched, nothing it resolves itself.
     (payload / "requirements.txt").write_text("".join(f"{f.name}=={f.version}\n" for f in fetched))
     (payload / "env.sh").write_text(_environment(ctx, system.backend) if cross else "")
