@@ -14,7 +14,6 @@ from xbuild.board.targets import Target
 from xbuild.containers.sandbox import Limits
 from xbuild.errors import BadProjectPath, ConfigError
 from xbuild.host import safefs
-from xbuild.host.paths import cache_dir
 from xbuild.project import config, gitmeta, projectmeta, pypi, recipes, sources
 from xbuild.project.config import ProjectConfig
 from xbuild.project.recipes import Recipe
@@ -160,10 +159,10 @@ def resolve(project: str | Path, request: BuildRequest, *, out: str | Path | Non
     target = targets.get(request.target)  # first: an unknown target is the likeliest typo
     origin, given = None, out is not None
     if isinstance(project, str) and project.startswith(PYPI):
-        origin = pypi.fetch_sdist(project.removeprefix(PYPI), cache_dir("python", "sdists"), log=lambda line: None)
+        origin = pypi.fetch(project.removeprefix(PYPI))
         project = origin.project
         # Not beside the sdist (xbuild's cache): where a project's output goes, under the caller's directory
-        out = out or Path.cwd() / OUT_DIRNAME / f"{origin.name}-{origin.version}"  # then /<board>
+        out = out or Path.cwd() / OUT_DIRNAME / origin.label  # then /<board>
     path = Path(project).expanduser()
     if not path.exists():
         raise BadProjectPath(f"project path {str(project)!r} does not exist",

@@ -47,7 +47,7 @@ from packaging.version import InvalidVersion, Version
 from xbuild import schema
 from xbuild.errors import BadArtifact, ConfigError, IndexUnreachable, PackageUnavailable, SourceTooLarge, XBuildError
 from xbuild.host import archive, safefs
-from xbuild.host.paths import component
+from xbuild.host.paths import cache_dir, component
 
 Log = Callable[[str], None]
 
@@ -342,6 +342,11 @@ class Sdist:
     def to_json(self) -> dict:
         return {**asdict(self), "project": str(self.project)}
 
+    @property
+    def label(self) -> str:
+        """NAME-VERSION: the folder its builds' outputs go in, under the caller's directory."""
+        return f"{self.name}-{self.version}"
+
 
 _SPEC = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?)(?:==(?P<version>[^\s=;@]{1,100}))?",
                    re.ASCII)
@@ -358,6 +363,12 @@ def parse_spec(spec: str) -> tuple[str, Version | None]:
     raise ConfigError(f"pypi:{spec[:100]} is not a project on the package index by name, or name and version",
                       hint="give pypi:NAME or pypi:NAME==VERSION, e.g. pypi:msgpack==1.1.0 (no other "
                            "specifier, extras or URL)")
+
+
+def fetch(spec: str, log: Log = lambda line: None) -> Sdist:
+    """pypi:SPEC's sdist, in xbuild's own cache of them: what the command line, the submit client
+    and nightly all fetch."""
+    return fetch_sdist(spec, cache_dir("python", "sdists"), log)
 
 
 def fetch_sdist(spec: str, cache: Path, log: Log) -> Sdist:

@@ -23,7 +23,7 @@ from xbuild.errors import (
 )
 from xbuild.host.archive import sha256_file, write_tar_gz
 from xbuild.host.atomic import check_out, replacing
-from xbuild.host.paths import cache_dir, component
+from xbuild.host.paths import component
 from xbuild.pipeline.spec import OUT_DIRNAME, PYPI
 from xbuild.project import pypi
 from xbuild.project.sources import check_size, excluder
@@ -138,8 +138,8 @@ def submit_and_wait(server, token, project, request: BuildRequest, wait, out, lo
     path = Path(project).resolve()  # with --git, only where the artifacts go by default
     outputs = path / OUT_DIRNAME
     if str(project).startswith(PYPI):  # fetched here, outside the farm, and uploaded as a folder
-        sdist = pypi.fetch_sdist(str(project).removeprefix(PYPI), cache_dir("python", "sdists"), log)
-        path, outputs = sdist.project, Path.cwd() / OUT_DIRNAME / f"{sdist.name}-{sdist.version}"
+        sdist = pypi.fetch(str(project).removeprefix(PYPI), log)
+        path, outputs = sdist.project, Path.cwd() / OUT_DIRNAME / sdist.label
     # Two releases of a board (or static and not) must not replace each other's download, as the
     # CLI's output directories do not
     name = component("-".join([request.target, *([request.os] if request.os else []),

@@ -57,9 +57,8 @@ class Project:
         schema gives each project one source (_one_source): asked of a git project, this is
         xbuild's own mistake."""
         if self.pypi is not None:
-            from xbuild.host.paths import cache_dir
             from xbuild.project import pypi
-            return pypi.fetch_sdist(self.pypi, cache_dir("python", "sdists"), lambda line: None).project
+            return pypi.fetch(self.pypi).project
         if self.path is None:
             raise ValueError(f"nightly project {self.name!r} is a git project: it has no folder")
         return (base / self.path).resolve()
