@@ -340,3 +340,24 @@ def test_the_configuration_comes_from_xbuilds_payload_only(tmp_path):
     assert env["CCACHE_CONFIGPATH"] == compiler_cache.CONFIG == "/xbuild/ccache.conf"
     from xbuild.toolchain import ROOT
     assert compiler_cache.CONFIG.startswith(ROOT + "/") and not compiler_cache.CONFIG.startswith(compiler_cache.MOUNT)
+
+
+def test_scrub_lets_the_language_caches_nest_deeper_and_still_bounds_them(tmp_path):
+    """cargo's target directory and Go's build cache live under tools/: deeper than ccache's
+    own tree is theirs, past a bound it is a build's doing (the walk stays bounded)."""
+    cargo = tmp_path / compiler_cache.TOOLS / "/".join(["d"] * 20)
+    cargo.mkdir(parents=True)
+    (cargo / "lib.rlib").write_bytes(b"x")
+    too_deep = tmp_path / compiler_cache.TOOLS / "/".join(["e"] * 60)
+    too_deep.mkdir(parents=True)
+    ccache_deep = tmp_path / "/".join(["c"] * 10)
+    ccache_deep.mkdir(parents=True)
+    compiler_cache.scrub(tmp_path)
+    assert (cargo / "lib.rlib").read_bytes() == b"x"
+    assert not too_deep.exists() and (tmp_path / compiler_cache.TOOLS / "/".join(["e"] * 30)).is_dir()
+    assert not ccache_deep.exists() and (tmp_path / "/".join(["c"] * 6)).is_dir()
+
+
+def test_the_build_is_told_where_the_language_caches_go(tmp_path):
+    env = compiler_cache.CompilerCache(NS, tmp_path).environment()
+    assert env["XBUILD_TOOL_CACHE"] == f"{compiler_cache.MOUNT}/{compiler_cache.TOOLS}"

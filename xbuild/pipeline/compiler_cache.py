@@ -78,6 +78,11 @@ SHARE = "XBUILD_COMPILER_CACHE_SHARE"  # 1 / on / true / yes: all projects in on
 SHARED = "shared"                 # that namespace's last part (a project's always ends in a hash)
 ROOT_NAME, LEGACY_NAME = "compiler-cache", "ccache"  # see root()
 _MAX_DEPTH = 6  # ccache 4 nests at most 4 levels of directories (plus tmp/, lock/): deeper is not its
+# The language toolchains' own caches (cargo's target directory, Go's build cache) live in the same
+# namespace, under tools/ (XBUILD_TOOL_CACHE in the build): same isolation, same clean-up, deeper
+# trees (a crate's build script may nest its OUT_DIR as it likes; the cap only bounds the walk).
+TOOLS = "tools"
+_TOOLS_DEPTH = 40
 SIZE = "XBUILD_COMPILER_CACHE_SIZE"
 # ccache 4's counters, by their index in its `stats` files (checked against `ccache --print-stats`).
 _HIT_DIRECT, _HIT_PREPROCESSED, _MISS = 22, 8, 4
@@ -181,6 +186,7 @@ class CompilerCache:
     def environment(self) -> dict[str, str]:
         return {"XBUILD_CCACHE": "ccache",  # the shims' prefix (toolchain.Toolchain.shims)
                 "CCACHE_DIR": MOUNT, "CCACHE_CONFIGPATH": CONFIG, "CCACHE_MAXSIZE": size_limit()[0],
+                "XBUILD_TOOL_CACHE": f"{MOUNT}/{TOOLS}",  # cargo's and Go's (recipes/cargo.toml, go.toml)
                 "CCACHE_UMASK": "000", "CCACHE_NOHASHDIR": "1",
                 "CCACHE_SLOPPINESS": "include_file_mtime,include_file_ctime,locale"}
 
@@ -319,17 +325,17 @@ def scrub(directory: Path) -> None:
         os.close(fd)
 
 
-def _scrub(fd: int, depth: int) -> None:
+def _scrub(fd: int, depth: int, limit: int = _MAX_DEPTH) -> None:
     with os.scandir(fd) as it:
         entries = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False)) for e in it]
     for name, is_dir, is_file in entries:
         with contextlib.suppress(FileNotFoundError):  # a concurrent ccache's own clean-up
-            if is_dir and depth > _MAX_DEPTH:
+            if is_dir and depth > limit:
                 _remove_tree(fd, name)
             elif is_dir:
                 sub = os.open(name, DIR_FLAGS, dir_fd=fd)
                 try:
-                    _scrub(sub, depth + 1)
+                    _scrub(sub, depth + 1, _TOOLS_DEPTH if depth == 1 and name == TOOLS else limit)
                 finally:
                     os.close(sub)
             elif not is_file:
