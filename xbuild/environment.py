@@ -148,6 +148,7 @@ CONTAINER: dict[str, str] = {
     "XBUILD_CMAKE_TOOLCHAIN": "the CMake toolchain file (cross)", "XBUILD_MESON_CROSS": "the Meson "
     "cross file (cross)", "XBUILD_SRC": "the source directory", "XBUILD_RECIPE": "the recipe's name",
     "XBUILD_CCACHE": "`ccache` when the compiler cache is on, else empty",
+    "XBUILD_TOOL_CACHE": "where cargo's and Go's own caches go when the compiler cache is on",
     "XBUILD_COLLECT_NEW_ELF": "1: collect the new ELF files when nothing was installed",
     "XBUILD_DEB_ARCH": "depends.py's architecture", "XBUILD_ONE_SOURCE": "zig's shim, one source at a time",
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
