@@ -15,9 +15,9 @@ import zlib
 
 import pytest
 
-from xbuild.artifact import elf, goinfo
+from xbuild.artifact import artifacts, elf, goinfo
 from xbuild.board import targets
-from xbuild.errors import ConfigError, UnsafeProjectFile
+from xbuild.errors import AbiMismatch, ConfigError, UnsafeProjectFile
 from xbuild.pipeline import gomod
 from xbuild.project import gomodule
 
@@ -238,15 +238,15 @@ def fake_buildinfo(version: str, lines: list[str]) -> bytes:
 def test_goarm_against_the_board(goarm, board, ok):
     build = goinfo.parse(fake_buildinfo("go1.24.4", ["build\tGOARCH=arm", f"build\tGOARM={goarm}"]))
     assert build is not None
-    found = goinfo.problems(build, "ARM", 32, board)
+    found = goinfo.problems(goinfo.to_json(build), "ARM", 32, board)
     assert not found if ok else "SIGILL" in found[0]
 
 
 def test_arm_program_that_does_not_say():
     build = goinfo.parse(fake_buildinfo("go1.24.4", ["build\tGOARCH=arm"]))
     assert build is not None and build.goarm is None
-    assert "does not say" in goinfo.problems(build, "ARM", 32, "v6KZ")[0]
-    assert goinfo.problems(build, "AArch64", 64, None) == []
+    assert "does not say" in goinfo.problems(goinfo.to_json(build), "ARM", 32, "v6KZ")[0]
+    assert goinfo.problems(goinfo.to_json(build), "AArch64", 64, None) == []
 
 
 def test_not_inline_or_not_go():
@@ -294,3 +294,27 @@ def test_section_over_its_limit(tmp_path):
     path.write_bytes(elf32_with_section(b".go.buildinfo", APP_BUILDINFO))
     with pytest.raises(elf.ElfError, match="more than"):
         elf.read_section(path, ".go.buildinfo", 100)
+
+
+def go_program(goarm: str) -> bytes:
+    return elf32_with_section(b".go.buildinfo", fake_buildinfo("go1.24.4", ["build\tGOARCH=arm",
+                                                                           f"build\tGOARM={goarm}"]))
+
+
+def test_the_manifest_and_the_gate_see_goarm(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "app").write_bytes(go_program("7"))
+    files = artifacts.describe(tmp_path)
+    assert files[0]["go"] == {"version": "go1.24.4", "goarch": "arm", "goarm": 7}
+    artifacts.gate(files, targets.get("rpi3").abi, "rpi3")  # an ARMv8 CPU in AArch32 runs GOARM=7
+    with pytest.raises(AbiMismatch, match="bin/app: Go code built for GOARM=7") as err:
+        artifacts.gate(files, targets.get("rpi0").abi, "rpi0")
+    assert "GOARM=6" in str(err.value)
+    (tmp_path / "bin" / "app").write_bytes(go_program("6"))
+    artifacts.gate(artifacts.describe(tmp_path), targets.get("rpi0").abi, "rpi0")
+
+
+def test_a_corrupt_buildinfo_is_recorded_not_fatal(tmp_path):
+    (tmp_path / "app").write_bytes(elf32_with_section(b".go.buildinfo", fake_buildinfo("go1.24.4", ["x"])[:-10]))
+    (entry,) = artifacts.describe(tmp_path)
+    assert "go" not in entry and "runs past" in entry["go_error"]

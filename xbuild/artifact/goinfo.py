@@ -94,16 +94,21 @@ def goarm_for(arm_arch_max: str) -> int:
     return 6 if rank < ARM_RANK["v7"] else 7
 
 
-def problems(build: GoBuild, machine: str, bits: int, arm_arch_max: str | None) -> list[str]:
-    """Why a Go program does not run on a board with that CPU (the gate's words), if it does not."""
+def to_json(build: GoBuild) -> dict:
+    """What the manifest keeps of a Go program's build: its Go, GOARCH and GOARM (none off ARM)."""
+    return {"version": build.version, "goarch": build.settings.get("GOARCH"), "goarm": build.goarm}
+
+
+def problems(go: dict, machine: str, bits: int, arm_arch_max: str | None) -> list[str]:
+    """Why a Go program (`go`: to_json's) does not run on a board with that CPU (the gate's
+    words), if it does not."""
     if machine != "ARM" or bits != 32 or not arm_arch_max:
         return []
-    most = goarm_for(arm_arch_max)
-    built = build.goarm
+    most, built, version = goarm_for(arm_arch_max), go.get("goarm"), go.get("version")
     if built is None:
-        return [f"a Go program ({build.version}) that does not say which GOARM it was built for: "
+        return [f"a Go program ({version}) that does not say which GOARM it was built for: "
                 f"the board's {arm_arch_max} CPU runs GOARM={most} or lower"]
     if built > most:
-        return [f"Go code built for GOARM={built} ({build.version}): the board's {arm_arch_max} CPU "
+        return [f"Go code built for GOARM={built} ({version}): the board's {arm_arch_max} CPU "
                 f"runs GOARM={most} or lower (it would die with SIGILL); build with GOARM={most}"]
     return []
