@@ -17,9 +17,9 @@ import pytest
 
 from xbuild.artifact import artifacts, elf, goinfo
 from xbuild.board import targets
-from xbuild.errors import AbiMismatch, ConfigError, UnsafeProjectFile
+from xbuild.errors import AbiMismatch, BadArtifact, ConfigError, PackageUnavailable, UnsafeProjectFile
 from xbuild.pipeline import gomod
-from xbuild.project import gomodule
+from xbuild.project import gomodule, goproxy
 
 # example.com/greet v1.0.0, as the experiments' file:// proxy served it
 GREET_MOD = b"module example.com/greet\n\ngo 1.21\n"
@@ -318,3 +318,63 @@ def test_a_corrupt_buildinfo_is_recorded_not_fatal(tmp_path):
     (tmp_path / "app").write_bytes(elf32_with_section(b".go.buildinfo", fake_buildinfo("go1.24.4", ["x"])[:-10]))
     (entry,) = artifacts.describe(tmp_path)
     assert "go" not in entry and "runs past" in entry["go_error"]
+
+
+# --- the host-side fetch from a module proxy (a file:// one made here: no network) ----------------
+
+def proxy_tree(root, go_file=GREET_GO):
+    where = root / "example.com" / "greet" / "@v"
+    where.mkdir(parents=True)
+    (where / "v1.0.0.mod").write_bytes(GREET_MOD)
+    with zipfile.ZipFile(where / "v1.0.0.zip", "w") as z:
+        z.writestr("example.com/greet@v1.0.0/go.mod", GREET_MOD)
+        z.writestr("example.com/greet@v1.0.0/greet.go", go_file)
+    return f"file://{root}"
+
+
+SUMS = [gomodule.Sum("example.com/greet", "v1.0.0", GREET_SUM),
+        gomodule.Sum("example.com/greet", "v1.0.0/go.mod", GREET_MOD_SUM)]
+
+
+def test_fetch_checks_and_lays_out_a_goproxy_tree(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy")
+    fetched = goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+    assert [f.to_json() for f in fetched] == [{"module": "example.com/greet", "version": "v1.0.0", "h1": GREET_SUM}]
+    assert sorted(p.name for p in (tmp_path / "out" / "example.com" / "greet" / "@v").iterdir()) == \
+        ["v1.0.0.mod", "v1.0.0.zip"]
+
+
+def test_fetch_go_mod_only(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy")
+    (fetched,) = goproxy.fetch(SUMS[1:], tmp_path / "out", proxy=proxy)
+    assert fetched.version == "v1.0.0/go.mod"
+    assert not (tmp_path / "out" / "example.com" / "greet" / "@v" / "v1.0.0.zip").exists()
+
+
+def test_fetch_refuses_what_go_sum_does_not_say(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy", GREET_GO.replace(b"hello", b"HELLO"))
+    with pytest.raises(BadArtifact, match="does not match go.sum"):
+        goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+    assert not (tmp_path / "out" / "example.com" / "greet" / "@v" / "v1.0.0.zip").exists()
+
+
+def test_fetch_a_module_the_proxy_lacks(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy")
+    sums = [gomodule.Sum("example.com/other", "v0.1.0/go.mod", GREET_MOD_SUM)]
+    with pytest.raises(PackageUnavailable, match="example.com/other") as err:
+        goproxy.fetch(sums, tmp_path / "out", proxy=proxy)
+    assert "go mod vendor" in err.value.hint
+
+
+@pytest.mark.parametrize(("module", "version"), [("../../etc", "v1.0.0"), ("example.com/../x", "v1.0.0"),
+                                                 ("/abs", "v1.0.0"), ("example.com/.hidden", "v1.0.0"),
+                                                 ("example.com/x", "latest"), ("example.com/x", "v1.0.0/../..")])
+def test_fetch_refuses_odd_names_before_fetching(tmp_path, module, version):
+    with pytest.raises(ConfigError, match="not a"):
+        goproxy.fetch([gomodule.Sum(module, version, GREET_SUM)], tmp_path / "out", proxy="file:///nonexistent")
+    assert not (tmp_path / "out").exists()
+
+
+def test_fetch_wants_the_go_mod_line(tmp_path):
+    with pytest.raises(ConfigError, match="without its /go.mod line"):
+        goproxy.fetch(SUMS[:1], tmp_path / "out", proxy=proxy_tree(tmp_path / "proxy"))
