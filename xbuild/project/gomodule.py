@@ -109,9 +109,13 @@ def read_sums(project: Path) -> list[Sum]:
 
 
 def hash_files(files: list[tuple[str, bytes]]) -> str:
-    """Go's dirhash "h1:": the SHA-256 of the sorted lines "<sha256 hex>  <name>\\n", base64
-    (golang.org/x/mod/sumdb/dirhash.Hash1)."""
-    summary = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files))
+    """Go's dirhash "h1:" of (name, contents) pairs (golang.org/x/mod/sumdb/dirhash.Hash1)."""
+    return _h1([(name, hashlib.sha256(data).hexdigest()) for name, data in files])
+
+
+def _h1(digests: list[tuple[str, str]]) -> str:
+    """The SHA-256 of the sorted lines "<sha256 hex>  <name>\\n", base64."""
+    summary = "".join(f"{digest}  {name}\n" for name, digest in sorted(digests))
     return "h1:" + base64.b64encode(hashlib.sha256(summary.encode()).digest()).decode()
 
 
@@ -129,8 +133,14 @@ def hash_zip(path: Path) -> str:
         infos = [i for i in z.infolist() if not i.is_dir()]
         if sum(i.file_size for i in infos) > MAX_ZIP:
             raise ConfigError(f"{path.name} unpacks to more than {MAX_ZIP >> 20} MB")
-        files = [(i.filename, z.read(i)) for i in infos]
-    return hash_files(files)
+        digests = []
+        for info in infos:  # streamed: a module zip may be large
+            h = hashlib.sha256()
+            with z.open(info) as member:
+                while chunk := member.read(1 << 20):
+                    h.update(chunk)
+            digests.append((info.filename, h.hexdigest()))
+    return _h1(digests)
 
 
 def escape(path: str) -> str:
