@@ -1,0 +1,120 @@
+"""A Go module's dependencies fetched on the host, for a sandbox that has no network (docs/go.md):
+exactly the module versions the project's go.sum names, from a module proxy (the GOPROXY
+protocol: `<module>/@v/<version>.mod|.zip`), each checked against go.sum's `h1:` before it is
+kept, laid out as a GOPROXY tree the build reads with `GOPROXY=file://…` (Go checks go.sum
+against it once more itself).
+
+No `go` runs on the host: go.mod and go.sum are the project's, untrusted, and `go mod download`
+would follow a `toolchain` line or a `replace` to a host path. go.sum names every module version
+the build needs (Go refuses to build without its line), so nothing is resolved here. A module a
+proxy does not serve (a private one) is vendored by its project instead (`go mod vendor`)."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from xbuild.errors import BadArtifact, ConfigError, IndexUnreachable, PackageUnavailable
+from xbuild.project.gomodule import MAX_ZIP, Sum, escape, hash_go_mod, hash_zip
+
+PROXY = "https://proxy.golang.org"
+MAX_MOD = 16 << 20  # Go's own limit on a go.mod file (modfetch's MaxGoMod)
+TIMEOUT = 60
+# golang.org/x/mod/module.CheckPath, in short: slash-separated elements of these characters, none
+# empty, none starting or ending with a dot; a version is semantic (CheckPathMajor aside).
+_ELEMENT = r"[A-Za-z0-9_~+-](?:[A-Za-z0-9._~+-]*[A-Za-z0-9_~+-])?"
+_PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
+_VERSION = re.compile(r"v\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+incompatible)?")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    module: str
+    version: str
+    sum: str          # the zip's h1: (go.sum's), or the go.mod's for a go.mod-only line
+
+    def to_json(self) -> dict:
+        return {"module": self.module, "version": self.version, "h1": self.sum}
+
+
+def check(entry: Sum) -> None:
+    version = entry.version.removesuffix("/go.mod")
+    if not _PATH.fullmatch(entry.module) or ".." in entry.module.split("/"):
+        raise ConfigError(f"go.sum names {entry.module[:200]!r}, which is not a Go module path",
+                          hint="regenerate go.sum with `go mod tidy`")
+    if not _VERSION.fullmatch(version):
+        raise ConfigError(f"go.sum gives {entry.module} the version {version[:100]!r}, which is not "
+                          "a module version", hint="regenerate go.sum with `go mod tidy`")
+
+
+def _get(url: str, dest: Path, limit: int) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, dest.open("wb") as out:
+            size = 0
+            while chunk := response.read(1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    raise ConfigError(f"{url} is larger than {limit >> 20} MB, more than Go allows")
+                out.write(chunk)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 410):  # the proxy protocol's "no such module or version"
+            raise PackageUnavailable(f"the Go module proxy has no {url.rsplit('/@v/', 1)[0]} "
+                                     f"{url.rsplit('/', 1)[1]} ({exc.code})",
+                                     hint="a private module or one the proxy does not serve: vendor "
+                                          "the dependencies (`go mod vendor`) and commit vendor/") from None
+        raise IndexUnreachable(f"the Go module proxy answered {exc.code} for {url}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, FileNotFoundError):  # a file:// proxy's 404
+            raise PackageUnavailable(f"the Go module proxy has no {url}",
+                                     hint="vendor the dependencies (`go mod vendor`) and commit vendor/") from None
+        raise IndexUnreachable(f"the Go module proxy is not reachable: {reason} ({url})",
+                               hint="check the network; or vendor the dependencies (`go mod vendor`) "
+                                    "and commit vendor/, which needs no network") from None
+
+
+def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
+          log: Callable[[str], None] = lambda line: None) -> list[Fetched]:
+    """Every module version of `sums` fetched from `proxy` into `dest`, a GOPROXY tree
+    (`<escaped module>/@v/<escaped version>.mod|.zip`), each checked against its go.sum hash.
+    A version with only a `/go.mod` line gets its go.mod alone: Go reads it to resolve the module
+    graph, never its code."""
+    for entry in sums:
+        check(entry)
+    zips = {(s.module, s.version): s.hash for s in sums if not s.go_mod_only}
+    mods = {(s.module, s.version.removesuffix("/go.mod")): s.hash for s in sums if s.go_mod_only}
+    missing = sorted(set(zips) - set(mods))
+    if missing:
+        module, version = missing[0]
+        raise ConfigError(f"go.sum has {module} {version} without its /go.mod line",
+                          hint="regenerate go.sum with `go mod tidy`")
+    out = []
+    for (module, version), wanted in sorted(mods.items()):
+        where = dest / escape(module) / "@v"
+        where.mkdir(parents=True, exist_ok=True)
+        base = f"{proxy.rstrip('/')}/{escape(module)}/@v/{escape(version)}"
+        mod = where / f"{escape(version)}.mod"
+        _get(base + ".mod", mod, MAX_MOD)
+        _verify(module, version + "/go.mod", hash_go_mod(mod.read_bytes()), wanted, mod)
+        if (module, version) in zips:
+            log(f"go module {module} {version}")
+            zipped = where / f"{escape(version)}.zip"
+            _get(base + ".zip", zipped, MAX_ZIP)
+            _verify(module, version, hash_zip(zipped), zips[(module, version)], zipped)
+            out.append(Fetched(module, version, zips[(module, version)]))
+        else:
+            out.append(Fetched(module, version + "/go.mod", wanted))
+    return out
+
+
+def _verify(module: str, version: str, got: str, wanted: str, path: Path) -> None:
+    if got != wanted:
+        path.unlink()
+        raise BadArtifact(
+            f"{module} {version} from the Go module proxy does not match go.sum: {got}, go.sum says {wanted}",
+            hint="the module changed since go.sum was written (or the proxy serves another one): "
+                 "check it, then `go mod tidy`; vendoring (`go mod vendor`) builds from vendor/ alone")
