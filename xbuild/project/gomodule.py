@@ -29,6 +29,7 @@ class GoModule:
     toolchain: str | None                      # the `toolchain` line: "go1.27.3"
     requires: tuple[tuple[str, str], ...]      # (module, version), as listed
     vendored: bool                             # vendor/modules.txt is there: built with -mod=vendor
+    replaces: tuple[tuple[str, str], ...] = ()  # (module, its replacement: a module or a directory)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,42 @@ def parse_mod(text: str) -> tuple[str | None, str | None, str | None, list[tuple
     return module, go, toolchain, requires
 
 
+def parse_replaces(text: str) -> list[tuple[str, str]]:
+    """(module, replacement) of each `replace old [v] => new [v]` line, in a block or not."""
+    out, block = [], False
+    for raw in text.splitlines():
+        fields = _fields(raw)
+        if block:
+            if fields == [")"]:
+                block = False
+            elif "=>" in fields and fields.index("=>") > 0 and len(fields) > fields.index("=>") + 1:
+                out.append((fields[0], fields[fields.index("=>") + 1]))
+        elif fields[:2] == ["replace", "("]:
+            block = True
+        elif fields[:1] == ["replace"] and "=>" in fields[2:] and len(fields) > fields.index("=>") + 1:
+            out.append((fields[1], fields[fields.index("=>") + 1]))
+    return out
+
+
+def is_directory(replacement: str) -> bool:
+    """A replacement that is a directory, not a module (golang.org/x/mod/modfile.IsDirectoryPath)."""
+    return replacement in (".", "..") or replacement.startswith(("./", "../", "/", ".\\", "..\\")) \
+        or bool(re.match(r"[A-Za-z]:[\\/]", replacement))
+
+
+def outside(replacement: str) -> bool:
+    """A directory replacement that leaves the project (Go reads it in the sandbox, where only the
+    project is): absolute, or climbing above the module's root."""
+    if replacement.startswith("/") or re.match(r"[A-Za-z]:[\\/]", replacement):
+        return True
+    depth = 0
+    for part in replacement.replace("\\", "/").split("/"):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            return True
+    return False
+
+
 def read_module(project: Path) -> GoModule:
     """The project's go.mod (a regular file of at most 1 MiB, else UnsafeProjectFile)."""
     text = read_project_file(project / GO_MOD, "the Go module file").decode("utf-8", errors="replace")
@@ -84,7 +121,8 @@ def read_module(project: Path) -> GoModule:
     if not module:
         raise ConfigError(f"{project.name}/{GO_MOD} has no module line",
                           hint="a go.mod starts with `module <path>` (`go mod init <path>` writes it)")
-    return GoModule(module, go, toolchain, tuple(requires), is_regular(project / VENDOR_LIST))
+    return GoModule(module, go, toolchain, tuple(requires), is_regular(project / VENDOR_LIST),
+                    tuple(parse_replaces(text)))
 
 
 def parse_sum(text: str) -> list[Sum]:

@@ -11,19 +11,23 @@ proxy does not serve (a private one) is vendored by its project instead (`go mod
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild.errors import BadArtifact, ConfigError, IndexUnreachable, PackageUnavailable
+from xbuild.host.safefs import is_regular
 from xbuild.project.gomodule import MAX_ZIP, Sum, escape, hash_go_mod, hash_zip
 
 PROXY = "https://proxy.golang.org"
 MAX_MOD = 16 << 20  # Go's own limit on a go.mod file (modfetch's MaxGoMod)
 TIMEOUT = 60
+MAX_SUMS = 10_000  # go.sum lines: a large program's is a few hundred
 # golang.org/x/mod/module.CheckPath, in short: slash-separated elements of these characters, none
 # empty, none starting or ending with a dot; a version is semantic (CheckPathMajor aside).
 _ELEMENT = r"[A-Za-z0-9_~+-](?:[A-Za-z0-9._~+-]*[A-Za-z0-9_~+-])?"
@@ -52,6 +56,16 @@ def check(entry: Sum) -> None:
 
 
 def _get(url: str, dest: Path, limit: int) -> None:
+    """url into dest, whole or not at all (a temporary file renamed: another build may read dest)."""
+    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    try:
+        _download(url, part, limit)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _download(url: str, dest: Path, limit: int) -> None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response, dest.open("wb") as out:
             size = 0
@@ -83,6 +97,9 @@ def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
     (`<escaped module>/@v/<escaped version>.mod|.zip`), each checked against its go.sum hash.
     A version with only a `/go.mod` line gets its go.mod alone: Go reads it to resolve the module
     graph, never its code."""
+    if len(sums) > MAX_SUMS:
+        raise ConfigError(f"go.sum has {len(sums)} lines, more than xbuild fetches ({MAX_SUMS})",
+                          hint="vendor the dependencies (`go mod vendor`) and commit vendor/")
     for entry in sums:
         check(entry)
     zips = {(s.module, s.version): s.hash for s in sums if not s.go_mod_only}
@@ -98,17 +115,33 @@ def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
         where.mkdir(parents=True, exist_ok=True)
         base = f"{proxy.rstrip('/')}/{escape(module)}/@v/{escape(version)}"
         mod = where / f"{escape(version)}.mod"
-        _get(base + ".mod", mod, MAX_MOD)
-        _verify(module, version + "/go.mod", hash_go_mod(mod.read_bytes()), wanted, mod)
+        if not _kept(mod, _hash_mod_file, wanted):
+            _get(base + ".mod", mod, MAX_MOD)
+            _verify(module, version + "/go.mod", hash_go_mod(mod.read_bytes()), wanted, mod)
         if (module, version) in zips:
-            log(f"go module {module} {version}")
             zipped = where / f"{escape(version)}.zip"
-            _get(base + ".zip", zipped, MAX_ZIP)
-            _verify(module, version, hash_zip(zipped), zips[(module, version)], zipped)
+            if not _kept(zipped, hash_zip, zips[(module, version)]):
+                log(f"go module {module} {version}")
+                _get(base + ".zip", zipped, MAX_ZIP)
+                _verify(module, version, hash_zip(zipped), zips[(module, version)], zipped)
             out.append(Fetched(module, version, zips[(module, version)]))
         else:
             out.append(Fetched(module, version + "/go.mod", wanted))
     return out
+
+
+def _hash_mod_file(path: Path) -> str:
+    return hash_go_mod(path.read_bytes())
+
+
+def _kept(path: Path, digest: Callable[[Path], str], wanted: str) -> bool:
+    """A file an earlier fetch kept (checked then, checked again now: the cache is only a cache)."""
+    if not is_regular(path):
+        return False
+    try:
+        return digest(path) == wanted
+    except (OSError, ValueError, zipfile.BadZipFile, ConfigError):
+        return False
 
 
 def _verify(module: str, version: str, got: str, wanted: str, path: Path) -> None:
