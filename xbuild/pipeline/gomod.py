@@ -12,7 +12,7 @@ import re
 
 from xbuild.artifact.goinfo import goarm_for
 from xbuild.board.targets import Target
-from xbuild.errors import ConfigError
+from xbuild.errors import ConfigError, GoModuleError
 from xbuild.project.gomodule import GoModule
 from xbuild.toolchain import ROOT
 
@@ -73,9 +73,9 @@ def check_go_version(module: GoModule, go: str) -> None:
     try:
         wanted = _version(module.go)
     except ValueError:
-        raise ConfigError(f"go.mod's go line {module.go!r} is not a Go version",
+        raise GoModuleError(f"go.mod's go line {module.go!r} is not a Go version",
                           hint="it reads like `go 1.22` or `go 1.22.3`") from None
     if wanted > _version(go):
-        raise ConfigError(f"{module.path} needs Go {module.go} (its go.mod's go line), and xbuild "
+        raise GoModuleError(f"{module.path} needs Go {module.go} (its go.mod's go line), and xbuild "
                           f"builds with {go}",
                           hint=f"lower the go line to what the module really needs, at most {go[2:]}")

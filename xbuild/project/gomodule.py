@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild.errors import ConfigError
+from xbuild.errors import GoModuleError
 from xbuild.host.safefs import is_regular, read_project_file
 
 GO_MOD, GO_SUM, VENDOR_LIST = "go.mod", "go.sum", "vendor/modules.txt"
@@ -119,7 +119,7 @@ def read_module(project: Path) -> GoModule:
     text = read_project_file(project / GO_MOD, "the Go module file").decode("utf-8", errors="replace")
     module, go, toolchain, requires = parse_mod(text)
     if not module:
-        raise ConfigError(f"{project.name}/{GO_MOD} has no module line",
+        raise GoModuleError(f"{project.name}/{GO_MOD} has no module line",
                           hint="a go.mod starts with `module <path>` (`go mod init <path>` writes it)")
     return GoModule(module, go, toolchain, tuple(requires), is_regular(project / VENDOR_LIST),
                     tuple(parse_replaces(text)))
@@ -132,7 +132,7 @@ def parse_sum(text: str) -> list[Sum]:
         if not fields:
             continue
         if len(fields) != 3 or not fields[2].startswith("h1:"):
-            raise ConfigError(f"go.sum line {number} is not `<module> <version> h1:<hash>`: {line[:200]!r}",
+            raise GoModuleError(f"go.sum line {number} is not `<module> <version> h1:<hash>`: {line[:200]!r}",
                               hint="regenerate it with `go mod tidy`")
         out.append(Sum(*fields))
     return out
@@ -166,11 +166,11 @@ def hash_zip(path: Path) -> str:
     """A module zip's hash, as go.sum records it: every file under its names in the zip
     ("<module>@<version>/..."). Bounded: Go refuses a module zip over 500 MB, and so does this."""
     if path.stat().st_size > MAX_ZIP:
-        raise ConfigError(f"{path.name} is larger than a Go module zip may be ({MAX_ZIP >> 20} MB)")
+        raise GoModuleError(f"{path.name} is larger than a Go module zip may be ({MAX_ZIP >> 20} MB)")
     with zipfile.ZipFile(path) as z:
         infos = [i for i in z.infolist() if not i.is_dir()]
         if sum(i.file_size for i in infos) > MAX_ZIP:
-            raise ConfigError(f"{path.name} unpacks to more than {MAX_ZIP >> 20} MB")
+            raise GoModuleError(f"{path.name} unpacks to more than {MAX_ZIP >> 20} MB")
         digests = []
         for info in infos:  # streamed: a module zip may be large
             h = hashlib.sha256()

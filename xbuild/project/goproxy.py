@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild.errors import BadArtifact, ConfigError, IndexUnreachable, PackageUnavailable
+from xbuild.errors import ConfigError, GoModuleError, GoModuleMismatch, IndexUnreachable, PackageUnavailable
 from xbuild.host.safefs import is_regular
 from xbuild.project.gomodule import MAX_ZIP, Sum, escape, hash_go_mod, hash_zip
 
@@ -48,10 +48,10 @@ class Fetched:
 def check(entry: Sum) -> None:
     version = entry.version.removesuffix("/go.mod")
     if not _PATH.fullmatch(entry.module) or ".." in entry.module.split("/"):
-        raise ConfigError(f"go.sum names {entry.module[:200]!r}, which is not a Go module path",
+        raise GoModuleError(f"go.sum names {entry.module[:200]!r}, which is not a Go module path",
                           hint="regenerate go.sum with `go mod tidy`")
     if not _VERSION.fullmatch(version):
-        raise ConfigError(f"go.sum gives {entry.module} the version {version[:100]!r}, which is not "
+        raise GoModuleError(f"go.sum gives {entry.module} the version {version[:100]!r}, which is not "
                           "a module version", hint="regenerate go.sum with `go mod tidy`")
 
 
@@ -72,7 +72,7 @@ def _download(url: str, dest: Path, limit: int) -> None:
             while chunk := response.read(1 << 16):
                 size += len(chunk)
                 if size > limit:
-                    raise ConfigError(f"{url} is larger than {limit >> 20} MB, more than Go allows")
+                    raise GoModuleError(f"{url} is larger than {limit >> 20} MB, more than Go allows")
                 out.write(chunk)
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):  # the proxy protocol's "no such module or version"
@@ -98,7 +98,7 @@ def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
     A version with only a `/go.mod` line gets its go.mod alone: Go reads it to resolve the module
     graph, never its code."""
     if len(sums) > MAX_SUMS:
-        raise ConfigError(f"go.sum has {len(sums)} lines, more than xbuild fetches ({MAX_SUMS})",
+        raise GoModuleError(f"go.sum has {len(sums)} lines, more than xbuild fetches ({MAX_SUMS})",
                           hint="vendor the dependencies (`go mod vendor`) and commit vendor/")
     for entry in sums:
         check(entry)
@@ -107,7 +107,7 @@ def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
     missing = sorted(set(zips) - set(mods))
     if missing:
         module, version = missing[0]
-        raise ConfigError(f"go.sum has {module} {version} without its /go.mod line",
+        raise GoModuleError(f"go.sum has {module} {version} without its /go.mod line",
                           hint="regenerate go.sum with `go mod tidy`")
     out = []
     for (module, version), wanted in sorted(mods.items()):
@@ -147,7 +147,7 @@ def _kept(path: Path, digest: Callable[[Path], str], wanted: str) -> bool:
 def _verify(module: str, version: str, got: str, wanted: str, path: Path) -> None:
     if got != wanted:
         path.unlink()
-        raise BadArtifact(
+        raise GoModuleMismatch(
             f"{module} {version} from the Go module proxy does not match go.sum: {got}, go.sum says {wanted}",
             hint="the module changed since go.sum was written (or the proxy serves another one): "
                  "check it, then `go mod tidy`; vendoring (`go mod vendor`) builds from vendor/ alone")
