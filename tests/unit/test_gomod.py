@@ -458,3 +458,10 @@ def test_vendored_modules_listed(tmp_path):
         "# example.com/x v0.2.0 => ./x\nexample.com/x\n")
     assert gobuild.vendored(tmp_path) == [{"module": "example.com/greet", "version": "v1.0.0"},
                                           {"module": "example.com/x", "version": "v0.2.0"}]
+
+
+def test_fetch_bounds_all_it_downloads_together(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy")
+    with pytest.raises(GoModuleError, match="XBUILD_MAX_OUTPUT_MB"):
+        goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy, total=len(GREET_MOD) + 10)  # the .mod fits, the zip not
+    assert [p.name for p in (tmp_path / "out" / "example.com" / "greet" / "@v").iterdir()] == ["v1.0.0.mod"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -21,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild.errors import ConfigError, GoModuleError, GoModuleMismatch, IndexUnreachable, PackageUnavailable
+from xbuild.host.archive import max_output
 from xbuild.host.safefs import is_regular
 from xbuild.project.gomodule import MAX_ZIP, Sum, escape, hash_go_mod, hash_zip
 
 PROXY = "https://proxy.golang.org"
 MAX_MOD = 16 << 20  # Go's own limit on a go.mod file (modfetch's MaxGoMod)
 TIMEOUT = 60
+TOTAL_SECONDS = 1800  # the whole fetch, every module of go.sum
 MAX_SUMS = 10_000  # go.sum lines: a large program's is a few hundred
 # golang.org/x/mod/module.CheckPath, in short: slash-separated elements of these characters, none
 # empty, none starting or ending with a dot; a version is semantic (CheckPathMajor aside).
@@ -72,7 +75,8 @@ def _download(url: str, dest: Path, limit: int) -> None:
             while chunk := response.read(1 << 16):
                 size += len(chunk)
                 if size > limit:
-                    raise GoModuleError(f"{url} is larger than {limit >> 20} MB, more than Go allows")
+                    raise GoModuleError(f"{url} is larger than {limit} bytes: more than Go allows for one "
+                                          "file, or than is left of XBUILD_MAX_OUTPUT_MB for the fetch")
                 out.write(chunk)
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):  # the proxy protocol's "no such module or version"
@@ -92,11 +96,12 @@ def _download(url: str, dest: Path, limit: int) -> None:
 
 
 def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
-          log: Callable[[str], None] = lambda line: None) -> list[Fetched]:
+          log: Callable[[str], None] = lambda line: None, total: int | None = None) -> list[Fetched]:
     """Every module version of `sums` fetched from `proxy` into `dest`, a GOPROXY tree
     (`<escaped module>/@v/<escaped version>.mod|.zip`), each checked against its go.sum hash.
     A version with only a `/go.mod` line gets its go.mod alone: Go reads it to resolve the module
-    graph, never its code."""
+    graph, never its code. What it downloads is bounded: each file as Go bounds it, all of them
+    together by `total` bytes (XBUILD_MAX_OUTPUT_MB) and TOTAL_SECONDS."""
     if len(sums) > MAX_SUMS:
         raise GoModuleError(f"go.sum has {len(sums)} lines, more than xbuild fetches ({MAX_SUMS})",
                           hint="vendor the dependencies (`go mod vendor`) and commit vendor/")
@@ -109,25 +114,42 @@ def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
         module, version = missing[0]
         raise GoModuleError(f"go.sum has {module} {version} without its /go.mod line",
                           hint="regenerate go.sum with `go mod tidy`")
-    out = []
+    out, budget = [], _Budget(total or max_output(), time.monotonic() + TOTAL_SECONDS)
     for (module, version), wanted in sorted(mods.items()):
         where = dest / escape(module) / "@v"
         where.mkdir(parents=True, exist_ok=True)
         base = f"{proxy.rstrip('/')}/{escape(module)}/@v/{escape(version)}"
         mod = where / f"{escape(version)}.mod"
         if not _kept(mod, _hash_mod_file, wanted):
-            _get(base + ".mod", mod, MAX_MOD)
+            budget.get(base + ".mod", mod, MAX_MOD)
             _verify(module, version + "/go.mod", hash_go_mod(mod.read_bytes()), wanted, mod)
         if (module, version) in zips:
             zipped = where / f"{escape(version)}.zip"
             if not _kept(zipped, hash_zip, zips[(module, version)]):
                 log(f"go module {module} {version}")
-                _get(base + ".zip", zipped, MAX_ZIP)
+                budget.get(base + ".zip", zipped, MAX_ZIP)
                 _verify(module, version, hash_zip(zipped), zips[(module, version)], zipped)
             out.append(Fetched(module, version, zips[(module, version)]))
         else:
             out.append(Fetched(module, version + "/go.mod", wanted))
     return out
+
+
+@dataclass
+class _Budget:
+    """What one fetch may still download, and until when."""
+    left: int
+    deadline: float
+
+    def get(self, url: str, dest: Path, limit: int) -> None:
+        if time.monotonic() > self.deadline:
+            raise GoModuleError(f"fetching go.sum's modules took more than {TOTAL_SECONDS} s",
+                                hint="vendor the dependencies (`go mod vendor`) and commit vendor/")
+        if self.left <= 0:
+            raise GoModuleError(f"go.sum's modules add up to more than {max_output() >> 20} MB "
+                                "(XBUILD_MAX_OUTPUT_MB)", hint="vendor the dependencies (`go mod vendor`)")
+        _get(url, dest, min(limit, self.left))
+        self.left -= dest.stat().st_size
 
 
 def _hash_mod_file(path: Path) -> str:
