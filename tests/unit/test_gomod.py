@@ -232,9 +232,11 @@ def test_parse_gos_buildinfo():
 
 def fake_buildinfo(version: str, lines: list[str]) -> bytes:
     """The inline layout (Go 1.18 on), with the sentinels around the module information."""
-    def string(b: bytes) -> bytes:
-        assert len(b) < 128  # one-byte uvarint
-        return bytes([len(b)]) + b
+    def string(b: bytes) -> bytes:  # a uvarint length, then the bytes
+        n, length = len(b), b""
+        while n >= 0x80:
+            length, n = length + bytes([n & 0x7F | 0x80]), n >> 7
+        return length + bytes([n]) + b
     modinfo = b"S" * 16 + "".join(line + "\n" for line in lines).encode() + b"E" * 16
     return goinfo.MAGIC + bytes([4, 2]) + bytes(16) + string(version.encode()) + string(modinfo)
 
@@ -465,3 +467,22 @@ def test_fetch_bounds_all_it_downloads_together(tmp_path):
     with pytest.raises(GoModuleError, match="XBUILD_MAX_OUTPUT_MB"):
         goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy, total=len(GREET_MOD) + 10)  # the .mod fits, the zip not
     assert [p.name for p in (tmp_path / "out" / "example.com" / "greet" / "@v").iterdir()] == ["v1.0.0.mod"]
+
+
+@pytest.mark.parametrize("goarm", ["9" * 5000, "²", "-1", "", "7x"])
+def test_a_hostile_goarm_setting_is_no_goarm(goarm):
+    build = goinfo.parse(fake_buildinfo("go1.27.3", [f"build\tGOARM={goarm}"]))
+    assert build is not None and build.goarm is None  # the gate then refuses it on ARM: "does not say"
+
+
+def test_a_huge_version_string_is_cut_for_the_manifest():
+    build = goinfo.parse(fake_buildinfo("go" + "1" * 100_000, ["build\tGOARM=6"]))
+    assert build is not None and len(build.version) == goinfo.MAX_TEXT
+
+
+@pytest.mark.parametrize("cut", [16, 31, 32, 33, 40])
+def test_garbage_buildinfo_never_crashes_describe(tmp_path, cut):
+    data = fake_buildinfo("go1.27.3", ["build\tGOARM=6"])[:cut] + b"\xff" * 12
+    (tmp_path / "app").write_bytes(elf32_with_section(b".go.buildinfo", data))
+    (entry,) = artifacts.describe(tmp_path)
+    assert "go" in entry or "go_error" in entry or entry["elf"]["machine"] == "ARM"

@@ -83,8 +83,8 @@ def describe(tree: Path) -> list[dict]:
             entry["elf"] = info.to_json()
             try:  # a Go program: the GOARM it was built for, which its ELF attributes do not say
                 go = goinfo.read(path)
-            except elf.ElfError as exc:
-                go, entry["go_error"] = None, str(exc)
+            except (elf.ElfError, ValueError) as exc:  # a malformed section: recorded, never fatal
+                go, entry["go_error"] = None, str(exc)[:500]
             if go is not None:
                 entry["go"] = goinfo.to_json(go)
         files.append(entry)

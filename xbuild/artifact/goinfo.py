@@ -13,6 +13,7 @@ in two 16-byte sentinels; its lines are tab-separated: "path", "mod", "dep", "=>
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from xbuild.board.requirement import ARM_RANK
 SECTION = ".go.buildinfo"
 MAGIC = b"\xff Go buildinf:"
 MAX_SECTION = 1 << 20  # a program with thousands of dependencies holds a few hundred KiB
+MAX_TEXT = 200  # a Go version string ("go1.27.3", "devel go1.28-abcdef ...")
 _INLINE = 0x2
 _SENTINEL = 16
 
@@ -37,7 +39,8 @@ class GoBuild:
         """The GOARM the program was built for (6 of "6" or "6,softfloat"), when it says."""
         value = self.settings.get("GOARM", "")
         head = value.split(",", 1)[0]
-        return int(head) if head.isdigit() else None
+        # ASCII digits, a few: str.isdigit() takes "²", and int() refuses 5,000 digits
+        return int(head) if re.fullmatch(r"[0-9]{1,3}", head) else None
 
 
 def read(path: Path) -> GoBuild | None:
@@ -64,7 +67,8 @@ def parse(data: bytes) -> GoBuild | None:
             settings[key] = value
         elif parts[0] == "dep" and len(parts) >= 3:
             deps.append((parts[1], parts[2], parts[3] if len(parts) > 3 else ""))
-    return GoBuild(version.decode(errors="replace"), settings, tuple(deps))
+    # what the manifest keeps is bounded: a hostile section's "version" could be 1 MiB
+    return GoBuild(version.decode(errors="replace")[:MAX_TEXT], settings, tuple(deps))
 
 
 def _string(data: bytes, pos: int) -> tuple[bytes, int]:
