@@ -109,14 +109,17 @@ def test_fetched_modules_come_from_the_proxy_checked_and_are_listed(rpi0):
     assert "go module example.com/greet v1.0.0" in (Path(rpi0["result"]["log"]).read_text())
 
 
+ZLIB_MAIN = ('package main\n\n/*\n#cgo pkg-config: zlib\n#include <zlib.h>\n*/\nimport "C"\n\n'
+             'import "fmt"\n\nfunc main() { fmt.Println("zlib", C.GoString(C.zlibVersion())) }\n')
+
+
 @pytest.fixture(scope="module")
 def zlib(engine, tmp_path_factory):
     """cgo against a board library: zlib through `#cgo pkg-config`, for a 64-bit Pi, with a .deb."""
     tmp = tmp_path_factory.mktemp("go-zlib")
     project = make_project(tmp / "gozlib", {
         "go.mod": "module example.com/gozlib\n\ngo 1.22\n",
-        "main.go": 'package main\n\n/*\n#cgo pkg-config: zlib\n#include <zlib.h>\n*/\nimport "C"\n\n'
-                   'import "fmt"\n\nfunc main() { fmt.Println("zlib", C.GoString(C.zlibVersion())) }\n',
+        "main.go": ZLIB_MAIN,
         "xbuild.toml": '[build]\npackages = ["zlib1g-dev"]\nversion = "1.2"\n'})
     return built(project, "rpi4", tmp / "out", "--deb")
 
@@ -133,6 +136,15 @@ def test_cgo_links_the_boards_zlib_and_depends_on_it(zlib):
     run = xbuild("run", "--target", "rpi4", deb, "--", "bin/gozlib")
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("zlib 1.3")
+
+
+def test_a_cgo_pkg_config_line_without_its_dev_package_names_it(engine, tmp_path):
+    project = make_project(tmp_path / "nozlib", {"go.mod": "module example.com/nozlib\n\ngo 1.22\n",
+                                                 "main.go": ZLIB_MAIN})
+    proc = xbuild("--target", "rpi4", project, "--out", tmp_path / "out")
+    assert proc.returncode == 7, proc.stderr[-3000:]  # the build failed, with Go's (pkg-config's) words
+    assert "Package zlib was not found in the pkg-config search path" in proc.stderr
+    assert 'add packages = ["zlib1g-dev"]' in proc.stderr
 
 
 def _deb_control(deb: Path) -> str:
