@@ -486,3 +486,10 @@ def test_garbage_buildinfo_never_crashes_describe(tmp_path, cut):
     (tmp_path / "app").write_bytes(elf32_with_section(b".go.buildinfo", data))
     (entry,) = artifacts.describe(tmp_path)
     assert "go" in entry or "go_error" in entry or entry["elf"]["machine"] == "ARM"
+
+
+def test_fetch_bounds_its_time(tmp_path, monkeypatch):
+    proxy = proxy_tree(tmp_path / "proxy")
+    monkeypatch.setattr(goproxy, "TOTAL_SECONDS", -1)  # past its deadline at once
+    with pytest.raises(GoModuleError, match="took more than"):
+        goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)

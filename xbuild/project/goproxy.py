@@ -58,21 +58,24 @@ def check(entry: Sum) -> None:
                           "a module version", hint="regenerate go.sum with `go mod tidy`")
 
 
-def _get(url: str, dest: Path, limit: int) -> None:
+def _get(url: str, dest: Path, limit: int, deadline: float = float("inf")) -> None:
     """url into dest, whole or not at all (a temporary file renamed: another build may read dest)."""
     part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
-        _download(url, part, limit)
+        _download(url, part, limit, deadline)
         os.replace(part, dest)
     finally:
         part.unlink(missing_ok=True)
 
 
-def _download(url: str, dest: Path, limit: int) -> None:
+def _download(url: str, dest: Path, limit: int, deadline: float) -> None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response, dest.open("wb") as out:
             size = 0
             while chunk := response.read(1 << 16):
+                if time.monotonic() > deadline:  # a proxy that trickles: each read in time, the whole not
+                    raise GoModuleError(f"fetching go.sum's modules took more than {TOTAL_SECONDS} s "
+                                        f"(at {url})", hint="vendor the dependencies (`go mod vendor`)")
                 size += len(chunk)
                 if size > limit:
                     raise GoModuleError(f"{url} is larger than {limit} bytes: more than Go allows for one "
@@ -148,7 +151,7 @@ class _Budget:
         if self.left <= 0:
             raise GoModuleError(f"go.sum's modules add up to more than {max_output() >> 20} MB "
                                 "(XBUILD_MAX_OUTPUT_MB)", hint="vendor the dependencies (`go mod vendor`)")
-        _get(url, dest, min(limit, self.left))
+        _get(url, dest, min(limit, self.left), self.deadline)
         self.left -= dest.stat().st_size
 
 
