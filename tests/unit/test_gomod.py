@@ -493,3 +493,11 @@ def test_fetch_bounds_its_time(tmp_path, monkeypatch):
     monkeypatch.setattr(goproxy, "TOTAL_SECONDS", -1)  # past its deadline at once
     with pytest.raises(GoModuleError, match="took more than"):
         goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+
+
+def test_fetch_refuses_a_zip_that_is_not_one(tmp_path):
+    proxy = proxy_tree(tmp_path / "proxy")
+    (tmp_path / "proxy" / "example.com" / "greet" / "@v" / "v1.0.0.zip").write_bytes(b"PK\x03\x04 garbage")
+    with pytest.raises(GoModuleMismatch, match="not a module zip"):
+        goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
+    assert not (tmp_path / "out" / "example.com" / "greet" / "@v" / "v1.0.0.zip").exists()

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +59,14 @@ def check(entry: Sum) -> None:
                           "a module version", hint="regenerate go.sum with `go mod tidy`")
 
 
-def _get(url: str, dest: Path, limit: int, deadline: float = float("inf")) -> None:
-    """url into dest, whole or not at all (a temporary file renamed: another build may read dest)."""
+def _get(url: str, dest: Path, limit: int, deadline: float = float("inf"),
+         check: Callable[[Path], None] = lambda path: None) -> None:
+    """url into dest, whole and checked or not at all: a temporary file, checked, then renamed
+    (another build may be reading dest, and must never see a file that failed its check)."""
     part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         _download(url, part, limit, deadline)
+        check(part)
         os.replace(part, dest)
     finally:
         part.unlink(missing_ok=True)
@@ -124,14 +128,13 @@ def fetch(sums: list[Sum], dest: Path, *, proxy: str = PROXY,
         base = f"{proxy.rstrip('/')}/{escape(module)}/@v/{escape(version)}"
         mod = where / f"{escape(version)}.mod"
         if not _kept(mod, _hash_mod_file, wanted):
-            budget.get(base + ".mod", mod, MAX_MOD)
-            _verify(module, version + "/go.mod", hash_go_mod(mod.read_bytes()), wanted, mod)
+            budget.get(base + ".mod", mod, MAX_MOD, _verifier(module, version + "/go.mod", _hash_mod_file, wanted))
         if (module, version) in zips:
             zipped = where / f"{escape(version)}.zip"
             if not _kept(zipped, hash_zip, zips[(module, version)]):
                 log(f"go module {module} {version}")
-                budget.get(base + ".zip", zipped, MAX_ZIP)
-                _verify(module, version, hash_zip(zipped), zips[(module, version)], zipped)
+                budget.get(base + ".zip", zipped, MAX_ZIP, _verifier(module, version, hash_zip,
+                                                                     zips[(module, version)]))
             out.append(Fetched(module, version, zips[(module, version)]))
         else:
             out.append(Fetched(module, version + "/go.mod", wanted))
@@ -144,14 +147,14 @@ class _Budget:
     left: int
     deadline: float
 
-    def get(self, url: str, dest: Path, limit: int) -> None:
+    def get(self, url: str, dest: Path, limit: int, check: Callable[[Path], None]) -> None:
         if time.monotonic() > self.deadline:
             raise GoModuleError(f"fetching go.sum's modules took more than {TOTAL_SECONDS} s",
                                 hint="vendor the dependencies (`go mod vendor`) and commit vendor/")
         if self.left <= 0:
             raise GoModuleError(f"go.sum's modules add up to more than {max_output() >> 20} MB "
                                 "(XBUILD_MAX_OUTPUT_MB)", hint="vendor the dependencies (`go mod vendor`)")
-        _get(url, dest, min(limit, self.left), self.deadline)
+        _get(url, dest, min(limit, self.left), self.deadline, check)
         self.left -= dest.stat().st_size
 
 
@@ -169,9 +172,19 @@ def _kept(path: Path, digest: Callable[[Path], str], wanted: str) -> bool:
         return False
 
 
-def _verify(module: str, version: str, got: str, wanted: str, path: Path) -> None:
+def _verifier(module: str, version: str, digest: Callable[[Path], str], wanted: str) -> Callable[[Path], None]:
+    def check(path: Path) -> None:
+        try:
+            got = digest(path)
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError) as exc:
+            raise GoModuleMismatch(f"{module} {version} from the Go module proxy is not a module zip "
+                                   f"({str(exc)[:200]}); go.sum says {wanted}") from None
+        _verify(module, version, got, wanted)
+    return check
+
+
+def _verify(module: str, version: str, got: str, wanted: str) -> None:
     if got != wanted:
-        path.unlink()
         raise GoModuleMismatch(
             f"{module} {version} from the Go module proxy does not match go.sum: {got}, go.sum says {wanted}",
             hint="the module changed since go.sum was written (or the proxy serves another one): "
