@@ -35,7 +35,9 @@ import (
 \t"example.com/local"
 )
 
-func main() { fmt.Println(greet.Hello(), local.Name, runtime.GOARCH) }
+var extra = "unset" // set by go_args' -ldflags
+
+func main() { fmt.Println(greet.Hello(), local.Name, runtime.GOARCH, extra) }
 """
 
 
@@ -72,7 +74,8 @@ def rpi0(engine, tmp_path_factory):
         "cmd/second/main.go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("second") }\n',
         "local/go.mod": "module example.com/local\n\ngo 1.22\n",
         "local/local.go": 'package local\n\nconst Name = "local"\n',
-        "Makefile": "all:\n\tfalse\n"})
+        "Makefile": "all:\n\tfalse\n",
+        "xbuild.toml": '[build]\ngo_args = ["-ldflags=-X main.extra=from-go-args"]\n'})
     with serve(tmp / "proxy") as (url, log):
         out = built(project, "rpi0", tmp / "out", env={"XBUILD_GOPROXY": url})
     out["proxy_log"], out["sums"] = log, (zip_sum, mod_sum)
@@ -94,7 +97,7 @@ def test_pure_go_for_the_pi_zero_is_armv6_and_runs_as_its_cpu(rpi0):
     # static: `xbuild run` runs it as the arm1176 itself (runner.py), where GOARM=7 code dies
     run = xbuild("run", "--target", "rpi0", artifact["path"], "--", "bin/app")
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["hello", "from", "greet", TOKEN, "local", "arm"]
+    assert run.stdout.split() == ["hello", "from", "greet", TOKEN, "local", "arm", "from-go-args"]
     assert "not on the Debian mirror" not in run.stderr  # static: no "runs as a cortex-a7" note
     assert xbuild("run", "--target", "rpi0", artifact["path"], "--", "bin/second").stdout == "second\n"
 
@@ -132,6 +135,7 @@ def test_cgo_links_the_boards_zlib_and_depends_on_it(zlib):
     assert f["elf"]["glibc"] <= "2.41"  # the gate held it to trixie's, as for C
     assert any(d.startswith("zlib1g ") for d in manifest["depends"])
     deb = next(Path(a["path"]) for a in zlib["result"]["artifacts"] if a["path"].endswith(".deb"))
+    assert deb.name == "gozlib_1.2_arm64.deb"  # xbuild.toml's version
     assert "zlib1g" in _deb_control(deb)
     run = xbuild("run", "--target", "rpi4", deb, "--", "bin/gozlib")
     assert run.returncode == 0, run.stderr
@@ -171,6 +175,8 @@ VENDORED = {
     "vendor/example.com/greet/go.mod": "module example.com/greet\n\ngo 1.22\n",
     "main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n)\n\n'
                'func main() { fmt.Println(greet.Hello()) }\n',
+    "tools/gen/main.go": 'package main\n\nfunc main() {}\n',  # left out by go_packages
+    "xbuild.toml": '[build]\ngo_packages = ["."]\n',
 }
 
 
@@ -182,6 +188,7 @@ def test_vendored_modules_build_from_vendor_alone_and_reproducibly(engine, tmp_p
     proc = xbuild("verify", "--target", "rpi4", project, "--json", env=nowhere)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = built(project, "rpi4", tmp_path / "out", env=nowhere)
+    assert [f["path"] for f in out["manifest"]["files"]] == ["bin/vend"]  # go_packages: "." only
     go = out["manifest"]["go"]
     assert go["vendored"] and go["modules"] == [{"module": "example.com/greet", "version": "v1.0.0"}]
     (artifact,) = out["result"]["artifacts"]
