@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_project, serve, xbuild
+from tests.services import TOKEN_A, embedded_server
 from xbuild.project import gomodule
 
 pytestmark = pytest.mark.integration
@@ -48,16 +49,16 @@ def built(project: Path, target: str, out: Path, *args, env: dict | None = None)
             "manifest": json.loads((out / "manifest.json").read_text())}
 
 
-def proxy_tree(root: Path) -> tuple[str, str]:
-    """A GOPROXY tree of example.com/greet v1.0.0 (list, .mod, .zip); go.sum's two h1: sums."""
+def proxy_tree(root: Path, version: str = "v1.0.0", code: bytes = GREET_GO) -> tuple[str, str]:
+    """A GOPROXY tree of example.com/greet at `version` (list, .mod, .zip); go.sum's two h1: sums."""
     where = root / "example.com" / "greet" / "@v"
     where.mkdir(parents=True)
-    (where / "list").write_text("v1.0.0\n")
-    (where / "v1.0.0.mod").write_bytes(GREET_MOD)
-    with zipfile.ZipFile(where / "v1.0.0.zip", "w") as z:
-        z.writestr("example.com/greet@v1.0.0/go.mod", GREET_MOD)
-        z.writestr("example.com/greet@v1.0.0/greet.go", GREET_GO)
-    return gomodule.hash_zip(where / "v1.0.0.zip"), gomodule.hash_go_mod(GREET_MOD)
+    (where / "list").write_text(f"{version}\n")
+    (where / f"{version}.mod").write_bytes(GREET_MOD)
+    with zipfile.ZipFile(where / f"{version}.zip", "w") as z:
+        z.writestr(f"example.com/greet@{version}/go.mod", GREET_MOD)
+        z.writestr(f"example.com/greet@{version}/greet.go", code)
+    return gomodule.hash_zip(where / f"{version}.zip"), gomodule.hash_go_mod(GREET_MOD)
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +221,30 @@ def test_what_the_offline_build_cannot_use_is_refused_before_any_image(engine, t
     assert proc.returncode == 49 and "needs Go 1.99" in proc.stderr, proc.stderr
     proc = xbuild("--target", "rpi4", newer, "--out", tmp_path / "o3", "--mode", "emulate")
     assert proc.returncode == 6 and "cross mode only" in proc.stderr, proc.stderr
+
+
+def test_through_the_service_the_worker_fetches_from_the_operators_proxy(engine, tmp_path):
+    """A tenant's Go module through `xbuild serve`: the worker fetches go.sum's module from the
+    proxy its operator set (XBUILD_GOPROXY in the server's environment), whatever the client's
+    environment says; the build and its manifest are a command line build's."""
+    token = uuid.uuid4().hex[:8]
+    zip_sum, mod_sum = proxy_tree(tmp_path / "proxy", "v1.1.0",
+                                  f'package greet\n\nfunc Hello() string {{ return "{token}" }}\n'.encode())
+    project = make_project(tmp_path / "svc", {
+        "go.mod": "module example.com/svc\n\ngo 1.22\n\nrequire example.com/greet v1.1.0\n",
+        "go.sum": f"example.com/greet v1.1.0 {zip_sum}\nexample.com/greet v1.1.0/go.mod {mod_sum}\n",
+        "main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n)\n\n'
+                   'func main() { fmt.Println(greet.Hello()) }\n'})
+    (tmp_path / "farm").mkdir()
+    with serve(tmp_path / "proxy") as (url, log), embedded_server(tmp_path / "farm", XBUILD_GOPROXY=url) as server:
+        proc = xbuild("submit", "--server", server.url, "--target", "rpi4", project, "--json",
+                      env={"XBUILD_TOKEN": TOKEN_A, "XBUILD_GOPROXY": "http://127.0.0.1:9"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "GET /example.com/greet/@v/v1.1.0.zip" in log[0]
+    result = json.loads(proc.stdout)
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["recipe"] == "go" and manifest["go"]["modules"] == [
+        {"module": "example.com/greet", "version": "v1.1.0", "h1": zip_sum}]
+    (artifact,) = result["artifacts"]
+    run = xbuild("run", "--target", "rpi4", artifact["path"], "--", "bin/svc")
+    assert run.returncode == 0 and run.stdout == f"{token}\n", run.stderr
