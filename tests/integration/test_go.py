@@ -248,3 +248,20 @@ def test_through_the_service_the_worker_fetches_from_the_operators_proxy(engine,
     (artifact,) = result["artifacts"]
     run = xbuild("run", "--target", "rpi4", artifact["path"], "--", "bin/svc")
     assert run.returncode == 0 and run.stdout == f"{token}\n", run.stderr
+
+
+def test_cgo_for_an_older_release_needs_no_newer_glibc_than_it_has(engine, tmp_path):
+    """rpi3 on bullseye (glibc 2.31): cgo compiles and links with bullseye's own cross toolchain,
+    so the program asks for bullseye's libpthread and no symbol version past 2.31; GOARM 7."""
+    project = make_project(tmp_path / "oldc", {
+        "go.mod": "module example.com/oldc\n\ngo 1.22\n",
+        "main.go": 'package main\n\n/*\nstatic int twice(int x) { return 2 * x; }\n*/\nimport "C"\n\n'
+                   'import "fmt"\n\nfunc main() { fmt.Println("twice", C.twice(21)) }\n'})
+    out = built(project, "rpi3", tmp_path / "out", "--os", "bullseye")
+    (f,) = out["manifest"]["files"]
+    assert f["go"]["goarm"] == 7 and f["elf"]["float_abi"] == "hard"
+    assert tuple(map(int, f["elf"]["glibc"].split("."))) <= (2, 31)
+    assert "libpthread.so.0" in f["elf"]["needed"]  # before glibc 2.34, pthread_* live there
+    (artifact,) = out["result"]["artifacts"]
+    run = xbuild("run", "--target", "rpi3", artifact["path"], "--", "bin/oldc")
+    assert run.returncode == 0 and run.stdout == "twice 42\n", run.stderr
