@@ -1,9 +1,9 @@
-"""Go groundwork (docs/go.md): GOARCH/GOARM per board, the sandbox's Go environment, go.mod and
-go.sum read as data, Go's module hash, and a Go program's build information.
+"""Go modules (docs/go.md): GOARCH/GOARM per board, the sandbox's Go environment, go.mod and
+go.sum read as data, Go's module hash, the host's module fetch and its bounds, and a Go program's build information.
 
 The expected hashes and the build-information section are Go's own: `go mod download` (Go
 1.24.4) of a module made for the experiments, and the .go.buildinfo section `go build` (Go 1.27.3,
-GOARCH=arm GOARM=6) wrote into a program that imports it, as docs/go.md says."""
+GOARCH=arm GOARM=6) wrote into a program that imports it."""
 
 from __future__ import annotations
 

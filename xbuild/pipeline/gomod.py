@@ -1,10 +1,9 @@
-"""A Go module's build for a board (issue 20; docs/go.md): groundwork, not yet a recipe kind.
-
-What is here is what the steps will share and what unit tests can pin down: GOARCH and GOARM per
-board, the environment `go build` runs with in the sandbox (offline: GOPROXY=off or the host's
-fetched tree, GOTOOLCHAIN=local, the module cache read-only, cgo through the toolchain's own CC
-and PKG_CONFIG, which the toolchain's environment already names), and the check that the pinned Go
-is new enough for the module's `go` line, made on the host before any image is built."""
+"""A Go module's build for a board (docs/go.md): GOARCH and GOARM per board, the environment
+`go build` runs with in the sandbox (offline: GOPROXY=off or the host's fetched tree,
+GOTOOLCHAIN=local, cgo through the toolchain's own CC and PKG_CONFIG, which the toolchain's
+environment already names), and the check that the pinned Go is new enough for the module's `go`
+line, made on the host before any image is built. pipeline/gobuild.py writes the environment
+into the build as /xbuild/go/env.sh (GOCACHE there under the compiler cache)."""
 
 from __future__ import annotations
 

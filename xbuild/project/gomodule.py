@@ -4,7 +4,7 @@ module hash go.sum records, computed here to check what a host-side fetch brings
 
 go.mod's grammar (golang.org/ref/mod#go-mod-file) is line-based: a verb and its arguments, or a
 verb and a parenthesised block of them; `//` starts a comment; a module path or version may be
-quoted. Only the lines a build needs are kept: module, go, toolchain, require."""
+quoted. Only the lines a build needs are kept: module, go, toolchain, require, replace."""
 
 from __future__ import annotations
 
