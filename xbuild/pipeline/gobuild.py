@@ -113,8 +113,8 @@ def modules(ctx: BuildContext) -> None:
                           "C cross compiler)", hint=f"drop --mode {spec.mode}")
     module = gomodule.read_module(spec.project)
     gomod.check_go_version(module, f"go{VERSION}")
-    for old, new in module.replaces:
-        if gomodule.is_directory(new) and gomodule.outside(new):
+    for old, new in module.replaces:  # vendored: vendor/ holds the replacement's code already
+        if not module.vendored and gomodule.is_directory(new) and gomodule.outside(new):
             raise GoModuleError(f"go.mod replaces {old} with {new}, a directory outside the project: the "
                               "build sees only the project's own files",
                               hint="put the replacement inside the project (a subdirectory) or vendor "
