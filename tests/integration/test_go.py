@@ -170,8 +170,11 @@ def _deb_control(deb: Path) -> str:
 
 
 VENDORED = {
-    "go.mod": "module example.com/vend\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n",
-    "vendor/modules.txt": "# example.com/greet v1.0.0\n## explicit; go 1.22\nexample.com/greet\n",
+    # replaced by a directory outside the project: vendored, the build needs only vendor/
+    "go.mod": "module example.com/vend\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n\n"
+              "replace example.com/greet => ../greet-fork\n",
+    "vendor/modules.txt": "# example.com/greet v1.0.0 => ../greet-fork\n## explicit; go 1.22\nexample.com/greet\n"
+                          "# example.com/greet => ../greet-fork\n",
     "vendor/example.com/greet/greet.go": 'package greet\n\nfunc Hello() string { return "vendored hello" }\n',
     "vendor/example.com/greet/go.mod": "module example.com/greet\n\ngo 1.22\n",
     "main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n)\n\n'
