@@ -138,8 +138,12 @@ def modules(ctx: BuildContext) -> None:
 def _fetch(ctx: BuildContext, payload: Path) -> list[dict]:
     """go.sum's modules from the operator's proxy into the host's cache, then the build's copy."""
     sums = gomodule.read_sums(ctx.spec.project)
+    proxy = environment.text("XBUILD_GOPROXY")
+    if not proxy.startswith(("https://", "http://", "file:///")):
+        raise ConfigError(f"XBUILD_GOPROXY={proxy[:200]!r} is not a module proxy's URL",
+                          hint="an https://, http:// or file:/// URL (default https://proxy.golang.org)")
     cache = cache_dir("go", "proxy")
-    fetched = goproxy.fetch(sums, cache, proxy=environment.text("XBUILD_GOPROXY"), log=ctx.log.line)
+    fetched = goproxy.fetch(sums, cache, proxy=proxy, log=ctx.log.line)
     tree = payload / "proxy"
     for f in fetched:
         module, version = gomodule.escape(f.module), gomodule.escape(f.version.removesuffix("/go.mod"))
