@@ -92,6 +92,7 @@ def test_pure_go_for_the_pi_zero_is_armv6_and_runs_as_its_cpu(rpi0):
         assert f["go"] == {"goarch": "arm", "goarm": 6, "version": "go1.27.3"}
         assert f["elf"]["static"] and f["elf"]["needed"] == []
     assert manifest["go"]["GOARM"] == "6" and manifest["go"]["GOARCH"] == "arm"
+    assert rpi0["result"]["go"] == manifest["go"]  # --json reports it too
     assert manifest["toolchain"]["go"] == "go1.27.3"
     assert manifest["depends"] == []
     (artifact,) = rpi0["result"]["artifacts"]
