@@ -51,6 +51,8 @@ _DECLARED = (
        "bootstraps and hints read from"),
     _s("XBUILD_BINFMT_DIR", "text", "/proc/sys/fs/binfmt_misc", "the binfmt_misc mount (tests "
        "point it at an empty directory)"),
+    _s("XBUILD_GOPROXY", "text", "https://proxy.golang.org", "the Go module proxy a Go project's "
+       "go.sum modules are fetched from, on the host (docs/go.md)"),
     _s("XBUILD_DEBUG", "flag", False, "show the traceback of an internal error"),
     _s("XBUILD_PROGRESS_SECONDS", "number", 15, "a progress line at least this often on a quiet build"),
     _s("XBUILD_STORE", "text", "", "the store of builds, caches and images (a directory or s3://...) "
@@ -154,6 +156,7 @@ CONTAINER: dict[str, str] = {
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
     "XBUILD_CPU": "run's QEMU_CPU",
     "XBUILD_PYTHON_SETTINGS": "a wheel's pip --config-settings (meson-python's cross file)",
+    "XBUILD_TOOL_CACHE": "the compiler cache's directory for other tools' caches (Go's GOCACHE)",
 }
 
 

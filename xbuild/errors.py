@@ -293,6 +293,21 @@ class InstallFailed(UserError):
             "another package owns, or an archive that is not the board's")
 
 
+# --- Go modules (pipeline/gobuild.py, project/goproxy.py) ---------------------------------------
+class GoModuleError(ConfigError):
+    """A Go module's go.mod or go.sum the offline build cannot use: a `go` line newer than xbuild's
+    Go, a `replace` by a directory outside the project, a go.sum line that names no module."""
+    exit_code = 49
+    hint = "see docs/go.md"
+
+
+class GoModuleMismatch(UserError):
+    """A Go module from the module proxy that does not hash to go.sum's h1: (nothing of it is
+    kept), or a Go toolchain wheel that is not the one xbuild pins."""
+    exit_code = 50
+    hint = "see docs/go.md"
+
+
 # --- the Python package index (project/pypi.py) -----------------------------------------------
 class PackageUnavailable(UserError):
     """The package index has no such project, no file of it that fits (a wheel for the platforms

@@ -34,6 +34,8 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
                                                                         "xbuild-direct")]),
     "cross_vs_native": (["--repeat", "1", "--project", HELLO],
                         [rf"cross / native += {NUM}x", rf"emulate / cross = {NUM}x"]),
+    "go": (["--repeat", "1", "--packages", "3"],
+           [rf"cold: xbuild / go build = {NUM}x", rf"rebuild: xbuild / go build = {NUM}x"]),
     "images": (["--dry-run"], [r"^rpi3 cross builder xbuild/builder:\S+ \(salt bench-images-\w+\)$",
                                r"dry run: would bootstrap, push and pull \d+ image\(s\) to s3://"]),
     "modes": (["--repeat", "1", "--project", HELLO],

@@ -404,3 +404,12 @@ def test_known_failures_come_after_the_packages_and_before_the_builds_own_hint()
     assert hints.for_build("full log: /x", TIME_BITS.splitlines(), _spec()) == \
         hints.known(TIME_BITS.splitlines(), _spec())[0] + "\nfull log: /x"
     assert hints.known(GCC.splitlines(), _spec()) == []
+
+
+def test_gos_offline_module_failures_name_the_fix():
+    lines = ["main.go:6:2: missing go.sum entry for module providing package example.com/greet; to add:",
+             "\tgo get example.com/app"]
+    (hint,) = hints.known(lines, None)
+    assert "go mod tidy" in hint and "go mod vendor" in hint
+    (hint,) = hints.known(["go: inconsistent vendoring in /xbuild/src:"], None)
+    assert "run `go mod vendor`" in hint

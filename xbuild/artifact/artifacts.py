@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from xbuild.artifact import abi, elf, linkage
+from xbuild.artifact import abi, elf, goinfo, linkage
 from xbuild.board.requirement import AbiRequirement
 from xbuild.errors import AbiMismatch, NoArtifacts
 from xbuild.host.archive import sha256_file, write_tar_gz
@@ -81,6 +81,12 @@ def describe(tree: Path) -> list[dict]:
             info, entry["elf_error"] = None, str(exc)
         if info is not None:
             entry["elf"] = info.to_json()
+            try:  # a Go program: the GOARM it was built for, which its ELF attributes do not say
+                go = goinfo.read(path)
+            except (elf.ElfError, ValueError) as exc:  # a malformed section: recorded, never fatal
+                go, entry["go_error"] = None, str(exc)[:500]
+            if go is not None:
+                entry["go"] = goinfo.to_json(go)
         files.append(entry)
     return files
 
@@ -91,6 +97,9 @@ def gate(files: list[dict], requirement: AbiRequirement, target_name: str,
     release's libraries), every symbol its programs and libraries need is defined (linkage.check)."""
     elves = [(f["path"], elf.ElfInfo(**f["elf"])) for f in files if "elf" in f]
     problems = abi.check(elves, requirement)
+    problems += [abi.AbiProblem(f["path"], message) for f in files if "elf" in f and "go" in f
+                 for message in goinfo.problems(f["go"], f["elf"]["machine"], f["elf"]["bits"],
+                                                requirement.arm_arch_max)]
     board = f"{target_name} on {requirement.os}" if requirement.os else target_name
     if problems:
         raise AbiMismatch(f"{len(problems)} file(s) do not fit {board}:\n{_shown(problems)}",

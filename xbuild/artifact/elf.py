@@ -127,6 +127,16 @@ def read_symbols(path) -> DynamicSymbols:
         return _Reader(f).symbols()
 
 
+def read_section(path, name: str, limit: int) -> bytes | None:
+    """The contents of the section called `name` in the ELF file at `path` (Go's .go.buildinfo,
+    for one); None when the file is not ELF or has no such section, or the section holds nothing
+    in the file. Raises ElfError for a truncated or corrupt file, or a section over `limit` bytes."""
+    with open(path, "rb") as f:
+        if f.read(4) != MAGIC:
+            return None
+        return _Reader(f).section(name, limit)
+
+
 class _Reader:
     def __init__(self, f):
         self.f = f
@@ -194,6 +204,16 @@ class _Reader:
         h = self.header()
         sections = self._sections(h[5], h[10], h[11], h[12])  # e_shoff, e_shentsize, e_shnum, e_shstrndx
         return self._dynsym(sections)
+
+    def section(self, name: str, limit: int) -> bytes | None:
+        h = self.header()
+        sections = self._sections(h[5], h[10], h[11], h[12])  # e_shoff, e_shentsize, e_shnum, e_shstrndx
+        sec = next((s for s in sections if s.name == name), None)
+        if sec is None or sec.type == 8:  # 8 = SHT_NOBITS: nothing in the file
+            return None
+        if sec.size > limit:
+            raise ElfError(f"section {name} is {sec.size} bytes, more than the {limit} it may hold")
+        return self._contents(sec)
 
     # --- headers ---------------------------------------------------------------------------
     def _segments(self, phoff: int, phentsize: int, phnum: int) -> list[tuple[int, int, int]]:

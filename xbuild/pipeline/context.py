@@ -79,6 +79,7 @@ class BuildContext:
     # What a step made on the host for the build container, put in as /xbuild/<name>/ by copy_in,
     # read-only (root's): a wheel's build requirements (wheel.requirements)
     payload: dict[str, Path] = field(default_factory=dict)
+    sections: dict = field(default_factory=dict)  # a kind's own parts of the manifest ("go": gobuild.py)
     _phase: str = ""
     _phase_start: float = 0.0
 

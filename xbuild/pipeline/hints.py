@@ -230,11 +230,22 @@ def time_bits(spec) -> str:
             f"source with upstream's fix (zlib 1.3 undefines _TIME_BITS along with it)")
 
 
+# Go's own words for a module the offline build does not have (docs/go.md): the fix is the project's.
+GO_FAILURES = (
+    (re.compile(r"missing go\.sum entry"), "go.sum lacks a module the build needs: run `go mod tidy` and "
+                                           "commit go.sum (xbuild fetches exactly what go.sum names), or "
+                                           "`go mod vendor` and commit vendor/"),
+    (re.compile(r"inconsistent vendoring"), "vendor/ is out of step with go.mod: run `go mod vendor` and "
+                                            "commit vendor/"),
+)
+
+
 def known(lines: list[str], spec) -> list[str]:
     """The hints for failures xbuild recognises in the log's lines, in a fixed order."""
     text = "\n".join(lines)
     found = [undefined_symbol(s) for s in dict.fromkeys(REPLACEMENT.findall(text))]
     found += [time_bits(spec)] if TIME_BITS.search(text) else []
+    found += [hint for pattern, hint in GO_FAILURES if pattern.search(text)]
     return [f for f in found if f]
 
 

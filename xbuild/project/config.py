@@ -33,6 +33,8 @@ class ProjectConfig:
     configure_args: tuple[str, ...] = ()
     meson_args: tuple[str, ...] = ()
     make_args: tuple[str, ...] = ()
+    go_args: tuple[str, ...] = ()             # `go build`'s options (-tags, -ldflags)
+    go_packages: tuple[str, ...] = ()         # the packages `go build` builds (default ./...)
     # Where each `artifacts` glob's files land in the artifact (None: by kind: bin/, lib/, share/).
     dests: tuple[str | None, ...] = ()
 
