@@ -156,7 +156,6 @@ CONTAINER: dict[str, str] = {
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
     "XBUILD_CPU": "run's QEMU_CPU",
     "XBUILD_PYTHON_SETTINGS": "a wheel's pip --config-settings (meson-python's cross file)",
-    "XBUILD_TOOL_CACHE": "the compiler cache's directory for other tools' caches (Go's GOCACHE)",
 }
 
 
