@@ -1,0 +1,67 @@
+"""`xbuild attest verify`: check a build (a local output folder or a published build) against its
+signed provenance and SBOMs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from xbuild.commands import emit_json, json_option, option
+
+
+@click.group()
+def attest():
+    """A build's SBOMs and provenance (docs/attestation.md)."""
+
+
+@attest.command("verify")
+@click.argument("build")
+@option("--key", type=click.Path(dir_okay=False), env="XBUILD_VERIFY_KEY",
+        help="The signer's public key (PEM): the provenance must be signed by it.")
+@json_option
+def attest_verify(build, key, as_json):
+    """Check BUILD (an output folder, or STORE_URL/<build-id>) against its provenance: the
+    signature (with --key), every file's sha256, the SBOMs' and SHA256SUMS' digests."""
+    from xbuild.attest import check, dsse
+    from xbuild.errors import AttestationMismatch, ConfigError
+    public = None
+    if key is not None:
+        try:
+            public = dsse.load_public(Path(key).read_bytes(), key)
+        except OSError as exc:
+            raise ConfigError(f"--key {key}: cannot read it ({exc.strerror})") from None
+    with tempfile.TemporaryDirectory(prefix="xbuild-attest-") as tmp:
+        folder = Path(build) if Path(build).is_dir() else _fetched(build, Path(tmp) / "build")
+        report = check.verify(folder, public)
+    if as_json:
+        emit_json({"build": build, **report.to_json()})
+    else:
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        for name in sorted(set(report.checked)):
+            click.echo(f"{name}  ok")
+    if not report.ok:
+        raise AttestationMismatch(f"{build}: {len(report.problems)} problem(s):\n"
+                                  + "\n".join(f"  {p}" for p in report.problems))
+    if not as_json:
+        checked = report.signed and public is not None
+        click.echo(f"{build}: attestation verified" + ("" if checked else " (unsigned, or its signature not checked)"))
+
+
+def _fetched(url: str, dest: Path) -> Path:
+    """A published build (STORE_URL/<build-id>), fetched with the store record's digests checked."""
+    from xbuild.errors import StoreError
+    from xbuild.store import check_segments, open_store, publish
+    store_url, _, build_id = url.rstrip("/").rpartition("/")
+    if not store_url or store_url.endswith(":/") or not build_id:
+        raise StoreError(f"{url!r} is neither a folder nor a build in a store",
+                         hint="give an output folder, or STORE_URL/<build-id> (see `xbuild artifacts ls`)")
+    check_segments(build_id, "build id")
+    store = open_store(store_url)
+    record = publish.read_record(store, "", build_id)
+    if record is None:
+        raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
+    publish.fetch(store, "", record, dest)
+    return dest
