@@ -81,6 +81,7 @@ _DECLARED = (
        "build container"),
     _s("XBUILD_VERIFY_KEY", "text", "", "the public key (PEM file) `xbuild attest verify` checks the "
        "provenance's signature with; also --key"),
+    _s("XBUILD_VERIFY_AGAINST", "text", "", "`xbuild verify --against`: the build to rebuild and compare with"),
     _s("XBUILD_IMAGES_PUSH", "flag", False, "publish the images this process builds to an s3:// "
        "XBUILD_STORE (a worker's default: on)"),
     # --- S3 ----------------------------------------------------------------------------------

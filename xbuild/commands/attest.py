@@ -63,5 +63,5 @@ def _fetched(url: str, dest: Path) -> Path:
     record = publish.read_record(store, "", build_id)
     if record is None:
         raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
-    publish.fetch(store, "", record, dest)
+    publish.fetch(store, "", record, dest, sums=False)
     return dest

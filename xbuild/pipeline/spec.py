@@ -95,7 +95,9 @@ class BuildSpec:
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch, "deb": self.deb,
                 "keep_debug": self.keep_debug, "version_from": self.version_from,
-                "version": self.version}
+                "version": self.version,
+                # --package: recorded for a rebuild (verify --against); absent when none, as before
+                **({"packages": list(self.asked_packages)} if self.asked_packages else {})}
 
 
 def _out_name(target: Target, static: bool = False) -> str:
