@@ -33,10 +33,13 @@ def artifacts_ls(url, target, as_json):
 @option("-o", "--out", type=click.Path(), required=True, env="XBUILD_OUT_DIR",
         help="Directory to write the build's files to: a new or empty one, or one xbuild made "
              "(replaced whole); any other is refused.")
+@option("--key", type=click.Path(dir_okay=False), env="XBUILD_VERIFY_KEY",
+        help="The signer's public key (PEM): the build's provenance must be signed by it and every "
+             "file match it (as `xbuild attest verify` checks).")
 @retry_option
 @json_option
-def artifacts_get(url, out, retry_seconds, as_json):
-    """Fetch URL/<build-id> into --out, verifying every checksum."""
+def artifacts_get(url, out, key, retry_seconds, as_json):
+    """Fetch URL/<build-id> into --out, verifying every checksum (and, with --key, the signature)."""
     from pathlib import Path
 
     from xbuild.errors import StoreError
@@ -53,6 +56,16 @@ def artifacts_get(url, out, retry_seconds, as_json):
     if record is None:
         raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
     publish.fetch(store, "", record, Path(out))
+    if key is not None:
+        from xbuild.commands.attest import checked
+        from xbuild.errors import AttestationMismatch
+        from xbuild.host.atomic import remove_made
+        try:
+            checked(Path(out), key, url)
+        except AttestationMismatch as exc:
+            remove_made(Path(out))  # fetched just now, by xbuild: nothing unverified is left
+            exc.message += f"\n{out} was not kept"
+            raise
     if as_json:
         emit_json({"status": "ok", "build_id": build_id, "out": str(Path(out).resolve()), "files": record["files"]})
     else:

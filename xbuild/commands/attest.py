@@ -24,6 +24,19 @@ def attest():
 def attest_verify(build, key, as_json):
     """Check BUILD (an output folder, or STORE_URL/<build-id>) against its provenance: the
     signature (with --key), every file's sha256, the SBOMs' and SHA256SUMS' digests."""
+    with tempfile.TemporaryDirectory(prefix="xbuild-attest-") as tmp:
+        folder = Path(build) if Path(build).is_dir() else _fetched(build, Path(tmp) / "build")
+        report = checked(folder, key, build, quiet=as_json)
+    if as_json:
+        emit_json({"build": build, **report.to_json()})
+    else:
+        signature = report.signed and key is not None
+        click.echo(f"{build}: attestation verified"
+                   + ("" if signature else " (unsigned, or its signature not checked)"))
+
+
+def checked(folder: Path, key: str | None, build: str, quiet: bool = False):
+    """check.verify's report on folder; AttestationMismatch naming every problem when any."""
     from xbuild.attest import check, dsse
     from xbuild.errors import AttestationMismatch, ConfigError
     public = None
@@ -32,22 +45,14 @@ def attest_verify(build, key, as_json):
             public = dsse.load_public(Path(key).read_bytes(), key)
         except OSError as exc:
             raise ConfigError(f"--key {key}: cannot read it ({exc.strerror})") from None
-    with tempfile.TemporaryDirectory(prefix="xbuild-attest-") as tmp:
-        folder = Path(build) if Path(build).is_dir() else _fetched(build, Path(tmp) / "build")
-        report = check.verify(folder, public)
-    if as_json:
-        emit_json({"build": build, **report.to_json()})
-    else:
+    report = check.verify(folder, public)
+    if not quiet:
         for note in report.notes:
-            click.echo(f"note: {note}")
-        for name in sorted(set(report.checked)):
-            click.echo(f"{name}  ok")
+            click.echo(f"note: {note}", err=True)
     if not report.ok:
         raise AttestationMismatch(f"{build}: {len(report.problems)} problem(s):\n"
                                   + "\n".join(f"  {p}" for p in report.problems))
-    if not as_json:
-        checked = report.signed and public is not None
-        click.echo(f"{build}: attestation verified" + ("" if checked else " (unsigned, or its signature not checked)"))
+    return report
 
 
 def _fetched(url: str, dest: Path) -> Path:
