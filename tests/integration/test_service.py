@@ -85,6 +85,10 @@ def test_submit_waits_streams_and_downloads(embedded, builds, tmp_path):
     assert result["cache"] in ("hit", "miss") and result["build_id"].startswith("rpi3-")
     run = xbuild("run", "--target", "rpi3", archive, "--", "bin/hello")
     assert "Hello from xbuild" in run.stdout
+    # The service's build says what it is made of, and which farm built it (issue 21).
+    assert xbuild("attest", "verify", archive.parent).returncode == 0
+    statement = json.loads((archive.parent / "provenance.intoto.json").read_text())
+    assert "/builder/farm/" in statement["predicate"]["runDetails"]["builder"]["id"]
 
 
 def test_submit_exits_with_the_builds_exit_code(embedded, tmp_path):

@@ -115,9 +115,6 @@ def attest(ctx: BuildContext) -> None:
         (out / provenance.UNSIGNED_NAME).write_bytes(provenance.dumps(statement))
     else:
         (out / provenance.SIGNED_NAME).write_bytes(dsse.dumps(dsse.sign(provenance.dumps(statement), key)))
-    ctx.stats["attestation"] = {"sbom": sorted(documents),
-                                "provenance": provenance.SIGNED_NAME if key else provenance.UNSIGNED_NAME,
-                                "signed": key is not None}
 
 
 def _builder_id(ctx: BuildContext) -> str:
