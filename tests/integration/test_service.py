@@ -514,6 +514,10 @@ def test_nightly_matrix_once_even_with_two_schedulers(embedded, git_repo, tmp_pa
     assert sorted((b["project"], b["target"], b["state"]) for b in index["builds"]) == [
         ("hello", "arm64", "succeeded"), ("hello", "rpi3", "succeeded"), ("hello-git", "rpi0", "succeeded")]
     assert [b["commit"] for b in index["builds"] if b["project"] == "hello-git"] == [head]
+    for b in index["builds"]:  # each build's SBOMs and provenance, linked as objects of the store
+        links = b["attestation"]
+        assert set(links) == {"spdx", "cyclonedx", "provenance", "signed"} and links["signed"] is False
+        assert json.loads(store.read(links["spdx"]))["spdxVersion"] == "SPDX-2.3"
     assert store.read("nightly/latest/hello/rpi3") is not None
     nightly_jobs = [k for k in store.list("jobs/nightly") if k.endswith("job.json")]
     assert len(nightly_jobs) == 3  # no duplicate builds
