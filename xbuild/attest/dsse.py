@@ -36,8 +36,7 @@ def load_private(pem: bytes, where: str) -> PrivateKey:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where} is not an unencrypted PEM private key: {exc}",
                           hint="make one with: openssl genpkey -algorithm ed25519 -out signing.pem") from None
-    if isinstance(key, ed25519.Ed25519PrivateKey) or \
-            (isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) and _supported(key):
         return key
     raise ConfigError(f"{where} is a {type(key).__name__.removeprefix('_')} key; xbuild signs with ed25519 "
                       "or ECDSA P-256 only", hint="openssl genpkey -algorithm ed25519 -out signing.pem")
@@ -49,10 +48,15 @@ def load_public(pem: bytes, where: str) -> PublicKey:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where} is not a PEM public key: {exc}",
                           hint="openssl pkey -in signing.pem -pubout -out signing.pub") from None
-    if isinstance(key, ed25519.Ed25519PublicKey) or \
-            (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
+    if isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey) and _supported(key):
         return key
     raise ConfigError(f"{where} is not an ed25519 or ECDSA P-256 public key")
+
+
+def _supported(key: object) -> bool:
+    """ed25519, or ECDSA on P-256: the curves in-toto and sigstore tooling verify."""
+    curve = getattr(key, "curve", None)
+    return curve is None or isinstance(curve, ec.SECP256R1)
 
 
 def keyid(key: PublicKey) -> str:

@@ -57,16 +57,7 @@ def checked(folder: Path, key: str | None, build: str, quiet: bool = False):
 
 def _fetched(url: str, dest: Path) -> Path:
     """A published build (STORE_URL/<build-id>), fetched with the store record's digests checked."""
-    from xbuild.errors import StoreError
-    from xbuild.store import check_segments, open_store, publish
-    store_url, _, build_id = url.rstrip("/").rpartition("/")
-    if not store_url or store_url.endswith(":/") or not build_id:
-        raise StoreError(f"{url!r} is neither a folder nor a build in a store",
-                         hint="give an output folder, or STORE_URL/<build-id> (see `xbuild artifacts ls`)")
-    check_segments(build_id, "build id")
-    store = open_store(store_url)
-    record = publish.read_record(store, "", build_id)
-    if record is None:
-        raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
+    from xbuild.store import publish
+    store, record = publish.open_build(url)
     publish.fetch(store, "", record, dest, sums=False)
     return dest

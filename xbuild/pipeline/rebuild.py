@@ -14,7 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from xbuild.errors import ConfigError, StoreError
+from xbuild.errors import ConfigError
 from xbuild.host.archive import extract
 from xbuild.pipeline import spec as specs
 from xbuild.pipeline.build import run_build
@@ -30,16 +30,8 @@ def _reference(build: str, into: Path) -> tuple[Path, dict | None]:
     """(a folder holding the build's files, the store record when it was published)."""
     if Path(build).is_dir():
         return Path(build), None
-    from xbuild.store import check_segments, open_store, publish
-    store_url, _, build_id = build.rstrip("/").rpartition("/")
-    if not store_url or store_url.endswith(":/") or not build_id:
-        raise StoreError(f"{build!r} is neither an output folder nor a published build",
-                         hint="give an output folder, or STORE_URL/<build-id> (see `xbuild artifacts ls`)")
-    check_segments(build_id, "build id")
-    store = open_store(store_url)
-    record = publish.read_record(store, "", build_id)
-    if record is None:
-        raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
+    from xbuild.store import publish
+    store, record = publish.open_build(build)
     publish.fetch(store, "", record, into / "reference", sums=False)
     if record.get("source"):
         publish.get_source(store, "", record, into / SOURCE_NAME)

@@ -190,6 +190,22 @@ def fetch(store: Store, base: str, record: dict, dest: Path, project: Path | Non
             _check_sums(tmp, {f["name"] for f in record["files"]})
 
 
+def open_build(url: str) -> tuple[Store, dict]:
+    """(the store, the build's checked record) for STORE_URL/<build-id>; a clear error when the
+    URL names no build or the store has none of that id."""
+    from xbuild.store import open_store
+    store_url, _, build_id = url.rstrip("/").rpartition("/")
+    if not store_url or store_url.endswith(":/") or not build_id:
+        raise StoreError(f"{url!r} does not name a build",
+                         hint="give STORE_URL/<build-id> (see `xbuild artifacts ls`)")
+    check_segments(build_id, "build id")  # before any network: `..` is refused outright
+    store = open_store(store_url)
+    record = read_record(store, "", build_id)
+    if record is None:
+        raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
+    return store, record
+
+
 def _check_sums(directory: Path, names: set[str]) -> None:
     sums = directory / "SHA256SUMS"
     if not sums.is_file():
