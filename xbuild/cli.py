@@ -38,11 +38,12 @@ def cli():
 
 
 def _register() -> None:
-    from xbuild.commands import artifacts, build, cache, run, shell, system, verify
+    from xbuild.commands import artifacts, attest, build, cache, run, shell, system, verify
     cli.add_command(build.build)
     cli.add_command(cache.cache)
     cli.add_command(verify.verify)
     cli.add_command(artifacts.artifacts)
+    cli.add_command(attest.attest)
     cli.add_command(run.run)
     cli.add_command(shell.shell)
     for cmd in system.COMMANDS:

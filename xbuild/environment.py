@@ -78,6 +78,12 @@ _DECLARED = (
     _s("XBUILD_COMPILER_CACHE_SIZE", "text", "2G", "each compiler cache's cap, a size such as 500M, 2G, 4Gi"),
     _s("XBUILD_COMPILER_CACHE_PUSH", "flag", False, "put the compiler cache back into an s3:// "
        "XBUILD_STORE after a build (trusted CI runs only)"),
+    _s("XBUILD_SIGNING_KEY", "text", "", "an ed25519 or ECDSA P-256 private key (PEM, or a PEM file's path) "
+       "that signs each build's provenance (a DSSE envelope); unsigned when unset. Never enters a "
+       "build container"),
+    _s("XBUILD_VERIFY_KEY", "text", "", "the public key (PEM file) `xbuild attest verify` checks the "
+       "provenance's signature with; also --key"),
+    _s("XBUILD_VERIFY_AGAINST", "text", "", "`xbuild verify --against`: the build to rebuild and compare with"),
     _s("XBUILD_IMAGES_PUSH", "flag", False, "publish the images this process builds to an s3:// "
        "XBUILD_STORE (a worker's default: on)"),
     # --- S3 ----------------------------------------------------------------------------------
@@ -152,7 +158,8 @@ CONTAINER: dict[str, str] = {
     "XBUILD_CCACHE": "`ccache` when the compiler cache is on, else empty",
     "XBUILD_TOOL_CACHE": "where cargo's and Go's own caches go when the compiler cache is on",
     "XBUILD_COLLECT_NEW_ELF": "1: collect the new ELF files when nothing was installed",
-    "XBUILD_DEB_ARCH": "depends.py's architecture", "XBUILD_ONE_SOURCE": "zig's shim, one source at a time",
+    "XBUILD_DEB_ARCH": "depends.py's architecture",
+    "XBUILD_DPKG_FORMAT": "inventory.py's dpkg-query format", "XBUILD_ONE_SOURCE": "zig's shim, one source at a time",
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
     "XBUILD_CPU": "run's QEMU_CPU",
     "XBUILD_PYTHON_SETTINGS": "a wheel's pip --config-settings (meson-python's cross file)",

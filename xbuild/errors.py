@@ -322,3 +322,12 @@ class IndexUnreachable(ServiceError):
     exit_code = 42
     hint = ("check the network and the index pip is configured with (PIP_INDEX_URL, pip.conf); "
             "`python -m pip download NAME` on this machine shows the same failure")
+
+
+# --- attestations (attest/): what a build says of itself, checked ------------------------------
+class AttestationMismatch(UserError):
+    """A build's files do not match its provenance, its SBOMs or SHA256SUMS, or its provenance is
+    not signed by the key given: something was altered, or it was signed by someone else."""
+    exit_code = 58
+    hint = ("fetch the build again from its store; if it still differs, do not use it: rebuild it "
+            "(xbuild verify --against) and compare")

@@ -85,6 +85,10 @@ def test_submit_waits_streams_and_downloads(embedded, builds, tmp_path):
     assert result["cache"] in ("hit", "miss") and result["build_id"].startswith("rpi3-")
     run = xbuild("run", "--target", "rpi3", archive, "--", "bin/hello")
     assert "Hello from xbuild" in run.stdout
+    # The service's build says what it is made of, and which farm built it (issue 21).
+    assert xbuild("attest", "verify", archive.parent).returncode == 0
+    statement = json.loads((archive.parent / "provenance.intoto.json").read_text())
+    assert "/builder/farm/" in statement["predicate"]["runDetails"]["builder"]["id"]
 
 
 def test_submit_exits_with_the_builds_exit_code(embedded, tmp_path):
@@ -510,6 +514,10 @@ def test_nightly_matrix_once_even_with_two_schedulers(embedded, git_repo, tmp_pa
     assert sorted((b["project"], b["target"], b["state"]) for b in index["builds"]) == [
         ("hello", "arm64", "succeeded"), ("hello", "rpi3", "succeeded"), ("hello-git", "rpi0", "succeeded")]
     assert [b["commit"] for b in index["builds"] if b["project"] == "hello-git"] == [head]
+    for b in index["builds"]:  # each build's SBOMs and provenance, linked as objects of the store
+        links = b["attestation"]
+        assert set(links) == {"spdx", "cyclonedx", "provenance", "signed"} and links["signed"] is False
+        assert json.loads(store.read(links["spdx"]))["spdxVersion"] == "SPDX-2.3"
     assert store.read("nightly/latest/hello/rpi3") is not None
     nightly_jobs = [k for k in store.list("jobs/nightly") if k.endswith("job.json")]
     assert len(nightly_jobs) == 3  # no duplicate builds

@@ -177,6 +177,7 @@ LAYERS = [
     {"project"},
     {"store"},
     {"board"},
+    {"attest"},
     {"host"},
     {"xbuild", "request", "errors", "environment", "schema", "datafiles"},
 ]

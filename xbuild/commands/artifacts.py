@@ -33,28 +33,33 @@ def artifacts_ls(url, target, as_json):
 @option("-o", "--out", type=click.Path(), required=True, env="XBUILD_OUT_DIR",
         help="Directory to write the build's files to: a new or empty one, or one xbuild made "
              "(replaced whole); any other is refused.")
+@option("--key", type=click.Path(dir_okay=False), env="XBUILD_VERIFY_KEY",
+        help="The signer's public key (PEM): the build's provenance must be signed by it and every "
+             "file match it (as `xbuild attest verify` checks).")
 @retry_option
 @json_option
-def artifacts_get(url, out, retry_seconds, as_json):
-    """Fetch URL/<build-id> into --out, verifying every checksum."""
+def artifacts_get(url, out, key, retry_seconds, as_json):
+    """Fetch URL/<build-id> into --out, verifying every checksum (and, with --key, the signature)."""
     from pathlib import Path
 
-    from xbuild.errors import StoreError
-    from xbuild.store import open_store, publish
+    from xbuild.store import publish
     from xbuild.store.patience import ride_out_outages
     ride_out_outages(retry_seconds, lambda line: click.echo(line, err=True))
-    store_url, _, build_id = url.rstrip("/").rpartition("/")
-    if not store_url or store_url.endswith(":/") or not build_id:
-        raise StoreError(f"{url!r} does not name a build", hint="give STORE_URL/<build-id> (see `xbuild artifacts ls`)")
-    from xbuild.store import check_segments
-    check_segments(build_id, "build id")  # before any network: `..` is refused outright
-    store = open_store(store_url)
-    record = publish.read_record(store, "", build_id)
-    if record is None:
-        raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
+    store, record = publish.open_build(url)
     publish.fetch(store, "", record, Path(out))
+    if key is not None:
+        from xbuild.commands.attest import checked
+        from xbuild.errors import AttestationMismatch
+        from xbuild.host.atomic import remove_made
+        try:
+            checked(Path(out), key, url)
+        except AttestationMismatch as exc:
+            remove_made(Path(out))  # fetched just now, by xbuild: nothing unverified is left
+            exc.message += f"\n{out} was not kept"
+            raise
     if as_json:
-        emit_json({"status": "ok", "build_id": build_id, "out": str(Path(out).resolve()), "files": record["files"]})
+        emit_json({"status": "ok", "build_id": record["build_id"], "out": str(Path(out).resolve()),
+                   "files": record["files"]})
     else:
         for f in record["files"]:
             click.echo(f"{Path(out) / f['name']}  sha256:{f['sha256'][:16]} ok")

@@ -26,7 +26,7 @@ from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.host.archive import extract, max_output, save_stream, sha256_file, tar_tree, write_tar
 from xbuild.host.atomic import check_out, remove_made, swap_in
 from xbuild.host.safefs import copy_replacing, remove_tree
-from xbuild.pipeline import buildscript, cache, compiler_cache, gobuild, hints, wheel
+from xbuild.pipeline import attestation, buildscript, cache, compiler_cache, gobuild, hints, wheel
 from xbuild.pipeline.buildlog import BuildLog
 from xbuild.pipeline.context import DEFAULT_CACHE, BuildContext, BuildResult, CacheUse
 from xbuild.pipeline.observer import NullObserver, Observer
@@ -364,10 +364,11 @@ def package_image(ctx: BuildContext) -> None:
 
 # What a build does between its inputs and its record, in order, by the recipe's kind: a
 # toolchain's, a Dockerfile's, a Python wheel's.
-COMPILE_STEPS: tuple[Step, ...] = (ensure_image, copy_in, run_recipe, collect, gate, find_depends, package)
-DOCKERFILE_STEPS: tuple[Step, ...] = (build_dockerfile, save_image, package_image)
+COMPILE_STEPS: tuple[Step, ...] = (ensure_image, copy_in, run_recipe, collect, gate, find_depends, package,
+                                   attestation.attest)
+DOCKERFILE_STEPS: tuple[Step, ...] = (build_dockerfile, save_image, package_image, attestation.attest)
 WHEEL_STEPS: tuple[Step, ...] = (wheel.requirements, ensure_image, copy_in, run_recipe, collect, wheel.unpack,
-                                 gate, find_depends, wheel.package)
+                                 gate, find_depends, wheel.package, attestation.attest)
 GO_STEPS: tuple[Step, ...] = (gobuild.modules, *COMPILE_STEPS)
 STEPS = {"steps": COMPILE_STEPS, "image": DOCKERFILE_STEPS, "wheel": WHEEL_STEPS, "go": GO_STEPS}
 # A kind whose builder needs more than Debian's packages: its layer on top (Go's toolchain).

@@ -73,6 +73,7 @@ class BuildContext:
     keep_failed: bool     # --keep: a failed build's tree is copied out for inspection
     ccache_use: bool | Path | compiler_cache.CompilerCache  # run_build's compiler_cache
     started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)  # the wall clock's, for the provenance
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: --json, bench/, the job
     stats: dict = field(default_factory=dict)  # what the result reports besides the files
     result: BuildResult | None = None  # by the cache's answer, or by the workspace on success

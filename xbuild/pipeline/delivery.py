@@ -7,9 +7,14 @@ from the cache alike:
 from __future__ import annotations
 
 import functools
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
+from xbuild.host.archive import write_tar_gz
 from xbuild.pipeline.context import BuildContext
+from xbuild.pipeline.spec import OUT_DIRNAME
+from xbuild.project import sources
 from xbuild.store import open_store, publish, wheelindex
 
 
@@ -26,7 +31,14 @@ class Publish:
         assert ctx.result is not None
         ctx.phase("publish", self.url)
         store = open_store(self.url, create=self.create_bucket)
-        done = publish.publish(store, "", ctx.spec.out, ctx.record(),
+        # The source beside the build: anyone can rebuild it from the store (verify --against).
+        with tempfile.TemporaryDirectory(prefix="xbuild-source-") as tmp:
+            archive = Path(tmp) / "source.tar.gz"
+            spec = ctx.spec
+            write_tar_gz(spec.project, archive, mtime=0, compresslevel=6, clamp=False,
+                         exclude=sources.excluder(spec.project, spec.out, OUT_DIRNAME))
+            source = publish.put_source(store, "", archive)
+        done = publish.publish(store, "", ctx.spec.out, {**ctx.record(), "source": source},
                                progress=functools.partial(ctx.phase, "publish"),
                                trust_record=ctx.result.extra.get("cache") == "hit")  # see publish()
         ctx.result.extra["published"] = done.url

@@ -21,6 +21,7 @@ from xbuild.request import BuildRequest, Mode
 from xbuild.toolchain import Toolchain
 
 OUT_DIRNAME = "xbuild-out"
+KEPT_OUT = "XBUILD_SIGNING_KEY"  # pipeline/attestation.py signs with it, on the host only
 PYPI = "pypi:"  # pypi:NAME[==VERSION]: the project is that sdist from the package index
 # 1980-01-01: when a project is not a git checkout and SOURCE_DATE_EPOCH is unset, a fixed epoch
 # keeps two builds of the same sources identical.
@@ -79,7 +80,12 @@ class BuildSpec:
         return self.recipe.needs(self.target.selected.python)[1] + self.config.tools
 
     def passed_env(self) -> dict[str, str]:
-        """The caller's variables the project asks for by name (pass_env), those that are set."""
+        """The caller's variables the project asks for by name (pass_env), those that are set.
+        Never the key that signs the build's provenance: a build that could read it could sign
+        anything as this builder."""
+        if KEPT_OUT in self.config.pass_env:
+            raise ConfigError(f"pass_env names {KEPT_OUT}, the key that signs builds: it never enters a "
+                              "build container", hint=f"remove {KEPT_OUT} from xbuild.toml's pass_env")
         return {k: os.environ[k] for k in self.config.pass_env if k in os.environ}
 
     def options(self) -> dict:
@@ -89,7 +95,9 @@ class BuildSpec:
                 "recipe": self.recipe.name, "steps": list(self.steps), "config": self.config.to_json(),
                 "jobs": self.jobs, "source_date_epoch": self.source_date_epoch, "deb": self.deb,
                 "keep_debug": self.keep_debug, "version_from": self.version_from,
-                "version": self.version}
+                "version": self.version,
+                # --package: recorded for a rebuild (verify --against); absent when none, as before
+                **({"packages": list(self.asked_packages)} if self.asked_packages else {})}
 
 
 def _out_name(target: Target, static: bool = False) -> str:

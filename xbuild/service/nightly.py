@@ -220,7 +220,7 @@ def run_night(config: Config, *, night: str | None = None, wait: bool = True, ti
                            "commit": job.commit or commit, "job": j.id,
                            "state": job.state, "build_id": job.build_id, "error": job.error,
                            "cache": job.cache,
-                           "files": job.files})
+                           "files": job.files, "attestation": _attestation(job.files)})
             if job.state == "succeeded":
                 jobs.store.write(f"nightly/latest/{p.name}/{_latest_name(t, job.request.os)}",
                                  json.dumps({"night": night, "build_id": job.build_id}).encode())
@@ -244,6 +244,17 @@ def _tell_unserved(waiting: list[Job], told: set[str], log) -> None:
 def _latest_name(target: str, release: str | None) -> str:
     """rpi3 for the board's default release, rpi3-bullseye for another (as the CLI's output dirs)."""
     return target if release in (None, tg.get(target).default_os) else f"{target}-{release}"
+
+
+def _attestation(files: list[dict]) -> dict:
+    """The night's index links each build's SBOMs and provenance (objects of the store)."""
+    from xbuild.attest import provenance, sbom
+    kinds = {sbom.SPDX_NAME: "spdx", sbom.CYCLONEDX_NAME: "cyclonedx", provenance.SIGNED_NAME: "provenance",
+             provenance.UNSIGNED_NAME: "provenance"}
+    found = {kinds[f["name"]]: f["object"] for f in files if f["name"] in kinds}
+    if "provenance" in found:
+        found["signed"] = any(f["name"] == provenance.SIGNED_NAME for f in files)
+    return found
 
 
 def _retain(jobs: Jobs, keep: int) -> None:

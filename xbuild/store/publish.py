@@ -91,6 +91,23 @@ def publish(store: Store, base: str, out: Path, record: dict, progress=None, *,
     return Published(_join(store.url, base, build_id), build_id, there)
 
 
+def put_source(store: Store, base: str, archive: Path) -> dict:
+    """The project's source archive as an object of the store: what the record's `source` says,
+    for a rebuild (`xbuild verify --against`)."""
+    sha = sha256_file(archive)
+    if not store.has(object_key(base, sha), sha):
+        store.put_file(object_key(base, sha), archive, sha)
+    return {"sha256": sha, "size": archive.stat().st_size, "object": _join("objects/sha256", sha)}
+
+
+def get_source(store: Store, base: str, record: dict, dest: Path) -> None:
+    """The record's source archive into dest, checked against its sha256."""
+    sha = record["source"]["sha256"]
+    store.get_file(object_key(base, sha), dest)
+    if sha256_file(dest) != sha:
+        raise CorruptObject(f"{store.url}: the source archive of build {record['build_id']} is corrupted")
+
+
 def _published_already(store: Store, base: str, wanted: dict) -> dict | None:
     """The store's record of this build when it says what `wanted` says (published_at aside)."""
     try:
@@ -132,6 +149,9 @@ def _record_problem(record, build_id: str) -> str | None:
             return f"{k!r} must be a string"
     if record["build_id"] != build_id:
         return f"it names build {record['build_id']!r}"
+    source = record.get("source")
+    if source is not None and (not isinstance(source, dict) or not _SHA256.match(str(source.get("sha256")))):
+        return "'source' must name the source archive's sha256"
     if not isinstance(record.get("files"), list):
         return "'files' must be a list"
     names = set()
@@ -153,9 +173,12 @@ def _record_problem(record, build_id: str) -> str | None:
     return None
 
 
-def fetch(store: Store, base: str, record: dict, dest: Path, project: Path | None = None) -> None:
+def fetch(store: Store, base: str, record: dict, dest: Path, project: Path | None = None, *,
+          sums: bool = True) -> None:
     """Download a build's files into dest (replaced all at once), verifying every checksum. The
-    record is one read_record checked; dest must be new, empty or an earlier output."""
+    record is one read_record checked; dest must be new, empty or an earlier output. sums=False:
+    SHA256SUMS is left for the caller to compare (attest verify, verify --against report what
+    differs, instead of stopping at the first file)."""
     with replacing(dest, "fetch", project) as tmp:
         for f in record["files"]:
             store.get_file(object_key(base, f["sha256"]), tmp / f["name"])
@@ -163,7 +186,24 @@ def fetch(store: Store, base: str, record: dict, dest: Path, project: Path | Non
                 raise CorruptObject(f"{store.url}: {f['name']} of build {record['build_id']} is "
                                     f"corrupted (sha256 mismatch on {f['object']})",
                                     hint="rebuild with --no-cache to replace it")
-        _check_sums(tmp, {f["name"] for f in record["files"]})
+        if sums:
+            _check_sums(tmp, {f["name"] for f in record["files"]})
+
+
+def open_build(url: str) -> tuple[Store, dict]:
+    """(the store, the build's checked record) for STORE_URL/<build-id>; a clear error when the
+    URL names no build or the store has none of that id."""
+    from xbuild.store import open_store
+    store_url, _, build_id = url.rstrip("/").rpartition("/")
+    if not store_url or store_url.endswith(":/") or not build_id:
+        raise StoreError(f"{url!r} does not name a build",
+                         hint="give STORE_URL/<build-id> (see `xbuild artifacts ls`)")
+    check_segments(build_id, "build id")  # before any network: `..` is refused outright
+    store = open_store(store_url)
+    record = read_record(store, "", build_id)
+    if record is None:
+        raise StoreError(f"no build {build_id!r} in {store_url}", hint=f"`xbuild artifacts ls {store_url}` lists them")
+    return store, record
 
 
 def _check_sums(directory: Path, names: set[str]) -> None:

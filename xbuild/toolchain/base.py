@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from xbuild.attest import sbom
 from xbuild.board.targets import Target, host_arch
 from xbuild.request import Mode
 from xbuild.toolchain import configsite
@@ -229,6 +230,11 @@ class Toolchain:
 
     def image_packages(self) -> list[str]:
         return [self._fill(p) for p in self.definition.packages]
+
+    def sbom_components(self) -> list[sbom.Component]:
+        """What the SBOM names of the toolchain besides the image's Debian packages (which the
+        build's inventory lists): a toolchain brought from elsewhere says so."""
+        return []
 
     def summary(self) -> dict:
         """What the manifest and the cache key record of the toolchain."""

@@ -14,6 +14,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xbuild.attest import sbom
 from xbuild.board.targets import Target, all_targets, debian_userland_cpu
 from xbuild.errors import ConfigError, ToolchainMissing
 from xbuild.request import Mode
@@ -145,6 +146,10 @@ class Zig(Toolchain):
     @property
     def version(self) -> str:
         return installed()[1]
+
+    def sbom_components(self) -> list[sbom.Component]:
+        """zig comes from PyPI (ziglang), copied into the builder image: not a Debian package."""
+        return [sbom.Component("pypi", "ziglang", self.version, "tool", licenses=("MIT",))]
 
     @property
     def zig_target(self) -> str:
