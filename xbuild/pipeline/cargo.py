@@ -113,6 +113,7 @@ def environment(target: Target) -> dict[str, str]:
 
 def build_args(target: Target) -> list[str]:
     """cargo build's arguments for the board: offline and to the lock, release, its target, and
-    the std built from rust-src where Debian packages none for it."""
+    the std built from rust-src where Debian packages none for it. (docs/rust.md: building that
+    std once into the image's sysroot worked too, and would drop -Zbuild-std from here.)"""
     std = [] if std_packaged(target) else ["-Zbuild-std=std,panic_abort"]
     return ["build", "--frozen", "--release", "--target", rust_target(target), *std]
