@@ -51,6 +51,8 @@ _DECLARED = (
        "bootstraps and hints read from"),
     _s("XBUILD_BINFMT_DIR", "text", "/proc/sys/fs/binfmt_misc", "the binfmt_misc mount (tests "
        "point it at an empty directory)"),
+    _s("XBUILD_CARGO_REGISTRY", "text", "https://static.crates.io/crates", "where a Rust "
+       "project's locked crates are downloaded from (<registry>/<name>/<name>-<version>.crate)"),
     _s("XBUILD_DEBUG", "flag", False, "show the traceback of an internal error"),
     _s("XBUILD_PROGRESS_SECONDS", "number", 15, "a progress line at least this often on a quiet build"),
     _s("XBUILD_STORE", "text", "", "the store of builds, caches and images (a directory or s3://...) "

@@ -307,3 +307,19 @@ class IndexUnreachable(ServiceError):
     exit_code = 42
     hint = ("check the network and the index pip is configured with (PIP_INDEX_URL, pip.conf); "
             "`python -m pip download NAME` on this machine shows the same failure")
+
+
+# --- a Cargo project's crates (project/crates.py) ---------------------------------------------
+class CratesNotLocked(UserError):
+    """A Rust project's dependencies cannot be fetched by checksum: no Cargo.lock, or a git or
+    non-crates.io source in it."""
+    exit_code = 43
+    hint = ("commit Cargo.lock (`cargo generate-lockfile`), or vendor the dependencies "
+            "(`cargo vendor`, with the .cargo/config.toml it prints)")
+
+
+class CrateFetchFailed(UserError):
+    """A locked crate could not be fetched from XBUILD_CARGO_REGISTRY, or was refused: another
+    checksum than the lock's, too large, too slow, or an unsafe archive."""
+    exit_code = 44
+    hint = "check XBUILD_CARGO_REGISTRY and the network, or vendor the dependencies (`cargo vendor`)"

@@ -42,7 +42,7 @@ def shell(project, request):
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} shell")
     progress = Progress()
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-    image = images.ensure(images.builder_def(spec.toolchain, spec.packages, spec.tools),
+    image = images.ensure(build.builder_def(spec),
                           progress.line)
     progress.done()
     exclude = sources.excluder(spec.project, spec.out, specs.OUT_DIRNAME)

@@ -26,7 +26,7 @@ from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.host.archive import extract, max_output, save_stream, sha256_file, tar_tree, write_tar
 from xbuild.host.atomic import check_out, remove_made, swap_in
 from xbuild.host.safefs import copy_replacing, remove_tree
-from xbuild.pipeline import buildscript, cache, compiler_cache, hints, wheel
+from xbuild.pipeline import buildscript, cache, compiler_cache, hints, rust, wheel
 from xbuild.pipeline.buildlog import BuildLog
 from xbuild.pipeline.context import DEFAULT_CACHE, BuildContext, BuildResult, CacheUse
 from xbuild.pipeline.observer import NullObserver, Observer
@@ -115,7 +115,7 @@ def inputs(ctx: BuildContext) -> None:
     ctx.mark("hash")
     ctx.exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     ctx.source_hash = sources.tree_hash(spec.project, ctx.exclude)
-    ctx.image_def = images.builder_def(spec.toolchain, spec.packages, spec.tools)
+    ctx.image_def = builder_def(spec)
     ctx.key = cache.key(spec, ctx.source_hash, ctx.image_def.tag)
     ctx.build_id, ctx.base = cache.build_id(spec, ctx.key), cache.store_base(spec, ctx.cache.scope)
     wanted = ctx.cache.answer or ctx.cache.record
@@ -365,7 +365,17 @@ COMPILE_STEPS: tuple[Step, ...] = (ensure_image, copy_in, run_recipe, collect, g
 DOCKERFILE_STEPS: tuple[Step, ...] = (build_dockerfile, save_image, package_image)
 WHEEL_STEPS: tuple[Step, ...] = (wheel.requirements, ensure_image, copy_in, run_recipe, collect, wheel.unpack,
                                  gate, find_depends, wheel.package)
-STEPS = {"steps": COMPILE_STEPS, "image": DOCKERFILE_STEPS, "wheel": WHEEL_STEPS}
+CARGO_STEPS: tuple[Step, ...] = (rust.crates, ensure_image, copy_in, run_recipe, collect, gate, find_depends,
+                                 package)
+STEPS = {"steps": COMPILE_STEPS, "image": DOCKERFILE_STEPS, "wheel": WHEEL_STEPS, "cargo": CARGO_STEPS}
+# The builder image by the recipe's kind, where it is not the toolchain's plus the packages.
+BUILDERS: dict[str, Callable[[BuildSpec], images.ImageDef]] = {"cargo": rust.builder_def}
+
+
+def builder_def(spec: BuildSpec) -> images.ImageDef:
+    if (own := BUILDERS.get(spec.recipe.kind)) is not None:
+        return own(spec)
+    return images.builder_def(spec.toolchain, spec.packages, spec.tools)
 
 
 def kept_tree(out: Path) -> Path:

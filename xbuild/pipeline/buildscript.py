@@ -48,6 +48,7 @@ fi
     cmake) echo "cmake: $(cmake --version | head -n1)" ;;
     meson) echo "meson: $(meson --version)"; echo "ninja: $(ninja --version)" ;;
     autotools) echo "autoconf: $(autoconf --version | head -n1)" ;;
+    cargo) echo "rustc: $(rustc --version)"; echo "cargo: $(cargo --version)" ;;
   esac
 }} > {stage}/meta/toolchain.txt 2>/dev/null || true
 """

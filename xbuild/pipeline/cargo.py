@@ -1,10 +1,11 @@
 """What a Rust (Cargo) build for a board needs: the Rust target, the CPU, the Debian packages of
 the toolchain and the environment cargo, cc-rs and pkg-config read. Pure: nothing here runs
-cargo. Not wired into any recipe yet; docs/rust.md holds the findings this follows.
+cargo. pipeline/rust.py wires it into the cargo recipe; docs/rust.md holds the findings.
 
 - Rust targets: aarch64 boards `aarch64-unknown-linux-gnu`; ARMv7/v8 32-bit boards
   `armv7-unknown-linux-gnueabihf`; ARMv6 hard-float (Pi Zero/1) `arm-unknown-linux-gnueabihf`,
-  whose std Debian does not package (its armhf is ARMv7), so it is built with -Zbuild-std.
+  whose std Debian does not package (its armhf is ARMv7), so the image builds it once
+  (-Zbuild-std, pipeline/rust.py) into the sysroot, where rustc finds it as a packaged one.
 - Toolchains: the release suite's `rustc`/`cargo` where recent enough (trixie: 1.85), else its
   `rustc-web`/`cargo-web` (bullseye 1.78, bookworm 1.85); the target's std through multiarch.
 - Build scripts and proc macros are linked for the build machine by a linker that cannot see
@@ -32,8 +33,12 @@ ARMV6_HARD_FLOAT = "arm-unknown-linux-gnueabihf"
 # "-web" rustc-web/cargo-web/libstd-rust-web-dev (bullseye's rustc is 1.48, bookworm's 1.63: too
 # old for most crates; their rustc-web is 1.78 and 1.85).
 _FLAVOUR = {"bullseye": "-web", "bookworm": "-web", "trixie": ""}
+# The rustc each suite builds with, pinned: the image's tag (and so every build's cache key)
+# carries it, and a mirror that moved on fails the image build instead of changing it silently.
+RUSTC_VERSIONS = {"bullseye": "1.78.0+dfsg1-2~deb11u3", "bookworm": "1.85.0+dfsg3-1~deb12u3",
+                  "trixie": "1.85.1+dfsg1-1+deb13u1"}
 # The build machine's linker for build scripts, with /xbuild/bin off PATH (docs/rust.md).
-HOST_LINKER = "/xbuild/bin/xbuild-host-cc"
+HOST_LINKER = "/xbuild/cargo/host-cc"
 HOST_LINKER_SCRIPT = '#!/bin/sh\nPATH=/usr/local/bin:/usr/bin:/bin exec /usr/bin/cc "$@"\n'
 
 
@@ -74,6 +79,15 @@ def env_key(rust_triple: str) -> str:
     return rust_triple.upper().replace("-", "_").replace(".", "_")
 
 
+def rustc_version(target: Target) -> str:
+    """The Debian version of the rustc the board's release builds with."""
+    try:
+        return RUSTC_VERSIONS[target.suite]
+    except KeyError:
+        raise ConfigError(f"no Rust toolchain is known for Debian {target.suite}",
+                          hint="build for a release on bullseye, bookworm or trixie") from None
+
+
 def packages(target: Target) -> tuple[list[str], list[str]]:
     """(tools for the build machine, packages for the board) the build needs from the suite."""
     flavour = _FLAVOUR.get(target.suite)
@@ -103,17 +117,17 @@ def environment(target: Target) -> dict[str, str]:
         "CARGO_NET_OFFLINE": "true",
     }
     if build != rt:
+        blow = build.replace("-", "_")
         env[f"CARGO_TARGET_{env_key(build)}_LINKER"] = HOST_LINKER
-        env[f"CC_{build.replace('-', '_')}"] = HOST_LINKER
-    if not std_packaged(target):
-        # -Zbuild-std on Debian's stable rustc: the std's own source is the release's rust-src.
-        env["RUSTC_BOOTSTRAP"] = "1"
+        # cc-rs in a build script compiling for the build machine: its compiler, and not the
+        # board's CFLAGS (CPU flags the build machine's gcc refuses), which it would take otherwise.
+        env[f"CC_{blow}"] = HOST_LINKER
+        env[f"AR_{blow}"] = "/usr/bin/ar"
+        env[f"CFLAGS_{blow}"] = env[f"CXXFLAGS_{blow}"] = "-O2"
     return env
 
 
 def build_args(target: Target) -> list[str]:
-    """cargo build's arguments for the board: offline and to the lock, release, its target, and
-    the std built from rust-src where Debian packages none for it. (docs/rust.md: building that
-    std once into the image's sysroot worked too, and would drop -Zbuild-std from here.)"""
-    std = [] if std_packaged(target) else ["-Zbuild-std=std,panic_abort"]
-    return ["build", "--frozen", "--release", "--target", rust_target(target), *std]
+    """cargo build's arguments for the board: offline and to the lock, release, its target (the
+    ARMv6 std is in the image's sysroot: no -Zbuild-std here)."""
+    return ["build", "--frozen", "--release", "--target", rust_target(target)]

@@ -33,6 +33,7 @@ class ProjectConfig:
     configure_args: tuple[str, ...] = ()
     meson_args: tuple[str, ...] = ()
     make_args: tuple[str, ...] = ()
+    cargo_args: tuple[str, ...] = ()
     # Where each `artifacts` glob's files land in the artifact (None: by kind: bin/, lib/, share/).
     dests: tuple[str | None, ...] = ()
 
