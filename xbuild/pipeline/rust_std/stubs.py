@@ -28,7 +28,8 @@ for d in sorted(have):
             manifest = f.read()
     except OSError:
         continue
-    for name, body in re.findall(r'\n\[[^\]\n]*dependencies\.([A-Za-z0-9_-]+)\]\n((?:[^\[].*\n|\n)*)', manifest):
+    for name, body in re.findall(r'^\[[^\]\n]*dependencies\.([A-Za-z0-9_-]+)\]\n((?:[^\[\n].*\n|\n)*)',
+                                  manifest, re.M):
         m = re.search(r'features = \[([^\]]*)\]', body)
         if m:
             asked.setdefault(name, set()).update(re.findall(r'"([^"]+)"', m.group(1)))
