@@ -257,7 +257,7 @@ OPENSSL_SYS = """\
   > PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 arm-linux-gnueabihf-pkg-config --libs --cflags openssl
 
   The system library `openssl` required by crate `openssl-sys` was not found.
-  The file `openssl.pc` needs to be installed and the PKG_CONFIG_PATH environment variable must contain its parent directory.
+  The file `openssl.pc` needs to be installed and the PKG_CONFIG_PATH environment variable must
 """
 
 

@@ -191,10 +191,17 @@ def _env_sh(spec: BuildSpec, lock_flag: str) -> str:
 
 # After `cargo build --message-format=json-render-diagnostics`: each executable cargo names (a
 # workspace's bin targets; not build scripts, which cargo reports as build-script-executed) into
-# $XBUILD_OUT's prefix/bin, as an install step would.
+# $XBUILD_OUT's prefix/bin, as an install step would. One built without debug information (the
+# release profile's default) loses the std's too: cargo asks rustc for strip=debuginfo, which
+# rustc 1.78 does not pass on to the linker, and Debian's arm64 std carries 11 MB of DWARF.
 INSTALL = r"""set -eu
-mkdir -p "$XBUILD_OUT$XBUILD_PREFIX/bin"
-grep -o '"executable":"[^"]*"' "$1" | sed 's/^"executable":"//; s/"$//' | sort -u | while IFS= read -r f; do
-  cp "$f" "$XBUILD_OUT$XBUILD_PREFIX/bin/"
+bin="$XBUILD_OUT$XBUILD_PREFIX/bin"
+mkdir -p "$bin"
+grep '"executable":"' "$1" | while IFS= read -r line; do
+  f=$(printf '%s\n' "$line" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+  cp "$f" "$bin/"
+  case $line in
+    *'"debuginfo":0'*|*'"debuginfo":null'*) "$STRIP" --strip-debug "$bin/${f##*/}" ;;
+  esac
 done
 """
