@@ -205,3 +205,17 @@ def test_what_cannot_be_fetched_or_built_is_a_clear_error(engine, tmp_path):
     proc = xbuild("--target", "rpi3", "--mode", "emulate", emulate, "--out", tmp_path / "o3")
     assert proc.returncode == 6 and "cross mode" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_sys_crate_whose_library_is_missing_gets_the_dev_package_hint(engine, tmp_path):
+    project = make_project(tmp_path / "nozlib", {
+        "Cargo.toml": '[package]\nname = "nozlib"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
+                      'zsys = { path = "zsys" }\n',
+        "src/main.rs": 'fn main() { println!("{}", zsys::version()); }\n',
+        "zsys/Cargo.toml": '[package]\nname = "zsys"\nversion = "0.1.0"\nedition = "2021"\nlinks = "z"\n',
+        "zsys/build.rs": ZSYS_BUILD, "zsys/src/lib.rs": ZSYS_LIB,
+        "Cargo.lock": lock(["nozlib", "zsys"], {}, {"nozlib": ["zsys"]})})
+    proc = xbuild("--target", "rpi3", project, "--out", tmp_path / "out", "--no-cache")
+    assert proc.returncode == 7, proc.stderr[-3000:]
+    assert "The system library `zlib` required by crate `zsys` was not found" in proc.stderr
+    assert 'add packages = ["zlib1g-dev"]' in proc.stderr  # hints.py, from the board's Contents

@@ -65,7 +65,7 @@ def test_valid_file_round_trip(tmp_path):
         "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800,
         "static": None, "tools": [], "name": None, "version": None, "deb": None,
         "dests": [None, None], "cmake_args": [], "configure_args": [], "meson_args": [],
-        "make_args": []}
+        "make_args": [], "cargo_args": []}
     hash(cfg)  # frozen, hashable: part of a cache key
 
 

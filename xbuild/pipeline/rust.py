@@ -131,6 +131,9 @@ def crates(ctx: BuildContext) -> None:
     fetched: list[cratesio.Crate] = []
     if cratesio.vendored(spec.project):
         ctx.phase("crates", "vendored (the project's .cargo/config.toml): nothing to fetch")
+        # without a lock, cargo resolves against the project's directory source (Debian's
+        # /usr/share/cargo/registry, whose checksums no crates.io lock would match)
+        lock_flag = "--frozen" if locked is not None else "--offline"
     elif locked is None:
         if _declares_dependencies(spec.project):
             raise CratesNotLocked(f"{spec.project} has no Cargo.lock, and its dependencies cannot be "
