@@ -155,6 +155,8 @@ CONTAINER: dict[str, str] = {
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
     "XBUILD_CPU": "run's QEMU_CPU",
     "XBUILD_PYTHON_SETTINGS": "a wheel's pip --config-settings (meson-python's cross file)",
+    "XBUILD_TOOL_CACHE": "cargo's and Go's caches under the compiler cache (compiler_cache.py)",
+    "XBUILD_CARGO_LOCK": "cargo build's --frozen or --offline (pipeline/rust.py)",
 }
 
 
