@@ -127,8 +127,10 @@ def rpi3_sys_and_fetched(engine, tmp_path_factory):
         "Cargo.lock": lock(["zapp", "zsys"], {"tinydep": ("1.0.3", sha)}, {"zapp": ["tinydep", "zsys"]}),
         "xbuild.toml": '[build]\npackages = ["zlib1g-dev"]\ncargo_args = ["--bin", "zapp"]\n'})
     with serve(registry) as (url, log):  # the fetch runs on the host: a local server is enough
-        built = _build(project, "rpi3", env={"XBUILD_CARGO_REGISTRY": url})
-    return built, sha, log, project
+        built = _build(project, "rpi3", "--deb", env={"XBUILD_CARGO_REGISTRY": url})
+        # two more builds, another source directory, umask and locale: the same bytes
+        verify = xbuild("verify", "--target", "rpi3", project, env={"XBUILD_CARGO_REGISTRY": url})
+    return built, sha, log, verify
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +172,8 @@ def test_rpi0_gets_armv6_code_from_the_std_the_image_built_and_it_runs(rpi0):
 
 def test_rpi3_sys_crate_links_the_boards_zlib_and_a_fetched_crate(rpi3_sys_and_fetched):
     (result, manifest), sha, log, _ = rpi3_sys_and_fetched
+    assert result["recipe"] == "cargo" and manifest["name"] == "zapp"
+    assert manifest["cargo"]["target_cpu"] == "cortex-a53"
     assert manifest["cargo"]["crates_source"] == "fetched"
     assert manifest["cargo"]["crates"] == [{"name": "tinydep", "version": "1.0.3", "checksum": sha}]
     assert any("/tinydep/tinydep-1.0.3.crate" in line for line in log)  # fetched from this server
@@ -177,8 +181,17 @@ def test_rpi3_sys_crate_links_the_boards_zlib_and_a_fetched_crate(rpi3_sys_and_f
     assert "libz.so.1" in elf["needed"] and elf["arm_arch"] == "v8-A" and elf["arm_thumb_isa"] == 2
     assert [f["path"] for f in manifest["files"] if f.get("elf")] == ["bin/zapp"]  # --bin; no build script
     assert any(d.startswith("zlib1g") for d in manifest["depends"]), manifest["depends"]
-    out = _run("rpi3", result["artifacts"][0]["path"], "zapp")
+    (archive,) = [a["path"] for a in result["artifacts"] if a["path"].endswith(".tar.gz")]
+    (deb,) = [a["path"] for a in result["artifacts"] if a["path"].endswith(".deb")]
+    assert Path(deb).name == "zapp_0.1.0_armhf.deb"  # the version from Cargo.toml
+    out = _run("rpi3", archive, "zapp")
     assert out.startswith("zlib 1.") and out.strip().endswith("answer 42")
+
+
+def test_a_rust_build_with_fetched_crates_is_reproducible(rpi3_sys_and_fetched):
+    verify = rpi3_sys_and_fetched[3]
+    assert verify.returncode == 0, verify.stderr[-3000:]
+    assert "reproducible:" in verify.stdout + verify.stderr
 
 
 def test_jetson_nano_vendored_build_stays_within_glibc_2_27_and_runs(jetson_vendored):

@@ -76,3 +76,15 @@ def test_dependencies_without_a_lock_are_refused_with_the_way_out(tmp_path):
     with pytest.raises(CratesNotLocked, match="no Cargo.lock") as exc:
         rust.crates(ctx)
     assert "cargo generate-lockfile" in (exc.value.hint or "")
+
+
+def test_a_vendored_project_is_not_fetched_even_with_git_dependencies(tmp_path):
+    ctx = _context(tmp_path, {
+        "Cargo.toml": CARGO + '\n[dependencies]\nfoo = { git = "https://example.com/foo" }\n',
+        "Cargo.lock": 'version = 3\n\n[[package]]\nname = "foo"\nversion = "0.1.0"\n'
+                      'source = "git+https://example.com/foo#0123456789abcdef"\n',
+        ".cargo/config.toml": '[source."git+https://example.com/foo"]\ngit = "https://example.com/foo"\n'
+                              'replace-with = "vendored-sources"\n\n[source.vendored-sources]\ndirectory = "vendor"\n'})
+    rust.crates(ctx)
+    assert "XBUILD_CARGO_LOCK=--frozen" in (ctx.payload["cargo"] / "env.sh").read_text()
+    assert "crates" not in ctx.payload and ctx.manifest_extra["cargo"]["crates_source"] == "vendored"

@@ -126,15 +126,16 @@ def crates(ctx: BuildContext) -> None:
     check(spec)
     payload = ctx.work / PAYLOAD
     (payload / "home").mkdir(parents=True)
-    locked = cratesio.locked(spec.project)
     config, lock_flag, source = "", "--frozen", "vendored"
     fetched: list[cratesio.Crate] = []
     if cratesio.vendored(spec.project):
+        # cargo vendor takes git dependencies too: the lock is the sandboxed cargo's to read. Without
+        # a lock, cargo resolves against the project's directory source (Debian's
+        # /usr/share/cargo/registry, whose checksums no crates.io lock would match).
         ctx.phase("crates", "vendored (the project's .cargo/config.toml): nothing to fetch")
-        # without a lock, cargo resolves against the project's directory source (Debian's
-        # /usr/share/cargo/registry, whose checksums no crates.io lock would match)
-        lock_flag = "--frozen" if locked is not None else "--offline"
-    elif locked is None:
+        has_lock = (spec.project / "Cargo.lock").exists() or (spec.project / "Cargo.lock").is_symlink()
+        lock_flag = "--frozen" if has_lock else "--offline"
+    elif (locked := cratesio.locked(spec.project)) is None:
         if _declares_dependencies(spec.project):
             raise CratesNotLocked(f"{spec.project} has no Cargo.lock, and its dependencies cannot be "
                                   "fetched without one", hint="run `cargo generate-lockfile` and commit "
