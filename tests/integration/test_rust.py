@@ -232,3 +232,25 @@ def test_a_sys_crate_whose_library_is_missing_gets_the_dev_package_hint(engine, 
     assert proc.returncode == 7, proc.stderr[-3000:]
     assert "The system library `zlib` required by crate `zsys` was not found" in proc.stderr
     assert 'add packages = ["zlib1g-dev"]' in proc.stderr  # hints.py, from the board's Contents
+
+
+def test_a_rebuild_in_the_kept_target_directory_compiles_the_edited_file(engine, tmp_path):
+    """Every file of the project's copy has the same mtime (the content decides the bytes), which
+    cargo's freshness check cannot see through: the edited file must be rebuilt all the same."""
+    project = make_project(tmp_path / "edited", {
+        "Cargo.toml": HELLO["Cargo.toml"], "src/main.rs": 'mod m;\nfn main() { println!("{}", m::WORD); }\n',
+        "src/m.rs": 'pub const WORD: &str = "first-version-word";\n'})
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}  # its own compiler cache (and tool cache)
+    words = []
+    for word in ("first-version-word", "second-version-word"):
+        (project / "src" / "m.rs").write_text(f'pub const WORD: &str = "{word}";\n')
+        result, manifest = _build(project, "rpi3", env=env)
+        assert result["compiler_cache"]["enabled"]
+        with tarfile.open(result["artifacts"][0]["path"]) as tar:
+            member = next(m for m in tar.getmembers() if m.name.endswith("bin/hello-rs"))
+            f = tar.extractfile(member)
+            assert f is not None
+            data = f.read()
+        words.append([w for w in (b"first-version-word", b"second-version-word") if w in data])
+    assert words == [[b"first-version-word"], [b"second-version-word"]]
+    assert list((tmp_path / "xdg").glob("xbuild/compiler-cache/rpi3/trixie/*/edited-*/tools/cargo-target"))

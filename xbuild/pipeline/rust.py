@@ -156,6 +156,7 @@ def crates(ctx: BuildContext) -> None:
     host_cc.chmod(0o755)
     (payload / "env.sh").write_text(_env_sh(spec, lock_flag))
     (payload / "install.sh").write_text(INSTALL)
+    (payload / "fresh.sh").write_text(FRESH)
     ctx.payload[PAYLOAD] = payload
     ctx.manifest_extra["cargo"] = {
         "rust_target": cargo.rust_target(spec.target), "target_cpu": cargo.target_cpu(spec.target),
@@ -193,6 +194,23 @@ def _env_sh(spec: BuildSpec, lock_flag: str) -> str:
         ""])
 
 
+# Before cargo build, in a kept target directory (the tool cache): every file of the project's copy
+# has the same mtime (SOURCE_DATE_EPOCH: sources.payload, so the content alone decides the bytes),
+# and cargo's freshness check reads mtimes, so an edited file would not be rebuilt. The files
+# whose sha256 differs from the last successful build's (kept beside the target directory) are
+# touched now; the install step records the new list.
+FRESH = r"""set -euo pipefail
+state="$CARGO_TARGET_DIR/xbuild-sources.sha256"
+find . -path ./target -prune -o -type f -print0 | xargs -0 -r sha256sum -z |
+  LC_ALL=C sort -z > /tmp/xbuild-sources.sha256  # sorted whole lines: comm's input
+if [ -f "$state" ]; then
+  LC_ALL=C comm -z -13 "$state" /tmp/xbuild-sources.sha256
+else
+  cat /tmp/xbuild-sources.sha256
+fi | while IFS= read -r -d '' line; do touch -c -- "${line:66}"; done
+"""
+
+
 # After `cargo build --message-format=json-render-diagnostics`: each executable cargo names (a
 # workspace's bin targets; not build scripts, which cargo reports as build-script-executed) into
 # $XBUILD_OUT's prefix/bin, as an install step would. One built without debug information (the
@@ -208,4 +226,5 @@ grep '"executable":"' "$1" | while IFS= read -r line; do
     *'"debuginfo":0'*|*'"debuginfo":null'*) "$STRIP" --strip-debug "$bin/${f##*/}" ;;
   esac
 done
+cp /tmp/xbuild-sources.sha256 "$CARGO_TARGET_DIR/xbuild-sources.sha256"
 """
