@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Rust project through xbuild against cargo run directly, side by side in one run:
 
-    .venv/bin/python bench/rust.py [--target rpi3] [--repeat 3] [--modules 24] [--json]
+    .venv/bin/python bench/rust.py [--target rpi3] [--repeat 3] [--crates 8] [--modules 12] [--json]
 
   xbuild   `xbuild --target BOARD project --no-cache --json`: the whole process (inputs, crates,
            container start, copy-in, cargo, collect, ABI gate, depends, archive), with the compiler
@@ -12,8 +12,9 @@
            toolchain at hand
 
 Two cases per round, each for both: `cold` (an empty compiler cache / target directory) and
-`one-file` (src/m0.rs changed, the cold build's cache / target directory kept). No crates.io here:
-the project is generated (--modules files of generic code, std only). Rounds interleave the two so
+`one-file` (c0/src/m0.rs changed, the cold build's cache / target directory kept). No crates.io
+here: the project is generated (a workspace of --crates library crates of --modules files of generic
+code each, std only, and the binary using them). Rounds interleave the two so
 drift on the shared machine hits both; prints medians and xbuild / cargo per case (--json: all of
 it as one JSON object, the table on stderr). What the ratio measures is xbuild's fixed cost
 around cargo: on a cold build it is diluted by the compile, on a one-file rebuild it is most of it."""
@@ -48,22 +49,32 @@ pub fn text{n}(s: &str) -> String {{ s.chars().rev().map(|c| c.to_ascii_uppercas
 """
 
 
-def make_project(root: Path, modules: int) -> Path:
+def make_project(root: Path, crates: int, modules: int) -> Path:
+    """A workspace as Rust projects are split: `crates` library crates of `modules` files each
+    (path dependencies), and the binary that uses them all. Cargo compiles a crate at a time:
+    a one-file change recompiles that crate and the binary, not the others."""
+    members = [f"c{k}" for k in range(crates)]
+    deps = "".join(f'{m} = {{ path = "{m}" }}\n' for m in members)
     (root / "src").mkdir(parents=True)
-    (root / "Cargo.toml").write_text('[package]\nname = "benchrs"\nversion = "0.1.0"\nedition = "2021"\n')
-    for n in range(modules):
-        (root / "src" / f"m{n}.rs").write_text(MODULE.format(n=n, seed=n * 7919 + 1))
-    calls = "".join(f"    t ^= m{n}::work{n}(&v); s.push_str(&m{n}::text{n}(\"ab\"));\n" for n in range(modules))
+    (root / "Cargo.toml").write_text('[package]\nname = "benchrs"\nversion = "0.1.0"\nedition = "2021"\n\n'
+                                     f"[dependencies]\n{deps}\n[workspace]\n")
+    for m in members:
+        (root / m / "src").mkdir(parents=True)
+        (root / m / "Cargo.toml").write_text(f'[package]\nname = "{m}"\nversion = "0.1.0"\nedition = "2021"\n')
+        (root / m / "src" / "lib.rs").write_text("".join(f"pub mod m{n};\n" for n in range(modules)))
+        for n in range(modules):
+            (root / m / "src" / f"m{n}.rs").write_text(MODULE.format(n=n, seed=n * 7919 + len(m)))
+    calls = "".join(f"    t ^= {m}::m{n}::work{n}(&v); s.push_str(&{m}::m{n}::text{n}(\"ab\"));\n"
+                    for m in members for n in range(modules))
     (root / "src" / "main.rs").write_text(
-        "".join(f"mod m{n};\n" for n in range(modules))
-        + "fn main() {\n    let v: Vec<u32> = (1..1000).collect();\n    let mut t = 0u64;\n"
+        "fn main() {\n    let v: Vec<u32> = (1..1000).collect();\n    let mut t = 0u64;\n"
         + "    let mut s = String::new();\n" + calls + '    println!("{} {}", t, s.len());\n}\n')
     return root
 
 
 def change(project: Path, n: int) -> None:
     """One file changed as an edit does: its code, not only its time stamp."""
-    path = project / "src" / "m0.rs"
+    path = project / "c0" / "src" / "m0.rs"
     path.write_text(path.read_text().replace("SEED0: u64 = ", f"SEED0: u64 = {n + 2} * "))
 
 
@@ -104,13 +115,13 @@ def rounds(args: argparse.Namespace, log) -> tuple[dict, str]:
     with tempfile.TemporaryDirectory(prefix="bench-rust-") as tmp:
         base = Path(tmp)
         # Untimed: the builder image (and its Rust layer) made or found, and checked to build.
-        warm = make_project(base / "warm" / "benchrs", 2)
+        warm = make_project(base / "warm" / "benchrs", 1, 1)
         _, report = run_xbuild(warm, args.target, base / "warm" / "xdg", args.jobs)
         image = report["image"]
         for n in range(args.repeat):
             for tool in ("xbuild", "cargo"):
                 work = base / f"{tool}-{n}"
-                project = make_project(work / "benchrs", args.modules)
+                project = make_project(work / "benchrs", args.crates, args.modules)
                 for case in CASES:
                     if case == "one-file":
                         change(project, n)
@@ -131,7 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="rpi3")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--modules", type=int, default=24)
+    parser.add_argument("--crates", type=int, default=8)
+    parser.add_argument("--modules", type=int, default=12, help="files per crate")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -141,8 +153,10 @@ def main() -> None:
         print(line, file=sys.stderr, flush=True)
 
     times, image = rounds(args, log)
-    summary = {"target": args.target, "modules": args.modules, "repeat": args.repeat, "image": image, "cases": {}}
-    print(f"{args.target}, {args.modules} modules, {args.repeat} round(s); cargo directly in {image[:19]}",
+    summary = {"target": args.target, "crates": args.crates, "modules": args.modules, "repeat": args.repeat,
+               "image": image, "cases": {}}
+    print(f"{args.target}, {args.crates} crates x {args.modules} files, {args.repeat} round(s); "
+          f"cargo directly in {image[:19]}",
           file=out)
     print(f"  {'case':8} {'xbuild':>9} {'cargo':>9} {'xbuild / cargo':>15}", file=out)
     for case in CASES:

@@ -117,3 +117,20 @@ def test_no_lock_is_none_and_a_vendored_project_is_recognised(tmp_path):
     (project / ".cargo" / "config.toml").write_text(
         '[source.crates-io]\nreplace-with = "vendored-sources"\n\n[source.vendored-sources]\ndirectory = "vendor"\n')
     assert crates.vendored(project)
+
+
+def test_a_lockless_project_needs_crates_only_for_a_dependency_it_does_not_hold(tmp_path):
+    pkg = '[package]\nname = "{}"\nversion = "0.1.0"\n'
+    local = make_project(tmp_path / "local", {
+        "Cargo.toml": pkg.format("app") + '[dependencies]\na = { path = "a" }\n[workspace]\nmembers = ["b"]\n',
+        "a/Cargo.toml": pkg.format("a") + '[target."cfg(unix)".build-dependencies]\nb = { path = "../b" }\n',
+        "b/Cargo.toml": pkg.format("b")})
+    assert not crates.needs_crates(local)
+    (local / "b" / "Cargo.toml").write_text(pkg.format("b") + '[dev-dependencies]\nlibc = "0.2"\n')
+    assert crates.needs_crates(local)  # a member's registry dependency, however deep
+    outside = make_project(tmp_path / "out", {
+        "Cargo.toml": pkg.format("o") + '[dependencies]\nx = { path = "../x" }\n'})
+    make_project(tmp_path / "x", {"Cargo.toml": pkg.format("x")})
+    assert crates.needs_crates(outside)  # not in the build's copy of the project
+    glob = make_project(tmp_path / "glob", {"Cargo.toml": '[workspace]\nmembers = ["crates/*"]\n'})
+    assert crates.needs_crates(glob)  # unsure: the build would need a lock to be sure

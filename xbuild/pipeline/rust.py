@@ -20,7 +20,6 @@ from pathlib import Path
 
 from xbuild.containers import images
 from xbuild.errors import ConfigError, CratesNotLocked
-from xbuild.host import safefs
 from xbuild.host.paths import cache_dir
 from xbuild.pipeline import cargo
 from xbuild.pipeline.context import BuildContext
@@ -136,7 +135,7 @@ def crates(ctx: BuildContext) -> None:
         has_lock = (spec.project / "Cargo.lock").exists() or (spec.project / "Cargo.lock").is_symlink()
         lock_flag = "--frozen" if has_lock else "--offline"
     elif (locked := cratesio.locked(spec.project)) is None:
-        if _declares_dependencies(spec.project):
+        if cratesio.needs_crates(spec.project):
             raise CratesNotLocked(f"{spec.project} has no Cargo.lock, and its dependencies cannot be "
                                   "fetched without one", hint="run `cargo generate-lockfile` and commit "
                                   "Cargo.lock, or `cargo vendor`")
@@ -161,18 +160,6 @@ def crates(ctx: BuildContext) -> None:
     ctx.manifest_extra["cargo"] = {
         "rust_target": cargo.rust_target(spec.target), "target_cpu": cargo.target_cpu(spec.target),
         "crates_source": source, "crates": [c.to_json() for c in fetched]}
-
-
-def _declares_dependencies(project: Path) -> bool:
-    """Whether Cargo.toml has a dependency table (read as data, bounded): a project without any
-    builds without a lock."""
-    import re
-    try:
-        text = safefs.read_prefix(project / "Cargo.toml", cratesio.MAX_LOCK).decode("utf-8", "replace")
-    except OSError:
-        return True
-    return re.search(r"^\s*\[(?:[^\]]*\.)?(?:build-|dev-)?dependencies(?:\.|\])", text, re.M) is not None \
-        or re.search(r"^\s*\[workspace\]", text, re.M) is not None
 
 
 def _env_sh(spec: BuildSpec, lock_flag: str) -> str:

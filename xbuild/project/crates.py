@@ -215,3 +215,73 @@ def _site(url: str) -> str:
     from urllib.parse import urlsplit
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or url[:100])
+
+
+MAX_MANIFESTS = 200  # Cargo.toml files read to tell whether a lock-less project needs crates
+
+
+def needs_crates(project: Path) -> bool:
+    """Whether a project without a Cargo.lock depends on any crate it does not hold itself: a
+    dependency that is not a `path` one, in its Cargo.toml, its workspace members' (those named
+    without a glob) or its path dependencies' (read as data, bounded). Unsure (a glob, a manifest
+    that cannot be read) counts as needing them."""
+    root = _manifest(project)
+    if root is None:
+        return True
+    shared = root.get("workspace", {}).get("dependencies", {}) if isinstance(root.get("workspace"), dict) else {}
+    members = root.get("workspace", {}).get("members", []) if isinstance(root.get("workspace"), dict) else []
+    todo: list[Path] = [project]
+    if not isinstance(members, list) or any(not isinstance(m, str) or any(c in m for c in "*?[") for m in members):
+        return True
+    todo += [project / m for m in members]
+    seen: set[Path] = set()
+    while todo:
+        folder = todo.pop()
+        try:
+            folder = folder.resolve()
+        except OSError:
+            return True
+        if folder in seen:
+            continue
+        if len(seen) >= MAX_MANIFESTS or project.resolve() not in (folder, *folder.parents):
+            return True  # too many, or a path out of the project (not in the build's copy)
+        seen.add(folder)
+        manifest = root if folder == project.resolve() else _manifest(folder)
+        if manifest is None:
+            return True
+        for dep in _dependencies(manifest):
+            if isinstance(dep, dict) and dep.get("workspace") is True:
+                continue  # named in [workspace.dependencies], checked below
+            if not isinstance(dep, dict) or "path" not in dep or "git" in dep:
+                return True
+            todo.append(folder / str(dep["path"]))
+    for dep in shared.values() if isinstance(shared, dict) else ():
+        if not isinstance(dep, dict) or "path" not in dep or "git" in dep:
+            return True
+    return False
+
+
+def _manifest(folder: Path) -> dict | None:
+    path = folder / "Cargo.toml"
+    if not safefs.is_regular(path):
+        return None
+    try:
+        return tomllib.loads(safefs.read_prefix(path, MAX_LOCK).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _dependencies(manifest: dict) -> list:
+    """Every dependency's value, of every kind, for every target."""
+    tables = [manifest]
+    target = manifest.get("target")
+    if isinstance(target, dict):
+        tables += [t for t in target.values() if isinstance(t, dict)]
+    out: list = []
+    for table in tables:
+        for kind in ("dependencies", "dev-dependencies", "build-dependencies", "dev_dependencies",
+                     "build_dependencies"):
+            deps = table.get(kind)
+            if isinstance(deps, dict):
+                out += deps.values()
+    return out
