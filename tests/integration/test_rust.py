@@ -30,6 +30,12 @@ HELLO = {
     "src/main.rs": 'fn main() {\n    let v: Vec<u64> = (1..=10).collect();\n'
                    '    println!("hello from rust, sum {}", v.iter().sum::<u64>());\n}\n',
 }
+# A build script, linked for the build machine while /xbuild/bin holds the board's cc and ld (zig's
+# for rpi0): xbuild's host linker wrapper keeps them apart.
+BUILD_RS = {"build.rs": 'fn main() { println!("cargo:rustc-env=BUILT_BY=build.rs"); }\n',
+            "src/main.rs": 'fn main() {\n    let v: Vec<u64> = (1..=10).collect();\n'
+                           '    println!("hello from rust, sum {} ({})",\n'
+                           '             v.iter().sum::<u64>(), env!("BUILT_BY"));\n}\n'}
 
 # A crate as a registry serves it: a tar.gz of <name>-<version>/.
 TINYDEP_LIB = "pub fn answer() -> u32 { 42 }\n"
@@ -106,7 +112,7 @@ def _build(project: Path, target: str, *args: str, env: dict | None = None) -> t
 
 @pytest.fixture(scope="module")
 def rpi0(engine, tmp_path_factory):
-    project = make_project(tmp_path_factory.mktemp("rust") / "hello-rs", HELLO)
+    project = make_project(tmp_path_factory.mktemp("rust") / "hello-rs", {**HELLO, **BUILD_RS})
     return _build(project, "rpi0")
 
 
@@ -167,7 +173,7 @@ def test_rpi0_gets_armv6_code_from_the_std_the_image_built_and_it_runs(rpi0):
     assert elf["arm_thumb_isa"] in (0, 1) and elf["float_abi"] == "hard"
     assert manifest["toolchain"]["rustc"].startswith("rustc 1.85.1") and "cargo 1.85" in manifest["toolchain"]["cargo"]
     assert "rust-arm-1.85.1" in result["image"] or "rust-arm-1.85.1" in manifest["image"]["tag"]
-    assert _run("rpi0", result["artifacts"][0]["path"], "hello-rs").strip() == "hello from rust, sum 55"
+    assert _run("rpi0", result["artifacts"][0]["path"], "hello-rs").strip() == "hello from rust, sum 55 (build.rs)"
 
 
 def test_rpi3_sys_crate_links_the_boards_zlib_and_a_fetched_crate(rpi3_sys_and_fetched):
