@@ -260,3 +260,18 @@ def test_a_rebuild_in_the_kept_target_directory_compiles_the_edited_file(engine,
         words.append([w for w in (b"first-version-word", b"second-version-word") if w in data])
     assert words == [[b"first-version-word"], [b"second-version-word"]]
     assert list((tmp_path / "xdg").glob("xbuild/compiler-cache/rpi3/trixie/*/edited-*/tools/cargo-target"))
+
+
+def test_debians_packaged_crates_serve_a_project_that_asks_for_them(engine, tmp_path):
+    """A release's librust-*-dev crates (tools) as the project's own directory source, no lock:
+    cargo resolves against them offline (docs/rust.md)."""
+    project = make_project(tmp_path / "debcrates", {
+        "Cargo.toml": '[package]\nname = "debcrates"\nversion = "0.1.0"\nedition = "2021"\n\n'
+                      '[dependencies]\nitoa = "1"\n',
+        "src/main.rs": 'fn main() { println!("itoa {}", itoa::Buffer::new().format(12345u32)); }\n',
+        ".cargo/config.toml": '[source.crates-io]\nreplace-with = "debian"\n\n'
+                              '[source.debian]\ndirectory = "/usr/share/cargo/registry"\n',
+        "xbuild.toml": '[build]\ntools = ["librust-itoa-dev"]\n'})
+    result, manifest = _build(project, "rpi3")
+    assert manifest["cargo"]["crates_source"] == "vendored" and manifest["cargo"]["crates"] == []
+    assert _run("rpi3", result["artifacts"][0]["path"], "debcrates").strip() == "itoa 12345"
