@@ -53,6 +53,8 @@ _DECLARED = (
        "point it at an empty directory)"),
     _s("XBUILD_GOPROXY", "text", "https://proxy.golang.org", "the Go module proxy a Go project's "
        "go.sum modules are fetched from, on the host (docs/go.md)"),
+    _s("XBUILD_CARGO_REGISTRY", "text", "https://static.crates.io/crates", "where a Rust "
+       "project's locked crates are downloaded from (<registry>/<name>/<name>-<version>.crate)"),
     _s("XBUILD_DEBUG", "flag", False, "show the traceback of an internal error"),
     _s("XBUILD_PROGRESS_SECONDS", "number", 15, "a progress line at least this often on a quiet build"),
     _s("XBUILD_STORE", "text", "", "the store of builds, caches and images (a directory or s3://...) "
@@ -163,6 +165,7 @@ CONTAINER: dict[str, str] = {
     "XBUILD_INSTALL": "run's install script", "XBUILD_MARK": "run's end-of-install mark",
     "XBUILD_CPU": "run's QEMU_CPU",
     "XBUILD_PYTHON_SETTINGS": "a wheel's pip --config-settings (meson-python's cross file)",
+    "XBUILD_CARGO_LOCK": "cargo build's --frozen or --offline (pipeline/rust.py)",
 }
 
 

@@ -331,3 +331,19 @@ class AttestationMismatch(UserError):
     exit_code = 58
     hint = ("fetch the build again from its store; if it still differs, do not use it: rebuild it "
             "(xbuild verify --against) and compare")
+
+
+# --- a Cargo project's crates (project/crates.py) ---------------------------------------------
+class CratesNotLocked(UserError):
+    """A Rust project's dependencies cannot be fetched by checksum: no Cargo.lock, or a git or
+    non-crates.io source in it."""
+    exit_code = 43
+    hint = ("commit Cargo.lock (`cargo generate-lockfile`), or vendor the dependencies "
+            "(`cargo vendor`, with the .cargo/config.toml it prints)")
+
+
+class CrateFetchFailed(UserError):
+    """A locked crate could not be fetched from XBUILD_CARGO_REGISTRY, or was refused: another
+    checksum than the lock's, too large, too slow, or an unsafe archive."""
+    exit_code = 44
+    hint = "check XBUILD_CARGO_REGISTRY and the network, or vendor the dependencies (`cargo vendor`)"

@@ -46,6 +46,9 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
     "rebuild": (["--repeat", "1", "--project", HELLO, "--changed", "hello.c"],
                 [rf"^  {kind} +{NUM} s +{NUM}x cold +hits +{NUM}% of \d+ compiles"
                  for kind in ("cold", "local", "s3")]),
+    # a generated std-only project (no crates.io here), rpi3's Rust image (test_rust.py's)
+    "rust": (["--repeat", "1", "--crates", "2", "--modules", "2"],
+             [rf"^  {case} +{NUM} s +{NUM} s +{NUM}x$" for case in ("cold", "one-file")]),
     "service": (["--repeat", "1", "--builds", "1", "--workers", "1"],
                 [rf"service overhead, cold: +\+{NUM} s", rf"service overhead, cached: +\+{NUM} s",
                  rf"1 worker\(s\): +{NUM} builds/min"]),

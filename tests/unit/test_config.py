@@ -65,7 +65,7 @@ def test_valid_file_round_trip(tmp_path):
         "env": {"BAR": "two words", "FOO": "1"}, "pass_env": ["MY_TOKEN", "_X1"], "timeout": 1800,
         "static": None, "tools": [], "name": None, "version": None, "deb": None,
         "dests": [None, None], "cmake_args": [], "configure_args": [], "meson_args": [],
-        "make_args": [], "go_args": [], "go_packages": []}
+        "make_args": [], "go_args": [], "go_packages": [], "cargo_args": []}
     hash(cfg)  # frozen, hashable: part of a cache key
 
 
@@ -173,7 +173,8 @@ def test_tables_that_are_not_tables_are_config_errors(tmp_path, text):
     ('[build]\npackages = ["libssl-dev", "Bad Name"]\n',
      "(line 2): [build] 'packages' lists 'Bad Name', which is not a Debian package name such as \"zlib1g-dev\""),
     ('[build]\npackages = ["libssl-dev:armhf", "-x"]\n', "(line 2): [build] 'packages' lists '-x'"),
-    ('[build]\nrecipe = "scons"\n', "(line 2): [build] 'recipe' must be a recipe name (python, go, cmake, meson, "),
+    ('[build]\nrecipe = "scons"\n',
+     "(line 2): [build] 'recipe' must be a recipe name (python, cargo, go, cmake, meson, "),
     ('[build]\nos = "../etc"\n', "(line 2): [build] 'os' must be an OS release name such as bullseye, not '../etc'"),
     ('[build]\nstatic = "yes"\n', "(line 2): [build] 'static' must be true or false, not 'yes'"),
     ("[build]\nstatic = 1\n", "(line 2): [build] 'static' must be true or false, not 1"),
@@ -195,7 +196,7 @@ def test_each_value_rule_names_file_line_and_what(tmp_path, text, expected):
 
 def test_unknown_key_says_did_you_mean(tmp_path):
     err = load_error(tmp_path, '[build]\npass-env = ["X"]\n')
-    assert err.hint.startswith("did you mean 'pass_env'? known keys: artifacts, cmake_args, configure_args")
+    assert err.hint.startswith("did you mean 'pass_env'? known keys: artifacts, cargo_args, cmake_args, configure_args")
 
 
 def test_static_is_unset_unless_written(tmp_path):

@@ -165,6 +165,7 @@ usr/lib/arm-linux-gnueabihf/libncursesw.a               libdevel/libncurses-dev
 usr/lib/arm-linux-gnueabihf/libncursesw.so              libdevel/libncurses-dev
 usr/lib/arm-linux-gnueabihf/libncursesw.so.6            libs/libncursesw6
 usr/lib/arm-linux-gnueabihf/pkgconfig/libcjson.pc       libdevel/libcjson-dev
+usr/lib/arm-linux-gnueabihf/pkgconfig/openssl.pc        libdevel/libssl-dev
 usr/share/doc/xsltproc/copyright                        text/xsltproc
 """,
     "amd64": """\
@@ -246,6 +247,22 @@ def test_header_library_pkgconfig_cmake_and_command_name_their_packages(mirror):
         _add("packages", "x11proto-dev", "xproto.pc")]
     assert _hints("help2man: command not found") == [
         _add("tools", "help2man", "/usr/bin/help2man")]
+
+
+# openssl-sys 0.9's build script, through the pkg-config crate, when libssl-dev is missing
+OPENSSL_SYS = """\
+  Could not find openssl via pkg-config:
+
+  pkg-config exited with status code 1
+  > PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 arm-linux-gnueabihf-pkg-config --libs --cflags openssl
+
+  The system library `openssl` required by crate `openssl-sys` was not found.
+  The file `openssl.pc` needs to be installed and the PKG_CONFIG_PATH environment variable must
+"""
+
+
+def test_a_rust_sys_crates_missing_library_names_its_dev_package(mirror):
+    assert _hints(OPENSSL_SYS) == [_add("packages", "libssl-dev", "openssl.pc")]
 
 
 def test_commands_come_from_the_build_machines_index_in_cross_mode_and_the_targets_in_emulate(mirror):

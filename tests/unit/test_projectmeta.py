@@ -134,3 +134,10 @@ def test_a_declaration_behind_a_link_is_not_read(tmp_path):
     project = make_project(tmp_path / "p", {"Makefile": "all:\n"})
     os.symlink(outside, project / "configure.ac")
     assert projectmeta.declared(project) is None
+
+
+def test_cargo_declares_the_package_version_not_a_workspace_inherited_one(tmp_path):
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "sensord"\nversion = "1.4.0"\n')
+    assert projectmeta.declared(tmp_path, "cargo") == projectmeta.Declared("1.4.0", "Cargo.toml's [package] version")
+    assert projectmeta.cargo('[package]\nname = "m"\nversion.workspace = true\n') is None
+    assert projectmeta.cargo("[package\n") is None

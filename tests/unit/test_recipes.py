@@ -347,7 +347,7 @@ def test_an_image_recipe_may_have_no_steps(recipe_dir):
     ('steps = [\n  "ninja",\n]', 'steps = "ninja"', "(line 7): 'steps' must be a list, each entry a shell command"),
     ("collect_new_elf = true", 'collect_new_elf = "yes"', "(line 10): 'collect_new_elf' must be true or false"),
     ("collect_new_elf = true", 'kind = "docker"',
-     "(line 10): 'kind' must be one of 'steps', 'image', 'wheel', 'go', not 'docker'"),
+     "(line 10): 'kind' must be one of 'steps', 'image', 'wheel', 'go', 'cargo', not 'docker'"),
     ("collect_new_elf = true", "collect_new_elfs = true", "(line 10): unknown key 'collect_new_elfs'"),
     # detect rules: an inline table's mistakes point at the line of `detect`
     ('{ files = ["build.ninja"] }', "{ }", "(line 3): [detect #1] 'files' or 'file' must be given"),
@@ -380,7 +380,7 @@ def test_a_project_with_three_build_systems_is_told_which_was_chosen_and_how_to_
     assert s.recipe.name == "cmake"
     said = [n for n in s.notes if "building with" in n]
     assert said == ["building with the cmake recipe (CMakeLists.txt), the first in xbuild's order "
-                    "(python, go, cmake, meson, autotools, configure, make, dockerfile, script); also found: "
+                    "(python, cargo, go, cmake, meson, autotools, configure, make, dockerfile, script); also found: "
                     "meson (meson.build), autotools (configure.ac). To use another, set [build] "
                     'recipe = "meson" in xbuild.toml'], s.notes
     (project / "xbuild.toml").write_text('[build]\nrecipe = "autotools"\n')  # as it says

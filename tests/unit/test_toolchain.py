@@ -451,3 +451,18 @@ def test_only_zig_strips_the_runtimes_debug_information_and_keep_debug_skips_it(
     script = zig.finish(False)
     assert "/usr/bin/arm-linux-gnueabihf-strip --strip-debug" in script and "/xbuild/stage" in script
     assert zig.finish(True) == "" and gcc.finish(False) == ""
+
+
+def test_zig_shims_drop_the_target_cc_rs_adds_for_clang(tmp_path):
+    """cc-rs (a Rust build script) takes zig for clang and adds --target=<Rust triple>, which zig
+    refuses: the shim runs zig without it, with its own -target, the rest in order."""
+    body = toolchain.pick(targets.get("rpi0"), "cross").shims()["bin/cc"]
+    shim = tmp_path / "cc"
+    shim.write_text(body.replace("/opt/zig/zig ", "printf '%s\\n' "))
+    proc = subprocess.run(["sh", str(shim), "-O2", "--target=arm-unknown-linux-gnueabihf", "-c", "a.c",
+                           "-o", "a.o"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "XBUILD_SRC": str(tmp_path)})
+    args = proc.stdout.split("\n")
+    assert proc.returncode == 0, proc.stderr
+    assert not [a for a in args if a.startswith("--target")] and args[1] == "-target"
+    assert args[-6:] == ["-O2", "-c", "a.c", "-o", "a.o", ""]

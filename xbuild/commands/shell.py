@@ -42,10 +42,8 @@ def shell(project, request):
         binfmt.require(spec.target.qemu_arch, f"an emulated {spec.target.name} shell")
     progress = Progress()
     progress.phase("image", f"{spec.target.name} ({spec.target.debian_arch}, {spec.mode})")
-    defn = images.builder_def(spec.toolchain, spec.packages, spec.tools)
-    if (extend := build.IMAGE_LAYERS.get(spec.recipe.kind)) is not None:  # Go's toolchain
-        defn = extend(defn, spec)
-    image = images.ensure(defn, progress.line)
+    image = images.ensure(build.builder_def(spec),
+                          progress.line)
     progress.done()
     exclude = sources.excluder(spec.project, spec.out, specs.OUT_DIRNAME)
     name = f"xbuild-shell-{spec.target.name}-{uuid.uuid4().hex[:10]}"

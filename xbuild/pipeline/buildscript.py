@@ -49,6 +49,7 @@ fi
     meson) echo "meson: $(meson --version)"; echo "ninja: $(ninja --version)" ;;
     autotools) echo "autoconf: $(autoconf --version | head -n1)" ;;
     go) echo "go: $(/opt/go/bin/go env GOVERSION)" ;;
+    cargo) echo "rustc: $(rustc --version)"; echo "cargo: $(cargo --version)" ;;
   esac
 }} > {stage}/meta/toolchain.txt 2>/dev/null || true
 """

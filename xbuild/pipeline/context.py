@@ -80,7 +80,7 @@ class BuildContext:
     # What a step made on the host for the build container, put in as /xbuild/<name>/ by copy_in,
     # read-only (root's): a wheel's build requirements (wheel.requirements)
     payload: dict[str, Path] = field(default_factory=dict)
-    sections: dict = field(default_factory=dict)  # a kind's own parts of the manifest ("go": gobuild.py)
+    sections: dict = field(default_factory=dict)  # a kind's own parts of the manifest (go, cargo)
     _phase: str = ""
     _phase_start: float = 0.0
 
@@ -166,7 +166,8 @@ class BuildContext:
         return {"name": spec.name, "target": spec.target.summary(), "mode": spec.mode,
                 "recipe": spec.recipe.name, "source_tree_sha256": self.source_hash,
                 "options": spec.options(), "files": files, **({"origin": spec.origin} if spec.origin else {}),
-                "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION}, **extra}
+                "xbuild": {"version": __version__, "build_logic": BUILD_LOGIC_VERSION},
+                **self.sections, **extra}
 
     def record(self) -> dict:
         """The build's record in a store (publish.py): what answers a later build of its inputs."""

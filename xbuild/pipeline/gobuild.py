@@ -31,6 +31,7 @@ from xbuild.host.paths import cache_dir
 from xbuild.host.safefs import read_project_file
 from xbuild.pipeline import gomod
 from xbuild.pipeline.context import BuildContext
+from xbuild.pipeline.spec import BuildSpec
 from xbuild.project import gomodule, goproxy, pypi
 from xbuild.request import Mode
 from xbuild.toolchain import ROOT
@@ -88,7 +89,12 @@ def _unzip(path: Path, dest: Path) -> None:
             target.chmod(0o755 if mode & 0o111 else 0o644)
 
 
-def image(parent: images.ImageDef, spec) -> images.ImageDef:
+def builder_def(spec: BuildSpec) -> images.ImageDef:
+    """The image a Go build runs in: the toolchain's with the project's packages, Go on top."""
+    return image(images.builder_def(spec.toolchain, spec.packages, spec.tools), spec)
+
+
+def image(parent: images.ImageDef, spec: BuildSpec) -> images.ImageDef:
     """The build's image (the toolchain's builder with the project's packages) with Go at /opt/go.
     Its tag names the Go version and the wheel's hash, so a new Go is a new image and cache key.
     Also `xbuild shell`'s image for a Go module."""

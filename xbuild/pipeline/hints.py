@@ -34,6 +34,8 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     ("pkgconfig", r"Package '([^']+)', required by '[^']*', not found"),          # pkgconf
     ("pkgconfig", r"No package '([^']+)' found"),                                 # pkg-config
     ("pkgconfig", r"Package ([\w+.-]+) was not found in the pkg-config search path"),
+    # the pkg-config crate, in a Rust -sys crate's build script (openssl-sys, libz-sys...)
+    ("pkgconfig", r"The system library `([\w+.-]+)` required by crate `[\w-]+` was not found"),
     ("dependency", r'ERROR: Dependency "([^"]+)" not found'),                     # meson
     ("dependency", r"Run-time dependency ([\w+.-]+) found: NO.*\n(?:.*\n){0,2}?.*ERROR:"),
     ("command", r"ERROR: Program '([\w+.-]+)' not found"),                        # meson

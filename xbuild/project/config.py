@@ -35,6 +35,7 @@ class ProjectConfig:
     make_args: tuple[str, ...] = ()
     go_args: tuple[str, ...] = ()             # `go build`'s options (-tags, -ldflags)
     go_packages: tuple[str, ...] = ()         # the packages `go build` builds (default ./...)
+    cargo_args: tuple[str, ...] = ()          # cargo build's options (--features, --bin)
     # Where each `artifacts` glob's files land in the artifact (None: by kind: bin/, lib/, share/).
     dests: tuple[str | None, ...] = ()
 

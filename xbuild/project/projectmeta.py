@@ -130,6 +130,16 @@ def pyproject(text: str) -> str | None:
     return _literal(version) if isinstance(version, str) else None
 
 
+def cargo(text: str) -> str | None:
+    """[package] version = "1.2.3" (not `version.workspace = true`, which is another file's)."""
+    try:
+        table = tomllib.loads(text).get("package")
+    except tomllib.TOMLDecodeError:
+        return None  # a broken Cargo.toml is cargo's to report
+    version = table.get("version") if isinstance(table, dict) else None
+    return _literal(version) if isinstance(version, str) else None
+
+
 # Each build system's declaration: (recipe, file, reader, what the progress line calls it).
 _SOURCES = (
     ("autotools", "configure.ac", autoconf, "configure.ac's AC_INIT"),
@@ -139,6 +149,7 @@ _SOURCES = (
     ("meson", "meson.build", meson, "meson.build's project(version:)"),
     ("make", "Makefile", makefile, "the Makefile's VERSION"),
     ("python", "pyproject.toml", pyproject, "pyproject.toml's [project] version"),
+    ("cargo", "Cargo.toml", cargo, "Cargo.toml's [package] version"),
 )
 
 

@@ -17,9 +17,9 @@ from xbuild.schema import Invalid
 HEAD = 1 << 16  # how much of a file detection reads: markers are in a file's header
 # Options appended to the recipe's own steps: each recipe step that takes them says @<key>@
 # (xbuild.toml's cmake_args... : config.py).
-BUILD_ARGS = ("cmake_args", "configure_args", "meson_args", "make_args", "go_args", "go_packages")
+BUILD_ARGS = ("cmake_args", "configure_args", "meson_args", "make_args", "go_args", "go_packages", "cargo_args")
 # What a recipe builds, and so which steps run it (pipeline/build.py's STEPS).
-KINDS = ("steps", "image", "wheel", "go")
+KINDS = ("steps", "image", "wheel", "go", "cargo")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ class Recipe:
     kind: str = "steps"            # steps: shell steps in the builder; image: a Dockerfile build;
                                    # wheel: a Python package's wheel (pipeline/wheel.py);
                                    # go: a Go module's programs (pipeline/gobuild.py)
+                                   # cargo: a Rust project's binaries (pipeline/rust.py)
     # What its steps need in the builder, as xbuild.toml's packages (the target's) and tools (the
     # build machine's); {python} is the release's CPython version (3.11).
     packages: tuple[str, ...] = ()

@@ -78,6 +78,17 @@ fi
 """
 
 
+# cc-rs (a Rust build script compiling C) takes zig for clang and adds --target=<Rust triple>,
+# which zig refuses ("unable to parse target query"): the shim sets -target itself, so it drops it.
+_NO_CLANG_TARGET = """\
+n=$#
+for a do
+  case $a in --target=*) ;; *) set -- "$@" "$a" ;; esac
+done
+shift $n
+"""
+
+
 # Two defaults of zig cc that gcc does not have, undone where the call leaves them to zig:
 # - it writes DWARF into every object unless told -g0 (gcc and clang write none without -g), and
 #   a later plain -g does not undo a -g0 (zig 0.17): so -g0 only when the call asks no -g* of
@@ -186,7 +197,8 @@ class Zig(Toolchain):
             if f"{self.definition.home}/zig " in body and " -E " not in body:  # cc and c++
                 body = body.replace(" -ffile-prefix-map=", " $xbuild_g0 $xbuild_gc -ffile-prefix-map=", 1)
                 defaults = _ZIG_DEFAULTS.format(runtime=self.runtime_lib(self.zig_target))
-                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _ONE_SOURCE_AT_A_TIME + defaults, 1)
+                files[rel] = body.replace("#!/bin/sh\n", "#!/bin/sh\n" + _NO_CLANG_TARGET + _ONE_SOURCE_AT_A_TIME
+                                          + defaults, 1)
         return files
 
     def runtime_lib(self, zig_target: str) -> str:
