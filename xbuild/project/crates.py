@@ -14,20 +14,19 @@ its .cargo/config.toml, which the sandboxed cargo reads) needs no fetch at all."
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild import environment
 from xbuild.errors import CrateFetchFailed, CratesNotLocked, XBuildError
-from xbuild.host import archive, safefs
+from xbuild.host import archive, downloads, safefs
+from xbuild.host.downloads import site as _site
 
 CRATES_IO = "registry+https://github.com/rust-lang/crates.io-index"
 REGISTRY = "XBUILD_CARGO_REGISTRY"
@@ -143,33 +142,25 @@ def fetch(crates: list[Crate], cache: Path, dest: Path, log=lambda line: None) -
 def _download(url: str, crate: Crate, kept: Path) -> None:
     """url into `kept` only when it is at most MAX_CRATE bytes, arrived within TIMEOUT and its
     sha256 is the lock's."""
-    import requests  # imported when used: the CLI's --help stays fast
-
     fd, tmp = tempfile.mkstemp(prefix=".fetch-", dir=kept.parent)
     try:
-        h, written, deadline = hashlib.sha256(), 0, time.monotonic() + TIMEOUT
         with os.fdopen(fd, "wb") as out:
             try:
-                with requests.get(url, stream=True, timeout=HTTP_TIMEOUT) as r:
-                    if r.status_code == 404:
-                        raise CrateFetchFailed(f"the registry {_site(url)} has no {crate.dirname}",
-                                               hint=f"check {REGISTRY}, or {VENDOR_HINT}")
-                    r.raise_for_status()
-                    for chunk in r.iter_content(1 << 16):
-                        written += len(chunk)
-                        if written > MAX_CRATE:
-                            raise CrateFetchFailed(f"{crate.dirname} is larger than {MAX_CRATE >> 20} MB",
-                                                   hint=VENDOR_HINT)
-                        if time.monotonic() > deadline:
-                            raise CrateFetchFailed(f"{crate.dirname} did not arrive within {TIMEOUT} s",
-                                                   hint=VENDOR_HINT)
-                        h.update(chunk)
-                        out.write(chunk)
-            except requests.RequestException as exc:
-                raise CrateFetchFailed(f"the crate registry {_site(url)} could not be reached: "
-                                       f"{str(exc)[:300]}", hint=f"check {REGISTRY}, or {VENDOR_HINT}") from None
-        if h.hexdigest() != crate.checksum:
-            raise CrateFetchFailed(f"{crate.dirname} from {_site(url)} has sha256 {h.hexdigest()}, "
+                got = downloads.get(url, out, limit=MAX_CRATE, seconds=TIMEOUT, timeout=HTTP_TIMEOUT)
+            except downloads.NotFound:
+                raise CrateFetchFailed(f"the registry {_site(url)} has no {crate.dirname}",
+                                       hint=f"check {REGISTRY}, or {VENDOR_HINT}") from None
+            except downloads.TooLarge:
+                raise CrateFetchFailed(f"{crate.dirname} is larger than {MAX_CRATE >> 20} MB",
+                                       hint=VENDOR_HINT) from None
+            except downloads.TooSlow:
+                raise CrateFetchFailed(f"{crate.dirname} did not arrive within {TIMEOUT} s",
+                                       hint=VENDOR_HINT) from None
+            except downloads.Failed as exc:  # unreachable (an answer of another type is never asked)
+                raise CrateFetchFailed(f"the crate registry {_site(url)} could not be reached: {exc}",
+                                       hint=f"check {REGISTRY}, or {VENDOR_HINT}") from None
+        if got != crate.checksum:
+            raise CrateFetchFailed(f"{crate.dirname} from {_site(url)} has sha256 {got}, "
                                    f"and Cargo.lock says {crate.checksum}: not used",
                                    hint="the registry serves another file than the one locked; "
                                         "check the lock and the registry")
@@ -209,12 +200,6 @@ def unpack(crate_file: Path, crate: Crate, dest: Path) -> None:
         if isinstance(exc, CrateFetchFailed):
             raise
         raise CrateFetchFailed(f"the crate {crate.dirname} was refused: {exc.message}") from None
-
-
-def _site(url: str) -> str:
-    from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or url[:100])
 
 
 MAX_MANIFESTS = 200  # Cargo.toml files read to tell whether a lock-less project needs crates

@@ -15,7 +15,6 @@ link-safe."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import io
 import os
@@ -25,14 +24,13 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
@@ -46,7 +44,8 @@ from packaging.version import InvalidVersion, Version
 
 from xbuild import schema
 from xbuild.errors import BadArtifact, ConfigError, IndexUnreachable, PackageUnavailable, SourceTooLarge, XBuildError
-from xbuild.host import archive, safefs
+from xbuild.host import archive, downloads, safefs
+from xbuild.host.downloads import site as _site
 from xbuild.host.paths import cache_dir, component
 
 Log = Callable[[str], None]
@@ -406,18 +405,6 @@ def fetch_sdist(spec: str, cache: Path, log: Log) -> Sdist:
     return Sdist(name, str(chosen), filename, sha256, entry / _top(entry, filename))
 
 
-def _site(url: str) -> str:
-    """Where url points, without the credentials an index URL may carry (user:token@host)."""
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or url[:100])
-
-
-def _redact(text: str, url: str) -> str:
-    """text without url's credentials (an error of requests' quotes the URL)."""
-    userinfo = urlsplit(url).netloc.rpartition("@")[0]
-    return text.replace(userinfo + "@", "***@") if userinfo else text
-
-
 def _is_dir(path: Path) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
@@ -429,32 +416,19 @@ def _get(url: str, sink: BinaryIO, limit: int, what: str, error: type[XBuildErro
          accept: str | None = None) -> str | None:
     """url's body into sink, at most `limit` bytes, within PIP_TIMEOUT; its sha256, or None for a
     404. Any other failure to fetch it is IndexUnreachable."""
-    import requests  # imported when used: the CLI's --help stays fast
-
-    deadline, h = time.monotonic() + PIP_TIMEOUT, hashlib.sha256()
     try:
-        with requests.get(url, headers={"Accept": accept} if accept else None, stream=True,
-                          timeout=HTTP_TIMEOUT) as r:
-            if r.status_code == 404:
-                return None
-            r.raise_for_status()
-            if accept and not r.headers.get("Content-Type", "").startswith(accept):
-                raise IndexUnreachable(f"the package index at {_site(url)} does not answer in "
-                                       f"PEP 691 JSON ({r.headers.get('Content-Type')})",
-                                       hint="set PIP_INDEX_URL to an index that does (PyPI, devpi, pypiserver)")
-            written = 0
-            for chunk in r.iter_content(1 << 16):
-                written += len(chunk)
-                if written > limit:
-                    raise archive.too_large(error, what, limit)
-                if time.monotonic() > deadline:
-                    raise IndexUnreachable(f"{what} did not arrive within {PIP_TIMEOUT} s")
-                h.update(chunk)
-                sink.write(chunk)
-    except requests.RequestException as exc:
-        raise IndexUnreachable(f"the package index at {_site(url)} could not be reached: "
-                               f"{_redact(str(exc), url)[:300]}") from None
-    return h.hexdigest()
+        return downloads.get(url, sink, limit=limit, seconds=PIP_TIMEOUT, timeout=HTTP_TIMEOUT, accept=accept)
+    except downloads.NotFound:
+        return None
+    except downloads.WrongType as exc:
+        raise IndexUnreachable(f"the package index at {_site(url)} does not answer in PEP 691 JSON ({exc})",
+                               hint="set PIP_INDEX_URL to an index that does (PyPI, devpi, pypiserver)") from None
+    except downloads.TooLarge:
+        raise archive.too_large(error, what, limit) from None
+    except downloads.TooSlow:
+        raise IndexUnreachable(f"{what} did not arrive within {PIP_TIMEOUT} s") from None
+    except downloads.Unreachable as exc:
+        raise IndexUnreachable(f"the package index at {_site(url)} could not be reached: {exc}") from None
 
 
 def _index_page(page: str, name: str) -> dict:
