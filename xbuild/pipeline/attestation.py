@@ -41,11 +41,8 @@ def signing_key() -> dsse.PrivateKey | None:
 
 
 def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 def _dependency_names(depends: list[str]) -> set[str]:
