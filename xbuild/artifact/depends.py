@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from xbuild.board.requirement import glibc_tuple
 from xbuild.containers.sandbox import Container, Limits
+from xbuild.host import safefs
 from xbuild.host.paths import cache_dir
 
 # Lists the target architecture's shlibs files (multiarch ones are named <pkg>:<arch>.shlibs; on
@@ -64,9 +65,7 @@ def table(image_id: str, arch: str) -> dict[str, str]:
         if box.run(line) != 0:
             return found  # what was read, not cached: the next build asks again
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(found, sort_keys=True))
-    tmp.replace(path)
+    safefs.write_text(path, json.dumps(found, sort_keys=True))
     return found
 
 

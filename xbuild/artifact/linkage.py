@@ -26,6 +26,7 @@ from xbuild.artifact.abi import AbiProblem
 from xbuild.board.requirement import AbiRequirement
 from xbuild.board.targets import Target
 from xbuild.containers.sandbox import Box, Container, Limits
+from xbuild.host import safefs
 from xbuild.host.paths import cache_dir
 from xbuild.toolchain import multiarch
 
@@ -84,9 +85,7 @@ class Release:
         lib, certain = self._fetch(soname)
         if certain:  # what the image has (or lacks) never changes; an engine failure might pass
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps(lib and {"needed": lib.needed, "defined": sorted(lib.defined)}))
-            tmp.replace(path)
+            safefs.write_text(path, json.dumps(lib and {"needed": lib.needed, "defined": sorted(lib.defined)}))
         return lib
 
     def _fetch(self, soname: str) -> tuple[Library | None, bool]:

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from xbuild.containers.sandbox import Container, Limits
+from xbuild.host import safefs
 from xbuild.host.paths import cache_dir
 
 # One line per installed package. Licenses: the DEP-5 copyright file's `License:` short names
@@ -82,9 +83,7 @@ def packages(image_id: str) -> list[Package]:
             raise RuntimeError(f"cannot list the packages of image {image_id}")
     found.sort(key=lambda p: (p.name, p.arch))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps([asdict(p) for p in found], sort_keys=True))
-    tmp.replace(path)
+    safefs.write_text(path, json.dumps([asdict(p) for p in found], sort_keys=True))
     return found
 
 

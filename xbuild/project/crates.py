@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -142,33 +141,28 @@ def fetch(crates: list[Crate], cache: Path, dest: Path, log=lambda line: None) -
 def _download(url: str, crate: Crate, kept: Path) -> None:
     """url into `kept` only when it is at most MAX_CRATE bytes, arrived within TIMEOUT and its
     sha256 is the lock's."""
-    fd, tmp = tempfile.mkstemp(prefix=".fetch-", dir=kept.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                got = downloads.get(url, out, limit=MAX_CRATE, seconds=TIMEOUT, timeout=HTTP_TIMEOUT)
-            except downloads.NotFound:
-                raise CrateFetchFailed(f"the registry {_site(url)} has no {crate.dirname}",
-                                       hint=f"check {REGISTRY}, or {VENDOR_HINT}") from None
-            except downloads.TooLarge:
-                raise CrateFetchFailed(f"{crate.dirname} is larger than {MAX_CRATE >> 20} MB",
-                                       hint=VENDOR_HINT) from None
-            except downloads.TooSlow:
-                raise CrateFetchFailed(f"{crate.dirname} did not arrive within {TIMEOUT} s",
-                                       hint=VENDOR_HINT) from None
-            except downloads.Failed as exc:  # unreachable (an answer of another type is never asked)
-                raise CrateFetchFailed(f"the crate registry {_site(url)} could not be reached: {exc}",
-                                       hint=f"check {REGISTRY}, or {VENDOR_HINT}") from None
+    def fill(out) -> None:
+        try:
+            got = downloads.get(url, out, limit=MAX_CRATE, seconds=TIMEOUT, timeout=HTTP_TIMEOUT)
+        except downloads.NotFound:
+            raise CrateFetchFailed(f"the registry {_site(url)} has no {crate.dirname}",
+                                   hint=f"check {REGISTRY}, or {VENDOR_HINT}") from None
+        except downloads.TooLarge:
+            raise CrateFetchFailed(f"{crate.dirname} is larger than {MAX_CRATE >> 20} MB",
+                                   hint=VENDOR_HINT) from None
+        except downloads.TooSlow:
+            raise CrateFetchFailed(f"{crate.dirname} did not arrive within {TIMEOUT} s",
+                                   hint=VENDOR_HINT) from None
+        except downloads.Failed as exc:  # unreachable (an answer of another type is never asked)
+            raise CrateFetchFailed(f"the crate registry {_site(url)} could not be reached: {exc}",
+                                   hint=f"check {REGISTRY}, or {VENDOR_HINT}") from None
         if got != crate.checksum:
             raise CrateFetchFailed(f"{crate.dirname} from {_site(url)} has sha256 {got}, "
                                    f"and Cargo.lock says {crate.checksum}: not used",
                                    hint="the registry serves another file than the one locked; "
                                         "check the lock and the registry")
-        os.replace(tmp, kept)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    safefs.write_replacing(kept, fill)  # renamed into the cache only when it was checked
 
 
 def unpack(crate_file: Path, crate: Crate, dest: Path) -> None:
