@@ -20,7 +20,7 @@ from xbuild.attest import dsse, provenance, sbom
 from xbuild.containers import inventory
 from xbuild.host.archive import sha256_file
 from xbuild.pipeline.context import BuildContext
-from xbuild.pipeline.spec import KEPT_OUT as KEY
+from xbuild.project.config import SIGNING_KEY as KEY
 
 
 def signing_key() -> dsse.PrivateKey | None:

@@ -21,7 +21,6 @@ from xbuild.request import BuildRequest, Mode
 from xbuild.toolchain import Toolchain
 
 OUT_DIRNAME = "xbuild-out"
-KEPT_OUT = "XBUILD_SIGNING_KEY"  # pipeline/attestation.py signs with it, on the host only
 PYPI = "pypi:"  # pypi:NAME[==VERSION]: the project is that sdist from the package index
 # 1980-01-01: when a project is not a git checkout and SOURCE_DATE_EPOCH is unset, a fixed epoch
 # keeps two builds of the same sources identical.
@@ -80,12 +79,8 @@ class BuildSpec:
         return self.recipe.needs(self.target.selected.python)[1] + self.config.tools
 
     def passed_env(self) -> dict[str, str]:
-        """The caller's variables the project asks for by name (pass_env), those that are set.
-        Never the key that signs the build's provenance: a build that could read it could sign
-        anything as this builder."""
-        if KEPT_OUT in self.config.pass_env:
-            raise ConfigError(f"pass_env names {KEPT_OUT}, the key that signs builds: it never enters a "
-                              "build container", hint=f"remove {KEPT_OUT} from xbuild.toml's pass_env")
+        """The caller's variables the project asks for by name (pass_env), those that are set
+        (never the signing key: config.SIGNING_KEY)."""
         return {k: os.environ[k] for k in self.config.pass_env if k in os.environ}
 
     def options(self) -> dict:

@@ -79,6 +79,11 @@ def _artifact(value) -> bool:
 
 
 _ENV_VAR = schema.text("a variable name (letters, digits, _; not starting with a digit)", schema.ENV_NAME)
+# The key that signs a build's provenance, on the host (pipeline/attestation.py): a build that
+# could read it could sign anything as this builder, so no project may ask for it.
+SIGNING_KEY = "XBUILD_SIGNING_KEY"
+_PASSED = schema.Value(f"{_ENV_VAR.what} other than {SIGNING_KEY}, the key that signs builds (it never "
+                       "enters a build container)", lambda v: _ENV_VAR.ok(v) and v != SIGNING_KEY)
 # One line per key of [build] and [target.<name>]: what each must be, and what it becomes.
 SETTINGS = schema.Table({
     "recipe": schema.Value(_recipe_names, _known_recipe),
@@ -93,7 +98,7 @@ SETTINGS = schema.Table({
     "deb": schema.BOOL,
     **{key: schema.List(schema.text("an option (a non-empty string)")) for key in BUILD_ARGS},
     "env": schema.Names(_ENV_VAR, schema.ANY_TEXT, convert=lambda d: tuple(sorted(d.items()))),
-    "pass_env": schema.List(_ENV_VAR),
+    "pass_env": schema.List(_PASSED),
     "timeout": schema.integer(1, MAX_TIMEOUT, f"a number of seconds from 1 to {MAX_TIMEOUT} (7 days)"),
     "os": schema.text("an OS release name such as bullseye", r"[A-Za-z][A-Za-z0-9.-]*"),
     "static": schema.BOOL,
