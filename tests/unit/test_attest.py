@@ -127,3 +127,25 @@ def test_the_signing_key_never_reaches_a_build(tmp_path, monkeypatch):
     (tmp_path / "xbuild.toml").write_text('[build]\npass_env = ["HOME", "XBUILD_SIGNING_KEY"]\n')
     with pytest.raises(ConfigError, match="never enters a build container"):  # refused as the file is read
         specs.resolve(tmp_path, BuildRequest("rpi3"), out=tmp_path / "out")
+
+
+@pytest.mark.parametrize("change", [
+    {"name": "../../evil"}, {"name": "a/b"}, {"options": {"version": "../1"}}, {"options": {"mode": "rm"}},
+    {"options": {"source_date_epoch": "0"}}, {"artifacts": [{"name": "../x.tar.gz", "sha256": "a"}]},
+])
+def test_a_reference_whose_manifest_would_name_paths_elsewhere_is_refused(tmp_path, change):
+    """verify --against reads a published build's manifest, which anyone with the store may write:
+    what becomes a file name or a request is checked before anything is built."""
+    from xbuild.errors import StoreError
+    from xbuild.pipeline import rebuild
+    good = {"name": "app", "source_tree_sha256": "ab" * 32, "files": [{"path": "bin/app", "sha256": "c"}],
+            "artifacts": [{"name": "app-rpi3.tar.gz", "sha256": "d"}],
+            "options": {"target": "rpi3", "os": "trixie", "mode": "cross", "version": "1.0",
+                        "source_date_epoch": 315532800}}
+    (tmp_path / "manifest.json").write_text(json.dumps(good))
+    assert rebuild._manifest(tmp_path, "ref")["name"] == "app"
+    bad = {**good, **{k: v for k, v in change.items() if k != "options"},
+           "options": {**good["options"], **change.get("options", {})}}
+    (tmp_path / "manifest.json").write_text(json.dumps(bad))
+    with pytest.raises(StoreError, match="not one xbuild wrote"):
+        rebuild._manifest(tmp_path, "ref")

@@ -14,7 +14,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from xbuild.errors import ConfigError
+from xbuild.errors import ConfigError, StoreError
+from xbuild.host import safefs
 from xbuild.host.archive import extract
 from xbuild.pipeline import spec as specs
 from xbuild.pipeline.build import run_build
@@ -22,6 +23,7 @@ from xbuild.pipeline.context import NO_CACHE
 from xbuild.pipeline.observer import Observer
 from xbuild.project import sources
 from xbuild.request import BuildRequest, Mode
+from xbuild.store import is_segment
 
 SOURCE_NAME = "source.tar.gz"  # the project as published beside a build (delivery.Publish)
 
@@ -62,7 +64,7 @@ def against(build: str, project: str | None, progress: Observer) -> dict:
     with tempfile.TemporaryDirectory(prefix="xbuild-rebuild-") as tmp:
         work = Path(tmp)
         reference, record = _reference(build, work)
-        manifest = json.loads((reference / "manifest.json").read_text())
+        manifest = _manifest(reference, build)
         options = manifest["options"]
         tree = _source(project, manifest, record, work)
         request = BuildRequest(options["target"], os=options["os"], mode=Mode(options["mode"]),
@@ -84,6 +86,33 @@ def against(build: str, project: str | None, progress: Observer) -> dict:
         differ = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
         return {"status": "reproducible" if not differ else "differs", "target": options["target"],
                 "against": build, "files": len(first), "differences": differ}
+
+
+MAX_MANIFEST = 64 << 20  # as attest verify reads a build's documents
+
+
+def _manifest(reference: Path, build: str) -> dict:
+    """The reference's manifest, read bounded and checked where it becomes a path or a request: a
+    published build is anyone's writing, and its name, version and artifact names name files here."""
+    raw = safefs.read_prefix(reference / "manifest.json", MAX_MANIFEST + 1) \
+        if safefs.is_regular(reference / "manifest.json") else b""
+    try:
+        manifest = json.loads(raw)
+        options = manifest["options"]
+        fine = (is_segment(manifest["name"]) and isinstance(options["version"], str)
+                and is_segment(options["version"]) and type(options["source_date_epoch"]) is int
+                and all(isinstance(options[k], str) for k in ("target", "os"))
+                and options["mode"] in [m.value for m in Mode]
+                and isinstance(manifest["source_tree_sha256"], str)
+                and all(is_segment(a["name"]) and isinstance(a["sha256"], str) for a in manifest["artifacts"])
+                and all(isinstance(f["path"], str) and isinstance(f["sha256"], str) for f in manifest["files"]))
+    except (ValueError, TypeError, KeyError):
+        fine = False
+    if not fine or len(raw) > MAX_MANIFEST:
+        raise StoreError(f"{build}: its manifest.json is not one xbuild wrote (missing, too large, or a "
+                         "name, version or option that is not what a build records)",
+                         hint="check the build's address; a build someone altered cannot be rebuilt from")
+    return manifest
 
 
 def _digest(path: Path) -> str:
