@@ -36,6 +36,7 @@ DEADLINE_LABEL = "org.xbuild.deadline"
 GRACE = 60
 START_ALLOWANCE = 600
 DISK_POLL_SECONDS = 3.0
+REMOVAL_WAIT = 30.0  # seconds another remover may take before we go on (a reaper gets the rest)
 # What the engine keeps of a container's output besides what xbuild streams: bounded.
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "1"}}
 
@@ -127,14 +128,25 @@ class Container:
 
     @staticmethod
     def remove_now(name: str) -> None:
+        """Remove the container and return once it is gone. Another remover (the engine ending a
+        cancelled Dockerfile step, a reaper) may be at it already: then wait for theirs, bounded,
+        so that nobody (a new container of the same name, a test) meets it half-removed."""
         from docker.errors import APIError, NotFound
         try:
             client().containers.get(name).remove(force=True)
+            return
         except NotFound:
-            pass
+            return
         except APIError as exc:  # "removal already in progress" is fine
             if "in progress" not in str(exc):
                 raise
+        deadline = time.monotonic() + REMOVAL_WAIT
+        while time.monotonic() < deadline:
+            try:
+                client().containers.get(name)
+            except NotFound:
+                return
+            time.sleep(0.2)
 
 
 class Box:
