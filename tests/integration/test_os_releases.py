@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_project, xbuild
+from xbuild.artifact import depends
 from xbuild.board.requirement import glibc_tuple
 
 pytestmark = pytest.mark.integration
@@ -68,6 +69,11 @@ def test_cxx_on_bullseye_fits_its_libstdcxx(builds):
     assert "libstdc++.so.6" in elf["needed"]
     assert elf["glibcxx"] and glibc_tuple(elf["glibcxx"]) <= (3, 4, 28)
     assert elf["cxxabi"] and glibc_tuple(elf["cxxabi"]) <= (1, 3, 12)
+    # The cross image holds the board's libstdc++ as the toolchain's libstdc++6-armhf-cross only:
+    # its shlibs name the board's package, which the .deb then depends on.
+    manifest = _manifest(result)
+    assert "libstdc++6" in depends.packages(manifest["depends"]), manifest["depends"]
+    assert manifest["depends_unresolved"] == []
     run = xbuild("run", "--target", "rpi3", "--os", "bullseye", result["artifacts"][0]["path"],
                  "--", "bin/cxx-hello", "a", "b")
     assert run.returncode == 0, run.stderr

@@ -142,3 +142,14 @@ def test_run_installs_a_stand_in_releases_packages_by_the_stand_ins_names(tmp_pa
     del manifest["depends_stand_in"]  # a Debian release's manifest: its depends are its userland's
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert artifacts.built_for(archive, "jetson-nano") == ("l4t-r32", ("libc6", "libgcc1"))
+
+
+@pytest.mark.parametrize("dep, board", [
+    ("libstdc++6:armhf", "libstdc++6"),  # a cross toolchain's shlibs (libstdc++6-armhf-cross)
+    ("libc6:armhf (>= 2.36)", "libc6 (>= 2.36)"),
+    ("liba:armhf | libb:armhf (>= 1), libc", "liba | libb (>= 1), libc"),
+    ("libx:armhfoo (>= 1)", "libx:armhfoo (>= 1)"),  # another architecture's name stays as it is
+    ("libssl3 (>= 3.0.20)", "libssl3 (>= 3.0.20)"),
+])
+def test_shlibs_dependencies_are_named_as_the_board_names_them(dep, board):
+    assert depends._board_name(dep, "armhf") == board

@@ -23,17 +23,21 @@ from xbuild.containers.sandbox import Container, Limits
 from xbuild.host import safefs
 from xbuild.host.paths import cache_dir
 
-# Lists the target architecture's shlibs files (multiarch ones are named <pkg>:<arch>.shlibs; on
-# an image of that very architecture, the others are its own too).
+# Lists the target architecture's shlibs files: multiarch ones are named <pkg>:<arch>.shlibs (on
+# an image of that very architecture, the others are its own too). A cross toolchain's runtime
+# libraries (libstdc++6-armhf-cross...) are the only ones of their kind a cross image holds: their
+# shlibs name the board's package (`libstdc++ 6 libstdc++6:armhf`), read second ("cross").
 _SCRIPT = r"""
 native=$(dpkg --print-architecture)
 for f in /var/lib/dpkg/info/*.shlibs; do
+  kind=shlibs
   case "$f" in
     *:"$XBUILD_DEB_ARCH".shlibs) ;;
+    *-"$XBUILD_DEB_ARCH"-cross.shlibs) kind=cross ;;
     *:*.shlibs) continue ;;
     *) [ "$native" = "$XBUILD_DEB_ARCH" ] || continue ;;
   esac
-  sed -n 's/^\([^ :][^ ]*\) \([^ ]*\) \(.*\)$/shlibs \1 \2 \3/p' "$f"
+  sed -n "s/^\([^ :][^ ]*\) \([^ ]*\) \(.*\)$/$kind \1 \2 \3/p" "$f"
 done
 """
 
@@ -46,27 +50,35 @@ def _sonames(name: str, version: str) -> tuple[str, ...]:
 
 def table(image_id: str, arch: str) -> dict[str, str]:
     """soname -> dependency ("libssl3 (>= 3.0.20)") for the `arch` packages in the image."""
-    path = cache_dir("shlibs", f"{image_id.replace(':', '-')}-{arch}.json")
+    path = cache_dir("shlibs", f"{image_id.replace(':', '-')}-{arch}-v2.json")  # v2: with "cross"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         pass
     found: dict[str, str] = {}
+    cross: dict[str, str] = {}
 
     def line(text: str) -> None:
-        if text.startswith("shlibs "):
-            _, name, version, dep = text.split(" ", 3)
+        kind, _, rest = text.partition(" ")
+        if kind in ("shlibs", "cross") and rest.count(" ") >= 2:
+            name, version, dep = rest.split(" ", 2)
             for soname in _sonames(name, version):
-                found.setdefault(soname, dep.strip())
+                (found if kind == "shlibs" else cross).setdefault(soname, _board_name(dep.strip(), arch))
 
     with Container(image_id, ["sh", "-c", _SCRIPT], name=f"xbuild-shlibs-{uuid.uuid4().hex[:10]}",
                    env={"XBUILD_DEB_ARCH": arch}, limits=Limits(timeout=120, memory="256m"),
                    user=None) as box:
         if box.run(line) != 0:
-            return found  # what was read, not cached: the next build asks again
+            return {**cross, **found}  # what was read, not cached: the next build asks again
+    found = {**cross, **found}  # the board's own packages installed in the image come first
     path.parent.mkdir(parents=True, exist_ok=True)
     safefs.write_text(path, json.dumps(found, sort_keys=True))
     return found
+
+
+def _board_name(dep: str, arch: str) -> str:
+    """`libstdc++6:armhf (>= 12)` as the board names it: `libstdc++6 (>= 12)` (its own arch)."""
+    return re.sub(rf"([^\s,|(:]+):{re.escape(arch)}(?=[\s,|]|$)", r"\1", dep)
 
 
 def links(tree: Path) -> dict[str, str]:
