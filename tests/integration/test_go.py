@@ -173,6 +173,22 @@ def test_cgo_links_the_boards_zlib_and_depends_on_it(zlib):
     assert run.stdout.startswith("zlib 1.3")
 
 
+def test_static_cgo_for_the_pi_zero_links_zlib_in_and_runs_as_its_cpu(engine, tmp_path):
+    """--static: cgo through zig's musl for ARMv6, the board's zlib (its static libz.a from
+    zlib1g-dev) linked in; nothing needed at run time, run as the arm1176."""
+    project = make_project(tmp_path / "gozlib", {
+        "go.mod": "module example.com/gozlib\n\ngo 1.22\n", "main.go": ZLIB_MAIN,
+        "xbuild.toml": '[build]\npackages = ["zlib1g-dev"]\n'})
+    out = built(project, "rpi0", tmp_path / "out", "--static")
+    (f,) = out["manifest"]["files"]
+    assert f["elf"]["static"] and f["elf"]["needed"] == [] and out["manifest"]["depends"] == []
+    assert f["go"]["goarm"] == 6 and f["elf"]["arm_arch"] == "v6"
+    assert out["manifest"]["toolchain"]["name"] == "zig"
+    run = xbuild("run", "--target", "rpi0", out["result"]["artifacts"][0]["path"], "--", "bin/gozlib")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("zlib 1.3")
+
+
 def test_a_cgo_pkg_config_line_without_its_dev_package_names_it(engine, tmp_path):
     project = make_project(tmp_path / "nozlib", {"go.mod": "module example.com/nozlib\n\ngo 1.22\n",
                                                  "main.go": ZLIB_MAIN})
