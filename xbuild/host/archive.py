@@ -129,7 +129,12 @@ def tar_tree(root: Path, **options) -> bytes:
     return buf.getvalue()
 
 
-def write_tar_gz(root: Path, dest: Path, *, mtime: int, compresslevel: int = 9, **options) -> None:
+# gzip's own default. Measured on a 2.3 MB Go program: 9 took 0.25 s for 0.2% less than 6's
+# 0.10 s, a tenth of a rebuild's time (twice with --deb). In the build cache key: it changes the bytes.
+GZIP_LEVEL = 6
+
+
+def write_tar_gz(root: Path, dest: Path, *, mtime: int, compresslevel: int = GZIP_LEVEL, **options) -> None:
     """write_tar, gzipped as it goes (options as for write_tar: exclude, clamp, prefix...)."""
     with dest.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
                                                compresslevel=compresslevel) as gz:

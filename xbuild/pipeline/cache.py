@@ -1,11 +1,11 @@
 """The build cache key: a hash of everything that decides a build's output.
 
 Source content, the resolved target (every ABI fact and tuning flag, and its OS release), the
-toolchain (name and version) and the static flag, the recipe and its steps,
-the project config, the builder image's definition (its tag is a content hash), the reproducibility
-epoch, xbuild's own build-logic and gate versions, and the values of the variables the project passes in
-(`pass_env`: a different VERSION must not answer from the cache). Not in it: job count, paths,
-time, the store."""
+toolchain (name and version) and the static flag, the recipe and its steps, the project config,
+the builder image's definition (its tag is a content hash), the reproducibility epoch, xbuild's
+own build-logic and gate versions, the archives' gzip level, and the values of the variables the
+project passes in (`pass_env`: a different VERSION must not answer from the cache). Not in it: job
+count, paths, time, the store."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import hashlib
 import json
 
 from xbuild import BUILD_LOGIC_VERSION
+from xbuild.host.archive import GZIP_LEVEL
 from xbuild.pipeline.spec import BuildSpec
 from xbuild.store import to_segment
 
@@ -24,6 +25,7 @@ def key(spec: BuildSpec, source_hash: str, image_tag: str) -> str:
         # What the gate checks, apart from the build logic (whose bump retags every image): a
         # build a newer gate fails (2: undefined symbols) must not be answered by an older hit.
         "gate": 2,
+        "gzip": GZIP_LEVEL,  # the archives' bytes (and a .deb's)
         "source": source_hash,
         "target": dataclasses.asdict(spec.target),
         "mode": spec.mode,

@@ -35,7 +35,7 @@ class Publish:
         with tempfile.TemporaryDirectory(prefix="xbuild-source-") as tmp:
             archive = Path(tmp) / "source.tar.gz"
             spec = ctx.spec
-            write_tar_gz(spec.project, archive, mtime=0, compresslevel=6, clamp=False,
+            write_tar_gz(spec.project, archive, mtime=0, clamp=False,
                          exclude=sources.excluder(spec.project, spec.out, OUT_DIRNAME))
             source = publish.put_source(store, "", archive)
         done = publish.publish(store, "", ctx.spec.out, {**ctx.record(), "source": source},

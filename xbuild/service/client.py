@@ -122,7 +122,7 @@ def _source(project: Path) -> bytes:
     check_size(project, exclude)  # before any content is read, as a local build does
     with tempfile.TemporaryDirectory(prefix="xbuild-submit-") as tmp:
         archive = Path(tmp) / "source.tar.gz"
-        write_tar_gz(project, archive, mtime=0, compresslevel=6, clamp=False, exclude=exclude)
+        write_tar_gz(project, archive, mtime=0, clamp=False, exclude=exclude)
         return archive.read_bytes()
 
 
