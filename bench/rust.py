@@ -123,9 +123,13 @@ def rounds(args: argparse.Namespace, log) -> tuple[dict, str]:
     image = ""
     with tempfile.TemporaryDirectory(prefix="bench-rust-") as tmp:
         base = Path(tmp)
-        # Untimed: the builder image (and its Rust layer) made or found, and checked to build.
+        # Untimed: the builder image (and its Rust layer) made or found, and checked to build; with
+        # it xbuild's per-image caches (the image's package inventory, shlibs, symbols), as after
+        # any first build on a machine. Each round's project is at a new path: a new, empty
+        # compiler-cache namespace (cargo's target directory) in the one cache directory.
+        xdg = base / "xdg"
         warm = make_project(base / "warm" / "benchrs", 1, 1)
-        _, report = run_xbuild(warm, args.target, base / "warm" / "xdg", args.jobs)
+        _, report = run_xbuild(warm, args.target, xdg, args.jobs)
         image = report["image"]
         for n in range(args.repeat):
             for tool in ("xbuild", "cargo"):
@@ -140,7 +144,7 @@ def rounds(args: argparse.Namespace, log) -> tuple[dict, str]:
                         if case == "one-file":
                             change(project, n)
                         if tool == "xbuild":
-                            seconds, report = run_xbuild(project, args.target, work / "xdg", args.jobs)
+                            seconds, report = run_xbuild(project, args.target, xdg, args.jobs)
                         else:
                             seconds = run_cargo(box, args.jobs)
                         times[tool][case].append(seconds)
@@ -150,8 +154,10 @@ def rounds(args: argparse.Namespace, log) -> tuple[dict, str]:
                         subprocess.run(["docker", "rm", "-f", box], capture_output=True)
                 # what the container wrote as root, gone with the round
                 subprocess.run(["docker", "run", "--rm", "-v", f"{work}:/w", image, "rm", "-rf", "/w/target",
-                                "/w/xdg", "/w/out"], capture_output=True)
+                                "/w/out"], capture_output=True)
                 shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["docker", "run", "--rm", "-v", f"{base}:/w", image, "rm", "-rf", "/w/xdg"],
+                       capture_output=True)
     return times, image
 
 
