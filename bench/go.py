@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import make_project, xbuild  # noqa: E402
 from xbuild.board import targets  # noqa: E402
 from xbuild.pipeline import gobuild, gomod  # noqa: E402
-from xbuild.project.gomodule import GoModule  # noqa: E402
 
 CHANGED = "p0/p0.go"
 
@@ -83,7 +82,7 @@ def go_run(tree: Path, goroot: Path, env: dict[str, str]) -> float:
 def go_environment(target: str, scratch: Path) -> dict[str, str]:
     """What xbuild's build container gives `go build` (gomod.environment), its paths on this host;
     cgo off (the direct run has no xbuild shims for CC; the code has no C anyway)."""
-    env = gomod.environment(targets.get(target), GoModule("example.com/bench", "1.22", None, (), False))
+    env = gomod.environment(targets.get(target))
     env.update(GOCACHE=str(scratch / "gocache"), GOMODCACHE=str(scratch / "gomod"), GOPATH=str(scratch / "gopath"),
                HOME=str(scratch), CGO_ENABLED="0", PATH=os.environ.get("PATH", "/usr/bin:/bin"))
     return env

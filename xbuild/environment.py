@@ -159,6 +159,7 @@ CONTAINER: dict[str, str] = {
     "cross file (cross)", "XBUILD_SRC": "the source directory", "XBUILD_RECIPE": "the recipe's name",
     "XBUILD_CCACHE": "`ccache` when the compiler cache is on, else empty",
     "XBUILD_TOOL_CACHE": "where cargo's and Go's own caches go when the compiler cache is on",
+    "XBUILD_GO_PACKAGES": "what a Go build builds without go_packages: ./..., or each workspace module's",
     "XBUILD_COLLECT_NEW_ELF": "1: collect the new ELF files when nothing was installed",
     "XBUILD_DEB_ARCH": "depends.py's architecture",
     "XBUILD_DPKG_FORMAT": "inventory.py's dpkg-query format", "XBUILD_ONE_SOURCE": "zig's shim, one source at a time",

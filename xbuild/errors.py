@@ -295,8 +295,9 @@ class InstallFailed(UserError):
 
 # --- Go modules (pipeline/gobuild.py, project/goproxy.py) ---------------------------------------
 class GoModuleError(ConfigError):
-    """A Go module's go.mod or go.sum the offline build cannot use: a `go` line newer than xbuild's
-    Go, a `replace` by a directory outside the project, a go.sum line that names no module."""
+    """A Go module's go.mod, go.work or go.sum the offline build cannot use: a `go` line newer than
+    xbuild's Go, a `replace` by a directory outside the project, a go.work `use` that is not a
+    plain directory of the project, a go.sum line that names no module."""
     exit_code = 49
     hint = "see docs/go.md"
 

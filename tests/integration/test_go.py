@@ -143,6 +143,32 @@ def test_xbuild_shell_has_the_fetched_modules_and_the_builds_go(engine, tmp_path
     assert "/xbuild/go" in proc.stderr
 
 
+def test_a_workspace_builds_its_modules_together_with_their_fetched_dependencies(engine, tmp_path):
+    """go.work (detected without a go.mod at the root): app uses lib from the workspace, not a
+    published version, and greet fetched for app's go.sum; every module's programs are built."""
+    zip_sum, mod_sum = proxy_tree(tmp_path / "proxy")
+    project = make_project(tmp_path / "ws", {
+        "go.work": "go 1.22\n\nuse (\n\t./app\n\t./lib\n)\n",
+        # no `require` of lib: the workspace provides it (as `go work init ./app ./lib` sets up)
+        "app/go.mod": "module example.com/app\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n",
+        "app/go.sum": f"example.com/greet v1.0.0 {zip_sum}\nexample.com/greet v1.0.0/go.mod {mod_sum}\n",
+        "app/main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n\t"example.com/lib"\n)\n\n'
+                       'func main() { fmt.Println(greet.Hello(), lib.Name) }\n',
+        "lib/go.mod": "module example.com/lib\n\ngo 1.22\n",
+        "lib/lib.go": 'package lib\n\nconst Name = "lib from the workspace"\n',
+        "lib/cmd/libtool/main.go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("libtool") }\n'})
+    with serve(tmp_path / "proxy") as (url, _):
+        out = built(project, "rpi4", tmp_path / "out", env={"XBUILD_GOPROXY": url})
+    manifest = out["manifest"]
+    assert manifest["recipe"] == "go"
+    assert manifest["go"]["workspace"] == ["example.com/app", "example.com/lib"]
+    assert [m["module"] for m in manifest["go"]["modules"]] == ["example.com/greet"]
+    assert {f["path"] for f in manifest["files"]} == {"bin/app", "bin/libtool"}
+    run = xbuild("run", "--target", "rpi4", out["result"]["artifacts"][0]["path"], "--", "bin/app")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["hello", "from", "greet", TOKEN, "lib", "from", "the", "workspace"]
+
+
 ZLIB_MAIN = ('package main\n\n/*\n#cgo pkg-config: zlib\n#include <zlib.h>\n*/\nimport "C"\n\n'
              'import "fmt"\n\nfunc main() { fmt.Println("zlib", C.GoString(C.zlibVersion())) }\n')
 

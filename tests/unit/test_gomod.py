@@ -87,7 +87,7 @@ def module(vendored=False, go="1.22"):
 
 
 def test_environment_offline_with_the_host_module_cache():
-    env = gomod.environment(targets.get("rpi0"), module())
+    env = gomod.environment(targets.get("rpi0"))
     assert env["GOARCH"] == "arm" and env["GOARM"] == "6" and env["CGO_ENABLED"] == "1"
     assert env["GOPROXY"] == "off" and env["GOTOOLCHAIN"] == "local" and env["GOSUMDB"] == "off"
     assert env["GOMODCACHE"] == gomod.MODCACHE
@@ -97,13 +97,13 @@ def test_environment_offline_with_the_host_module_cache():
 
 
 def test_environment_vendored_ignores_the_proxy():
-    env = gomod.environment(targets.get("rpi4"), module(vendored=True), proxy="file:///xbuild/go/proxy")
+    env = gomod.environment(targets.get("rpi4"), vendored=True, proxy="file:///xbuild/go/proxy")
     assert "-mod=vendor" in env["GOFLAGS"].split()
     assert env["GOPROXY"] == "off" and "GOARM" not in env
 
 
 def test_environment_from_a_fetched_proxy_tree():
-    env = gomod.environment(targets.get("jetson-nano"), module(), proxy="file:///xbuild/go/proxy")
+    env = gomod.environment(targets.get("jetson-nano"), proxy="file:///xbuild/go/proxy")
     assert env["GOPROXY"] == "file:///xbuild/go/proxy"
     assert env["GOMODCACHE"] != gomod.MODCACHE  # the container's own, writable: Go extracts into it
 
@@ -442,7 +442,7 @@ def test_replace_outside_the_project(path, out):
 
 
 def test_the_build_environment_script():
-    env = gomod.environment(targets.get("rpi0"), module(), proxy="file:///xbuild/go/proxy")
+    env = gomod.environment(targets.get("rpi0"), proxy="file:///xbuild/go/proxy")
     script = gobuild._env_script(env)
     assert "export PATH=/opt/go/bin:$PATH\n" in script
     assert "export GOARM=${GOARM:-6}\n" in script  # xbuild.toml's env may set it (the gate checks it)
@@ -451,6 +451,7 @@ def test_the_build_environment_script():
     assert "export GOPROXY=file:///xbuild/go/proxy\n" in script  # fixed: never the project's
     assert "export GOTOOLCHAIN=local\n" in script
     assert "export GOMODCACHE=/tmp/xbuild-go/mod\n" in script
+    assert "export GOWORK=off\n" in script and "export XBUILD_GO_PACKAGES=./...\n" in script
 
 
 def test_vendored_modules_listed(tmp_path):
@@ -458,7 +459,7 @@ def test_vendored_modules_listed(tmp_path):
     (tmp_path / "vendor" / "modules.txt").write_text(
         "# example.com/greet v1.0.0\n## explicit; go 1.22\nexample.com/greet\n"
         "# example.com/x v0.2.0 => ./x\nexample.com/x\n")
-    assert gobuild.vendored(tmp_path) == [{"module": "example.com/greet", "version": "v1.0.0"},
+    assert gobuild.vendored_modules(tmp_path) == [{"module": "example.com/greet", "version": "v1.0.0"},
                                           {"module": "example.com/x", "version": "v0.2.0"}]
 
 
@@ -501,3 +502,61 @@ def test_fetch_refuses_a_zip_that_is_not_one(tmp_path):
     with pytest.raises(GoModuleMismatch, match="not a module zip"):
         goproxy.fetch(SUMS, tmp_path / "out", proxy=proxy)
     assert not (tmp_path / "out" / "example.com" / "greet" / "@v" / "v1.0.0.zip").exists()
+
+
+# --- a workspace (go.work) --------------------------------------------------------------------
+
+def _workspace(root, work: str, modules=("app", "lib")):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "go.work").write_text(work)
+    for name in modules:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / "go.mod").write_text(f"module example.com/{name.replace('/', '-')}\n\ngo 1.22\n")
+    return root
+
+
+def test_a_workspace_lists_its_modules_and_builds_each_ones_packages(tmp_path):
+    root = _workspace(tmp_path / "ws", "go 1.23 // the workspace\n\nuse (\n\t./app\n\tlib/ // trailing\n)\n"
+                                       "use .\nreplace example.com/x => ./x\n", ("app", "lib", "."))
+    work = gomodule.read_workspace(root)
+    assert work == gomodule.Workspace("1.23", ("app", "lib", "."), (("example.com/x", "./x"),))
+    assert work.packages == ("./app/...", "./lib/...", "./...")
+
+
+def test_no_go_work_is_no_workspace(tmp_path):
+    assert gomodule.read_workspace(tmp_path) is None
+
+
+@pytest.mark.parametrize("use", ["../outside", "/etc", "./a/../../b", "has space", "./$(id)", "a/*"])
+def test_a_workspace_module_outside_the_project_or_oddly_named_is_refused(tmp_path, use):
+    root = _workspace(tmp_path / "ws", f'use "{use}"\n', ())
+    with pytest.raises(GoModuleError, match="a workspace module must be a directory inside the project"):
+        gomodule.read_workspace(root)
+
+
+def test_a_workspace_module_through_a_link_or_without_go_mod_is_refused(tmp_path):
+    outside = _workspace(tmp_path / "elsewhere", "use ./real\n", ("real",))
+    root = _workspace(tmp_path / "ws", "use ./linked\n", ())
+    (root / "linked").symlink_to(outside / "real")  # Go would follow it out of the project
+    with pytest.raises(GoModuleError, match="reached through a link"):
+        gomodule.read_workspace(root)
+    root = _workspace(tmp_path / "ws2", "use ./empty\n", ())
+    (root / "empty").mkdir()
+    with pytest.raises(GoModuleError, match="with a go.mod"):
+        gomodule.read_workspace(root)
+    with pytest.raises(GoModuleError, match="uses no module"):
+        gomodule.read_workspace(_workspace(tmp_path / "ws3", "go 1.22\n", ()))
+
+
+def test_a_linked_go_work_is_refused(tmp_path):
+    root = _workspace(tmp_path / "ws", "use ./app\n", ("app",))
+    (root / "go.work").unlink()
+    (root / "go.work").symlink_to("/etc/hostname")
+    with pytest.raises(UnsafeProjectFile, match="symbolic link"):
+        gomodule.read_workspace(root)
+
+
+def test_the_workspace_environment_names_its_go_work_and_packages():
+    env = gomod.environment(targets.get("rpi4"), workspace="/xbuild/src/go.work", packages=("./app/...", "./lib/..."))
+    assert env["GOWORK"] == "/xbuild/src/go.work"
+    assert env["XBUILD_GO_PACKAGES"] == "./app/... ./lib/..."

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import shlex
 import shutil
 import zipfile
@@ -109,41 +110,62 @@ def image(parent: images.ImageDef, spec: BuildSpec) -> images.ImageDef:
 
 
 def modules(ctx: BuildContext) -> None:
-    """On the host, before the sandbox: go.mod checked, the dependencies
-    made available offline (vendor/ as it is, or fetched from the proxy), and the environment
-    that aims `go build` at the board written to /xbuild/go/env.sh."""
+    """On the host, before the sandbox: go.mod (or go.work and each of its modules) checked, the
+    dependencies made available offline (vendor/ as it is, or fetched from the proxy), and the
+    environment that aims `go build` at the board written to /xbuild/go/env.sh."""
     spec = ctx.spec
     if spec.mode != Mode.CROSS:
         raise ConfigError(f"a Go module builds in cross mode only, not --mode {spec.mode}: Go "
                           "compiles for the board itself, with no emulation (cgo uses the board's "
                           "C cross compiler)", hint=f"drop --mode {spec.mode}")
-    module = gomodule.read_module(spec.project)
-    gomod.check_go_version(module, f"go{VERSION}")
-    for old, new in module.replaces:  # vendored: vendor/ holds the replacement's code already
-        if not module.vendored and gomodule.is_directory(new) and gomodule.outside(new):
-            raise GoModuleError(f"go.mod replaces {old} with {new}, a directory outside the project: the "
-                              "build sees only the project's own files",
-                              hint="put the replacement inside the project (a subdirectory) or vendor "
-                                   "the dependencies (`go mod vendor`)")
-    ctx.phase("go", f"{module.path}: Go {VERSION}, {'vendored' if module.vendored else 'modules from go.sum'}")
+    work = gomodule.read_workspace(spec.project)
+    dirs = work.uses if work else (".",)
+    found = [(d, gomodule.read_module(spec.project / d)) for d in dirs]
+    vendored = safefs.is_regular(spec.project / gomodule.VENDOR_LIST)  # a workspace's too (go work vendor)
+    for d, module in found:
+        gomod.check_go_version(module, f"go{VERSION}")
+        _check_replaces(module.path, d, module.replaces, vendored)
+    if work is not None:
+        gomod.check_go_version(gomodule.GoModule(gomodule.GO_WORK, work.go, None, (), vendored), f"go{VERSION}")
+        _check_replaces(gomodule.GO_WORK, ".", work.replaces, vendored)
+    names = ", ".join(m.path for _, m in found)
+    ctx.phase("go", f"{names if work is None else f'workspace of {names}'}: Go {VERSION}, "
+                    f"{'vendored' if vendored else 'modules from go.sum'}")
     payload = ctx.work / gomod.PAYLOAD
     payload.mkdir()
     proxy = None
-    if module.vendored:
-        listed = vendored(spec.project)
+    if vendored:
+        listed = vendored_modules(spec.project)
     else:
-        listed = _fetch(ctx, payload)
+        sums = [s for d, _ in found for s in gomodule.read_sums(spec.project / d)]
+        if work is not None:
+            sums += gomodule.read_sums(spec.project, gomodule.GO_WORK_SUM)
+        listed = _fetch(ctx, list(dict.fromkeys(sums)), payload)
         proxy = f"file://{PROXY_DIR}"
-    (payload / "env.sh").write_text(_env_script(gomod.environment(spec.target, module, proxy=proxy)))
+    env = gomod.environment(spec.target, vendored=vendored, proxy=proxy,
+                            workspace=f"{spec.variation.src_dir}/{gomodule.GO_WORK}" if work else None,
+                            packages=work.packages if work else ("./...",))
+    (payload / "env.sh").write_text(_env_script(env))
     ctx.payload[gomod.PAYLOAD] = payload
     ctx.sections["go"] = ctx.stats["go"] = {
-        "version": f"go{VERSION}", "module": module.path, "vendored": module.vendored,
+        "version": f"go{VERSION}", "module": found[0][1].path, "vendored": vendored,
+        **({"workspace": [m.path for _, m in found]} if work else {}),
         **gomod.goarch(spec.target), "modules": listed}
 
 
-def _fetch(ctx: BuildContext, payload: Path) -> list[dict]:
+def _check_replaces(who: str, where: str, replaces, vendored: bool) -> None:
+    """A directory `replace` must stay in the project (the sandbox has nothing else); vendored,
+    vendor/ holds the replacement's code already."""
+    for old, new in replaces:
+        if not vendored and gomodule.is_directory(new) and gomodule.outside(posixpath.join(where, new)):
+            raise GoModuleError(f"{who} replaces {old} with {new}, a directory outside the project: the "
+                                "build sees only the project's own files",
+                                hint="put the replacement inside the project (a subdirectory) or vendor "
+                                     "the dependencies (`go mod vendor`)")
+
+
+def _fetch(ctx: BuildContext, sums: list[gomodule.Sum], payload: Path) -> list[dict]:
     """go.sum's modules from the operator's proxy into the host's cache, then the build's copy."""
-    sums = gomodule.read_sums(ctx.spec.project)
     proxy = environment.text("XBUILD_GOPROXY")
     if not proxy.startswith(("https://", "http://", "file:///")):
         raise ConfigError(f"XBUILD_GOPROXY={proxy[:200]!r} is not a module proxy's URL",
@@ -164,7 +186,7 @@ def _fetch(ctx: BuildContext, payload: Path) -> list[dict]:
     return [f.to_json() for f in fetched]
 
 
-def vendored(project: Path) -> list[dict]:
+def vendored_modules(project: Path) -> list[dict]:
     """vendor/modules.txt's modules and versions (`# module version [=> replacement]` lines)."""
     text = read_project_file(project / gomodule.VENDOR_LIST, "the Go vendor list", limit=16 << 20)
     out = []

@@ -38,19 +38,23 @@ def goarch(target: Target) -> dict[str, str]:
     return env
 
 
-def environment(target: Target, module: GoModule, *, proxy: str | None = None) -> dict[str, str]:
+def environment(target: Target, *, vendored: bool = False, proxy: str | None = None,
+                workspace: str | None = None, packages: tuple[str, ...] = ("./...",)) -> dict[str, str]:
     """What `go build` sees in a cross build, on top of the toolchain's environment (whose CC, CXX
     and PKG_CONFIG cgo uses: the board's compiler and pkg-config, never the build machine's).
 
     Vendored modules are built from vendor/ alone; otherwise from the module cache the host
     filled (MODCACHE, read-only), or, given `proxy` (a file:// URL of a GOPROXY tree the host
     fetched), from that into a module cache of the container's own. Nothing is downloaded:
-    GOPROXY is off, and GOTOOLCHAIN=local keeps a go.mod's `toolchain` line from fetching another Go."""
-    flags = ["-trimpath", "-buildvcs=false", "-mod=vendor" if module.vendored else "-mod=readonly"]
+    GOPROXY is off, and GOTOOLCHAIN=local keeps a go.mod's `toolchain` line from fetching another
+    Go. workspace: the project's go.work in the container (else GOWORK=off: a go.work above the
+    project is not the project's); packages: what the recipe builds when go_packages is unset
+    (XBUILD_GO_PACKAGES: plain paths, gomodule.Workspace.packages)."""
+    flags = ["-trimpath", "-buildvcs=false", "-mod=vendor" if vendored else "-mod=readonly"]
     env = {**goarch(target), "CGO_ENABLED": "1", "GOTOOLCHAIN": "local", "GOFLAGS": " ".join(flags),
-           "GOCACHE": GOCACHE, "GOENV": "off", "GOWORK": "off", "GOSUMDB": "off",
-           "GOPROXY": "off", "GOMODCACHE": MODCACHE}
-    if proxy and not module.vendored:
+           "GOCACHE": GOCACHE, "GOENV": "off", "GOWORK": workspace or "off", "GOSUMDB": "off",
+           "GOPROXY": "off", "GOMODCACHE": MODCACHE, "XBUILD_GO_PACKAGES": " ".join(packages)}
+    if proxy and not vendored:
         env.update(GOPROXY=proxy, GOMODCACHE="/home/builder/go/pkg/mod")
     return env
 
@@ -72,9 +76,9 @@ def check_go_version(module: GoModule, go: str) -> None:
     try:
         wanted = _version(module.go)
     except ValueError:
-        raise GoModuleError(f"go.mod's go line {module.go!r} is not a Go version",
+        raise GoModuleError(f"{module.path}'s go line {module.go!r} is not a Go version",
                           hint="it reads like `go 1.22` or `go 1.22.3`") from None
     if wanted > _version(go):
-        raise GoModuleError(f"{module.path} needs Go {module.go} (its go.mod's go line), and xbuild "
+        raise GoModuleError(f"{module.path} needs Go {module.go} (its go line), and xbuild "
                           f"builds with {go}",
                           hint=f"lower the go line to what the module really needs, at most {go[2:]}")

@@ -4,13 +4,16 @@ module hash go.sum records, computed here to check what a host-side fetch brings
 
 go.mod's grammar (golang.org/ref/mod#go-mod-file) is line-based: a verb and its arguments, or a
 verb and a parenthesised block of them; `//` starts a comment; a module path or version may be
-quoted. Only the lines a build needs are kept: module, go, toolchain, require, replace."""
+quoted. Only the lines a build needs are kept: module, go, toolchain, require, replace. A
+workspace's go.work (golang.org/ref/mod#go-work-file) has the same grammar: go, use, replace."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,9 @@ from xbuild.errors import GoModuleError
 from xbuild.host.safefs import is_regular, read_project_file
 
 GO_MOD, GO_SUM, VENDOR_LIST = "go.mod", "go.sum", "vendor/modules.txt"
+GO_WORK, GO_WORK_SUM = "go.work", "go.work.sum"
+# A workspace's module directory, as xbuild passes it to `go build` (./DIR/...) unquoted: plain.
+_PLAIN_DIR = re.compile(r"[A-Za-z0-9._+-]+(?:/[A-Za-z0-9._+-]+)*")
 MAX_ZIP = 500 << 20  # Go's own limit on a module zip (golang.org/x/mod/zip: MaxZipFile)
 
 
@@ -30,6 +36,21 @@ class GoModule:
     requires: tuple[tuple[str, str], ...]      # (module, version), as listed
     vendored: bool                             # vendor/modules.txt is there: built with -mod=vendor
     replaces: tuple[tuple[str, str], ...] = ()  # (module, its replacement: a module or a directory)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A go.work: the modules it uses (their directories in the project: "." or "cmd/app"), built
+    together, each seeing the others' code instead of a published version."""
+    go: str | None
+    uses: tuple[str, ...]
+    replaces: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """What `go build` builds by default: every used module's packages (in a workspace,
+        ./... from the root reaches only a module at the root)."""
+        return tuple("./..." if use == "." else f"./{use}/..." for use in self.uses)
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,29 @@ def parse_mod(text: str) -> tuple[str | None, str | None, str | None, list[tuple
         elif verb == "require" and len(args) >= 2:
             requires.append((args[0], args[1]))
     return module, go, toolchain, requires
+
+
+def parse_work(text: str) -> tuple[str | None, list[str]]:
+    """(go version, the `use` directories) of a go.work's text."""
+    go, uses, block = None, [], None
+    for raw in text.splitlines():
+        fields = _fields(raw)
+        if not fields:
+            continue
+        if block is not None:
+            if fields == [")"]:
+                block = None
+            elif block == "use":
+                uses.append(fields[0])
+            continue
+        verb, args = fields[0], fields[1:]
+        if args == ["("]:
+            block = verb
+        elif verb == "go" and args:
+            go = args[0]
+        elif verb == "use" and args:
+            uses.append(args[0])
+    return go, uses
 
 
 def parse_replaces(text: str) -> list[tuple[str, str]]:
@@ -125,6 +169,44 @@ def read_module(project: Path) -> GoModule:
                     tuple(parse_replaces(text)))
 
 
+def read_workspace(project: Path) -> Workspace | None:
+    """The project's go.work, None without one. Every module it uses must be a plain directory of
+    the project (no link on the way: Go would follow it out of the project) with a go.mod."""
+    where = project / GO_WORK
+    if not os.path.lexists(where):  # a link or a FIFO there is refused by the read below
+        return None
+    text = read_project_file(where, "the Go workspace file").decode("utf-8", errors="replace")
+    go, uses = parse_work(text)
+    if not uses:
+        raise GoModuleError(f"{project.name}/{GO_WORK} uses no module",
+                            hint="add `use ./dir` for each module of the workspace (`go work use`)")
+    plain = []
+    for use in uses:
+        rel = use.replace("\\", "/").removeprefix("./").rstrip("/") or "."
+        if rel != "." and (not _PLAIN_DIR.fullmatch(rel) or outside(rel) or ".." in rel.split("/")):
+            raise GoModuleError(f"{GO_WORK} uses {use[:200]!r}: a workspace module must be a directory "
+                                "inside the project, named plainly", hint="move the module into the project")
+        if not _plain_directory(project, rel) or not is_regular(project / rel / GO_MOD):
+            raise GoModuleError(f"{GO_WORK} uses {use[:200]!r}, which is not a directory of the project "
+                                f"with a {GO_MOD} (or is reached through a link)",
+                                hint="`go work use` lists the module directories; fix or remove the line")
+        plain.append(rel)
+    return Workspace(go, tuple(dict.fromkeys(plain)), tuple(parse_replaces(text)))
+
+
+def _plain_directory(project: Path, rel: str) -> bool:
+    """rel is a directory of project reached through directories alone (no symbolic link)."""
+    path = project
+    for part in ([] if rel == "." else rel.split("/")):
+        path = path / part
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def parse_sum(text: str) -> list[Sum]:
     out = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -138,11 +220,12 @@ def parse_sum(text: str) -> list[Sum]:
     return out
 
 
-def read_sums(project: Path) -> list[Sum]:
-    """The project's go.sum; none when it has none (a module without dependencies)."""
-    if not is_regular(project / GO_SUM):
+def read_sums(project: Path, name: str = GO_SUM) -> list[Sum]:
+    """The project's go.sum (or a workspace's go.work.sum); none when it has none (a module
+    without dependencies)."""
+    if not is_regular(project / name):
         return []
-    return parse_sum(read_project_file(project / GO_SUM, "the Go checksum file", limit=16 << 20)
+    return parse_sum(read_project_file(project / name, "the Go checksum file", limit=16 << 20)
                      .decode("utf-8", errors="replace"))
 
 
