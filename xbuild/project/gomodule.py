@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +71,9 @@ def _fields(line: str) -> list[str]:
             for f in re.findall(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\S+', line)]
 
 
-def parse_mod(text: str) -> tuple[str | None, str | None, str | None, list[tuple[str, str]]]:
-    """(module path, go version, toolchain, requires) of a go.mod's text."""
-    module = go = toolchain = None
-    requires: list[tuple[str, str]] = []
+def _directives(text: str) -> Iterator[tuple[str, list[str]]]:
+    """(verb, arguments) of each directive of a go.mod or go.work, a block's lines each under the
+    block's verb (`require (` ... `)`: one ("require", [module, version]) per line)."""
     block: str | None = None
     for raw in text.splitlines():
         fields = _fields(raw)
@@ -82,40 +82,31 @@ def parse_mod(text: str) -> tuple[str | None, str | None, str | None, list[tuple
         if block is not None:
             if fields == [")"]:
                 block = None
-            elif block == "require" and len(fields) >= 2:
-                requires.append((fields[0], fields[1]))
-            continue
-        verb, args = fields[0], fields[1:]
-        if args == ["("]:
-            block = verb
-        elif verb == "module" and args:
-            module = args[0]
-        elif verb == "go" and args:
-            go = args[0]
-        elif verb == "toolchain" and args:
-            toolchain = args[0]
-        elif verb == "require" and len(args) >= 2:
+            else:
+                yield block, fields
+        elif fields[1:] == ["("]:
+            block = fields[0]
+        else:
+            yield fields[0], fields[1:]
+
+
+def parse_mod(text: str) -> tuple[str | None, str | None, str | None, list[tuple[str, str]]]:
+    """(module path, go version, toolchain, requires) of a go.mod's text."""
+    found: dict[str, str] = {}
+    requires: list[tuple[str, str]] = []
+    for verb, args in _directives(text):
+        if verb == "require" and len(args) >= 2:
             requires.append((args[0], args[1]))
-    return module, go, toolchain, requires
+        elif verb in ("module", "go", "toolchain") and args:
+            found[verb] = args[0]
+    return found.get("module"), found.get("go"), found.get("toolchain"), requires
 
 
 def parse_work(text: str) -> tuple[str | None, list[str]]:
     """(go version, the `use` directories) of a go.work's text."""
-    go, uses, block = None, [], None
-    for raw in text.splitlines():
-        fields = _fields(raw)
-        if not fields:
-            continue
-        if block is not None:
-            if fields == [")"]:
-                block = None
-            elif block == "use":
-                uses.append(fields[0])
-            continue
-        verb, args = fields[0], fields[1:]
-        if args == ["("]:
-            block = verb
-        elif verb == "go" and args:
+    go, uses = None, []
+    for verb, args in _directives(text):
+        if verb == "go" and args:
             go = args[0]
         elif verb == "use" and args:
             uses.append(args[0])
@@ -123,20 +114,9 @@ def parse_work(text: str) -> tuple[str | None, list[str]]:
 
 
 def parse_replaces(text: str) -> list[tuple[str, str]]:
-    """(module, replacement) of each `replace old [v] => new [v]` line, in a block or not."""
-    out, block = [], False
-    for raw in text.splitlines():
-        fields = _fields(raw)
-        if block:
-            if fields == [")"]:
-                block = False
-            elif "=>" in fields and fields.index("=>") > 0 and len(fields) > fields.index("=>") + 1:
-                out.append((fields[0], fields[fields.index("=>") + 1]))
-        elif fields[:2] == ["replace", "("]:
-            block = True
-        elif fields[:1] == ["replace"] and "=>" in fields[2:] and len(fields) > fields.index("=>") + 1:
-            out.append((fields[1], fields[fields.index("=>") + 1]))
-    return out
+    """(module, replacement) of each `replace old [v] => new [v]`, in a block or not."""
+    return [(args[0], args[args.index("=>") + 1]) for verb, args in _directives(text)
+            if verb == "replace" and "=>" in args[1:] and len(args) > args.index("=>") + 1]
 
 
 def is_directory(replacement: str) -> bool:
