@@ -214,6 +214,35 @@ def test_jetson_nano_vendored_build_stays_within_glibc_2_27_and_runs(jetson_vend
     assert _run("jetson-nano", result["artifacts"][0]["path"], "vapp").strip() == "vendored answer 42"
 
 
+STATIC_MAIN = '''fn main() {
+    let caught = std::panic::catch_unwind(|| { let v: Vec<u32> = Vec::new(); v[3] }).is_err();
+    println!("static zlib {} caught {}", zsys::version(), caught);
+}
+'''
+
+
+def test_static_for_the_pi_zero_is_musl_armv6_links_zlib_in_and_unwinds(engine, tmp_path):
+    """--static: the musl target (its std built in the image), linked by zig with musl's C runtime
+    and libunwind: a panic still unwinds; the board's zlib (libz.a) is linked in; nothing is
+    needed at run time; it runs as the arm1176."""
+    project = make_project(tmp_path / "sapp", {
+        "Cargo.toml": '[package]\nname = "sapp"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
+                      'zsys = { path = "zsys" }\n',
+        "src/main.rs": STATIC_MAIN,
+        "zsys/Cargo.toml": '[package]\nname = "zsys"\nversion = "0.1.0"\nedition = "2021"\nlinks = "z"\n',
+        "zsys/build.rs": ZSYS_BUILD, "zsys/src/lib.rs": ZSYS_LIB,
+        "xbuild.toml": '[build]\npackages = ["zlib1g-dev"]\n'})
+    result, manifest = _build(project, "rpi0", "--static")
+    assert manifest["cargo"]["rust_target"] == "arm-unknown-linux-musleabihf"
+    elf = _elf(manifest, "sapp")
+    assert elf["static"] and elf["needed"] == [] and elf["interpreter"] is None
+    assert elf["arm_arch"] in ("v6", "v6KZ") and elf["float_abi"] == "hard"
+    assert manifest["depends"] == [] and manifest["toolchain"]["name"] == "zig"
+    assert manifest["toolchain"]["rustc"].startswith("rustc 1.85.1")
+    out = _run("rpi0", result["artifacts"][0]["path"], "sapp")
+    assert out.startswith("static zlib 1.3") and out.strip().endswith("caught true"), out
+
+
 def test_what_cannot_be_fetched_or_built_is_a_clear_error(engine, tmp_path):
     git = make_project(tmp_path / "gitdep", {
         **HELLO, "Cargo.toml": HELLO["Cargo.toml"] + '\n[dependencies]\nfoo = { git = "https://example.com/foo" }\n',

@@ -85,3 +85,22 @@ def test_an_architecture_without_a_rust_target_is_a_config_error():
     from dataclasses import replace
     with pytest.raises(ConfigError):
         cargo.rust_target(replace(t, debian_arch="mips64el"))
+
+
+@pytest.mark.parametrize("board, triple", [
+    ("rpi0", "arm-unknown-linux-musleabihf"), ("rpi3", "armv7-unknown-linux-musleabihf"),
+    ("rpi4", "aarch64-unknown-linux-musl"), ("riscv64", "riscv64gc-unknown-linux-musl"),
+])
+def test_static_builds_the_musl_target_whose_std_the_image_builds(board, triple):
+    t = targets.get(board)
+    assert cargo.rust_target(t, static=True) == triple
+    assert not cargo.std_packaged(t, static=True)
+    tools, board_packages = cargo.packages(t, static=True)
+    assert "rust-src" in tools and board_packages == []  # no glibc std for the board
+    env = cargo.environment(t, static=True)
+    key = cargo.env_key(triple)
+    assert env["CARGO_BUILD_TARGET"] == triple
+    assert env[f"CARGO_TARGET_{key}_LINKER"] == f"{t.triple}-gcc"  # zig's shim: musl, -static
+    # zig brings the C runtime (crt objects, libc, libunwind): Debian ships no self-contained ones
+    flags = env[f"CARGO_TARGET_{key}_RUSTFLAGS"].split()
+    assert {"link-self-contained=no", "target-feature=+crt-static"} <= set(flags)

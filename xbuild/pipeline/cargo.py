@@ -29,6 +29,19 @@ _RUST_TARGETS = {
     "s390x": "s390x-unknown-linux-gnu",
 }
 ARMV6_HARD_FLOAT = "arm-unknown-linux-gnueabihf"
+# --static: the musl targets, whose std Debian never packages (built in the image, -Zbuild-std)
+# and which link through zig's musl, libunwind included (docs/rust.md).
+_MUSL_TARGETS = {
+    "arm64": "aarch64-unknown-linux-musl",
+    "armhf": "armv7-unknown-linux-musleabihf",
+    "armel": "armv5te-unknown-linux-musleabi",
+    "amd64": "x86_64-unknown-linux-musl",
+    "i386": "i686-unknown-linux-musl",
+    "ppc64el": "powerpc64le-unknown-linux-musl",
+    "riscv64": "riscv64gc-unknown-linux-musl",
+    "s390x": "s390x-unknown-linux-musl",
+}
+ARMV6_MUSL = "arm-unknown-linux-musleabihf"
 # Which source package's toolchain each suite builds with: "" is rustc/cargo/libstd-rust-dev,
 # "-web" rustc-web/cargo-web/libstd-rust-web-dev (bullseye's rustc is 1.48, bookworm's 1.63: too
 # old for most crates; their rustc-web is 1.78 and 1.85).
@@ -42,22 +55,23 @@ HOST_LINKER = "/xbuild/cargo/host-cc"
 HOST_LINKER_SCRIPT = '#!/bin/sh\nPATH=/usr/local/bin:/usr/bin:/bin exec /usr/bin/cc "$@"\n'
 
 
-def rust_target(target: Target) -> str:
+def rust_target(target: Target, static: bool = False) -> str:
     """The Rust target triple for the board: ARMv6 hard-float boards (arm_arch_max below v7) get
-    `arm-unknown-linux-gnueabihf`, which Debian's armhf std (ARMv7, Thumb-2) cannot serve."""
+    `arm-unknown-linux-gnueabihf`, which Debian's armhf std (ARMv7, Thumb-2) cannot serve;
+    static: the musl one."""
     arch_max = target.abi.arm_arch_max
     if target.debian_arch == "armhf" and arch_max is not None and ARM_RANK.get(arch_max, 99) < ARM_RANK["v7"]:
-        return ARMV6_HARD_FLOAT
+        return ARMV6_MUSL if static else ARMV6_HARD_FLOAT
     try:
-        return _RUST_TARGETS[target.debian_arch]
+        return (_MUSL_TARGETS if static else _RUST_TARGETS)[target.debian_arch]
     except KeyError:
         raise ConfigError(f"no Rust target is known for {target.name} ({target.debian_arch})",
                           hint="build for another board, or build the project on the board") from None
 
 
-def std_packaged(target: Target) -> bool:
+def std_packaged(target: Target, static: bool = False) -> bool:
     """Whether Debian packages the std for the board's Rust target (else: -Zbuild-std)."""
-    return rust_target(target) != ARMV6_HARD_FLOAT
+    return not static and rust_target(target) != ARMV6_HARD_FLOAT
 
 
 def target_cpu(target: Target) -> str | None:
@@ -88,26 +102,31 @@ def rustc_version(target: Target) -> str:
                           hint="build for a release on bullseye, bookworm or trixie") from None
 
 
-def packages(target: Target) -> tuple[list[str], list[str]]:
+def packages(target: Target, static: bool = False) -> tuple[list[str], list[str]]:
     """(tools for the build machine, packages for the board) the build needs from the suite."""
     flavour = _FLAVOUR.get(target.suite)
     if flavour is None:
         raise ConfigError(f"no Rust toolchain is known for Debian {target.suite}",
                           hint="build for a release on bullseye, bookworm or trixie")
     tools = [f"rustc{flavour}", f"cargo{flavour}"]
-    if std_packaged(target):
+    if std_packaged(target, static):
         return tools, [f"libstd-rust{flavour}-dev"]
     return [*tools, f"rust{flavour}-src"], []
 
 
-def environment(target: Target) -> dict[str, str]:
+def environment(target: Target, static: bool = False) -> dict[str, str]:
     """What cargo, cc-rs and the pkg-config crate read for a cross build to the board. The
     linker and C compilers are xbuild's shims (<triple>-gcc: GCC or zig); build scripts link
-    with HOST_LINKER."""
-    rt, gnu = rust_target(target), target.triple
+    with HOST_LINKER. static: the musl target, linked by zig's shim (musl, -static) with the C
+    runtime it brings (crt objects, libc, libunwind) instead of rustc's self-contained ones,
+    which Debian does not ship."""
+    rt, gnu = rust_target(target, static), target.triple
     build = build_machine()
     key, low = env_key(rt), rt.replace("-", "_")
-    rustflags = f"-C target-cpu={cpu}" if (cpu := target_cpu(target)) else ""
+    flags = [f"-C target-cpu={cpu}"] if (cpu := target_cpu(target)) else []
+    if static:
+        flags += ["-C link-self-contained=no", "-C target-feature=+crt-static"]
+    rustflags = " ".join(flags)
     env = {
         "CARGO_BUILD_TARGET": rt,
         f"CARGO_TARGET_{key}_LINKER": f"{gnu}-gcc",
@@ -127,7 +146,7 @@ def environment(target: Target) -> dict[str, str]:
     return env
 
 
-def build_args(target: Target) -> list[str]:
+def build_args(target: Target, static: bool = False) -> list[str]:
     """cargo build's arguments for the board: offline and to the lock, release, its target (the
-    ARMv6 std is in the image's sysroot: no -Zbuild-std here)."""
-    return ["build", "--frozen", "--release", "--target", rust_target(target)]
+    ARMv6 and musl std are in the image's sysroot: no -Zbuild-std here)."""
+    return ["build", "--frozen", "--release", "--target", rust_target(target, static)]

@@ -6,7 +6,8 @@ project's, around the same image, copy-in, recipe, collect, gate, depends and pa
 - The builder image gets a layer of its own (rust_layer): the release's rustc (pinned: its
   version is in the image's tag, and so in every build's cache key), cargo and the board's std
   (multiarch). The ARMv6 boards' std, which Debian does not package, is built there once, offline,
-  from rust-src and the std's crates out of the same rustc's Debian source (docs/rust.md).
+  from rust-src and the std's crates out of the same rustc's Debian source (docs/rust.md); so is
+  the board's musl std for --static (zig's image, which links it against musl).
 - The crates: a vendored project builds as it is; otherwise those Cargo.lock names are fetched on
   the host (project/crates.py) and given read-only as /xbuild/crates, a directory source that
   replaces crates.io. The sandbox stays without network.
@@ -59,40 +60,40 @@ def check(spec: BuildSpec) -> None:
         raise ConfigError(f"a Rust project builds in cross mode (cargo cross-compiles for the board "
                           f"with the release's rustc), not --mode {spec.mode}",
                           hint="drop --mode: cross mode builds the same binaries, without qemu")
-    if spec.static:
-        raise ConfigError("--static is not available for a Rust project yet",
-                          hint="build without --static: the binaries link the board's glibc")
     cargo.rustc_version(spec.target)  # a suite without a known rustc fails here
+    cargo.rust_target(spec.target, spec.static)  # and a board without a Rust target
 
 
 def rust_layer(toolchain: Toolchain) -> images.ImageDef:
     """The toolchain's builder with the release's rustc, cargo and the board's std."""
-    target = toolchain.target
+    target, static = toolchain.target, toolchain.static
     parent = toolchain.builder_image()
     version = cargo.rustc_version(target)
-    tools, board = cargo.packages(target)
+    tools, board = cargo.packages(target, static)
     names = [f"{tools[0]}={version}", *tools[1:], *map(toolchain.target_package, board)]
     run = images.apt(names)
     body = f"LABEL org.xbuild.rustc={version}\nENV DEBIAN_FRONTEND=noninteractive\n"
     context: tuple[tuple[str, str], ...] = ()
-    if not cargo.std_packaged(target):
-        run += " && " + _build_std(target, tools[0], version)
+    if not cargo.std_packaged(target, static):
+        run += " && " + _build_std(target, static, tools[0], version)
         body += "COPY rust_std /tmp/xbuild-rust-std\n"
         context = (("rust_std", str(STUBS)),)
     body += f"RUN {run} && apt-get clean && rm -rf /var/lib/apt/lists/*\n"
-    rt = cargo.rust_target(target)
-    name = f"{target.suite}-{target.debian_arch}-{toolchain.name}-rust-{rt.split('-')[0]}-{version.split('+')[0]}"
+    rt = cargo.rust_target(target, static)
+    arch = rt.split("-")[0] + ("-musl" if static else "")
+    name = f"{target.suite}-{target.debian_arch}-{toolchain.name}-rust-{arch}-{version.split('+')[0]}"
     return images.layer(parent, "builder", name, f"FROM {parent.tag}\n{body}",
                         images.labels("builder", target.debian_arch, toolchain.mode)
                         + (("org.xbuild.toolchain", toolchain.name), ("org.xbuild.rustc", version)),
                         context=context)
 
 
-def _build_std(target, rustc: str, version: str) -> str:
+def _build_std(target, static: bool, rustc: str, version: str) -> str:
     """Shell (in the image build, which has the mirror) that builds the std for a board Debian
-    packages none for (docs/rust.md): the std's crates are the vendor/ of the same rustc's Debian
-    source, downloaded by apt's own helper against the sha256 of the suite's signed Sources index."""
-    rt, gnu = cargo.rust_target(target), target.triple
+    packages none for, or for its musl target (--static) (docs/rust.md): the std's crates are the
+    vendor/ of the same rustc's Debian source, downloaded by apt's own helper against the sha256
+    of the suite's signed Sources index. (No C is compiled: the std's C parts are optional.)"""
+    rt, gnu = cargo.rust_target(target, static), target.triple
     key, low = cargo.env_key(rt), rt.replace("-", "_")
     cpu = cargo.target_cpu(target)
     flags = f"-C target-cpu={cpu}" if cpu else ""
@@ -158,12 +159,13 @@ def crates(ctx: BuildContext) -> None:
     (payload / "fresh.sh").write_text(FRESH)
     ctx.payload[PAYLOAD] = payload
     ctx.sections["cargo"] = {
-        "rust_target": cargo.rust_target(spec.target), "target_cpu": cargo.target_cpu(spec.target),
+        "rust_target": cargo.rust_target(spec.target, spec.static), "target_cpu": cargo.target_cpu(spec.target),
         "crates_source": source, "crates": [c.to_json() for c in fetched]}
 
 
 def _env_sh(spec: BuildSpec, lock_flag: str) -> str:
-    env = cargo.environment(spec.target)
+    env = cargo.environment(spec.target, spec.static)
+    key = cargo.env_key(cargo.rust_target(spec.target, spec.static))
     lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
     return "\n".join([
         f"export CARGO_HOME=/xbuild/{PAYLOAD}/home",
@@ -174,8 +176,7 @@ def _env_sh(spec: BuildSpec, lock_flag: str) -> str:
         *lines,
         f"export XBUILD_CARGO_LOCK={lock_flag}",
         # Paths in the binaries (panic messages, debug info) never name where this build ran.
-        f'export CARGO_TARGET_{cargo.env_key(cargo.rust_target(spec.target))}_RUSTFLAGS='
-        f'"${{CARGO_TARGET_{cargo.env_key(cargo.rust_target(spec.target))}_RUSTFLAGS}} '
+        f'export CARGO_TARGET_{key}_RUSTFLAGS="${{CARGO_TARGET_{key}_RUSTFLAGS}} '
         '--remap-path-prefix=$XBUILD_SRC=/build --remap-path-prefix=$CARGO_TARGET_DIR=/target '
         '--remap-path-prefix=/xbuild/crates=/crates"',
         ""])
