@@ -90,6 +90,17 @@ pub fn version() -> String {
     unsafe { std::ffi::CStr::from_ptr(zlibVersion()) }.to_string_lossy().into_owned()
 }
 '''
+
+
+def with_zsys(name: str, main: str, more_deps: str = "") -> dict[str, str]:
+    """A package `name` (its main.rs: `main`) that depends on the zsys crate beside it."""
+    return {"Cargo.toml": f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
+                          f'zsys = {{ path = "zsys" }}\n{more_deps}',
+            "src/main.rs": main,
+            "zsys/Cargo.toml": '[package]\nname = "zsys"\nversion = "0.1.0"\nedition = "2021"\nlinks = "z"\n',
+            "zsys/build.rs": ZSYS_BUILD, "zsys/src/lib.rs": ZSYS_LIB}
+
+
 ZAPP_MAIN = '''fn main() {
     println!("zlib {} answer {}", zsys::version(), tinydep::answer());
 }
@@ -125,11 +136,7 @@ def rpi3_sys_and_fetched(engine, tmp_path_factory):
     (registry / "tinydep" / "tinydep-1.0.3.crate").write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
     project = make_project(root / "zapp", {
-        "Cargo.toml": '[package]\nname = "zapp"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
-                      'zsys = { path = "zsys" }\ntinydep = "1.0"\n',
-        "src/main.rs": ZAPP_MAIN,
-        "zsys/Cargo.toml": '[package]\nname = "zsys"\nversion = "0.1.0"\nedition = "2021"\nlinks = "z"\n',
-        "zsys/build.rs": ZSYS_BUILD, "zsys/src/lib.rs": ZSYS_LIB,
+        **with_zsys("zapp", ZAPP_MAIN, 'tinydep = "1.0"\n'),
         "Cargo.lock": lock(["zapp", "zsys"], {"tinydep": ("1.0.3", sha)}, {"zapp": ["tinydep", "zsys"]}),
         "xbuild.toml": '[build]\npackages = ["zlib1g-dev"]\ncargo_args = ["--bin", "zapp"]\n'})
     with serve(registry) as (url, log):  # the fetch runs on the host: a local server is enough
@@ -225,13 +232,8 @@ def test_static_for_the_pi_zero_is_musl_armv6_links_zlib_in_and_unwinds(engine, 
     """--static: the musl target (its std built in the image), linked by zig with musl's C runtime
     and libunwind: a panic still unwinds; the board's zlib (libz.a) is linked in; nothing is
     needed at run time; it runs as the arm1176."""
-    project = make_project(tmp_path / "sapp", {
-        "Cargo.toml": '[package]\nname = "sapp"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
-                      'zsys = { path = "zsys" }\n',
-        "src/main.rs": STATIC_MAIN,
-        "zsys/Cargo.toml": '[package]\nname = "zsys"\nversion = "0.1.0"\nedition = "2021"\nlinks = "z"\n',
-        "zsys/build.rs": ZSYS_BUILD, "zsys/src/lib.rs": ZSYS_LIB,
-        "xbuild.toml": '[build]\npackages = ["zlib1g-dev"]\n'})
+    project = make_project(tmp_path / "sapp", {**with_zsys("sapp", STATIC_MAIN),
+                                               "xbuild.toml": '[build]\npackages = ["zlib1g-dev"]\n'})
     result, manifest = _build(project, "rpi0", "--static")
     assert manifest["cargo"]["rust_target"] == "arm-unknown-linux-musleabihf"
     elf = _elf(manifest, "sapp")
