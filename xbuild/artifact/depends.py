@@ -68,12 +68,12 @@ def table(image_id: str, arch: str) -> dict[str, str]:
     with Container(image_id, ["sh", "-c", _SCRIPT], name=f"xbuild-shlibs-{uuid.uuid4().hex[:10]}",
                    env={"XBUILD_DEB_ARCH": arch}, limits=Limits(timeout=120, memory="256m"),
                    user=None) as box:
-        if box.run(line) != 0:
-            return {**cross, **found}  # what was read, not cached: the next build asks again
-    found = {**cross, **found}  # the board's own packages installed in the image come first
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safefs.write_text(path, json.dumps(found, sort_keys=True))
-    return found
+        complete = box.run(line) == 0
+    table = {**cross, **found}  # the board's own packages installed in the image come first
+    if complete:  # else what was read, not cached: the next build asks again
+        path.parent.mkdir(parents=True, exist_ok=True)
+        safefs.write_text(path, json.dumps(table, sort_keys=True))
+    return table
 
 
 def _board_name(dep: str, arch: str) -> str:

@@ -60,6 +60,14 @@ def is_regular(path: Path) -> bool:
         return False
 
 
+def is_directory(path: Path) -> bool:
+    """A directory itself, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def read_project_file(path: Path, what: str, limit: int = MAX_PROJECT_FILE) -> bytes:
     """A project file xbuild must read whole (xbuild.toml, a Dockerfile): a regular file of at most
     `limit` bytes, else UnsafeProjectFile (exit 47) saying what it is instead."""

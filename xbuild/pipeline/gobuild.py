@@ -123,10 +123,10 @@ def modules(ctx: BuildContext) -> None:
     found = [(d, gomodule.read_module(spec.project / d)) for d in dirs]
     vendored = safefs.is_regular(spec.project / gomodule.VENDOR_LIST)  # a workspace's too (go work vendor)
     for d, module in found:
-        gomod.check_go_version(module, f"go{VERSION}")
+        gomod.check_go_version(module.path, module.go, f"go{VERSION}")
         _check_replaces(module.path, d, module.replaces, vendored)
     if work is not None:
-        gomod.check_go_version(gomodule.GoModule(gomodule.GO_WORK, work.go, None, (), vendored), f"go{VERSION}")
+        gomod.check_go_version(gomodule.GO_WORK, work.go, f"go{VERSION}")
         _check_replaces(gomodule.GO_WORK, ".", work.replaces, vendored)
     names = ", ".join(m.path for _, m in found)
     ctx.phase("go", f"{names if work is None else f'workspace of {names}'}: Go {VERSION}, "
@@ -153,7 +153,7 @@ def modules(ctx: BuildContext) -> None:
         **gomod.goarch(spec.target), "modules": listed}
 
 
-def _check_replaces(who: str, where: str, replaces, vendored: bool) -> None:
+def _check_replaces(who: str, where: str, replaces: tuple[tuple[str, str], ...], vendored: bool) -> None:
     """A directory `replace` must stay in the project (the sandbox has nothing else); vendored,
     vendor/ holds the replacement's code already."""
     for old, new in replaces:

@@ -12,7 +12,6 @@ import re
 from xbuild.artifact.goinfo import goarm_for
 from xbuild.board.targets import Target
 from xbuild.errors import ConfigError, GoModuleError
-from xbuild.project.gomodule import GoModule
 from xbuild.toolchain import ROOT
 
 PAYLOAD = "go"                                  # /xbuild/go: what the host fetched for the build
@@ -68,17 +67,16 @@ def _version(text: str) -> tuple[int, ...]:
     return (int(major), int(minor), -1 if pre else int(patch or 0))
 
 
-def check_go_version(module: GoModule, go: str) -> None:
-    """The module's `go` line asks for at most the pinned Go (`go`: "go1.27.3"); with
-    GOTOOLCHAIN=local, go would refuse it in the sandbox, after the image was built."""
-    if not module.go:
+def check_go_version(who: str, line: str | None, go: str) -> None:
+    """A go.mod's or go.work's `go` line (`line`, of `who`) asks for at most the pinned Go (`go`:
+    "go1.27.3"); with GOTOOLCHAIN=local, go would refuse it in the sandbox, after the image was built."""
+    if not line:
         return
     try:
-        wanted = _version(module.go)
+        wanted = _version(line)
     except ValueError:
-        raise GoModuleError(f"{module.path}'s go line {module.go!r} is not a Go version",
+        raise GoModuleError(f"{who}'s go line {line!r} is not a Go version",
                           hint="it reads like `go 1.22` or `go 1.22.3`") from None
     if wanted > _version(go):
-        raise GoModuleError(f"{module.path} needs Go {module.go} (its go line), and xbuild "
-                          f"builds with {go}",
+        raise GoModuleError(f"{who} needs Go {line} (its go line), and xbuild builds with {go}",
                           hint=f"lower the go line to what the module really needs, at most {go[2:]}")

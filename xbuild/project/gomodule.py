@@ -13,13 +13,13 @@ import base64
 import hashlib
 import os
 import re
-import stat
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from xbuild.errors import GoModuleError
+from xbuild.host import safefs
 from xbuild.host.safefs import is_regular, read_project_file
 
 GO_MOD, GO_SUM, VENDOR_LIST = "go.mod", "go.sum", "vendor/modules.txt"
@@ -115,8 +115,8 @@ def parse_work(text: str) -> tuple[str | None, list[str]]:
 
 def parse_replaces(text: str) -> list[tuple[str, str]]:
     """(module, replacement) of each `replace old [v] => new [v]`, in a block or not."""
-    return [(args[0], args[args.index("=>") + 1]) for verb, args in _directives(text)
-            if verb == "replace" and "=>" in args[1:] and len(args) > args.index("=>") + 1]
+    return [(args[0], args[arrow + 1]) for verb, args in _directives(text)
+            if verb == "replace" and "=>" in args and 0 < (arrow := args.index("=>")) < len(args) - 1]
 
 
 def is_directory(replacement: str) -> bool:
@@ -162,8 +162,9 @@ def read_workspace(project: Path) -> Workspace | None:
                             hint="add `use ./dir` for each module of the workspace (`go work use`)")
     plain = []
     for use in uses:
-        rel = use.replace("\\", "/").removeprefix("./").rstrip("/") or "."
-        if rel != "." and (not _PLAIN_DIR.fullmatch(rel) or outside(rel) or ".." in rel.split("/")):
+        # As Go reads it on Linux: a backslash is part of a name (so refused below, not rewritten).
+        rel = use.removeprefix("./").rstrip("/") or "."
+        if rel != "." and (not _PLAIN_DIR.fullmatch(rel) or ".." in rel.split("/")):
             raise GoModuleError(f"{GO_WORK} uses {use[:200]!r}: a workspace module must be a directory "
                                 "inside the project, named plainly", hint="move the module into the project")
         if not _plain_directory(project, rel) or not is_regular(project / rel / GO_MOD):
@@ -176,15 +177,8 @@ def read_workspace(project: Path) -> Workspace | None:
 
 def _plain_directory(project: Path, rel: str) -> bool:
     """rel is a directory of project reached through directories alone (no symbolic link)."""
-    path = project
-    for part in ([] if rel == "." else rel.split("/")):
-        path = path / part
-        try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
-                return False
-        except OSError:
-            return False
-    return True
+    parts = [] if rel == "." else rel.split("/")
+    return all(safefs.is_directory(project.joinpath(*parts[:n])) for n in range(1, len(parts) + 1))
 
 
 def parse_sum(text: str) -> list[Sum]:

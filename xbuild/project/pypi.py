@@ -378,7 +378,7 @@ def fetch_sdist(spec: str, cache: Path, log: Log) -> Sdist:
     page = urljoin(os.environ.get("PIP_INDEX_URL", DEFAULT_INDEX).rstrip("/") + "/", f"{name}/")
     chosen, filename, url, sha256 = _pick(_index_page(page, name), page, name, version, spec)
     entry = cache / component(f"{name}-{chosen}-{sha256[:12]}".replace("!", "_"), "an sdist's cache entry")
-    if not _is_dir(entry):
+    if not safefs.is_directory(entry):
         log(f"fetching {filename} from {_site(url)}")
         cache.mkdir(parents=True, exist_ok=True)
         # unpacked beside the entry and renamed into place: an entry is whole, or absent
@@ -398,18 +398,11 @@ def fetch_sdist(spec: str, cache: Path, log: Log) -> Sdist:
             try:
                 os.rename(tree, entry)
             except OSError:
-                if not _is_dir(entry):  # else another xbuild made it meanwhile, from the same file
+                if not safefs.is_directory(entry):  # else another xbuild made it meanwhile, from the same file
                     raise
     else:
         log(f"using {filename}, unpacked before in {entry}")
     return Sdist(name, str(chosen), filename, sha256, entry / _top(entry, filename))
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _get(url: str, sink: BinaryIO, limit: int, what: str, error: type[XBuildError] = IndexUnreachable,
@@ -526,7 +519,7 @@ def _check_zip_member(m: zipfile.ZipInfo, where: str) -> None:
 def _top(tree: Path, filename: str) -> str:
     """The one folder an sdist unpacks into (NAME-VERSION/), else BadArtifact."""
     found = os.listdir(tree)
-    if len(found) != 1 or not _is_dir(tree / found[0]):
+    if len(found) != 1 or not safefs.is_directory(tree / found[0]):
         raise BadArtifact(f"the sdist {filename} does not unpack into one folder (it holds "
                           f"{', '.join(sorted(found)[:5]) or 'nothing'})", hint=SDIST_HINT)
     return found[0]
